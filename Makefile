@@ -1,0 +1,103 @@
+# fastlb developer surface. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The interpreter pyo3's build script inspects (clippy --features python, maturin).
+export PYO3_PYTHON := $(CURDIR)/$(PY)
+
+# Stamps live inside the venv so that deleting .venv resets them.
+DEPS_STAMP := $(VENV)/.fastlb-deps
+EXT_STAMP := $(VENV)/.fastlb-ext
+RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
+
+# Debian packages the tests and the benchmark run for real: command -> package.
+SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk
+
+PY_PATHS := python tests bench
+ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: system-deps
+system-deps: ## Install Debian's haproxy, nginx-light and wrk when missing (root), or say what is missing
+	@missing=""; \
+	for pair in $(SYSTEM_TOOLS); do \
+		tool=$${pair%%:*}; pkg=$${pair#*:}; \
+		if ! command -v $$tool >/dev/null 2>&1 && [ ! -x /usr/sbin/$$tool ]; then missing="$$missing $$pkg"; fi; \
+	done; \
+	for tool in cargo $(PYTHON); do \
+		if ! command -v $$tool >/dev/null 2>&1; then \
+			echo "error: '$$tool' is not on PATH; fastlb builds with a Rust toolchain (cargo) and CPython >= 3.11" >&2; exit 1; \
+		fi; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "error: missing Debian packages:$$missing" >&2; \
+		echo "       install them with: sudo apt-get install -y$$missing" >&2; \
+		exit 1; \
+	fi; \
+	echo "installing Debian packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -q$$missing || { apt-get update -q && apt-get install -y -q$$missing; }
+
+$(DEPS_STAMP): pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $(DEPS_STAMP) $(EXT_STAMP)
+
+# Rebuild the extension when the Rust sources change (the editable install does not).
+$(EXT_STAMP): $(RUST_SOURCES) | $(DEPS_STAMP)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --skip-install -q
+	touch $(EXT_STAMP)
+
+.PHONY: install
+install: system-deps $(DEPS_STAMP) $(EXT_STAMP) ## Install system deps, the venv (.venv) and the package with its dev deps
+
+.PHONY: dev
+dev: | $(DEPS_STAMP) ## Rebuild the Rust extension in place (release profile, incremental)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --skip-install
+	touch $(EXT_STAMP)
+
+.PHONY: test
+test: install ## Run cargo test, then pytest
+	cargo test
+	$(VENV)/bin/pytest
+
+.PHONY: lint
+lint: install ## ruff, mypy, cargo fmt --check, clippy -D warnings (with and without python), stubtest
+	$(VENV)/bin/ruff check $(PY_PATHS)
+	$(VENV)/bin/ruff format --check $(PY_PATHS)
+	$(VENV)/bin/mypy python/fastlb
+	$(VENV)/bin/mypy bench
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+	$(PY) -m mypy.stubtest fastlb._core
+
+.PHONY: format
+format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruff can
+	$(VENV)/bin/ruff check --fix $(PY_PATHS)
+	$(VENV)/bin/ruff format $(PY_PATHS)
+	cargo fmt
+
+.PHONY: bench
+bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"); writes BENCHMARKS.md
+	$(PY) -m bench $(ARGS)
+
+.PHONY: demo
+demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)
+	$(VENV)/bin/fastlb demo
+
+.PHONY: clean
+clean: ## Remove the venv, build outputs and caches
+	rm -rf $(VENV) target build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find python -name '*.so' -delete
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
