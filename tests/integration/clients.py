@@ -1,0 +1,109 @@
+"""Real socket clients for the integration tests (blocking, every wait bounded)."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import struct
+import time
+
+CHUNK = 256 * 1024
+DEFAULT_TIMEOUT = 10.0
+
+
+def connect(port: int, timeout: float = DEFAULT_TIMEOUT) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def recv_line(sock: socket.socket) -> bytes:
+    """One `\\n`-terminated line, read byte by byte so nothing after it is consumed."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError(f"EOF before end of line (got {bytes(line)!r})")
+        line += byte
+    return bytes(line[:-1])
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(CHUNK, n - len(buf)))
+        if not chunk:
+            raise ConnectionError(f"EOF after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_until_eof(sock: socket.socket) -> bytes:
+    buf = bytearray()
+    while chunk := sock.recv(CHUNK):
+        buf += chunk
+    return bytes(buf)
+
+
+def hash_exact(sock: socket.socket, n: int) -> str:
+    """sha256 of exactly the next `n` bytes (without keeping them)."""
+    digest = hashlib.sha256()
+    remaining = n
+    while remaining:
+        chunk = sock.recv(min(CHUNK, remaining))
+        if not chunk:
+            raise ConnectionError(f"EOF with {remaining} of {n} bytes missing")
+        digest.update(chunk)
+        remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def send_length_prefixed(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(struct.pack("!Q", len(data)))
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK):
+        sock.sendall(view[start : start + CHUNK])
+
+
+def ask_name(port: int) -> str:
+    """One new connection through fastlb to a `named_echo` backend: which server answered."""
+    with connect(port) as sock:
+        return recv_line(sock).decode()
+
+
+def echo_roundtrip(sock: socket.socket, payload: bytes) -> None:
+    """Sends `payload` on an established connection to an echo backend and checks it comes back."""
+    sock.sendall(payload)
+    got = recv_exact(sock, len(payload))
+    assert got == payload, f"echo mismatch: sent {payload[:40]!r}..., got {got[:40]!r}..."
+
+
+def abort(sock: socket.socket) -> None:
+    """Closes with SO_LINGER 0: the peer gets a RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def wait_for_close(sock: socket.socket, timeout: float) -> str:
+    """Waits (bounded) until the peer closes: returns "eof" or "reset", or "open" when `timeout`
+    passed with the connection still up. Data that arrives meanwhile is discarded."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(CHUNK):
+                return "eof"
+        except TimeoutError:
+            return "open"
+        except ConnectionResetError:
+            return "reset"
+    return "open"
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Polls `predicate()` until it returns something truthy (returned) or `timeout` passes
+    (returns the last falsy value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

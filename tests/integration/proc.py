@@ -1,0 +1,218 @@
+"""Run the real `fastlb serve -c FILE` in a subprocess: start, wait for its ports, signal, stop.
+
+Readiness is checked without touching the data path: a frontend counts as up when the kernel
+lists its port in LISTEN state (/proc/net/tcp), so no probe connection ever takes a
+round-robin pick or shows up in the stats. The API counts as up when `GET /api/stats` answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+def fastlb_command() -> list[str]:
+    """The `fastlb` console script installed next to this Python, else `python -m fastlb.cli`."""
+    script = Path(sys.executable).with_name("fastlb")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "fastlb.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def listening_ports() -> set[int]:
+    """Every local TCP port in LISTEN state on this host (IPv4 and IPv6)."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def make_config(
+    servers: list[dict[str, Any]],
+    *,
+    splice: str = "auto",
+    workers: int = 2,
+    retries: int = 3,
+    api: bool = True,
+    **frontend: Any,
+) -> dict[str, Any]:
+    """A one-frontend (`web`), one-backend (`web`) config in DESIGN.md's YAML shape on free
+    loopback ports. `frontend` adds keys to the frontend (max_connections, idle_timeout)."""
+    config: dict[str, Any] = {
+        "workers": workers,
+        "splice": splice,
+        "frontends": [
+            {
+                "name": "web",
+                "listen": f"127.0.0.1:{free_port()}",
+                "mode": "tcp",
+                "backend": "web",
+                **frontend,
+            }
+        ],
+        "backends": [{"name": "web", "retries": retries, "servers": servers}],
+    }
+    if api:
+        config["api"] = {"listen": f"127.0.0.1:{free_port()}"}
+    return config
+
+
+def frontend_port(config: dict[str, Any], name: str = "web") -> int:
+    for frontend in config["frontends"]:
+        if frontend["name"] == name:
+            return port_of(frontend["listen"])
+    raise KeyError(name)
+
+
+class FastlbProcess:
+    """One `fastlb serve -c FILE` subprocess with its config and log in `workdir`."""
+
+    def __init__(self, config: dict[str, Any], workdir: Path) -> None:
+        self.config = config
+        self.config_path = workdir / "fastlb.yaml"
+        self.log_path = workdir / "fastlb.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FastlbProcess:
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        self._log_file = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [*fastlb_command(), "serve", "-c", str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        ports = {port_of(f["listen"]) for f in self.config["frontends"]}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (code := self.popen.poll()) is not None:
+                raise RuntimeError(
+                    f"fastlb serve exited with {code} before listening:\n{self.log()}"
+                )
+            if ports <= listening_ports() and (not self.api_url or self._api_answers()):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"fastlb serve not listening on {ports} after {timeout}s:\n{self.log()}")
+
+    def _api_answers(self) -> bool:
+        try:
+            self.stats()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        assert self.proc is not None, "fastlb serve was not started"
+        return self.proc
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def terminate(self) -> None:
+        """SIGTERM to the process, by pid."""
+        self.popen.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = STOP_TIMEOUT) -> int:
+        """Waits (bounded) for the exit status; raises subprocess.TimeoutExpired."""
+        return self.popen.wait(timeout=timeout)
+
+    def stop(self) -> int:
+        """SIGTERM and wait for the exit status."""
+        self.terminate()
+        return self.wait()
+
+    def close(self) -> None:
+        """Teardown: kill the process if still alive, reap it, close the log file."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=STOP_TIMEOUT)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # --- the HTTP API ----------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str | None:
+        api = self.config.get("api")
+        return f"http://{api['listen']}" if api else None
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request to the API: (status, decoded JSON body or text)."""
+        assert self.api_url, "this config has no api.listen"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api_url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                status, raw = error.code, error.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def stats(self) -> dict[str, Any]:
+        status, body = self.api("GET", "/api/stats")
+        if status != 200 or not isinstance(body, dict):
+            raise ValueError(f"GET /api/stats -> {status}: {body!r}")
+        return body
+
+    def set_weight(self, backend: str, server: str, weight: int) -> None:
+        status, body = self.api(
+            "PUT", f"/api/backends/{backend}/servers/{server}", {"weight": weight}
+        )
+        assert 200 <= status < 300, f"PUT weight -> {status}: {body!r}"
