@@ -1,0 +1,102 @@
+"""Config files for the benchmark's processes: nginx backends, HAProxy and fastlb.
+
+Both load balancers get the same two servers with the same weights (3:1) and the same number
+of I/O threads, so that the only difference measured is the load balancer itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SMALL_BODY = "fastlb-bench-" + "x" * 50 + "\n"  # 64 bytes: latency-bound small responses
+BIG_SIZE = 16 * 1024 * 1024  # the bulk scenario's /big file
+WEIGHTS = (3, 1)
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    port: int
+    weight: int
+
+
+def nginx_conf(prefix: str, port: int, name: str) -> str:
+    """One nginx backend, one worker: `/` answers 64 bytes, `/big` a 16 MiB file (sendfile)."""
+    return f"""\
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    default_type application/octet-stream;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {prefix}/www;
+        add_header X-Backend {name} always;
+        location = / {{ return 200 "{SMALL_BODY.rstrip()}\\n"; }}
+        location = /big {{ }}
+    }}
+}}
+"""
+
+
+def haproxy_cfg(port: int, servers: list[Server], splice: bool = True) -> str:
+    """Stock HAProxy in TCP mode, `nbthread 2`, roundrobin with the same weights.
+
+    `option splice-auto` is on in every scenario: HAProxy only splices when it sees a
+    transfer worth it, so small requests are unaffected and there is one config to describe.
+    """
+    lines = [
+        "global",
+        f"    nbthread {THREADS}",
+        "    maxconn 4096",
+        "defaults",
+        "    mode tcp",
+        "    timeout connect 5s",
+        "    timeout client 120s",
+        "    timeout server 120s",
+    ]
+    if splice:
+        lines.append("    option splice-auto")
+    lines += ["listen web", f"    bind 127.0.0.1:{port}", "    balance roundrobin"]
+    lines += [f"    server {s.name} 127.0.0.1:{s.port} weight {s.weight}" for s in servers]
+    return "\n".join(lines) + "\n"
+
+
+def fastlb_yaml(port: int, api_port: int, servers: list[Server], splice: str) -> str:
+    """fastlb with `workers: 2` (HAProxy's nbthread 2), same servers and weights."""
+    server_lines = "\n".join(
+        f"      - {{name: {s.name}, address: 127.0.0.1:{s.port}, weight: {s.weight}}}"
+        for s in servers
+    )
+    return f"""\
+workers: {THREADS}
+splice: {splice}
+api:
+  listen: 127.0.0.1:{api_port}
+frontends:
+  - name: web
+    listen: 127.0.0.1:{port}
+    mode: tcp
+    backend: web
+    max_connections: 4096
+backends:
+  - name: web
+    balance: roundrobin
+    servers:
+{server_lines}
+"""

@@ -1,0 +1,177 @@
+"""The A/B loop: start the topology, alternate candidate and baseline, report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench import configs, report, wrk
+from bench.report import ScenarioResult, SideRuns
+from bench.scenarios import BY_NAME, SCENARIOS, Scenario
+from bench.topology import Topology, fastlb_command, find_tool
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="A/B benchmark: fastlb vs stock HAProxy (same nginx backends, weights 3:1).",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per scenario")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--scenario", action="append", choices=sorted(BY_NAME), help="run only these (repeat)"
+    )
+    parser.add_argument(
+        "--splice", choices=("auto", "always", "never"), default="auto", help="fastlb's splice"
+    )
+    parser.add_argument(
+        "--candidate",
+        choices=("fastlb", "haproxy"),
+        default="fastlb",
+        help="side A; `haproxy` runs a second HAProxy to check the harness (ratio ~1.0)",
+    )
+    parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, keep BENCHMARKS.md")
+    parser.add_argument(
+        "--keep-workdir", action="store_true", help="keep configs, logs and wrk reports"
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds must be >= 1 and --duration > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scenarios = [BY_NAME[n] for n in args.scenario] if args.scenario else list(SCENARIOS)
+    workdir = Path(tempfile.mkdtemp(prefix="fastlb-bench-"))
+    os.chmod(workdir, 0o755)  # nginx workers run as nobody when we are root
+    print(f"bench: work directory {workdir} (configs, logs, every wrk report)", flush=True)
+    with Topology(workdir) as topo:
+        servers = topo.start_backends()
+        baseline = ("haproxy", topo.start_haproxy("haproxy", servers))
+        if args.candidate == "fastlb":
+            candidate = ("fastlb", topo.start_fastlb("fastlb", servers, args.splice))
+        else:
+            candidate = ("haproxy-b", topo.start_haproxy("haproxy-b", servers))
+        for label, port in (candidate, baseline):
+            check_serves(label, port)
+            # Warm-up: page cache for /big, lazily created pools, CPU frequency.
+            wrk.run(
+                f"http://127.0.0.1:{port}/",
+                threads=configs.THREADS,
+                connections=16,
+                duration_s=1,
+                script_dir=workdir,
+            )
+        results = [
+            run_scenario(scenario, candidate, baseline, args, workdir) for scenario in scenarios
+        ]
+    if not args.keep_workdir:
+        shutil.rmtree(workdir)  # on an exception it stays, with the logs that explain it
+    print()
+    print("\n".join(report.summary_lines(results)))
+    if not args.no_write:
+        meta = metadata(args, argv)
+        args.output.write_text(report.markdown(results, meta, configs.THREADS, args.duration))
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+def run_scenario(
+    scenario: Scenario,
+    candidate: tuple[str, int],
+    baseline: tuple[str, int],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> ScenarioResult:
+    """`args.rounds` rounds of candidate then baseline (A B A B ...), every run kept."""
+    result = ScenarioResult(scenario, SideRuns(candidate[0]), SideRuns(baseline[0]))
+    for round_no in range(1, args.rounds + 1):
+        for side, port in ((result.candidate, candidate[1]), (result.baseline, baseline[1])):
+            run, raw = wrk.run(
+                f"http://127.0.0.1:{port}{scenario.path}",
+                threads=configs.THREADS,
+                connections=scenario.connections,
+                duration_s=args.duration,
+                headers=scenario.headers,
+                script_dir=workdir,
+            )
+            (workdir / f"{scenario.name}-{side.label}-{round_no}.txt").write_text(raw)
+            side.results.append(run)
+            value = report.format_metric(getattr(run, scenario.metric), scenario.metric)
+            flag = f"  ERRORS {run.socket_errors} non-2xx {run.non_2xx}" if run.errors else ""
+            print(
+                f"  {scenario.name:<10} round {round_no} {side.label:<9} {value:>16}{flag}",
+                flush=True,
+            )
+            time.sleep(0.5)  # let the previous run's sockets close before the next one
+    return result
+
+
+def check_serves(label: str, port: int) -> None:
+    """One request through the load balancer must reach nginx before anything is timed."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+        body = response.read().decode()
+    if body != configs.SMALL_BODY:
+        raise SystemExit(f"error: {label} on port {port} answered {body!r}")
+
+
+def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:
+    shown = " ".join(argv if argv is not None else sys.argv[1:])
+    return {
+        "command": f"python -m bench {shown}".strip(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {cpu_model()}, Linux {platform.release()}",
+        "commit": git_commit(),
+        "rounds x duration": f"{args.rounds} x {args.duration:g} s, A/B alternated, medians",
+        "haproxy": first_line([find_tool("haproxy"), "-v"]),
+        "nginx": first_line([find_tool("nginx"), "-v"]),
+        "wrk": first_line([find_tool("wrk"), "-v"]),
+        "fastlb": (
+            f"{first_line([fastlb_command(), 'version'])}, `workers: {configs.THREADS}`,"
+            f" `splice: {args.splice}`"
+            if args.candidate == "fastlb"
+            else "not measured (harness check: HAProxy vs HAProxy)"
+        ),
+        "HAProxy config": f"`mode tcp`, `nbthread {configs.THREADS}`, `balance roundrobin`,"
+        " `option splice-auto` in every scenario",
+        "backends": "2 x nginx (1 worker each), weights 3:1, `/` = 64 B, `/big` = 16 MiB",
+    }
+
+
+def first_line(argv: list[str]) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return proc.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src", "python", "Cargo.toml", "Cargo.lock")
+    return f"{commit} (+ uncommitted changes in src/python)" if dirty else commit
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()

@@ -1,0 +1,157 @@
+"""Start and stop the benchmark's processes on loopback ports of their own.
+
+Two nginx backends, stock HAProxy and fastlb, each with its config and logs in one temp
+directory. Every process is ours (a Popen); stopping signals exactly those pids.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import configs
+from bench.configs import Server
+
+# Below Linux's default ephemeral range (32768-60999), so a client's connect() can't take
+# one of our listening ports between picking it and binding it; above the well-known ones.
+PORT_RANGE = (20000, 32000)
+
+
+class ProcessFailed(RuntimeError):
+    """A benchmark process exited or never listened; the message carries its log tail."""
+
+
+def find_tool(name: str) -> str:
+    """The path of a system tool, looking in /usr/sbin too (haproxy, nginx live there)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+    if path is None:
+        raise SystemExit(f"error: {name} is not installed (as root: `make install` installs it)")
+    return path
+
+
+def fastlb_command() -> str:
+    """The `fastlb` entry point installed beside the running interpreter (the venv's)."""
+    candidate = Path(sys.executable).parent / "fastlb"
+    if not candidate.exists():
+        raise SystemExit(f"error: {candidate} not found; run `make install` first")
+    return str(candidate)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports in PORT_RANGE that nothing listens on right now."""
+    ports: list[int] = []
+    candidates = list(range(*PORT_RANGE))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"no {count} free ports in {PORT_RANGE}")
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Poll 127.0.0.1:port until it accepts, failing fast if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ProcessFailed(f"{proc.args!r} exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ProcessFailed(f"{proc.args!r} did not listen on {port} in {timeout}s:\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+class Topology:
+    """Owns every process it starts; use as a context manager so they all stop."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Topology:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _spawn(self, name: str, argv: list[str], port: int, timeout: float = 15.0) -> None:
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self._stack.callback(stop, proc)
+        wait_listening(port, proc, log, timeout)
+
+    def start_backends(self) -> list[Server]:
+        """Two nginx backends (weights 3 and 1) serving `/` (64 bytes) and `/big` (16 MiB)."""
+        nginx = find_tool("nginx")
+        ports = free_ports(len(configs.WEIGHTS))
+        servers = []
+        for index, (port, weight) in enumerate(zip(ports, configs.WEIGHTS, strict=True)):
+            name = f"web-{index + 1:02d}"
+            prefix = self.workdir / name
+            (prefix / "www").mkdir(parents=True)
+            (prefix / "tmp").mkdir()
+            write_big_file(prefix / "www" / "big")
+            conf = prefix / "nginx.conf"
+            conf.write_text(configs.nginx_conf(str(prefix), port, name))
+            self._spawn(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
+            servers.append(Server(name, port, weight))
+        return servers
+
+    def start_haproxy(self, name: str, servers: list[Server]) -> int:
+        port = free_ports(1)[0]
+        cfg = self.workdir / f"{name}.cfg"
+        cfg.write_text(configs.haproxy_cfg(port, servers))
+        self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], port)
+        return port
+
+    def start_fastlb(self, name: str, servers: list[Server], splice: str) -> int:
+        port, api_port = free_ports(2)
+        cfg = self.workdir / f"{name}.yaml"
+        cfg.write_text(configs.fastlb_yaml(port, api_port, servers, splice))
+        self._spawn(name, [fastlb_command(), "serve", "-c", str(cfg)], port, timeout=30.0)
+        return port
+
+
+def write_big_file(path: Path) -> None:
+    """16 MiB of incompressible-looking bytes (content is irrelevant to a TCP relay)."""
+    chunk = os.urandom(1024 * 1024)
+    with path.open("wb") as out:
+        for _ in range(configs.BIG_SIZE // len(chunk)):
+            out.write(chunk)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM our process, SIGKILL it if it is still there after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
