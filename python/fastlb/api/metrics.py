@@ -1,0 +1,115 @@
+"""Prometheus exposition of the core's stats: one `stats()` snapshot per scrape.
+
+Names follow HAProxy's exporter (`fastlb_server_current_sessions`, ...); labels are `proxy`
+(frontend or backend name) and `server`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
+
+
+def _go_float(value: float) -> str:
+    # The exposition format's canonical float text ("0.005", "+Inf"), as prometheus-client
+    # writes its own bucket bounds.
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+StatsSnapshot = Callable[[], Mapping[str, Any]]
+
+# (metric name, help text, key in the core's frontend stats)
+_FRONTEND_GAUGES = [
+    ("fastlb_frontend_current_sessions", "Client connections open now", "current_connections"),
+]
+_FRONTEND_COUNTERS = [
+    ("fastlb_frontend_sessions_total", "Client connections accepted", "total_connections"),
+    ("fastlb_frontend_bytes_in_total", "Bytes received from clients", "bytes_in"),
+    ("fastlb_frontend_bytes_out_total", "Bytes sent to clients", "bytes_out"),
+]
+_SERVER_GAUGES = [
+    ("fastlb_server_current_sessions", "Connections open to the server now", "current_connections"),
+    ("fastlb_server_weight", "Configured weight of the server (0..256)", "weight"),
+]
+_SERVER_COUNTERS = [
+    ("fastlb_server_sessions_total", "Connections made to the server", "total_connections"),
+    ("fastlb_server_bytes_in_total", "Bytes sent to the server (client to server)", "bytes_in"),
+    ("fastlb_server_bytes_out_total", "Bytes received from the server", "bytes_out"),
+    ("fastlb_server_connection_errors_total", "Failed connects to the server", "connect_errors"),
+    ("fastlb_server_retries_total", "Failed connects retried on another server", "retries"),
+]
+
+
+class StatsCollector:
+    """A prometheus-client collector reading the core's stats snapshot at each scrape."""
+
+    def __init__(self, snapshot: StatsSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        # Empty: registering must not take a snapshot (the core may not be running yet).
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._snapshot()
+        yield from _frontend_metrics(stats.get("frontends", {}))
+        yield from _server_metrics(stats.get("backends", {}))
+
+
+def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
+    for name, help_text, key in _FRONTEND_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["proxy"])
+        for proxy, counters in frontends.items():
+            gauge.add_metric([proxy], counters[key])
+        yield gauge
+    for name, help_text, key in _FRONTEND_COUNTERS:
+        counter = CounterMetricFamily(name, help_text, labels=["proxy"])
+        for proxy, counters in frontends.items():
+            counter.add_metric([proxy], counters[key])
+        yield counter
+
+
+def _servers(backends: Mapping[str, Any]) -> Iterator[tuple[list[str], Mapping[str, Any]]]:
+    for proxy, backend in backends.items():
+        for server, counters in backend.get("servers", {}).items():
+            yield [proxy, server], counters
+
+
+def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
+    labels = ["proxy", "server"]
+    for name, help_text, key in _SERVER_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=labels)
+        for label_values, counters in _servers(backends):
+            gauge.add_metric(label_values, counters[key])
+        yield gauge
+    for name, help_text, key in _SERVER_COUNTERS:
+        counter = CounterMetricFamily(name, help_text, labels=labels)
+        for label_values, counters in _servers(backends):
+            counter.add_metric(label_values, counters[key])
+        yield counter
+
+    status = GaugeMetricFamily(
+        "fastlb_server_status", "1 when the server is in the current schedule", labels=labels
+    )
+    for label_values, counters in _servers(backends):
+        status.add_metric(label_values, 1.0 if counters["active"] else 0.0)
+    yield status
+
+    connect_time = HistogramMetricFamily(
+        "fastlb_server_connect_time_seconds", "Time to connect to the server", labels=labels
+    )
+    for label_values, counters in _servers(backends):
+        histogram = counters["connect_time"]
+        buckets = [(_go_float(le), float(count)) for le, count in histogram["buckets"]]
+        buckets.append(("+Inf", float(histogram["count"])))
+        connect_time.add_metric(label_values, buckets, sum_value=histogram["sum_seconds"])
+    yield connect_time
