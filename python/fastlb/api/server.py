@@ -36,7 +36,10 @@ class ApiServer:
         host, port = split_host_port(resolve_address(listen), min_port=0)
         host = host.strip("[]")
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-        self._socket = socket.create_server((host, port), family=family)
+        try:
+            self._socket = socket.create_server((host, port), family=family)
+        except OSError as exc:
+            raise OSError(exc.errno, f"api: cannot listen on {listen}: {exc.strerror}") from None
         bound_port = self._socket.getsockname()[1]
         self.url = (
             f"http://[{host}]:{bound_port}"
