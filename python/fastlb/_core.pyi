@@ -1,0 +1,48 @@
+"""Type stubs for the native core `fastlb._core` (hand-written; checked by stubtest in `make lint`)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+__version__: str
+
+class Engine:
+    """The Rust data path: its own tokio runtime, listeners, balancer, relay and counters.
+
+    `config_json` is the *core* configuration (see `fastlb.config.Config.to_core_json`):
+    addresses are resolved `ip:port` strings and durations are integer milliseconds.
+    Raises ValueError when the JSON does not describe a valid core configuration.
+    """
+
+    def __init__(self, config_json: str) -> None: ...
+    def start(self) -> None:
+        """Bind every frontend and start serving. Raises OSError naming the frontend when a
+        listen address cannot be bound; nothing is left listening in that case."""
+    def stop(self, timeout: float) -> None:
+        """Stop accepting, let established connections finish for up to `timeout` seconds,
+        then close what is left. Releases the GIL while it waits. Idempotent."""
+    @property
+    def running(self) -> bool: ...
+    def listen_addresses(self) -> dict[str, str]:
+        """Frontend name -> the bound `ip:port` (tells the real port when the config said 0)."""
+    def set_weight(self, backend: str, server: str, weight: int) -> None:
+        """Set a server's weight (0..=256). 0 takes no new connections; established ones stay.
+        KeyError for an unknown backend/server, ValueError for a weight out of range."""
+    def set_state(self, backend: str, server: str, state: str) -> None:
+        """`ready` | `drain` | `maint`: drain and maint take no new connections."""
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of every counter (lock-free reads); see README "Stats" for the shape."""
+
+class WeightedRoundRobin:
+    """Smooth weighted round-robin (nginx's algorithm), lock-free picks.
+
+    Over one cycle each name is picked exactly `weight` times, interleaved (5:3:1 picks
+    a,b,a,c,a,b,a,b,a ...). Weight 0 never picks that name. Weights are 0..=256."""
+
+    def __init__(self, weights: Mapping[str, int]) -> None: ...
+    def pick(self) -> str | None:
+        """The next name, or None when every weight is 0."""
+    def set_weight(self, name: str, weight: int) -> None: ...
+    def weights(self) -> dict[str, int]: ...
+    def cycle(self) -> list[str]:
+        """One full cycle of the current schedule (its length is the sum of the weights
+        divided by their greatest common divisor)."""

@@ -1,0 +1,181 @@
+//! The core configuration: what Python hands over (JSON) once it has validated the user's file.
+//!
+//! Addresses are already resolved and durations are milliseconds; the user-facing checks and
+//! messages live in `python/fastlb/config.py`. The core still refuses what it cannot run.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::balancer::MAX_WEIGHT;
+use crate::error::{Error, Result};
+
+/// How the relay moves bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SpliceMode {
+    /// Copy small exchanges; switch a direction to splice once it streams (a read fills the buffer).
+    #[default]
+    Auto,
+    /// Zero-copy splice(2) from the first byte.
+    Always,
+    /// Userspace copy only.
+    Never,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreConfig {
+    pub workers: usize,
+    #[serde(default)]
+    pub splice: SpliceMode,
+    pub frontends: Vec<FrontendConfig>,
+    pub backends: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontendConfig {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub backend: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default)]
+    pub all_backups: bool,
+    pub servers: Vec<ServerConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub backup: bool,
+}
+
+fn default_max_connections() -> usize {
+    20_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_weight() -> u32 {
+    1
+}
+
+impl FrontendConfig {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+impl BackendConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+impl CoreConfig {
+    /// Parses and checks the JSON produced by `fastlb.config.Config.to_core_json()`.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let config: CoreConfig =
+            serde_json::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.workers == 0 {
+            return bad("workers must be at least 1".into());
+        }
+        let mut backend_names = HashSet::new();
+        for backend in &self.backends {
+            if !backend_names.insert(backend.name.as_str()) {
+                return bad(format!("duplicate backend {:?}", backend.name));
+            }
+            let mut server_names = HashSet::new();
+            for server in &backend.servers {
+                if !server_names.insert(server.name.as_str()) {
+                    return bad(format!(
+                        "backend {:?}: duplicate server {:?}",
+                        backend.name, server.name
+                    ));
+                }
+                if server.weight > MAX_WEIGHT {
+                    return Err(Error::WeightOutOfRange(server.weight));
+                }
+            }
+        }
+        let mut frontend_names = HashSet::new();
+        for frontend in &self.frontends {
+            if !frontend_names.insert(frontend.name.as_str()) {
+                return bad(format!("duplicate frontend {:?}", frontend.name));
+            }
+            if !backend_names.contains(frontend.backend.as_str()) {
+                return bad(format!(
+                    "frontend {:?}: unknown backend {:?}",
+                    frontend.name, frontend.backend
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"workers": 2, "frontends": [{"name": "web", "listen": "127.0.0.1:0",
+        "backend": "web"}], "backends": [{"name": "web", "servers": [{"name": "a",
+        "address": "127.0.0.1:9001", "weight": 3}]}]}"#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let config = CoreConfig::from_json(GOOD).unwrap();
+        assert_eq!(config.splice, SpliceMode::Auto);
+        assert_eq!(config.backends[0].retries, 3);
+        assert_eq!(config.frontends[0].max_connections, 20_000);
+        assert!(!config.backends[0].servers[0].backup);
+    }
+
+    #[test]
+    fn refuses_unknown_backend_and_bad_weight() {
+        let missing = GOOD.replace(r#""backend": "web""#, r#""backend": "nope""#);
+        assert!(CoreConfig::from_json(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown backend \"nope\""));
+        let heavy = GOOD.replace(r#""weight": 3"#, r#""weight": 257"#);
+        assert!(matches!(
+            CoreConfig::from_json(&heavy),
+            Err(Error::WeightOutOfRange(257))
+        ));
+        let typo = GOOD.replace("workers", "wokers");
+        assert!(CoreConfig::from_json(&typo).is_err());
+    }
+}

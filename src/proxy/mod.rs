@@ -1,0 +1,2 @@
+//! Listeners, accept loop, connect with retries, sessions, graceful stop.
+pub struct Engine;

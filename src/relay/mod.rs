@@ -1,0 +1,1 @@
+//! Moving bytes between client and server: splice(2) through pooled pipes, or copying.

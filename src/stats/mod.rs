@@ -1,0 +1,10 @@
+//! Counters and latency histograms: relaxed atomics written on the data path, read by
+//! snapshots that never stop traffic.
+
+mod counters;
+mod histogram;
+mod snapshot;
+
+pub use counters::{FrontendStats, ServerStats, Traffic};
+pub use histogram::{AtomicHistogram, HistogramSnapshot};
+pub use snapshot::{BackendSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot};

@@ -1,0 +1,73 @@
+//! Point-in-time copies of every counter, shaped as documented in docs/core-interface.md.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use super::histogram::HistogramSnapshot;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsSnapshot {
+    pub uptime_seconds: f64,
+    pub frontends: BTreeMap<String, FrontendSnapshot>,
+    pub backends: BTreeMap<String, BackendSnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FrontendSnapshot {
+    pub listen: String,
+    pub backend: String,
+    pub current_connections: u64,
+    pub total_connections: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub rejected_connections: u64,
+    pub no_server_errors: u64,
+    pub accept_errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendSnapshot {
+    pub current_connections: u64,
+    pub total_connections: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub connect_errors: u64,
+    pub retries: u64,
+    pub no_server_errors: u64,
+    pub servers: BTreeMap<String, ServerSnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSnapshot {
+    pub address: String,
+    pub weight: u32,
+    pub state: &'static str,
+    pub backup: bool,
+    pub active: bool,
+    pub current_connections: u64,
+    pub total_connections: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub connect_errors: u64,
+    pub retries: u64,
+    pub connect_time: HistogramSnapshot,
+    pub session_time: HistogramSnapshot,
+}
+
+impl BackendSnapshot {
+    /// Backend totals are the sums of its servers' counters (no extra atomics on the data
+    /// path); `no_server_errors` comes from the frontends that use this backend.
+    pub fn from_servers(servers: BTreeMap<String, ServerSnapshot>, no_server_errors: u64) -> Self {
+        let sum = |f: fn(&ServerSnapshot) -> u64| servers.values().map(f).sum();
+        BackendSnapshot {
+            current_connections: sum(|s| s.current_connections),
+            total_connections: sum(|s| s.total_connections),
+            bytes_in: sum(|s| s.bytes_in),
+            bytes_out: sum(|s| s.bytes_out),
+            connect_errors: sum(|s| s.connect_errors),
+            retries: sum(|s| s.retries),
+            no_server_errors,
+            servers,
+        }
+    }
+}
