@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -26,7 +28,10 @@ STOP_TIMEOUT = 15.0
 
 
 def fastlb_command() -> list[str]:
-    """The `fastlb` console script installed next to this Python, else `python -m fastlb.cli`."""
+    """`$FASTLB_TEST_COMMAND` (e.g. another build's `fastlb`), else the console script next to
+    this Python, else `python -m fastlb.cli`."""
+    if override := os.environ.get("FASTLB_TEST_COMMAND"):
+        return shlex.split(override)
     script = Path(sys.executable).with_name("fastlb")
     if script.exists():
         return [str(script)]
