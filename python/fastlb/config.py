@@ -109,9 +109,10 @@ _Workers = Annotated[int, BeforeValidator(_refuse_bool), AfterValidator(_between
 _Positive = Annotated[int, BeforeValidator(_refuse_bool), AfterValidator(_between(1, None))]
 
 
+# RFC 1123 labels, plus '_' because container and service names (docker compose) use it.
 _HOSTNAME_RE = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+    r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
 )
 
 

@@ -1,0 +1,476 @@
+"""Configuration: good files parse to the right values; every bad one is refused by
+`fastlb check` with exit status 2 and a message naming the field (or the line)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastlb.cli import main
+from fastlb.config import Config, load_config, parse_duration
+from fastlb.errors import ConfigError, FastLBError
+from hypothesis import given
+from hypothesis import strategies as st
+
+GOOD_YAML = """\
+workers: 2
+splice: never
+drain_timeout: 1m
+api:
+  listen: 127.0.0.1:9100
+  token: secret
+frontends:
+  - name: web
+    listen: 127.0.0.1:8080
+    mode: tcp
+    backend: web
+    max_connections: 100
+    idle_timeout: 250ms
+backends:
+  - name: web
+    balance: roundrobin
+    retries: 2
+    connect_timeout: 2s
+    all_backups: true
+    servers:
+      - {name: web-01, address: "127.0.0.1:9001", weight: 3}
+      - {name: web-02, address: "localhost:9002"}
+      - {name: spare, address: "[::1]:9003", backup: true}
+"""
+
+GOOD_TOML = """\
+workers = 2
+splice = "never"
+drain_timeout = "1m"
+
+[api]
+listen = "127.0.0.1:9100"
+token = "secret"
+
+[[frontends]]
+name = "web"
+listen = "127.0.0.1:8080"
+mode = "tcp"
+backend = "web"
+max_connections = 100
+idle_timeout = "250ms"
+
+[[backends]]
+name = "web"
+balance = "roundrobin"
+retries = 2
+connect_timeout = "2s"
+all_backups = true
+servers = [
+  {name = "web-01", address = "127.0.0.1:9001", weight = 3},
+  {name = "web-02", address = "localhost:9002"},
+  {name = "spare", address = "[::1]:9003", backup = true},
+]
+"""
+
+
+def base() -> dict[str, Any]:
+    return yaml.safe_load(GOOD_YAML)  # type: ignore[no-any-return]
+
+
+def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run `fastlb check -c path` in-process: (exit status, stdout + stderr)."""
+    status = main(["check", "-c", str(path)])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+# ------------------------------------------------------------------------- good configs
+
+
+def test_good_yaml_parses_to_the_right_values(write_config: Callable[..., Path]) -> None:
+    config = load_config(write_config(GOOD_YAML))
+    assert config.workers == 2
+    assert config.splice == "never"
+    assert config.drain_timeout == 60.0
+    assert config.api is not None
+    assert (config.api.listen, config.api.token) == ("127.0.0.1:9100", "secret")
+    frontend = config.frontends[0]
+    assert (frontend.name, frontend.listen, frontend.backend) == ("web", "127.0.0.1:8080", "web")
+    assert (frontend.max_connections, frontend.idle_timeout) == (100, 0.25)
+    backend = config.backends[0]
+    assert (backend.retries, backend.connect_timeout, backend.all_backups) == (2, 2.0, True)
+    assert [(s.name, s.weight, s.backup) for s in backend.servers] == [
+        ("web-01", 3, False),
+        ("web-02", 1, False),
+        ("spare", 1, True),
+    ]
+
+
+def test_toml_gives_the_same_config_as_yaml(write_config: Callable[..., Path]) -> None:
+    assert load_config(write_config(GOOD_TOML, ".toml")) == load_config(write_config(GOOD_YAML))
+
+
+def test_defaults() -> None:
+    config = Config.from_mapping(
+        {
+            "frontends": [{"name": "f", "listen": "127.0.0.1:0", "backend": "b"}],
+            "backends": [{"name": "b", "servers": [{"name": "s", "address": "127.0.0.1:1"}]}],
+        }
+    )
+    assert config.workers == (os.cpu_count() or 1)
+    assert (config.splice, config.drain_timeout, config.api) == ("auto", 30.0, None)
+    assert (config.frontends[0].mode, config.frontends[0].max_connections) == ("tcp", 20000)
+    assert config.frontends[0].idle_timeout == 60.0
+    backend = config.backends[0]
+    assert (backend.balance, backend.retries, backend.connect_timeout) == ("roundrobin", 3, 5.0)
+    assert (backend.servers[0].weight, backend.servers[0].backup) == (1, False)
+
+
+def test_api_section_defaults_to_loopback() -> None:
+    data = base()
+    data["api"] = {}
+    config = Config.from_mapping(data)
+    assert config.api is not None
+    assert (config.api.listen, config.api.token) == ("127.0.0.1:9100", None)
+
+
+def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> None:
+    core = load_config(write_config(GOOD_YAML)).to_core_dict()
+    assert core == {
+        "workers": 2,
+        "splice": "never",
+        "frontends": [
+            {
+                "name": "web",
+                "listen": "127.0.0.1:8080",
+                "backend": "web",
+                "max_connections": 100,
+                "idle_timeout_ms": 250,
+            }
+        ],
+        "backends": [
+            {
+                "name": "web",
+                "retries": 2,
+                "connect_timeout_ms": 2000,
+                "all_backups": True,
+                "servers": [
+                    {"name": "web-01", "address": "127.0.0.1:9001", "weight": 3, "backup": False},
+                    # host names are resolved (IPv4 preferred); IPv6 keeps its brackets
+                    {"name": "web-02", "address": "127.0.0.1:9002", "weight": 1, "backup": False},
+                    {"name": "spare", "address": "[::1]:9003", "weight": 1, "backup": True},
+                ],
+            }
+        ],
+    }
+
+
+def test_env_interpolation(
+    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FASTLB_TEST_TOKEN", "s3cret")
+    monkeypatch.setenv("FASTLB_TEST_PORT", "9005")
+    monkeypatch.setenv("FASTLB_TEST_WEIGHT", "7")
+    monkeypatch.delenv("FASTLB_TEST_UNSET", raising=False)
+    text = (
+        GOOD_YAML.replace("token: secret", "token: ${FASTLB_TEST_TOKEN}$$")
+        .replace(
+            '"127.0.0.1:9001", weight: 3',
+            '"127.0.0.1:${FASTLB_TEST_PORT}", weight: "${FASTLB_TEST_WEIGHT}"',
+        )
+        .replace("retries: 2", "retries: ${FASTLB_TEST_UNSET:-4}")
+    )
+    config = load_config(write_config(text))
+    assert config.api is not None and config.api.token == "s3cret$"
+    server = config.backends[0].servers[0]
+    assert (server.address, server.weight) == ("127.0.0.1:9005", 7)
+    assert config.backends[0].retries == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("250ms", 0.25), ("2s", 2.0), ("1m", 60.0), ("1h", 3600.0), ("1.5s", 1.5), (5, 5.0),
+     (0.5, 0.5), ("10", 10.0), (" 3 s ", 3.0)],
+)  # fmt: skip
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["ms", "s", "m", "h", ""]))
+def test_duration_units_scale(amount: int, unit: str) -> None:
+    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "": 1}[unit]
+    assert parse_duration(f"{amount}{unit}") == pytest.approx(amount * factor)
+
+
+def test_check_ok(write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(GOOD_YAML)
+    assert check(path, capsys) == (0, f"{path}: OK\n")
+
+
+# ------------------------------------------------------------------------- bad configs
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation setting `a.0.b` = value (None removes the key)."""
+
+    def mutate(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if value is None:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+SERVER_1 = "backends[0] (web).servers[1] (web-02)"
+
+BAD_CONFIGS = {
+    "wrong type: workers": (_set("workers", "many"), "workers: input should be a valid integer"),
+    "wrong type: boolean as int": (
+        _set("workers", True),
+        "workers: must be an integer, not a boolean",
+    ),
+    "wrong type: frontends not a list": (
+        _set("frontends", "web"),
+        "frontends: input should be a valid list",
+    ),
+    "wrong type: name": (
+        _set("backends.0.name", 12),
+        "backends[0].name: input should be a valid string",
+    ),
+    "wrong type: backup": (
+        _set("backends.0.servers.2.backup", "perhaps"),
+        "backends[0] (web).servers[2] (spare).backup: input should be a valid boolean",
+    ),
+    "unknown key: top level": (_set("wrokers", 2), "wrokers: unknown key; did you mean 'workers'?"),
+    "unknown key: frontend": (
+        _set("frontends.0.lisen", "x"),
+        "frontends[0] (web).lisen: unknown key; did you mean 'listen'?",
+    ),
+    "unknown key: server": (
+        _set("backends.0.servers.1.colour", 1),
+        f"{SERVER_1}.colour: unknown key (allowed: name, address, weight, backup)",
+    ),
+    "missing key": (_set("frontends.0.listen", None), "frontends[0] (web).listen: required"),
+    "missing backend": (
+        _set("frontends.0.backend", "api"),
+        "frontends[0] (web).backend: no backend named 'api' (defined: web)",
+    ),
+    "duplicate frontend": (
+        lambda d: d["frontends"].append(
+            copy.deepcopy(d["frontends"][0]) | {"listen": "127.0.0.1:8081"}
+        ),
+        "frontends[1] (web).name: duplicate name 'web' (also frontends[0])",
+    ),
+    "duplicate backend": (
+        lambda d: d["backends"].append(copy.deepcopy(d["backends"][0])),
+        "backends[1] (web).name: duplicate name 'web' (also backends[0])",
+    ),
+    "duplicate server": (
+        _set("backends.0.servers.1.name", "web-01"),
+        "backends[0] (web).servers[1] (web-01).name: duplicate name 'web-01' "
+        "(also backends[0] (web).servers[0])",
+    ),
+    "bad name": (
+        _set("backends.0.servers.1.name", "web 02"),
+        "backends[0] (web).servers[1] (web 02).name: invalid name 'web 02'",
+    ),
+    "address without port": (
+        _set("backends.0.servers.1.address", "localhost"),
+        f"{SERVER_1}.address: invalid address 'localhost': expected host:port",
+    ),
+    "port out of range": (
+        _set("backends.0.servers.1.address", "127.0.0.1:65536"),
+        f"{SERVER_1}.address: invalid address '127.0.0.1:65536': port must be between 1 and 65535",
+    ),
+    "server port 0": (
+        _set("backends.0.servers.1.address", "127.0.0.1:0"),
+        f"{SERVER_1}.address: invalid address '127.0.0.1:0': port must be between 1 and 65535",
+    ),
+    "listen port out of range": (
+        _set("frontends.0.listen", "0.0.0.0:70000"),
+        "frontends[0] (web).listen: invalid address '0.0.0.0:70000': "
+        "port must be between 0 and 65535",
+    ),
+    "non-numeric port": (
+        _set("frontends.0.listen", "0.0.0.0:http"),
+        "frontends[0] (web).listen: invalid address '0.0.0.0:http': port must be a number",
+    ),
+    "bad host": (
+        _set("backends.0.servers.1.address", "web!01:80"),
+        f"{SERVER_1}.address: invalid address 'web!01:80': 'web!01' is not a valid host",
+    ),
+    "IPv6 without brackets": (
+        _set("backends.0.servers.1.address", "::1:80"),
+        f"{SERVER_1}.address: invalid address '::1:80': write IPv6 as [addr]:port",
+    ),
+    "bad IPv6": (
+        _set("backends.0.servers.1.address", "[::g]:80"),
+        f"{SERVER_1}.address: invalid address '[::g]:80': '::g' is not an IPv6 address",
+    ),
+    "listen clash": (
+        _set("api.listen", "127.0.0.1:8080"),
+        "api.listen: 127.0.0.1:8080 is already used by frontends[0] (web)",
+    ),
+    "weight too high": (
+        _set("backends.0.servers.1.weight", 300),
+        f"{SERVER_1}.weight: must be between 0 and 256 (got 300)",
+    ),
+    "weight negative": (
+        _set("backends.0.servers.1.weight", -1),
+        f"{SERVER_1}.weight: must be between 0 and 256 (got -1)",
+    ),
+    "weight fractional": (
+        _set("backends.0.servers.1.weight", 1.5),
+        f"{SERVER_1}.weight: input should be a valid integer",
+    ),
+    "bad duration": (
+        _set("backends.0.connect_timeout", "5 parsecs"),
+        "backends[0] (web).connect_timeout: invalid duration '5 parsecs'",
+    ),
+    "negative duration": (_set("drain_timeout", -1), "drain_timeout: invalid duration -1"),
+    "zero timeout": (
+        _set("frontends.0.idle_timeout", "0s"),
+        "frontends[0] (web).idle_timeout: must be longer than 0s",
+    ),
+    "bad splice": (
+        _set("splice", "sometimes"),
+        "splice: input should be 'auto', 'always' or 'never'",
+    ),
+    "no servers": (
+        _set("backends.0.servers", []),
+        "backends[0] (web).servers: list should have at least 1 item",
+    ),
+    "mode http": (
+        _set("frontends.0.mode", "http"),
+        "frontends[0] (web).mode: mode 'http' is not supported by this version of fastlb yet",
+    ),
+    "mode mysql": (
+        _set("frontends.0.mode", "mysql"),
+        "frontends[0] (web).mode: mode 'mysql' is not supported by this version of fastlb yet",
+    ),
+    "balance": (
+        _set("backends.0.balance", "leastconn"),
+        "backends[0] (web).balance: balance 'leastconn' is not supported",
+    ),
+    "empty token": (_set("api.token", ""), "api.token: must not be empty"),
+    "missing env var": (
+        _set("api.token", "${FASTLB_TEST_NOT_SET}"),
+        "api.token: environment variable FASTLB_TEST_NOT_SET is not set",
+    ),
+    "planned: tls": (
+        _set("frontends.0.tls", {"cert": "a.pem"}),
+        "frontends[0] (web).tls: not supported by this version of fastlb yet",
+    ),
+    "planned: acl": (
+        _set("frontends.0.acl", {"allow": []}),
+        "frontends[0] (web).acl: not supported by this version of fastlb yet",
+    ),
+    "planned: health_check": (
+        _set("backends.0.health_check", {"type": "tcp"}),
+        "backends[0] (web).health_check: not supported by this version of fastlb yet",
+    ),
+    "planned: failover": (
+        _set("failover", {"vrid": 51}),
+        "failover: not supported by this version of fastlb yet",
+    ),
+    "planned: mysql": (_set("mysql", {}), "mysql: not supported by this version of fastlb yet"),
+    "planned: role": (_set("role", "primary"), "role: not supported by this version of fastlb yet"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_is_refused_naming_the_field(
+    case: str,
+    write_config: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FASTLB_TEST_NOT_SET", raising=False)
+    mutate, expected = BAD_CONFIGS[case]
+    data = base()
+    mutate(data)
+    path = write_config(yaml.safe_dump(data, sort_keys=False))
+    status, output = check(path, capsys)
+    assert status == 2
+    assert f"{path}: {expected}" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "expected"),
+    [
+        (
+            ".yaml",
+            "workers: 2\nfrontends:\n  - name: web\n    listen: [1, 2\n",
+            "line 5, column 1: YAML syntax error",
+        ),
+        (
+            ".yaml",
+            "workers: 2\n  splice: never\n",
+            "line 2, column 9: YAML syntax error: mapping values are not allowed here",
+        ),
+        (
+            ".yaml",
+            "workers: 2\nworkers: 3\n",
+            "line 2, column 1: YAML syntax error: duplicate key 'workers'",
+        ),
+        (".toml", 'workers = 2\nsplice = "never\n', "line 2, column 16: TOML syntax error"),
+        (".toml", "workers = = 2\n", "line 1, column 11: TOML syntax error: Invalid value"),
+        (".yaml", "", "the file is empty"),
+        (".yaml", "- just\n- a list\n", "the top level must be a mapping of keys, not list"),
+        (".json", "{}", "unsupported file type '.json': use .yaml, .yml or .toml"),
+    ],
+)
+def test_syntax_errors_name_file_and_line(
+    suffix: str,
+    text: str,
+    expected: str,
+    write_config: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_config(text, suffix)
+    status, output = check(path, capsys)
+    assert (status, "Traceback" in output) == (2, False)
+    assert f"{path}: {expected}" in output
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, output = check(tmp_path / "nope.yaml", capsys)
+    assert status == 2
+    assert "nope.yaml: cannot read the file: No such file or directory" in output
+
+
+def test_unresolvable_host_is_a_config_error(
+    write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `.invalid` never resolves (RFC 6761); the check resolves names like serve would.
+    path = write_config(GOOD_YAML.replace("localhost:9002", "no-such-host.invalid:9002"))
+    status, output = check(path, capsys)
+    assert status == 2
+    assert f"{path}: {SERVER_1}.address: cannot resolve 'no-such-host.invalid:9002'" in output
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    data = base()
+    data["workers"] = 0
+    data["backends"][0]["servers"][0]["weight"] = 999
+    data["frontends"][0]["tls"] = {}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_mapping(data)
+    assert [path for path, _ in caught.value.problems] == [
+        "frontends[0] (web).tls",
+        "workers",
+        "backends[0] (web).servers[0] (web-01).weight",
+    ]
+
+
+def test_config_error_is_a_value_error_and_a_fastlb_error() -> None:
+    with pytest.raises(ValueError, match="frontends: required") as caught:
+        Config.from_mapping({"backends": []})
+    assert isinstance(caught.value, FastLBError)
