@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="fastlb-bench-"))
     os.chmod(workdir, 0o755)  # nginx workers run as nobody when we are root
     print(f"bench: work directory {workdir} (configs, logs, every wrk report)", flush=True)
+    load_before = load_average()
     with Topology(workdir) as topo:
         servers = topo.start_backends()
         baseline = ("haproxy", topo.start_haproxy("haproxy", servers))
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(report.summary_lines(results)))
     if not args.no_write:
         meta = metadata(args, argv)
+        meta["load average (1 min)"] = f"{load_before} before, {load_average()} after"
         args.output.write_text(report.markdown(results, meta, configs.THREADS, args.duration))
         print(f"\nwrote {args.output}")
     return 0
@@ -165,6 +167,10 @@ def git_commit() -> str:
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--", "src", "python", "Cargo.toml", "Cargo.lock")
     return f"{commit} (+ uncommitted changes in src/python)" if dirty else commit
+
+
+def load_average() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def cpu_model() -> str:
