@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [
             run_scenario(scenario, candidate, baseline, args, workdir) for scenario in scenarios
         ]
+        distribution = fastlb_distribution(topo.fastlb_api_port)
     if not args.keep_workdir:
         shutil.rmtree(workdir)  # on an exception it stays, with the logs that explain it
     print()
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         meta = metadata(args, argv)
         meta["load average (1 min)"] = f"{load_before} before, {load_average()} after"
+        if distribution:
+            meta["fastlb connections per server"] = distribution
         args.output.write_text(report.markdown(results, meta, configs.THREADS, args.duration))
         print(f"\nwrote {args.output}")
     return 0
@@ -128,6 +132,18 @@ def check_serves(label: str, port: int) -> None:
         body = response.read().decode()
     if body != configs.SMALL_BODY:
         raise SystemExit(f"error: {label} on port {port} answered {body!r}")
+
+
+def fastlb_distribution(api_port: int | None) -> str:
+    """Connections fastlb gave each server over the whole run (should be ~3:1), from its API."""
+    if api_port is None:
+        return ""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/stats", timeout=5) as r:
+            servers = json.load(r)["backends"]["web"]["servers"]
+        return ", ".join(f"{name} {s['total_connections']:,}" for name, s in servers.items())
+    except (OSError, ValueError, KeyError) as exc:
+        return f"unavailable ({exc})"
 
 
 def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:

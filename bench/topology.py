@@ -89,6 +89,7 @@ class Topology:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._stack = ExitStack()
+        self.fastlb_api_port: int | None = None
 
     def __enter__(self) -> Topology:
         return self
@@ -134,6 +135,7 @@ class Topology:
         cfg = self.workdir / f"{name}.yaml"
         cfg.write_text(configs.fastlb_yaml(port, api_port, servers, splice))
         self._spawn(name, [fastlb_command(), "serve", "-c", str(cfg)], port, timeout=30.0)
+        self.fastlb_api_port = api_port
         return port
 
 
