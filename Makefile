@@ -3,6 +3,11 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
+# rustup's default location, for shells (e.g. CI) whose PATH does not include it.
+ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
