@@ -17,3 +17,10 @@ pub use balancer::WeightedRoundRobin;
 pub use config::CoreConfig;
 pub use error::{Error, Side};
 pub use proxy::Engine;
+
+/// The Python extension module `fastlb._core`: each binding module registers its classes.
+#[cfg(feature = "python")]
+#[pyo3::pymodule(name = "_core")]
+fn core_module(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    py::init_pymodule(m)
+}

@@ -1,2 +1,10 @@
-//! Listeners, accept loop, connect with retries, sessions, graceful stop.
-pub struct Engine;
+//! Listeners, accept loops, connect with retries, sessions, graceful stop.
+
+mod engine;
+mod frontend;
+mod listener;
+mod session;
+
+pub use engine::Engine;
+pub use frontend::Frontend;
+

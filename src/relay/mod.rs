@@ -1,1 +1,129 @@
 //! Moving bytes between client and server: splice(2) through pooled pipes, or copying.
+//!
+//! Each direction is pumped until its source reaches EOF, then the write side of its
+//! destination is shut down (half-close passes through); the relay ends when both
+//! directions have, on the first error, or when neither direction moved a byte for the
+//! idle timeout.
+
+mod activity;
+mod copy;
+mod pipe_pool;
+mod splice;
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+use crate::config::SpliceMode;
+use crate::error::{Error, Side};
+use activity::Activity;
+
+/// One direction of a relayed connection.
+pub(crate) struct Direction<'a> {
+    pub src: &'a TcpStream,
+    pub dst: &'a TcpStream,
+    /// Which side `src` is, to attribute read and write errors.
+    pub src_side: Side,
+    /// Counters bumped with every forwarded chunk (e.g. the frontend's and the server's).
+    pub counters: [&'a AtomicU64; 2],
+    activity: &'a Activity,
+}
+
+impl Direction<'_> {
+    fn read_error(&self, e: io::Error) -> Error {
+        io_error(self.src_side, e)
+    }
+
+    fn write_error(&self, e: io::Error) -> Error {
+        io_error(other(self.src_side), e)
+    }
+
+    #[inline]
+    fn forwarded(&self, bytes: usize) {
+        self.activity.touch();
+        for counter in self.counters {
+            counter.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::Client => Side::Server,
+        _ => Side::Client,
+    }
+}
+
+fn io_error(side: Side, e: io::Error) -> Error {
+    match side {
+        Side::Client => Error::ClientIo(e),
+        _ => Error::ServerIo(e),
+    }
+}
+
+/// Counters of the two directions: `[frontend, server]` each.
+pub struct RelayCounters<'a> {
+    pub client_to_server: [&'a AtomicU64; 2],
+    pub server_to_client: [&'a AtomicU64; 2],
+}
+
+/// Relays until both directions reached EOF (Ok), an error, or the idle timeout.
+pub async fn relay(
+    client: &TcpStream,
+    server: &TcpStream,
+    mode: SpliceMode,
+    idle_timeout: Duration,
+    counters: RelayCounters<'_>,
+) -> Result<(), Error> {
+    let activity = Activity::new();
+    let upstream = Direction {
+        src: client,
+        dst: server,
+        src_side: Side::Client,
+        counters: counters.client_to_server,
+        activity: &activity,
+    };
+    let downstream = Direction {
+        src: server,
+        dst: client,
+        src_side: Side::Server,
+        counters: counters.server_to_client,
+        activity: &activity,
+    };
+    tokio::select! {
+        done = async { tokio::try_join!(pump(&upstream, mode), pump(&downstream, mode)) } => {
+            done.map(|_| ())
+        }
+        () = activity.idle_for(idle_timeout) => Err(Error::IdleTimeout),
+    }
+}
+
+/// Pumps one direction to EOF, then half-closes the destination.
+async fn pump(direction: &Direction<'_>, mode: SpliceMode) -> Result<(), Error> {
+    match mode {
+        SpliceMode::Never => {
+            copy::pump(direction, false).await?;
+        }
+        SpliceMode::Always => {
+            if splice::pump(direction).await? == splice::Outcome::Unsupported {
+                copy::pump(direction, false).await?;
+            }
+        }
+        SpliceMode::Auto => {
+            // NOTE: small request/response exchanges cost 2 syscalls either way with copy,
+            // 2 splices plus pipe bookkeeping with splice; once a read fills the whole
+            // buffer the direction is streaming and splice saves the copies.
+            if copy::pump(direction, true).await? == copy::Outcome::Streaming
+                && splice::pump(direction).await? == splice::Outcome::Unsupported
+            {
+                copy::pump(direction, false).await?;
+            }
+        }
+    }
+    // The peer may already be gone (it reset): nothing left to tell it.
+    let _ = socket2::SockRef::from(direction.dst).shutdown(Shutdown::Write);
+    Ok(())
+}
+

@@ -5,6 +5,7 @@ mod counters;
 mod histogram;
 mod snapshot;
 
+pub(crate) use counters::{bump, read};
 pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
 pub use snapshot::{BackendSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot};

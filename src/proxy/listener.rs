@@ -1,0 +1,60 @@
+//! Binding listen sockets and the accept loop.
+
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::frontend::Frontend;
+use super::session;
+use crate::stats::bump;
+
+/// Kernel accept queue length; the kernel caps it at net.core.somaxconn.
+const BACKLOG: i32 = 4096;
+
+/// Binds synchronously (so the caller learns of a taken port before anything runs).
+pub(super) fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    // Restarting fastlb must not wait for TIME_WAIT sockets of the previous run.
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Accepts until `stop` flips, then drops its share of the listener. Several of these run
+/// per listener (one per worker) so accepting keeps up with connection-per-request loads.
+pub(super) async fn accept_loop(
+    listener: Arc<TcpListener>,
+    frontend: Arc<Frontend>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stopping| *stopping) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((client, _peer)) => match frontend.reserve_slot() {
+                Some(slot) => {
+                    tokio::spawn(session::serve(client, slot));
+                }
+                None => bump(&frontend.stats.rejected),
+            },
+            Err(_) => {
+                bump(&frontend.stats.accept_errors);
+                // Out of descriptors or memory: the error repeats until something closes,
+                // so back off instead of spinning on it.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `fastlb._core.Engine`: the data path as a Python object.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::time::Duration;
+
+use super::errors::to_py;
+use crate::config::CoreConfig;
+use crate::proxy::Engine;
+
+#[pyclass(name = "Engine", module = "fastlb._core", frozen)]
+pub struct PyEngine {
+    engine: Engine,
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let config = CoreConfig::from_json(config_json).map_err(to_py)?;
+        Ok(PyEngine {
+            engine: Engine::new(config).map_err(to_py)?,
+        })
+    }
+
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.engine.start()).map_err(to_py)
+    }
+
+    /// Blocks while connections drain: the GIL is released so Python threads carry on.
+    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let deadline = Duration::try_from_secs_f64(timeout.max(0.0))
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        py.detach(|| self.engine.stop(deadline));
+        Ok(())
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.engine.is_running()
+    }
+
+    fn listen_addresses<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let addresses = PyDict::new(py);
+        for (name, address) in self.engine.listen_addresses() {
+            addresses.set_item(name, address.to_string())?;
+        }
+        Ok(addresses)
+    }
+
+    fn set_weight(&self, backend: &str, server: &str, weight: i64) -> PyResult<()> {
+        let weight = u32::try_from(weight).map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "weight {weight} is out of range (0..=256)"
+            ))
+        })?;
+        self.engine
+            .set_weight(backend, server, weight)
+            .map_err(to_py)
+    }
+
+    fn set_state(&self, backend: &str, server: &str, state: &str) -> PyResult<()> {
+        self.engine.set_state(backend, server, state).map_err(to_py)
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snapshot = self.engine.snapshot();
+        Ok(pythonize::pythonize(py, &snapshot)?)
+    }
+}
