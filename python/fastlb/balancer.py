@@ -106,18 +106,21 @@ class LoadBalancer:
         Idempotent."""
         with self._lifecycle:
             engine, self._engine = self._engine, None
-            if engine is not None:
-                deadline = self.config.drain_timeout if timeout is None else timeout
-                log.info(
-                    "stopping: draining %d connections (deadline %gs)",
-                    _open_connections(engine),
-                    deadline,
-                )
-                engine.stop(deadline)
-                self._stopped_engine = engine
-            if self._api is not None:
-                self._api.stop()
-                self._api = None
+            api, self._api = self._api, None
+            try:
+                if engine is not None:
+                    deadline = self.config.drain_timeout if timeout is None else timeout
+                    log.info(
+                        "stopping: draining %d connections (deadline %gs)",
+                        _open_connections(engine),
+                        deadline,
+                    )
+                    engine.stop(deadline)
+                    self._stopped_engine = engine
+            finally:
+                # The API outlives the drain so that it can be watched; it stops last.
+                if api is not None:
+                    api.stop()
             if engine is not None:
                 log.info("stopped")
 

@@ -108,10 +108,20 @@ def _check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     _log_to_stderr(getattr(logging, args.log_level.upper()))
     config = load_config(args.config)
-    return asyncio.run(_serve_until_signalled(config))
+    try:
+        return asyncio.run(_serve_until_signalled(config))
+    except ConfigError as exc:  # e.g. a host name that does not resolve at start
+        exc.source = exc.source or args.config
+        raise
 
 
 async def _serve_until_signalled(config: Config) -> int:
+    # Handlers first: a SIGTERM that arrives while starting still means "drain and exit 0".
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+
     balancer = LoadBalancer(config)
     try:
         # The API runs on this loop rather than a thread: one loop for the control plane.
@@ -119,11 +129,6 @@ async def _serve_until_signalled(config: Config) -> int:
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_FAILURE
-
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop_requested.set)
 
     waiters: set[asyncio.Task[Any]] = {asyncio.create_task(stop_requested.wait())}
     api_task = asyncio.create_task(balancer.serve_api()) if balancer.api_url else None
