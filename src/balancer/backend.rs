@@ -8,6 +8,15 @@ use super::MAX_WEIGHT;
 use crate::config::BackendConfig;
 use crate::error::{Error, Result};
 
+/// A server chosen for a connection, with where it sat in the schedule.
+pub struct Pick<'a> {
+    /// Position in the schedule, where a retry continues from.
+    pub slot: usize,
+    /// Index in `Backend::servers`.
+    pub index: usize,
+    pub server: &'a Arc<Server>,
+}
+
 pub struct Backend {
     pub name: String,
     pub servers: Vec<Arc<Server>>,
@@ -38,17 +47,33 @@ impl Backend {
         backend
     }
 
-    /// Picks the next server for a new connection, preferring servers not yet `tried` by
-    /// this connection (redispatch). Falls back to a tried one rather than giving up when
-    /// it is the only one left (a single-server backend still retries).
+    /// Picks the server for a new connection.
     #[inline]
-    pub fn pick(&self, tried: &[usize]) -> Option<(usize, &Arc<Server>)> {
-        let usable = |i: usize| self.servers[i].accepts_new();
-        let index = self
+    pub fn pick(&self) -> Option<Pick<'_>> {
+        let (slot, index) = self
             .rotation
-            .pick_where(|i| usable(i) && !tried.contains(&i))
-            .or_else(|| self.rotation.pick_where(usable))?;
-        Some((index, &self.servers[index]))
+            .pick_where(|i| self.servers[i].accepts_new())?;
+        Some(self.pick_at(slot, index))
+    }
+
+    /// Picks the server to retry on after `failed`: the next usable one in the schedule,
+    /// preferring servers this connection has not `tried` yet (redispatch), falling back to
+    /// a tried one rather than giving up (a single-server backend still retries).
+    pub fn repick(&self, failed: &Pick<'_>, tried: &[usize]) -> Option<Pick<'_>> {
+        let usable = |i: usize| self.servers[i].accepts_new();
+        let (slot, index) = self
+            .rotation
+            .after(failed.slot, |i| usable(i) && !tried.contains(&i))
+            .or_else(|| self.rotation.after(failed.slot, usable))?;
+        Some(self.pick_at(slot, index))
+    }
+
+    fn pick_at(&self, slot: usize, index: usize) -> Pick<'_> {
+        Pick {
+            slot,
+            index,
+            server: &self.servers[index],
+        }
     }
 
     pub fn server(&self, name: &str) -> Result<&Arc<Server>> {
@@ -141,7 +166,12 @@ mod tests {
 
     fn picks(backend: &Backend, n: usize) -> Vec<String> {
         (0..n)
-            .map(|_| backend.pick(&[]).map(|(_, s)| s.name.clone()).unwrap_or_default())
+            .map(|_| {
+                backend
+                    .pick()
+                    .map(|p| p.server.name.clone())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -159,8 +189,14 @@ mod tests {
         assert_eq!((count(&after, "a"), count(&after, "b")), (3, 3));
         b.set_weight("a", 0).unwrap();
         assert!(picks(&b, 5).iter().all(|n| n == "b"));
-        assert!(matches!(b.set_weight("b", 300), Err(Error::WeightOutOfRange(300))));
-        assert!(matches!(b.set_weight("zz", 1), Err(Error::UnknownServer { .. })));
+        assert!(matches!(
+            b.set_weight("b", 300),
+            Err(Error::WeightOutOfRange(300))
+        ));
+        assert!(matches!(
+            b.set_weight("zz", 1),
+            Err(Error::UnknownServer { .. })
+        ));
     }
 
     #[test]
@@ -169,7 +205,7 @@ mod tests {
         b.set_state("a", AdminState::Drain).unwrap();
         assert!(picks(&b, 4).iter().all(|n| n == "b"));
         b.set_state("b", AdminState::Maint).unwrap();
-        assert_eq!(b.pick(&[]).map(|(_, s)| s.name.clone()), None);
+        assert!(b.pick().is_none());
         b.set_state("a", AdminState::Ready).unwrap();
         assert!(picks(&b, 4).iter().all(|n| n == "a"));
     }
@@ -194,14 +230,19 @@ mod tests {
     }
 
     #[test]
-    fn retry_prefers_untried_servers_but_never_gives_up_on_the_last_one() {
-        let b = backend(&[("a", 1, false), ("b", 1, false)], false);
-        for _ in 0..4 {
-            let (first, _) = b.pick(&[]).unwrap();
-            let (second, _) = b.pick(&[first]).unwrap();
-            assert_ne!(first, second);
-        }
+    fn retry_goes_to_the_next_untried_server_without_moving_the_cursor() {
+        let b = backend(&[("a", 1, false), ("b", 1, false), ("c", 1, false)], false);
+        let first = b.pick().unwrap();
+        assert_eq!(first.server.name, "a");
+        let retry = b.repick(&first, &[first.index]).unwrap();
+        assert_eq!(retry.server.name, "b");
+        let again = b.repick(&retry, &[first.index, retry.index]).unwrap();
+        assert_eq!(again.server.name, "c");
+        // Other connections still get their own turns: the next pick is b, not a.
+        assert_eq!(b.pick().unwrap().server.name, "b");
+
         let single = backend(&[("only", 1, false)], false);
-        assert_eq!(single.pick(&[0]).map(|(i, _)| i), Some(0));
+        let only = single.pick().unwrap();
+        assert_eq!(single.repick(&only, &[only.index]).unwrap().index, 0);
     }
 }

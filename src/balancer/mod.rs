@@ -9,7 +9,7 @@ mod schedule;
 mod server;
 mod wrr;
 
-pub use backend::Backend;
+pub use backend::{Backend, Pick};
 pub use rotation::Rotation;
 pub use schedule::smooth_cycle;
 pub use server::{AdminState, Server};

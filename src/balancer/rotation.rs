@@ -35,23 +35,39 @@ impl Rotation {
     /// The next member in the schedule, or None when every weight is 0.
     #[inline]
     pub fn next(&self) -> Option<usize> {
-        self.pick_where(|_| true)
+        self.pick_where(|_| true).map(|(_, member)| member)
     }
 
-    /// The next member that `accept` takes, scanning at most one cycle: the schedule can
-    /// lag a state change by a moment, so the hot path re-checks and skips.
+    /// The next (slot, member) that `accept` takes, scanning at most one cycle: the
+    /// schedule can lag a state change by a moment, so the hot path re-checks and skips.
     #[inline]
-    pub fn pick_where(&self, mut accept: impl FnMut(usize) -> bool) -> Option<usize> {
+    pub fn pick_where(&self, mut accept: impl FnMut(usize) -> bool) -> Option<(usize, usize)> {
         let schedule = self.schedule.load();
         let len = schedule.len();
         for _ in 0..len {
             let slot = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
             let member = schedule[slot] as usize;
             if accept(member) {
-                return Some(member);
+                return Some((slot, member));
             }
         }
         None
+    }
+
+    /// The first member `accept` takes in the slots after `slot`, without moving the shared
+    /// cursor: a retry goes to the next server in the schedule and doesn't shift everyone
+    /// else's turn (otherwise a dead server would be tried by every connection).
+    pub fn after(
+        &self,
+        slot: usize,
+        mut accept: impl FnMut(usize) -> bool,
+    ) -> Option<(usize, usize)> {
+        let schedule = self.schedule.load();
+        let len = schedule.len();
+        (1..=len)
+            .map(|step| (slot + step) % len)
+            .map(|slot| (slot, schedule[slot] as usize))
+            .find(|&(_, member)| accept(member))
     }
 
     /// One full cycle of the current schedule.

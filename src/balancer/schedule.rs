@@ -93,7 +93,7 @@ mod tests {
             let cycle = smooth_cycle(&weights);
             let divisor = weights.iter().fold(0, |acc, &w| gcd(acc, w));
             let expected: Vec<u32> =
-                weights.iter().map(|&w| if divisor == 0 { 0 } else { w / divisor }).collect();
+                weights.iter().map(|&w| w.checked_div(divisor).unwrap_or(0)).collect();
             prop_assert_eq!(counts(&cycle, weights.len()), expected);
         }
 

@@ -38,14 +38,14 @@ impl WeightedRoundRobin {
         if weight > MAX_WEIGHT {
             return Err(Error::WeightOutOfRange(weight));
         }
-        let index = self
-            .names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| Error::UnknownServer {
-                backend: "WeightedRoundRobin".into(),
-                server: name.to_string(),
-            })?;
+        let index =
+            self.names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| Error::UnknownServer {
+                    backend: "WeightedRoundRobin".into(),
+                    server: name.to_string(),
+                })?;
         let mut weights = self.weights.lock().unwrap_or_else(|e| e.into_inner());
         weights[index] = weight;
         self.rotation.publish(&weights);
@@ -54,7 +54,11 @@ impl WeightedRoundRobin {
 
     pub fn weights(&self) -> Vec<(String, u32)> {
         let weights = self.weights.lock().unwrap_or_else(|e| e.into_inner());
-        self.names.iter().cloned().zip(weights.iter().copied()).collect()
+        self.names
+            .iter()
+            .cloned()
+            .zip(weights.iter().copied())
+            .collect()
     }
 
     pub fn cycle(&self) -> Vec<&str> {

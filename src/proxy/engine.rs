@@ -203,7 +203,10 @@ impl Engine {
                     .filter(|f| f.backend == b.name)
                     .map(|f| f.no_server_errors)
                     .sum();
-                (b.name.clone(), BackendSnapshot::from_servers(servers(b), no_server))
+                (
+                    b.name.clone(),
+                    BackendSnapshot::from_servers(servers(b), no_server),
+                )
             })
             .collect();
         StatsSnapshot {

@@ -17,7 +17,11 @@ const BACKLOG: i32 = 4096;
 
 /// Binds synchronously (so the caller learns of a taken port before anything runs).
 pub(super) fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     // Restarting fastlb must not wait for TIME_WAIT sockets of the previous run.
     socket.set_reuse_address(true)?;
     if address.is_ipv6() {

@@ -8,3 +8,5 @@ mod session;
 pub use engine::Engine;
 pub use frontend::Frontend;
 
+#[cfg(test)]
+mod tests;

@@ -45,23 +45,24 @@ pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
 /// Connects to the picked server; on failure tries the next one in the schedule, up to
 /// `retries` more attempts, preferring servers this connection has not tried yet.
 async fn connect_with_retries(backend: &Backend) -> Option<(Arc<Server>, TcpStream)> {
+    let mut pick = backend.pick()?;
     let mut tried: Vec<usize> = Vec::new();
     loop {
-        let (index, server) = backend.pick(&tried)?;
         let started = Instant::now();
-        match connect(server, backend).await {
+        match connect(pick.server, backend).await {
             Ok(stream) => {
-                server.stats.connect_time.record(started.elapsed());
-                return Some((server.clone(), stream));
+                pick.server.stats.connect_time.record(started.elapsed());
+                return Some((pick.server.clone(), stream));
             }
             Err(error) => {
                 debug_assert!(error.retryable());
-                bump(&server.stats.connect_errors);
+                bump(&pick.server.stats.connect_errors);
                 if tried.len() >= backend.retries as usize {
                     return None;
                 }
-                bump(&server.stats.retries);
-                tried.push(index);
+                bump(&pick.server.stats.retries);
+                tried.push(pick.index);
+                pick = backend.repick(&pick, &tried)?;
             }
         }
     }

@@ -13,7 +13,9 @@ pub struct PyWeightedRoundRobin {
 
 fn weight_of(weight: i64) -> PyResult<u32> {
     u32::try_from(weight).map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!("weight {weight} is out of range (0..=256)"))
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "weight {weight} is out of range (0..=256)"
+        ))
     })
 }
 
@@ -40,7 +42,9 @@ impl PyWeightedRoundRobin {
     }
 
     fn set_weight(&self, name: &str, weight: i64) -> PyResult<()> {
-        self.inner.set_weight(name, weight_of(weight)?).map_err(to_py)
+        self.inner
+            .set_weight(name, weight_of(weight)?)
+            .map_err(to_py)
     }
 
     fn weights<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -15,7 +15,10 @@ pub(super) enum Outcome {
     Streaming,
 }
 
-pub(super) async fn pump(direction: &Direction<'_>, stop_when_streaming: bool) -> Result<Outcome, Error> {
+pub(super) async fn pump(
+    direction: &Direction<'_>,
+    stop_when_streaming: bool,
+) -> Result<Outcome, Error> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     loop {
         let read = read_some(direction, &mut buffer).await?;
@@ -32,7 +35,11 @@ pub(super) async fn pump(direction: &Direction<'_>, stop_when_streaming: bool) -
 
 async fn read_some(direction: &Direction<'_>, buffer: &mut [u8]) -> Result<usize, Error> {
     loop {
-        direction.src.readable().await.map_err(|e| direction.read_error(e))?;
+        direction
+            .src
+            .readable()
+            .await
+            .map_err(|e| direction.read_error(e))?;
         match direction.src.try_read(buffer) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -43,7 +50,11 @@ async fn read_some(direction: &Direction<'_>, buffer: &mut [u8]) -> Result<usize
 
 async fn write_all(direction: &Direction<'_>, mut data: &[u8]) -> Result<(), Error> {
     while !data.is_empty() {
-        direction.dst.writable().await.map_err(|e| direction.write_error(e))?;
+        direction
+            .dst
+            .writable()
+            .await
+            .map_err(|e| direction.write_error(e))?;
         match direction.dst.try_write(data) {
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,

@@ -126,4 +126,3 @@ async fn pump(direction: &Direction<'_>, mode: SpliceMode) -> Result<(), Error> 
     let _ = socket2::SockRef::from(direction.dst).shutdown(Shutdown::Write);
     Ok(())
 }
-

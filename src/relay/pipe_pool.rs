@@ -24,7 +24,11 @@ impl Pipe {
         let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).ok()?;
         let _ = fcntl_setpipe_size(&write, PIPE_SIZE);
         let capacity = fcntl_getpipe_size(&write).ok()?;
-        Some(Pipe { read, write, capacity })
+        Some(Pipe {
+            read,
+            write,
+            capacity,
+        })
     }
 }
 

@@ -62,7 +62,11 @@ async fn fill(direction: &Direction<'_>, lease: &LeasedPipe) -> io::Result<usize
 }
 
 /// Pipe -> socket until the pipe is empty again.
-async fn drain(direction: &Direction<'_>, lease: &LeasedPipe, mut left: usize) -> Result<(), Error> {
+async fn drain(
+    direction: &Direction<'_>,
+    lease: &LeasedPipe,
+    mut left: usize,
+) -> Result<(), Error> {
     let pipe = lease.pipe();
     let dst = direction.dst;
     while left > 0 {
