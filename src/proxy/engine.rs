@@ -78,6 +78,7 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        ignore_sigpipe();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.workers)
             .thread_name("fastlb-worker")
@@ -214,6 +215,17 @@ impl Engine {
             frontends,
             backends,
         }
+    }
+}
+
+/// splice(2) into a socket whose peer is gone raises SIGPIPE (there is no MSG_NOSIGNAL for
+/// splice); its default action would kill the whole process, failover and all. Python
+/// already ignores it at start-up; an embedding program that restored the default gets it
+/// ignored again, as HAProxy does.
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 

@@ -1,5 +1,10 @@
 //! The userspace copy pump: read into a buffer, write it all, repeat.
 
+use rustix::net::{recv, send, RecvFlags, SendFlags};
+use std::os::fd::AsFd;
+use tokio::io::Interest;
+
+use super::readiness::transfer;
 use super::Direction;
 use crate::error::Error;
 
@@ -20,46 +25,29 @@ pub(super) async fn pump(
     stop_when_streaming: bool,
 ) -> Result<Outcome, Error> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
+    let (src, dst) = (direction.src, direction.dst);
     loop {
-        let read = read_some(direction, &mut buffer).await?;
+        let read = transfer(src, Interest::READABLE, buffer.len(), || {
+            Ok(recv(src.as_fd(), &mut buffer[..], RecvFlags::empty())?.0)
+        })
+        .await
+        .map_err(|e| direction.read_error(e))?;
         if read == 0 {
             return Ok(Outcome::Eof);
         }
-        write_all(direction, &buffer[..read]).await?;
+        let mut written = 0;
+        while written < read {
+            let pending = &buffer[written..read];
+            // NOSIGNAL: a peer that went away is an error to handle, not a SIGPIPE.
+            written += transfer(dst, Interest::WRITABLE, pending.len(), || {
+                Ok(send(dst.as_fd(), pending, SendFlags::NOSIGNAL)?)
+            })
+            .await
+            .map_err(|e| direction.write_error(e))?;
+        }
         direction.forwarded(read);
         if stop_when_streaming && read == buffer.len() {
             return Ok(Outcome::Streaming);
         }
     }
-}
-
-async fn read_some(direction: &Direction<'_>, buffer: &mut [u8]) -> Result<usize, Error> {
-    loop {
-        direction
-            .src
-            .readable()
-            .await
-            .map_err(|e| direction.read_error(e))?;
-        match direction.src.try_read(buffer) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(direction.read_error(e)),
-        }
-    }
-}
-
-async fn write_all(direction: &Direction<'_>, mut data: &[u8]) -> Result<(), Error> {
-    while !data.is_empty() {
-        direction
-            .dst
-            .writable()
-            .await
-            .map_err(|e| direction.write_error(e))?;
-        match direction.dst.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(direction.write_error(e)),
-        }
-    }
-    Ok(())
 }

@@ -8,6 +8,7 @@
 mod activity;
 mod copy;
 mod pipe_pool;
+mod readiness;
 mod splice;
 
 use std::io;

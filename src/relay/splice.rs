@@ -7,6 +7,7 @@ use std::os::fd::AsFd;
 use tokio::io::Interest;
 
 use super::pipe_pool::LeasedPipe;
+use super::readiness::transfer;
 use super::Direction;
 use crate::error::Error;
 
@@ -49,16 +50,10 @@ pub(super) async fn pump(direction: &Direction<'_>) -> Result<Outcome, Error> {
 async fn fill(direction: &Direction<'_>, lease: &LeasedPipe) -> io::Result<usize> {
     let pipe = lease.pipe();
     let src = direction.src;
-    loop {
-        src.readable().await?;
-        let moved = src.try_io(Interest::READABLE, || {
-            splice(src.as_fd(), None, &pipe.write, None, pipe.capacity, flags()).map_err(to_io)
-        });
-        match moved {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
+    transfer(src, Interest::READABLE, pipe.capacity, || {
+        splice(src.as_fd(), None, &pipe.write, None, pipe.capacity, flags()).map_err(to_io)
+    })
+    .await
 }
 
 /// Pipe -> socket until the pipe is empty again.
@@ -70,19 +65,16 @@ async fn drain(
     let pipe = lease.pipe();
     let dst = direction.dst;
     while left > 0 {
-        dst.writable().await.map_err(|e| direction.write_error(e))?;
-        let moved = dst.try_io(Interest::WRITABLE, || {
+        let moved = transfer(dst, Interest::WRITABLE, left, || {
             splice(&pipe.read, None, dst.as_fd(), None, left, flags()).map_err(to_io)
-        });
-        match moved {
-            Ok(0) => {
-                let stuck = io::Error::new(io::ErrorKind::WriteZero, "splice moved nothing");
-                return Err(direction.write_error(stuck));
-            }
-            Ok(n) => left -= n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(direction.write_error(e)),
+        })
+        .await
+        .map_err(|e| direction.write_error(e))?;
+        if moved == 0 {
+            let stuck = io::Error::new(io::ErrorKind::WriteZero, "splice moved nothing");
+            return Err(direction.write_error(stuck));
         }
+        left -= moved;
     }
     Ok(())
 }
