@@ -101,9 +101,9 @@ impl Backend {
         Ok(())
     }
 
-    /// Whether `index` is in the current schedule (takes new connections).
-    pub fn is_active(&self, index: usize) -> bool {
-        self.eligible_weights()[index] > 0
+    /// For each server, whether it is in the current schedule (takes new connections).
+    pub fn active_servers(&self) -> Vec<bool> {
+        self.eligible_weights().iter().map(|&w| w > 0).collect()
     }
 
     /// Recomputes the schedule from the servers' current weights and states.

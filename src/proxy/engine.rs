@@ -230,18 +230,19 @@ fn ignore_sigpipe() {
 }
 
 fn servers(backend: &Backend) -> BTreeMap<String, ServerSnapshot> {
+    let active = backend.active_servers();
     backend
         .servers
         .iter()
-        .enumerate()
-        .map(|(index, s)| {
+        .zip(active)
+        .map(|(s, active)| {
             let t = &s.stats.traffic;
             let snapshot = ServerSnapshot {
                 address: s.address.to_string(),
                 weight: s.weight(),
                 state: s.state().as_str(),
                 backup: s.backup,
-                active: backend.is_active(index),
+                active,
                 current_connections: read(&t.current),
                 total_connections: read(&t.total),
                 bytes_in: read(&t.bytes_in),
