@@ -147,6 +147,64 @@ fn large_transfers_are_byte_exact_in_every_mode() {
     }
 }
 
+/// A backend that sends `size` bytes from a file with sendfile(2), as nginx serves static
+/// files: the socket queue then holds page-fragment skbs.
+fn sendfile_server(size: usize) -> SocketAddr {
+    let path = std::env::temp_dir().join(format!("fastlb-test-{}-{size}", std::process::id()));
+    std::fs::write(&path, vec![7u8; size]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let file = std::fs::File::open(&path).unwrap();
+            thread::spawn(move || {
+                let mut offset = 0u64;
+                while (offset as usize) < size {
+                    let left = size - offset as usize;
+                    match rustix::fs::sendfile(&stream, &file, Some(&mut offset), left) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// A client that reads slower than a sendfile(2) server sends, so every socket buffer fills
+/// up. This once stalled splice for good: a splice into the pipe stopped short for lack of
+/// pipe slots, readiness was cleared although the socket still held data, and no edge
+/// followed (the server was blocked on our full receive window).
+#[test]
+fn slow_reader_gets_the_whole_transfer_in_every_mode() {
+    const SIZE: usize = 16 * 1024 * 1024;
+    for mode in ["never", "always", "auto"] {
+        let (_engine, address) = engine(&[("bulk", sendfile_server(SIZE), 1)], mode, "");
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buffer = vec![0u8; 4096];
+        let mut received = 0;
+        let mut reads = 0u32;
+        loop {
+            let n = stream
+                .read(&mut buffer)
+                .unwrap_or_else(|e| panic!("mode {mode}: stalled after {received} bytes: {e}"));
+            if n == 0 {
+                break;
+            }
+            received += n;
+            reads += 1;
+            if reads % 64 == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_eq!(received, SIZE, "mode {mode}");
+    }
+}
+
 #[test]
 fn half_close_passes_through_both_ways() {
     let (engine, address) = engine(&[("echo", echo_server(), 1)], "auto", "");

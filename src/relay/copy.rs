@@ -27,7 +27,7 @@ pub(super) async fn pump(
     let mut buffer = vec![0u8; BUFFER_SIZE];
     let (src, dst) = (direction.src, direction.dst);
     loop {
-        let read = transfer(src, Interest::READABLE, buffer.len(), || {
+        let read = transfer(src, Interest::READABLE, Some(buffer.len()), || {
             Ok(recv(src.as_fd(), &mut buffer[..], RecvFlags::empty())?.0)
         })
         .await
@@ -39,7 +39,7 @@ pub(super) async fn pump(
         while written < read {
             let pending = &buffer[written..read];
             // NOSIGNAL: a peer that went away is an error to handle, not a SIGPIPE.
-            written += transfer(dst, Interest::WRITABLE, pending.len(), || {
+            written += transfer(dst, Interest::WRITABLE, Some(pending.len()), || {
                 Ok(send(dst.as_fd(), pending, SendFlags::NOSIGNAL)?)
             })
             .await

@@ -50,7 +50,7 @@ pub(super) async fn pump(direction: &Direction<'_>) -> Result<Outcome, Error> {
 async fn fill(direction: &Direction<'_>, lease: &LeasedPipe) -> io::Result<usize> {
     let pipe = lease.pipe();
     let src = direction.src;
-    transfer(src, Interest::READABLE, pipe.capacity, || {
+    transfer(src, Interest::READABLE, None, || {
         splice(src.as_fd(), None, &pipe.write, None, pipe.capacity, flags()).map_err(to_io)
     })
     .await
@@ -65,7 +65,7 @@ async fn drain(
     let pipe = lease.pipe();
     let dst = direction.dst;
     while left > 0 {
-        let moved = transfer(dst, Interest::WRITABLE, left, || {
+        let moved = transfer(dst, Interest::WRITABLE, None, || {
             splice(&pipe.read, None, dst.as_fd(), None, left, flags()).map_err(to_io)
         })
         .await
