@@ -71,26 +71,26 @@ class LoadBalancer:
                 if isinstance(exc, ConfigError):
                     raise
                 raise ConfigError([("", f"the core refused the configuration: {exc}")]) from None
-            engine.start()
-            self._engine = engine
+            # Bind the API first: a busy API port must fail before any frontend listens.
+            api = self._bind_api() if self.config.api is not None else None
+            try:
+                engine.start()
+                if api is not None and api_in_thread:
+                    api.start_in_thread()
+            except BaseException:
+                engine.stop(0.0)
+                if api is not None:
+                    api.stop()
+                raise
+            self._engine, self._api = engine, api
             self._log_started(engine)
-            if self.config.api is not None:
-                try:
-                    self._api = self._bind_api(api_in_thread)
-                except BaseException:
-                    engine.stop(0.0)
-                    raise
         return self
 
-    def _bind_api(self, in_thread: bool) -> ApiServer:
+    def _bind_api(self) -> ApiServer:
         from .api import ApiServer, create_app  # FastAPI is heavy: import it only when used
 
         assert self.config.api is not None
-        api = ApiServer(create_app(self, token=self.config.api.token), self.config.api.listen)
-        if in_thread:
-            api.start_in_thread()
-        log.info("API listening on %s", api.url)
-        return api
+        return ApiServer(create_app(self, token=self.config.api.token), self.config.api.listen)
 
     async def serve_api(self) -> None:
         """Run the API on the running event loop until `stop()`.
@@ -236,6 +236,8 @@ class LoadBalancer:
                     server.weight,
                     " (backup)" if server.backup else "",
                 )
+        if self._api is not None:
+            log.info("API listening on %s", self._api.url)
 
 
 def _open_connections(engine: Engine) -> int:

@@ -127,7 +127,7 @@ async def _serve_until_signalled(config: Config) -> int:
         # The API runs on this loop rather than a thread: one loop for the control plane.
         balancer.start(api_in_thread=False)
     except OSError as exc:
-        log.error("cannot start: %s", exc)
+        log.error("cannot start: %s", exc.strerror or exc)
         return EXIT_FAILURE
 
     waiters: set[asyncio.Task[Any]] = {asyncio.create_task(stop_requested.wait())}

@@ -197,7 +197,7 @@ fn slow_reader_gets_the_whole_transfer_in_every_mode() {
             }
             received += n;
             reads += 1;
-            if reads % 64 == 0 {
+            if reads.is_multiple_of(64) {
                 thread::sleep(Duration::from_millis(1));
             }
         }

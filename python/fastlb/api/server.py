@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -39,7 +40,9 @@ class ApiServer:
         try:
             self._socket = socket.create_server((host, port), family=family)
         except OSError as exc:
-            raise OSError(exc.errno, f"api: cannot listen on {listen}: {exc.strerror}") from None
+            # create_server's own message repeats the address; keep the OS's words only.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OSError(exc.errno, f"api: cannot listen on {listen}: {reason}") from None
         bound_port = self._socket.getsockname()[1]
         self.url = (
             f"http://[{host}]:{bound_port}"
