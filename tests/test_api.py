@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from fastlb import LoadBalancer
 from prometheus_client.parser import text_string_to_metric_families
-from support import NamedHTTPBackend, http_get
+from support import NamedHTTPBackend, free_port, http_get
 
 TOKEN = "test-token-123"
 
@@ -221,3 +222,20 @@ def test_api_stops_with_the_balancer(backends: list[NamedHTTPBackend]) -> None:
     assert lb.api_url is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/api/health", timeout=2)
+
+
+def test_busy_api_port_fails_before_any_frontend_listens(
+    backends: list[NamedHTTPBackend],
+) -> None:
+    config = make_config(backends)
+    frontend_port = free_port()
+    config["frontends"][0]["listen"] = f"127.0.0.1:{frontend_port}"
+    with socket.create_server(("127.0.0.1", 0)) as occupied:
+        config["api"]["listen"] = f"127.0.0.1:{occupied.getsockname()[1]}"
+        lb = LoadBalancer(config)
+        with pytest.raises(OSError, match=r"api: cannot listen on .*: Address already in use"):
+            lb.start()
+    assert not lb.running
+    # the frontend's port was never taken
+    with socket.create_server(("127.0.0.1", frontend_port)):
+        pass

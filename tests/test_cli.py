@@ -159,8 +159,8 @@ def test_serve_address_in_use_exits_1(
         path.write_text(yaml.safe_dump(config))
         result = run_fastlb("serve", "-c", str(path))
     assert result.returncode == 1
-    assert "cannot start" in result.stderr
-    assert "in use" in result.stderr.lower()
+    assert "cannot start: " in result.stderr
+    assert "Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -177,17 +177,27 @@ def test_ctl_set_weight(
     serve: Callable[[dict[str, Any]], subprocess.Popen[str]],
 ) -> None:
     config = serve_config(named_backends("web-01", "web-02"), api=True)
+    config["api"]["token"] = "t0ken"
     serve(config)
     api = f"http://{config['api']['listen']}"
 
     result = run_fastlb("ctl", "set-weight", "web", "web-02", "7", "--api", api)
+    assert result.returncode == 1
+    assert "401" in result.stderr and "Bearer" in result.stderr
+
+    auth = ("--api", api, "--token", "t0ken")
+    result = run_fastlb("ctl", "set-weight", "web", "web-02", "7", *auth)
     assert (result.returncode, result.stdout) == (0, "backend web: server web-02 weight 7\n")
     stats = json.loads(http_get(f"{api}/api/stats"))
     assert stats["backends"]["web"]["servers"]["web-02"]["weight"] == 7
 
-    result = run_fastlb("ctl", "set-weight", "web", "nope", "1", "--api", api)
+    result = run_fastlb("ctl", "set-weight", "web", "nope", "1", *auth)
     assert result.returncode == 1
     assert "404" in result.stderr and "no server 'nope'" in result.stderr
+
+    result = run_fastlb("ctl", "set-weight", "web", "web-01", "999", *auth)
+    assert result.returncode == 1
+    assert "422" in result.stderr and "less than or equal to 256" in result.stderr
 
 
 def test_ctl_without_api_says_so() -> None:

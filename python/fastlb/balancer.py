@@ -78,7 +78,8 @@ class LoadBalancer:
                 if api is not None and api_in_thread:
                     api.start_in_thread()
             except BaseException:
-                engine.stop(0.0)
+                if engine.running:
+                    engine.stop(0.0)
                 if api is not None:
                     api.stop()
                 raise
