@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from .clients import connect, echo_roundtrip, recv_line, wait_until
+from .clients import connect, echo_roundtrip, recv_line, wait_for_close, wait_until
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
 
@@ -63,3 +64,50 @@ def test_refusing_server_is_retried_and_counted(
     good_totals = sum(web["servers"][n]["total_connections"] for n in ("good1", "good2"))
     assert good_totals == 30, web["servers"]
     assert good1.accepted + good2.accepted == 30
+
+
+@pytest.fixture
+def second_refused_address() -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def test_no_reachable_server_closes_the_client_and_counts_it(
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+    refused_address: str,
+    second_refused_address: str,
+) -> None:
+    config = make_config(
+        [
+            {"name": "dead1", "address": refused_address, "weight": 1},
+            {"name": "dead2", "address": second_refused_address, "weight": 1},
+        ],
+        retries=3,
+    )
+    lb = fastlb(config)
+
+    with connect(frontend_port(config)) as sock:
+        # The client is told (EOF or reset), it is not left hanging.
+        assert wait_for_close(sock, timeout=10) in {"eof", "reset"}
+
+    def counted() -> dict[str, Any] | None:
+        stats = lb.stats()
+        return stats if stats["frontends"]["web"]["no_server_errors"] >= 1 else None
+
+    stats = wait_until(counted, timeout=5) or lb.stats()
+    web = stats["backends"]["web"]
+    assert stats["frontends"]["web"]["no_server_errors"] == 1, stats["frontends"]["web"]
+    assert web["no_server_errors"] == 1, web
+    # Both servers were tried: 1 attempt + 3 retries, spread over the two.
+    assert web["servers"]["dead1"]["connect_errors"] >= 1, web["servers"]
+    assert web["servers"]["dead2"]["connect_errors"] >= 1, web["servers"]
+    assert web["connect_errors"] == 4, web
+    # Every failure but the last was retried.
+    assert web["retries"] == 3, web
+    assert web["current_connections"] == 0, web
+    assert stats["frontends"]["web"]["current_connections"] == 0, stats["frontends"]["web"]
+    assert lb.alive()

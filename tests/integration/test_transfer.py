@@ -7,13 +7,16 @@ import contextlib
 import hashlib
 import random
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .clients import (
+    abort,
     connect,
+    echo_roundtrip,
     hash_exact,
     recv_exact,
     recv_line,
@@ -168,3 +171,47 @@ def test_server_half_close_while_client_still_sends(
         sock.shutdown(socket.SHUT_WR)
         received = server.results.get(timeout=10)
         assert received == (hashlib.sha256(upload).hexdigest(), len(upload))
+
+
+def _abort_mid_transfer(port: int, blob: bytes) -> None:
+    """Pushes `blob` into an echo connection without reading the echo (so both directions
+    are full of bytes in flight inside fastlb), then resets."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError:
+        return
+    try:
+        sock.settimeout(0.2)
+        with contextlib.suppress(OSError):
+            sock.sendall(blob)
+    finally:
+        abort(sock)
+
+
+def test_aborted_transfers_leave_no_stale_bytes(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+    splice: str,
+) -> None:
+    """Connections reset while bytes are in flight (in splice pipes, in buffers) must not
+    leak those bytes into later connections."""
+    config = one_server(backend, echo, splice)
+    fastlb(config)
+    port = frontend_port(config)
+    poison = b"\xaa" * (4 * MIB)
+
+    for round_ in range(3):
+        aborters = [
+            threading.Thread(target=_abort_mid_transfer, args=(port, poison)) for _ in range(16)
+        ]
+        for thread in aborters:
+            thread.start()
+        for thread in aborters:
+            thread.join(timeout=30)
+        # Fresh connections afterwards carry exactly their own bytes, both ways.
+        for i in range(8):
+            data = random_bytes(1 * MIB + i, seed=1000 * round_ + i)
+            echoed = asyncio.run(asyncio.wait_for(_echo_both_ways_at_once(port, data), 30))
+            assert echoed == hashlib.sha256(data).hexdigest(), (round_, i)
+            with connect(port) as sock:
+                echo_roundtrip(sock, b"small\n")
