@@ -1,5 +1,6 @@
 //! The userspace copy pump: read into a buffer, write it all, repeat.
 
+use rustix::buffer::spare_capacity;
 use rustix::net::{recv, send, RecvFlags, SendFlags};
 use std::os::fd::AsFd;
 use tokio::io::Interest;
@@ -24,11 +25,14 @@ pub(super) async fn pump(
     direction: &Direction<'_>,
     stop_when_streaming: bool,
 ) -> Result<Outcome, Error> {
-    let mut buffer = vec![0u8; BUFFER_SIZE];
+    // Received into spare capacity: never zeroed (the memset showed up at ~2% of CPU on
+    // connection-per-request loads).
+    let mut buffer: Vec<u8> = Vec::with_capacity(BUFFER_SIZE);
     let (src, dst) = (direction.src, direction.dst);
     loop {
-        let read = transfer(src, Interest::READABLE, Some(buffer.len()), || {
-            Ok(recv(src.as_fd(), &mut buffer[..], RecvFlags::empty())?.0)
+        buffer.clear();
+        let read = transfer(src, Interest::READABLE, Some(BUFFER_SIZE), || {
+            Ok(recv(src.as_fd(), spare_capacity(&mut buffer), RecvFlags::empty())?.0)
         })
         .await
         .map_err(|e| direction.read_error(e))?;
@@ -46,7 +50,7 @@ pub(super) async fn pump(
             .map_err(|e| direction.write_error(e))?;
         }
         direction.forwarded(read);
-        if stop_when_streaming && read == buffer.len() {
+        if stop_when_streaming && read == BUFFER_SIZE {
             return Ok(Outcome::Streaming);
         }
     }

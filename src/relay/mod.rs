@@ -13,7 +13,7 @@ mod splice;
 
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -30,6 +30,8 @@ pub(crate) struct Direction<'a> {
     /// Counters bumped with every forwarded chunk (e.g. the frontend's and the server's).
     pub counters: [&'a AtomicU64; 2],
     activity: &'a Activity,
+    /// Set by whichever direction reaches EOF first.
+    finished: &'a AtomicBool,
 }
 
 impl Direction<'_> {
@@ -45,7 +47,7 @@ impl Direction<'_> {
     fn forwarded(&self, bytes: usize) {
         self.activity.touch();
         for counter in self.counters {
-            counter.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+            counter.fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 }
@@ -79,12 +81,14 @@ pub async fn relay(
     counters: RelayCounters<'_>,
 ) -> Result<(), Error> {
     let activity = Activity::new();
+    let finished = AtomicBool::new(false);
     let upstream = Direction {
         src: client,
         dst: server,
         src_side: Side::Client,
         counters: counters.client_to_server,
         activity: &activity,
+        finished: &finished,
     };
     let downstream = Direction {
         src: server,
@@ -92,6 +96,7 @@ pub async fn relay(
         src_side: Side::Server,
         counters: counters.server_to_client,
         activity: &activity,
+        finished: &finished,
     };
     tokio::select! {
         done = async { tokio::try_join!(pump(&upstream, mode), pump(&downstream, mode)) } => {
@@ -123,7 +128,12 @@ async fn pump(direction: &Direction<'_>, mode: SpliceMode) -> Result<(), Error> 
             }
         }
     }
-    // The peer may already be gone (it reset): nothing left to tell it.
+    // Pass the half-close on, unless the other direction is already over: then the relay
+    // ends now and closing the socket sends the FIN anyway (one syscall less per
+    // connection). The peer may already be gone (it reset): nothing left to tell it then.
+    if direction.finished.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
     let _ = socket2::SockRef::from(direction.dst).shutdown(Shutdown::Write);
     Ok(())
 }
