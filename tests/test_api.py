@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastlb import LoadBalancer
 from prometheus_client.parser import text_string_to_metric_families
+
+from fastlb import LoadBalancer
 from support import NamedHTTPBackend, free_port, http_get
 
 TOKEN = "test-token-123"

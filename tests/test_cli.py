@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import fastlb
 import pytest
 import yaml
+
+import fastlb
 from support import NamedHTTPBackend, fastlb_command, free_port, http_get, wait_for_port
 
 STOP_TIMEOUT = 20.0

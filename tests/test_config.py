@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
 from fastlb.cli import main
 from fastlb.config import Config, load_config, parse_duration
 from fastlb.errors import ConfigError, FastLBError
-from hypothesis import given
-from hypothesis import strategies as st
 
 GOOD_YAML = """\
 workers: 2

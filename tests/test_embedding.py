@@ -14,8 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import fastlb
 import pytest
+
+import fastlb
 from fastlb import (
     ConfigError,
     FastLBError,

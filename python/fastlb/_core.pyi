@@ -1,4 +1,4 @@
-"""Type stubs for the native core `fastlb._core` (hand-written; checked by stubtest in `make lint`)."""
+"""Type stubs for the native core `fastlb._core` (hand-written; stubtest checks them)."""
 
 from collections.abc import Mapping
 from typing import Any
