@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -73,3 +74,24 @@ def test_drain_timeout_cuts_connections_that_never_close(
             "connection still open 10s after SIGTERM with drain_timeout 1s"
         )
         assert lb.wait(timeout=10) == 0, lb.log()
+
+
+def test_sigint_stops_gracefully_too(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+) -> None:
+    server = backend(named_echo("s1"), "s1")
+    config = make_config([{"name": "s1", "address": server.address, "weight": 1}])
+    lb = fastlb(config)
+    port = frontend_port(config)
+
+    with connect(port) as established:
+        assert recv_line(established) == b"s1"
+        lb.popen.send_signal(signal.SIGINT)
+        assert wait_until(lambda: refuses_connections(port), timeout=5), (
+            "new connections still accepted 5s after SIGINT"
+        )
+        echo_roundtrip(established, b"after SIGINT\n")
+        assert lb.alive(), f"fastlb exited with an established connection open:\n{lb.log()}"
+
+    assert lb.wait(timeout=10) == 0, lb.log()
