@@ -37,15 +37,16 @@ def backend() -> Iterator[Callable[..., TcpServer]]:
 
 
 @pytest.fixture
-def fastlb(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], FastlbProcess]]:
-    """Factory: `fastlb(config)` starts `fastlb serve -c` and waits until it listens. At teardown
-    the process is killed if still alive and its log is printed (shown when the test fails)."""
+def fastlb(tmp_path: Path) -> Iterator[Callable[..., FastlbProcess]]:
+    """Factory: `fastlb(config, open_files=None)` starts `fastlb serve -c` and waits until it
+    listens. At teardown the process is killed if still alive and its log is printed (shown
+    when the test fails)."""
     started: list[FastlbProcess] = []
 
-    def start(config: dict[str, Any]) -> FastlbProcess:
+    def start(config: dict[str, Any], open_files: int | None = None) -> FastlbProcess:
         workdir = tmp_path / f"fastlb{len(started)}"
         workdir.mkdir()
-        process = FastlbProcess(config, workdir)
+        process = FastlbProcess(config, workdir, open_files=open_files)
         started.append(process)
         return process.start()
 

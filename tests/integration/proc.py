@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shlex
 import signal
 import socket
@@ -103,8 +104,13 @@ def frontend_port(config: dict[str, Any], name: str = "web") -> int:
 class FastlbProcess:
     """One `fastlb serve -c FILE` subprocess with its config and log in `workdir`."""
 
-    def __init__(self, config: dict[str, Any], workdir: Path) -> None:
+    def __init__(
+        self, config: dict[str, Any], workdir: Path, *, open_files: int | None = None
+    ) -> None:
         self.config = config
+        # A soft RLIMIT_NOFILE for the process (the hard limit stays), like a service
+        # manager's default.
+        self.open_files = open_files
         self.config_path = workdir / "fastlb.yaml"
         self.log_path = workdir / "fastlb.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -120,9 +126,14 @@ class FastlbProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            preexec_fn=self._limit_open_files if self.open_files else None,
         )
         self.wait_ready()
         return self
+
+    def _limit_open_files(self) -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         ports = {port_of(f["listen"]) for f in self.config["frontends"]}

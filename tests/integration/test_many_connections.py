@@ -1,0 +1,58 @@
+"""Many simultaneous connections under an ordinary open-files limit."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from .clients import connect, echo_roundtrip, recv_line, wait_until
+from .proc import FastlbProcess, frontend_port, make_config
+from .servers import TcpServer, named_echo
+
+pytestmark = pytest.mark.timeout(90)
+
+CONNECTIONS = 400
+# The soft limit most Linux distributions and service managers start processes with.
+SOFT_OPEN_FILES = 1024
+
+
+def test_hundreds_of_simultaneous_connections_with_1024_open_files(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[..., FastlbProcess],
+    splice: str,
+) -> None:
+    """400 connections need 800 sockets in fastlb, under a 1024 soft limit: every one is
+    served and relays both ways, whatever else (pipes) fastlb would like to open."""
+    servers = [backend(named_echo(f"s{i}"), f"s{i}") for i in range(2)]
+    config = make_config(
+        [{"name": s.name, "address": s.address, "weight": 1} for s in servers], splice=splice
+    )
+    lb = fastlb(config, open_files=SOFT_OPEN_FILES)
+    port = frontend_port(config)
+
+    with contextlib.ExitStack() as stack:
+        clients: list[socket.socket] = []
+        names: Counter[str] = Counter()
+        for i in range(CONNECTIONS):
+            sock = stack.enter_context(connect(port))
+            try:
+                names[recv_line(sock).decode()] += 1
+            except (TimeoutError, ConnectionError) as error:
+                message = f"connection {i} of {CONNECTIONS} not served: {error!r}"
+                raise AssertionError(message) from error
+            clients.append(sock)
+        assert names == {"s0": CONNECTIONS // 2, "s1": CONNECTIONS // 2}
+        # Every one of them relays, in both directions, with all of them open.
+        payload = bytes(range(256)) * 256
+        for sock in clients:
+            echo_roundtrip(sock, payload)
+        assert lb.stats()["frontends"]["web"]["current_connections"] == CONNECTIONS
+
+    def drained() -> bool:
+        return lb.stats()["frontends"]["web"]["current_connections"] == 0
+
+    assert wait_until(drained, timeout=10), lb.stats()["frontends"]["web"]
