@@ -179,3 +179,13 @@ def half_close_first(greeting: bytes) -> Handler:
         server.results.put(_hash_to_eof(conn))
 
     return handle
+
+
+def reset_after(data: bytes) -> Handler:
+    """Sends `data`, then resets the connection (SO_LINGER 0) instead of closing it."""
+
+    def handle(conn: socket.socket, server: TcpServer) -> None:
+        conn.sendall(data)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    return handle

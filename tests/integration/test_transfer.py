@@ -22,6 +22,7 @@ from .clients import (
     recv_line,
     recv_until_eof,
     send_length_prefixed,
+    wait_until,
 )
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import (
@@ -30,6 +31,7 @@ from .servers import (
     half_close_first,
     length_prefixed_hash,
     reply_after_eof,
+    reset_after,
     source,
 )
 
@@ -215,3 +217,35 @@ def test_aborted_transfers_leave_no_stale_bytes(
             assert echoed == hashlib.sha256(data).hexdigest(), (round_, i)
             with connect(port) as sock:
                 echo_roundtrip(sock, b"small\n")
+
+
+def test_server_reset_mid_transfer_ends_the_client_connection(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+    splice: str,
+) -> None:
+    """A server that resets mid-stream: the client sees its connection end (not hang), and
+    fastlb forgets the connection."""
+    data = random_bytes(2 * MIB, seed=7)
+    config = one_server(backend, reset_after(data), splice)
+    lb = fastlb(config)
+
+    with connect(frontend_port(config)) as sock:
+        # Never more than the server sent, then an end: EOF or reset, within a bounded wait.
+        received = 0
+        ended = None
+        while ended is None:
+            try:
+                chunk = sock.recv(256 * 1024)
+            except ConnectionResetError:
+                ended = "reset"
+            else:
+                if not chunk:
+                    ended = "eof"
+                received += len(chunk)
+        assert received <= len(data)
+
+    def forgotten() -> bool:
+        return lb.stats()["frontends"]["web"]["current_connections"] == 0
+
+    assert wait_until(forgotten, timeout=10), lb.stats()["frontends"]["web"]
