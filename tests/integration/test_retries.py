@@ -111,3 +111,48 @@ def test_no_reachable_server_closes_the_client_and_counts_it(
     assert web["current_connections"] == 0, web
     assert stats["frontends"]["web"]["current_connections"] == 0, stats["frontends"]["web"]
     assert lb.alive()
+
+
+@pytest.fixture
+def blackhole_address() -> Iterator[str]:
+    """`127.0.0.1:PORT` where a connect neither succeeds nor fails: a listener with a full
+    accept queue (backlog 0, one connection never accepted), so the kernel drops new SYNs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = socket.create_connection(listener.getsockname(), timeout=5)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_connect_timeout_moves_on_to_another_server(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+    blackhole_address: str,
+) -> None:
+    good = backend(named_echo("good"), "good")
+    config = make_config(
+        [
+            {"name": "silent", "address": blackhole_address, "weight": 1},
+            {"name": "good", "address": good.address, "weight": 1},
+        ],
+        retries=3,
+    )
+    config["backends"][0]["connect_timeout"] = "300ms"
+    lb = fastlb(config)
+    port = frontend_port(config)
+
+    # Each client is served by the good server, after at most one connect timeout.
+    for i in range(6):
+        with connect(port, timeout=10) as sock:
+            assert recv_line(sock) == b"good", i
+            echo_roundtrip(sock, f"request {i}\n".encode())
+
+    servers = lb.stats()["backends"]["web"]["servers"]
+    assert servers["silent"]["connect_errors"] >= 1, servers["silent"]
+    assert servers["silent"]["retries"] >= 1, servers["silent"]
+    assert servers["silent"]["total_connections"] == 0, servers["silent"]
+    assert servers["good"]["total_connections"] == 6, servers["good"]
