@@ -15,6 +15,20 @@ class SideRuns:
 
     label: str
     results: list[WrkResult] = field(default_factory=list)
+    # The load balancer process's own CPU time (user + system) during each run.
+    cpu_seconds: list[float] = field(default_factory=list)
+
+    def costs(self, metric: str) -> list[float]:
+        """CPU the load balancer spent per unit of work: seconds per request, or per GiB."""
+        per_unit = []
+        for run, cpu in zip(self.results, self.cpu_seconds, strict=False):
+            work = run.bytes_read / 2**30 if metric == "bytes_per_s" else run.requests
+            per_unit.append(cpu / work if work else 0.0)
+        return per_unit
+
+    def median_cost(self, metric: str) -> float:
+        costs = self.costs(metric)
+        return statistics.median(costs) if costs else 0.0
 
     def values(self, metric: str) -> list[float]:
         return [float(getattr(r, metric)) for r in self.results]
@@ -55,6 +69,12 @@ def format_metric(value: float, metric: str) -> str:
     return f"{value:,.0f} req/s"
 
 
+def format_cost(seconds: float, metric: str) -> str:
+    if metric == "bytes_per_s":
+        return f"{seconds * 1e3:.0f} ms/GiB"
+    return f"{seconds * 1e6:.1f} us/req"
+
+
 def summary_lines(results: list[ScenarioResult]) -> list[str]:
     """The console summary: one line per scenario."""
     lines = []
@@ -65,6 +85,8 @@ def summary_lines(results: list[ScenarioResult]) -> list[str]:
         line = (
             f"{r.scenario.name:<10} {r.candidate.label} {cand:>16}  {r.baseline.label} {base:>16}"
             f"  ratio {r.ratio:5.2f}  target >= {r.scenario.target:.2f}  {r.verdict.upper()}"
+            f"  (LB CPU {format_cost(r.candidate.median_cost(metric), metric)}"
+            f" vs {format_cost(r.baseline.median_cost(metric), metric)})"
         )
         if r.verdict == "errors":
             line += (
@@ -92,8 +114,9 @@ def markdown(
     cand, base = (results[0].candidate.label, results[0].baseline.label) if results else ("", "")
     out += [
         f"| scenario | wrk | {cand} | {base} | ratio | target | result |"
-        f" {cand} p99 | {base} p99 | wrk errors ({cand} / {base}) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+        f" LB CPU {cand} | LB CPU {base} | {cand} p99 | {base} p99 |"
+        f" wrk errors ({cand} / {base}) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         s, metric = r.scenario, r.scenario.metric
@@ -102,12 +125,22 @@ def markdown(
             f" {format_metric(r.candidate.median(metric), metric)} |"
             f" {format_metric(r.baseline.median(metric), metric)} |"
             f" {r.ratio:.2f} | >= {s.target:.2f} | **{r.verdict}** |"
+            f" {format_cost(r.candidate.median_cost(metric), metric)} |"
+            f" {format_cost(r.baseline.median_cost(metric), metric)} |"
             f" {r.candidate.median_latency(99) * 1e3:.2f} ms |"
             f" {r.baseline.median_latency(99) * 1e3:.2f} ms |"
             f" {r.candidate.errors} / {r.baseline.errors} |"
         )
-    out += ["", "A run where wrk reported socket errors or non-2xx/3xx responses is flagged"]
-    out += ["`errors` whatever its ratio.", "", "## Every round", ""]
+    out += [
+        "",
+        "A run where wrk reported socket errors or non-2xx/3xx responses is flagged `errors`",
+        "whatever its ratio. *LB CPU* is the load balancer process's own CPU time (user +",
+        "system, all threads, from /proc) per request or per GiB relayed, median over rounds:",
+        "it is less sensitive than throughput to what else runs on the machine.",
+        "",
+        "## Every round",
+        "",
+    ]
     out += [
         f"| scenario | round | {cand} | {base} | ratio |",
         "| --- | ---: | ---: | ---: | ---: |",

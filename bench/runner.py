@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import configs, report, wrk
 from bench.report import ScenarioResult, SideRuns
 from bench.scenarios import BY_NAME, SCENARIOS, Scenario
-from bench.topology import Topology, fastlb_command, find_tool
+from bench.topology import LoadBalancerProcess, Topology, fastlb_command, find_tool
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,16 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     with Topology(workdir) as topo:
         servers = topo.start_backends()
-        baseline = ("haproxy", topo.start_haproxy("haproxy", servers))
+        baseline = topo.start_haproxy("haproxy", servers)
         if args.candidate == "fastlb":
-            candidate = ("fastlb", topo.start_fastlb("fastlb", servers, args.splice))
+            candidate = topo.start_fastlb("fastlb", servers, args.splice)
         else:
-            candidate = ("haproxy-b", topo.start_haproxy("haproxy-b", servers))
-        for label, port in (candidate, baseline):
-            check_serves(label, port)
+            candidate = topo.start_haproxy("haproxy-b", servers)
+        for lb in (candidate, baseline):
+            check_serves(lb.label, lb.port)
             # Warm-up: page cache for /big, lazily created pools, CPU frequency.
             wrk.run(
-                f"http://127.0.0.1:{port}/",
+                f"http://127.0.0.1:{lb.port}/",
                 threads=configs.THREADS,
                 connections=16,
                 duration_s=1,
@@ -97,17 +97,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_scenario(
     scenario: Scenario,
-    candidate: tuple[str, int],
-    baseline: tuple[str, int],
+    candidate: LoadBalancerProcess,
+    baseline: LoadBalancerProcess,
     args: argparse.Namespace,
     workdir: Path,
 ) -> ScenarioResult:
     """`args.rounds` rounds of candidate then baseline (A B A B ...), every run kept."""
-    result = ScenarioResult(scenario, SideRuns(candidate[0]), SideRuns(baseline[0]))
+    result = ScenarioResult(scenario, SideRuns(candidate.label), SideRuns(baseline.label))
     for round_no in range(1, args.rounds + 1):
-        for side, port in ((result.candidate, candidate[1]), (result.baseline, baseline[1])):
+        for side, lb in ((result.candidate, candidate), (result.baseline, baseline)):
+            cpu_before = lb.cpu_seconds()
             run, raw = wrk.run(
-                f"http://127.0.0.1:{port}{scenario.path}",
+                f"http://127.0.0.1:{lb.port}{scenario.path}",
                 threads=configs.THREADS,
                 connections=scenario.connections,
                 duration_s=args.duration,
@@ -116,10 +117,13 @@ def run_scenario(
             )
             (workdir / f"{scenario.name}-{side.label}-{round_no}.txt").write_text(raw)
             side.results.append(run)
+            side.cpu_seconds.append(lb.cpu_seconds() - cpu_before)
             value = report.format_metric(getattr(run, scenario.metric), scenario.metric)
+            cost = report.format_cost(side.costs(scenario.metric)[-1], scenario.metric)
             flag = f"  ERRORS {run.socket_errors} non-2xx {run.non_2xx}" if run.errors else ""
             print(
-                f"  {scenario.name:<10} round {round_no} {side.label:<9} {value:>16}{flag}",
+                f"  {scenario.name:<10} round {round_no} {side.label:<9} {value:>16}"
+                f"  LB CPU {cost}{flag}",
                 flush=True,
             )
             time.sleep(0.5)  # let the previous run's sockets close before the next one

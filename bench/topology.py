@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import configs
@@ -23,6 +24,21 @@ from bench.configs import Server
 # Below Linux's default ephemeral range (32768-60999), so a client's connect() can't take
 # one of our listening ports between picking it and binding it; above the well-known ones.
 PORT_RANGE = (20000, 32000)
+
+
+@dataclass(frozen=True)
+class LoadBalancerProcess:
+    """A running load balancer: its label in the report, its frontend port, its pid."""
+
+    label: str
+    port: int
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the whole process (every thread) so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # After "pid (comm)": state is field 3, utime 14 and stime 15 (proc(5)).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class ProcessFailed(RuntimeError):
@@ -97,7 +113,7 @@ class Topology:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def _spawn(self, name: str, argv: list[str], port: int, timeout: float = 15.0) -> None:
+    def _spawn(self, name: str, argv: list[str], port: int, timeout: float = 15.0) -> int:
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -105,6 +121,7 @@ class Topology:
             )
         self._stack.callback(stop, proc)
         wait_listening(port, proc, log, timeout)
+        return proc.pid
 
     def start_backends(self) -> list[Server]:
         """Two nginx backends (weights 3 and 1) serving `/` (64 bytes) and `/big` (16 MiB)."""
@@ -123,20 +140,22 @@ class Topology:
             servers.append(Server(name, port, weight))
         return servers
 
-    def start_haproxy(self, name: str, servers: list[Server]) -> int:
+    def start_haproxy(self, name: str, servers: list[Server]) -> LoadBalancerProcess:
         port = free_ports(1)[0]
         cfg = self.workdir / f"{name}.cfg"
         cfg.write_text(configs.haproxy_cfg(port, servers))
-        self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], port)
-        return port
+        # -db: foreground, one process (no master), so the pid is the one doing the work.
+        pid = self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], port)
+        return LoadBalancerProcess(name, port, pid)
 
-    def start_fastlb(self, name: str, servers: list[Server], splice: str) -> int:
+    def start_fastlb(self, name: str, servers: list[Server], splice: str) -> LoadBalancerProcess:
         port, api_port = free_ports(2)
         cfg = self.workdir / f"{name}.yaml"
         cfg.write_text(configs.fastlb_yaml(port, api_port, servers, splice))
-        self._spawn(name, [fastlb_command(), "serve", "-c", str(cfg)], port, timeout=30.0)
+        argv = [fastlb_command(), "serve", "-c", str(cfg)]
+        pid = self._spawn(name, argv, port, timeout=30.0)
         self.fastlb_api_port = api_port
-        return port
+        return LoadBalancerProcess(name, port, pid)
 
 
 def write_big_file(path: Path) -> None:
