@@ -23,11 +23,12 @@ def splice(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def backend() -> Iterator[Callable[..., TcpServer]]:
-    """Factory: `backend(handler, name="")` starts a real TCP server; all are closed at teardown."""
+    """Factory: `backend(handler, name="", host="127.0.0.1")` starts a real TCP server; all
+    are closed at teardown."""
     started: list[TcpServer] = []
 
-    def start(handler: Handler, name: str = "") -> TcpServer:
-        server = TcpServer(handler, name)
+    def start(handler: Handler, name: str = "", host: str = "127.0.0.1") -> TcpServer:
+        server = TcpServer(handler, name, host)
         started.append(server)
         return server
 

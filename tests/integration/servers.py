@@ -22,16 +22,17 @@ CHUNK = 256 * 1024
 
 
 class TcpServer:
-    """A threaded TCP server on a free 127.0.0.1 port; `close()` stops all it started."""
+    """A threaded TCP server on a free loopback port; `close()` stops all it started."""
 
-    def __init__(self, handler: Handler, name: str = "") -> None:
+    def __init__(self, handler: Handler, name: str = "", host: str = "127.0.0.1") -> None:
         self.name = name
         self._handler = handler
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, 0), family=family, backlog=1024)
         # Polling accept with a short timeout makes close() reliable without OS-specific tricks.
         self._listener.settimeout(0.05)
         self.port: int = self._listener.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         # Whatever the handlers want to report back to the test (hashes of what they read ...).
         self.results: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
