@@ -6,6 +6,10 @@ import hashlib
 import socket
 import struct
 import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CHUNK = 256 * 1024
 DEFAULT_TIMEOUT = 10.0
@@ -98,7 +102,7 @@ def wait_for_close(sock: socket.socket, timeout: float) -> str:
     return "open"
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05):  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05) -> T:
     """Polls `predicate()` until it returns something truthy (returned) or `timeout` passes
     (returns the last falsy value)."""
     deadline = time.monotonic() + timeout

@@ -132,6 +132,7 @@ class FastlbProcess:
         return self
 
     def _limit_open_files(self) -> None:
+        assert self.open_files is not None
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 

@@ -53,6 +53,6 @@ def test_hundreds_of_simultaneous_connections_with_1024_open_files(
         assert lb.stats()["frontends"]["web"]["current_connections"] == CONNECTIONS
 
     def drained() -> bool:
-        return lb.stats()["frontends"]["web"]["current_connections"] == 0
+        return bool(lb.stats()["frontends"]["web"]["current_connections"] == 0)
 
     assert wait_until(drained, timeout=10), lb.stats()["frontends"]["web"]

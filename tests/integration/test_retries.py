@@ -34,7 +34,7 @@ def test_refusing_server_is_retried_and_counted(
     lb = fastlb(config)
     port = frontend_port(config)
 
-    answered = Counter()
+    answered: Counter[str] = Counter()
     for i in range(30):
         with connect(port) as sock:
             name = recv_line(sock).decode()

@@ -246,6 +246,6 @@ def test_server_reset_mid_transfer_ends_the_client_connection(
         assert received <= len(data)
 
     def forgotten() -> bool:
-        return lb.stats()["frontends"]["web"]["current_connections"] == 0
+        return bool(lb.stats()["frontends"]["web"]["current_connections"] == 0)
 
     assert wait_until(forgotten, timeout=10), lb.stats()["frontends"]["web"]
