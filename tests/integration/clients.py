@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -111,3 +112,24 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.0
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def echo_large(sock: socket.socket, payload: bytes) -> None:
+    """Like `echo_roundtrip`, but sends from a thread while this one reads the echo, so a
+    payload larger than all the buffers in between cannot deadlock."""
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sock.sendall(payload)
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        got = recv_exact(sock, len(payload))
+    finally:
+        sender.join(timeout=DEFAULT_TIMEOUT)
+    assert not errors, errors
+    assert got == payload, f"echo of {len(payload)} bytes differs"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .clients import connect, echo_roundtrip, recv_line, wait_until
+from .clients import connect, echo_large, recv_line, wait_until
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
 
@@ -19,15 +19,17 @@ N = 12
 
 def drive(port: int) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """N sequential connections, each reads the greeting, sends a payload of its own size and
-    reads the echo. Returns per server: connections, bytes client->server, bytes server->client."""
+    reads the echo; every fourth payload is large enough to stream (the splice path, also in
+    `auto`). Returns per server: connections, bytes client->server, bytes server->client."""
     connections: Counter[str] = Counter()
     sent: Counter[str] = Counter()
     received: Counter[str] = Counter()
     for i in range(N):
-        payload = bytes([i]) * (1000 * (i + 1) + i)
+        size = 2 * 1024 * 1024 + i if i % 4 == 3 else 1000 * (i + 1) + i
+        payload = bytes([i]) * size
         with connect(port) as sock:
             name = recv_line(sock).decode()
-            echo_roundtrip(sock, payload)
+            echo_large(sock, payload)
         connections[name] += 1
         sent[name] += len(payload)
         received[name] += len(name) + 1 + len(payload)
