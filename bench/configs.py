@@ -54,11 +54,19 @@ http {{
 """
 
 
-def haproxy_cfg(port: int, servers: list[Server], splice: bool = True) -> str:
+HAPROXY_SPLICE = {
+    "auto": ["option splice-auto"],
+    "always": ["option splice-request", "option splice-response"],
+    "never": [],
+}
+
+
+def haproxy_cfg(port: int, servers: list[Server], splice: str = "auto") -> str:
     """Stock HAProxy in TCP mode, `nbthread 2`, roundrobin with the same weights.
 
-    `option splice-auto` is on in every scenario: HAProxy only splices when it sees a
-    transfer worth it, so small requests are unaffected and there is one config to describe.
+    `splice` "auto" (the default, in every scenario) is `option splice-auto`: HAProxy only
+    splices when it sees a transfer worth it, so small requests are unaffected and there is
+    one config to describe. "always" forces splice-request + splice-response, for comparison.
     """
     lines = [
         "global",
@@ -70,8 +78,7 @@ def haproxy_cfg(port: int, servers: list[Server], splice: bool = True) -> str:
         "    timeout client 120s",
         "    timeout server 120s",
     ]
-    if splice:
-        lines.append("    option splice-auto")
+    lines += [f"    {option}" for option in HAPROXY_SPLICE[splice]]
     lines += ["listen web", f"    bind 127.0.0.1:{port}", "    balance roundrobin"]
     lines += [f"    server {s.name} 127.0.0.1:{s.port} weight {s.weight}" for s in servers]
     return "\n".join(lines) + "\n"

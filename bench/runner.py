@@ -37,6 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--splice", choices=("auto", "always", "never"), default="auto", help="fastlb's splice"
     )
     parser.add_argument(
+        "--haproxy-splice",
+        choices=sorted(configs.HAPROXY_SPLICE),
+        default="auto",
+        help="HAProxy's: auto = option splice-auto (the reference), always = splice-request"
+        " + splice-response, never = no splice option",
+    )
+    parser.add_argument(
         "--candidate",
         choices=("fastlb", "haproxy"),
         default="fastlb",
@@ -62,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     with Topology(workdir) as topo:
         servers = topo.start_backends()
-        baseline = topo.start_haproxy("haproxy", servers)
+        baseline = topo.start_haproxy("haproxy", servers, args.haproxy_splice)
         if args.candidate == "fastlb":
             candidate = topo.start_fastlb("fastlb", servers, args.splice)
         else:
-            candidate = topo.start_haproxy("haproxy-b", servers)
+            candidate = topo.start_haproxy("haproxy-b", servers, args.haproxy_splice)
         for lb in (candidate, baseline):
             check_serves(lb.label, lb.port)
             # Warm-up: page cache for /big, lazily created pools, CPU frequency.
@@ -152,6 +159,8 @@ def fastlb_distribution(api_port: int | None) -> str:
 
 def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:
     shown = " ".join(argv if argv is not None else sys.argv[1:])
+    options = configs.HAPROXY_SPLICE[args.haproxy_splice]
+    haproxy_splice = " + ".join(f"`option {o}`" for o in options) or "no splice option"
     return {
         "command": f"python -m bench {shown}".strip(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -168,7 +177,7 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
             else "not measured (harness check: HAProxy vs HAProxy)"
         ),
         "HAProxy config": f"`mode tcp`, `nbthread {configs.THREADS}`, `balance roundrobin`,"
-        " `option splice-auto` in every scenario",
+        f" {haproxy_splice} in every scenario",
         "backends": "2 x nginx (1 worker each), weights 3:1, `/` = 64 B, `/big` = 16 MiB",
     }
 

@@ -140,10 +140,12 @@ class Topology:
             servers.append(Server(name, port, weight))
         return servers
 
-    def start_haproxy(self, name: str, servers: list[Server]) -> LoadBalancerProcess:
+    def start_haproxy(
+        self, name: str, servers: list[Server], splice: str = "auto"
+    ) -> LoadBalancerProcess:
         port = free_ports(1)[0]
         cfg = self.workdir / f"{name}.cfg"
-        cfg.write_text(configs.haproxy_cfg(port, servers))
+        cfg.write_text(configs.haproxy_cfg(port, servers, splice))
         # -db: foreground, one process (no master), so the pid is the one doing the work.
         pid = self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], port)
         return LoadBalancerProcess(name, port, pid)
