@@ -92,15 +92,9 @@ impl Engine {
             let _ = frontend.bound.set(local);
             let listener = {
                 let _entered = runtime.enter();
-                Arc::new(TcpListener::from_std(listener).map_err(Error::Runtime)?)
+                TcpListener::from_std(listener).map_err(Error::Runtime)?
             };
-            for _ in 0..self.workers {
-                accept_loops.push(runtime.spawn(accept_loop(
-                    listener.clone(),
-                    frontend.clone(),
-                    stop.clone(),
-                )));
-            }
+            accept_loops.push(runtime.spawn(accept_loop(listener, frontend.clone(), stop.clone())));
         }
         *running = Some(Running {
             runtime,

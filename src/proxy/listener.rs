@@ -33,10 +33,13 @@ pub(super) fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts until `stop` flips, then drops its share of the listener. Several of these run
-/// per listener (one per worker) so accepting keeps up with connection-per-request loads.
+/// Accepts until `stop` flips, then drops the listener (new connections are refused).
+// NOTE: one loop per listener. With one per worker on a shared socket, tokio woke every
+// loop for each connection and ~8% of accept4 calls came back EAGAIN (strace -c, one
+// connection per request); a single loop accepts in a burst until EAGAIN and spawns
+// sessions that any worker can run.
 pub(super) async fn accept_loop(
-    listener: Arc<TcpListener>,
+    listener: TcpListener,
     frontend: Arc<Frontend>,
     mut stop: watch::Receiver<bool>,
 ) {
