@@ -160,7 +160,7 @@ def fastlb_distribution(api_port: int | None) -> str:
 def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     options = configs.HAPROXY_SPLICE[args.haproxy_splice]
-    haproxy_splice = " + ".join(f"`option {o}`" for o in options) or "no splice option"
+    haproxy_splice = " + ".join(f"`{o}`" for o in options) or "no splice option"
     return {
         "command": f"python -m bench {shown}".strip(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
