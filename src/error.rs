@@ -43,6 +43,12 @@ pub enum Error {
     },
     #[error("connect to {addr} timed out")]
     ConnectTimeout { addr: SocketAddr },
+    /// Out of a local resource (file descriptors, memory, ephemeral ports): not the
+    /// server's fault, and another server wouldn't do better.
+    #[error("out of local resources: {0}")]
+    Resources(#[source] io::Error),
+    #[error("no server available")]
+    NoServer,
     #[error("client connection: {0}")]
     ClientIo(#[source] io::Error),
     #[error("server connection: {0}")]
@@ -54,12 +60,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// Classifies a failed connect: local shortages are fastlb's, the rest the server's.
+    pub fn from_connect(addr: SocketAddr, source: io::Error) -> Self {
+        const LOCAL: [i32; 5] = [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EADDRNOTAVAIL,
+        ];
+        match source.raw_os_error() {
+            Some(code) if LOCAL.contains(&code) => Error::Resources(source),
+            _ => Error::Connect { addr, source },
+        }
+    }
+
     /// The party this error comes from.
     pub fn side(&self) -> Side {
         match self {
-            Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::ServerIo(_) => {
-                Side::Server
-            }
+            Error::Connect { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::ServerIo(_)
+            | Error::NoServer => Side::Server,
             Error::ClientIo(_) | Error::IdleTimeout => Side::Client,
             _ => Side::Internal,
         }

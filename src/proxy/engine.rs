@@ -79,6 +79,7 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()?;
         ignore_sigpipe();
+        raise_open_files_limit();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.workers)
             .thread_name("fastlb-worker")
@@ -185,6 +186,7 @@ impl Engine {
                     rejected_connections: read(&f.stats.rejected),
                     no_server_errors: read(&f.stats.no_server),
                     accept_errors: read(&f.stats.accept_errors),
+                    resource_errors: read(&f.stats.resource_errors),
                 };
                 (f.name.clone(), snapshot)
             })
@@ -220,6 +222,23 @@ fn ignore_sigpipe() {
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Each connection needs two descriptors (client, server) plus two per pipe while it
+/// splices; a default soft limit of 1024 would cap fastlb near 500 connections whatever
+/// `max_connections` says. Like HAProxy, raise the soft limit to the hard one.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
+        if current < maximum {
+            let raised = rustix::process::Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            };
+            let _ = setrlimit(Resource::Nofile, raised);
+        }
     }
 }
 

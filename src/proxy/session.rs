@@ -13,9 +13,10 @@ use crate::stats::bump;
 pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let frontend = slot.frontend();
     let _ = client.set_nodelay(true);
-    let Some((server, upstream)) = connect_with_retries(&frontend.backend).await else {
-        bump(&frontend.stats.no_server);
-        return;
+    let (server, upstream) = match connect_with_retries(&frontend.backend).await {
+        Ok(connected) => connected,
+        Err(Error::Resources(_)) => return bump(&frontend.stats.resource_errors),
+        Err(_) => return bump(&frontend.stats.no_server),
     };
     let _server_slot = server.stats.traffic.open();
     let started = Instant::now();
@@ -43,26 +44,27 @@ pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
 }
 
 /// Connects to the picked server; on failure tries the next one in the schedule, up to
-/// `retries` more attempts, preferring servers this connection has not tried yet.
-async fn connect_with_retries(backend: &Backend) -> Option<(Arc<Server>, TcpStream)> {
-    let mut pick = backend.pick()?;
+/// `retries` more attempts, preferring servers this connection has not tried yet. A local
+/// shortage (out of descriptors) ends it at once and is not held against the server.
+async fn connect_with_retries(backend: &Backend) -> Result<(Arc<Server>, TcpStream), Error> {
+    let mut pick = backend.pick().ok_or(Error::NoServer)?;
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let started = Instant::now();
         match connect(pick.server, backend).await {
             Ok(stream) => {
                 pick.server.stats.connect_time.record(started.elapsed());
-                return Some((pick.server.clone(), stream));
+                return Ok((pick.server.clone(), stream));
             }
+            Err(error) if !error.retryable() => return Err(error),
             Err(error) => {
-                debug_assert!(error.retryable());
                 bump(&pick.server.stats.connect_errors);
                 if tried.len() >= backend.retries as usize {
-                    return None;
+                    return Err(error);
                 }
                 bump(&pick.server.stats.retries);
                 tried.push(pick.index);
-                pick = backend.repick(&pick, &tried)?;
+                pick = backend.repick(&pick, &tried).ok_or(Error::NoServer)?;
             }
         }
     }
@@ -73,7 +75,7 @@ async fn connect(server: &Server, backend: &Backend) -> Result<TcpStream, Error>
     let stream = tokio::time::timeout(backend.connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::ConnectTimeout { addr })?
-        .map_err(|source| Error::Connect { addr, source })?;
+        .map_err(|source| Error::from_connect(addr, source))?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
 }

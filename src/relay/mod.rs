@@ -113,7 +113,7 @@ async fn pump(direction: &Direction<'_>, mode: SpliceMode) -> Result<(), Error> 
             copy::pump(direction, false).await?;
         }
         SpliceMode::Always => {
-            if splice::pump(direction).await? == splice::Outcome::Unsupported {
+            if splice::pump(direction).await? == splice::Outcome::CopyInstead {
                 copy::pump(direction, false).await?;
             }
         }
@@ -122,7 +122,7 @@ async fn pump(direction: &Direction<'_>, mode: SpliceMode) -> Result<(), Error> 
             // 2 splices plus pipe bookkeeping with splice; once a read fills the whole
             // buffer the direction is streaming and splice saves the copies.
             if copy::pump(direction, true).await? == copy::Outcome::Streaming
-                && splice::pump(direction).await? == splice::Outcome::Unsupported
+                && splice::pump(direction).await? == splice::Outcome::CopyInstead
             {
                 copy::pump(direction, false).await?;
             }

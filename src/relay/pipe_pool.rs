@@ -6,7 +6,7 @@ use rustix::pipe::{fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, PipeFlags}
 use std::sync::OnceLock;
 
 /// Pipes kept for reuse; more can be in use at once, the extra ones are just closed after.
-const POOL_CAPACITY: usize = 1024;
+const POOL_CAPACITY: usize = 256;
 /// Requested pipe capacity.
 // NOTE: 64 KiB (the Linux default, 16 pages) measured as fast as larger pipes for 16 MiB
 // transfers on loopback; larger pipes only hold more pages per connection.

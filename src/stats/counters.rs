@@ -58,6 +58,9 @@ pub struct FrontendStats {
     pub no_server: AtomicU64,
     /// accept(2) failures (e.g. out of file descriptors).
     pub accept_errors: AtomicU64,
+    /// Accepted connections closed because fastlb ran out of a local resource (descriptors,
+    /// memory, ephemeral ports) connecting to a server.
+    pub resource_errors: AtomicU64,
 }
 
 /// Per-server counters and latency histograms.

@@ -23,6 +23,7 @@ pub struct FrontendSnapshot {
     pub rejected_connections: u64,
     pub no_server_errors: u64,
     pub accept_errors: u64,
+    pub resource_errors: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

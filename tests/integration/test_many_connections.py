@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +58,34 @@ def test_hundreds_of_simultaneous_connections_with_1024_open_files(
         return bool(lb.stats()["frontends"]["web"]["current_connections"] == 0)
 
     assert wait_until(drained, timeout=10), lb.stats()["frontends"]["web"]
+
+
+def _pipe_descriptors(pid: int) -> int:
+    fd_dir = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            count += os.readlink(fd).startswith("pipe:")
+    return count
+
+
+def test_idle_connections_hold_no_pipes(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[..., FastlbProcess],
+) -> None:
+    """With `splice: always`, 100 connections that each moved data and then went idle own
+    no pipe: pipes are taken while bytes flow and given back (a pipe is 2 descriptors, so
+    holding them would take 400 descriptors here)."""
+    server = backend(named_echo("s0"), "s0")
+    config = make_config([{"name": "s0", "address": server.address, "weight": 1}], splice="always")
+    lb = fastlb(config)
+    port = frontend_port(config)
+    baseline = _pipe_descriptors(lb.proc.pid)
+    with contextlib.ExitStack() as stack:
+        for _ in range(100):
+            sock = stack.enter_context(connect(port))
+            recv_line(sock)
+            echo_roundtrip(sock, bytes(range(256)) * 1024)
+        assert lb.stats()["frontends"]["web"]["current_connections"] == 100
+        # What remains are the pool's spare pipes: a few, not one per connection.
+        assert _pipe_descriptors(lb.proc.pid) - baseline <= 16
