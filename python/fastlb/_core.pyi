@@ -1,10 +1,13 @@
 """Type stubs for the native core `fastlb._core` (hand-written; stubtest checks them)."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self, final
+
+__all__ = ["Engine", "WeightedRoundRobin", "__version__"]
 
 __version__: str
 
+@final
 class Engine:
     """The Rust data path: its own tokio runtime, listeners, balancer, relay and counters.
 
@@ -13,7 +16,7 @@ class Engine:
     Raises ValueError when the JSON does not describe a valid core configuration.
     """
 
-    def __init__(self, config_json: str) -> None: ...
+    def __new__(cls, config_json: str) -> Self: ...
     def start(self) -> None:
         """Bind every frontend and start serving. Raises OSError naming the frontend when a
         listen address cannot be bound; nothing is left listening in that case."""
@@ -32,13 +35,14 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """A snapshot of every counter (lock-free reads); see README "Stats" for the shape."""
 
+@final
 class WeightedRoundRobin:
     """Smooth weighted round-robin (nginx's algorithm), lock-free picks.
 
     Over one cycle each name is picked exactly `weight` times, interleaved (5:3:1 picks
     a,b,a,c,a,b,a,b,a ...). Weight 0 never picks that name. Weights are 0..=256."""
 
-    def __init__(self, weights: Mapping[str, int]) -> None: ...
+    def __new__(cls, weights: Mapping[str, int]) -> Self: ...
     def pick(self) -> str | None:
         """The next name, or None when every weight is 0."""
     def set_weight(self, name: str, weight: int) -> None: ...
