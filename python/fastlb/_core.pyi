@@ -32,6 +32,14 @@ class Engine:
         KeyError for an unknown backend/server, ValueError for a weight out of range."""
     def set_state(self, backend: str, server: str, state: str) -> None:
         """`ready` | `drain` | `maint`: drain and maint take no new connections."""
+    def add_server(self, backend: str, server_json: str) -> None:
+        """Add a server (JSON of one core server object). ValueError if the name is taken,
+        KeyError for an unknown backend."""
+    def remove_server(self, backend: str, server: str) -> None:
+        """Take a server out at once; its established connections carry on."""
+    def reload(self, config_json: str) -> None:
+        """Apply a whole new core configuration, keeping established connections. ValueError
+        (nothing changed) when it can't be applied without a restart (workers, splice)."""
     def stats(self) -> dict[str, Any]:
         """A snapshot of every counter (lock-free reads); see README "Stats" for the shape."""
 
