@@ -42,6 +42,9 @@ system-deps: ## Install Debian's haproxy, nginx-light and wrk when missing (root
 			echo "error: '$$tool' is not on PATH; fastlb builds with a Rust toolchain (cargo) and CPython >= 3.11" >&2; exit 1; \
 		fi; \
 	done; \
+	if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
+		echo "error: $(PYTHON) is $$($(PYTHON) -V 2>&1); fastlb needs CPython >= 3.11 (make PYTHON=python3.11 ...)" >&2; exit 1; \
+	fi; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
 		echo "error: missing Debian packages:$$missing" >&2; \
