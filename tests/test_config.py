@@ -167,6 +167,73 @@ def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> No
     }
 
 
+def test_health_check_defaults() -> None:
+    data = base()
+    data["backends"][0]["health_check"] = {"type": "tcp"}
+    check = Config.from_mapping(data).backends[0].health_check
+    assert check is not None
+    assert (check.type, check.interval, check.timeout, check.rise, check.fall) == (
+        "tcp",
+        2.0,
+        1.0,
+        2,
+        3,
+    )
+    assert (check.path, check.expect_status, check.host, check.observe) == ("/", 200, None, True)
+    assert check.effective_fast_interval == 0.5  # a quarter of the interval
+    assert base_core()["backends"][0].get("health_check") is None  # none configured: absent
+
+
+@pytest.mark.parametrize(
+    ("interval", "fast_interval", "expected_ms"),
+    [("2s", None, 500), ("200ms", None, 100), ("50ms", None, 50), ("10s", "300ms", 300)],
+)
+def test_health_check_fast_interval(
+    interval: str, fast_interval: str | None, expected_ms: int
+) -> None:
+    data = base()
+    data["backends"][0]["health_check"] = {"type": "tcp", "interval": interval}
+    if fast_interval is not None:
+        data["backends"][0]["health_check"]["fast_interval"] = fast_interval
+    core = Config.from_mapping(data).to_core_dict()
+    assert core["backends"][0]["health_check"]["fast_interval_ms"] == expected_ms
+
+
+def test_health_check_core_json_follows_the_contract(write_config: Callable[..., Path]) -> None:
+    text = GOOD_YAML.replace(
+        "    all_backups: true\n",
+        "    all_backups: true\n"
+        "    health_check: {type: http, interval: 1s, timeout: 300ms, rise: 1, fall: 5,\n"
+        "                   path: /healthz, expect_status: 204, host: www.example.com,\n"
+        "                   observe: false}\n",
+    )
+    core = load_config(write_config(text)).to_core_dict()
+    assert core["backends"][0]["health_check"] == {
+        "type": "http",
+        "interval_ms": 1000,
+        "fast_interval_ms": 250,
+        "timeout_ms": 300,
+        "rise": 1,
+        "fall": 5,
+        "path": "/healthz",
+        "expect_status": 204,
+        "host": "www.example.com",
+        "observe": False,
+    }
+
+
+def test_mysql_health_check_needs_no_credentials() -> None:
+    data = base()
+    data["backends"][0]["health_check"] = {"type": "mysql", "interval": "5s"}
+    core = Config.from_mapping(data).to_core_dict()
+    assert core["backends"][0]["health_check"]["type"] == "mysql"
+    assert core["backends"][0]["health_check"]["interval_ms"] == 5000
+
+
+def base_core() -> dict[str, Any]:
+    return Config.from_mapping(base()).to_core_dict()
+
+
 def test_env_interpolation(
     write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -372,9 +439,53 @@ BAD_CONFIGS = {
         _set("frontends.0.acl", {"allow": []}),
         "frontends[0] (web).acl: not supported by this version of fastlb yet",
     ),
-    "planned: health_check": (
-        _set("backends.0.health_check", {"type": "tcp"}),
-        "backends[0] (web).health_check: not supported by this version of fastlb yet",
+    "health_check: no type": (
+        _set("backends.0.health_check", {"interval": "1s"}),
+        "backends[0] (web).health_check.type: required",
+    ),
+    "health_check: bad type": (
+        _set("backends.0.health_check", {"type": "icmp"}),
+        "backends[0] (web).health_check.type: input should be 'tcp', 'http' or 'mysql'",
+    ),
+    "health_check: bad interval": (
+        _set("backends.0.health_check", {"type": "tcp", "interval": "soon"}),
+        "backends[0] (web).health_check.interval: invalid duration 'soon'",
+    ),
+    "health_check: zero timeout": (
+        _set("backends.0.health_check", {"type": "tcp", "timeout": 0}),
+        "backends[0] (web).health_check.timeout: must be longer than 0s",
+    ),
+    "health_check: rise 0": (
+        _set("backends.0.health_check", {"type": "tcp", "rise": 0}),
+        "backends[0] (web).health_check.rise: must be between 1 and 1000 (got 0)",
+    ),
+    "health_check: fall as boolean": (
+        _set("backends.0.health_check", {"type": "tcp", "fall": True}),
+        "backends[0] (web).health_check.fall: must be an integer, not a boolean",
+    ),
+    "health_check: status out of range": (
+        _set("backends.0.health_check", {"type": "http", "expect_status": 99}),
+        "backends[0] (web).health_check.expect_status: must be between 100 and 599 (got 99)",
+    ),
+    "health_check: path without slash": (
+        _set("backends.0.health_check", {"type": "http", "path": "health"}),
+        "backends[0] (web).health_check.path: invalid path 'health': must start with '/'",
+    ),
+    "health_check: path with a space": (
+        _set("backends.0.health_check", {"type": "http", "path": "/a b"}),
+        "backends[0] (web).health_check.path: invalid path '/a b'",
+    ),
+    "health_check: http option on tcp": (
+        _set("backends.0.health_check", {"type": "tcp", "path": "/health"}),
+        "backends[0] (web).health_check.path: only used by 'http' checks, not 'tcp'",
+    ),
+    "health_check: unknown key": (
+        _set("backends.0.health_check", {"type": "tcp", "intervall": "1s"}),
+        "backends[0] (web).health_check.intervall: unknown key; did you mean 'interval'?",
+    ),
+    "health_check: observe not a boolean": (
+        _set("backends.0.health_check", {"type": "tcp", "observe": "often"}),
+        "backends[0] (web).health_check.observe: input should be a valid boolean",
     ),
     "planned: failover": (
         _set("failover", {"vrid": 51}),

@@ -7,23 +7,28 @@ addresses, durations in milliseconds) described in docs/core-interface.md.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
 import re
 import tomllib
-import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from .config_errors import (
+    Problem,
+    duplicate_names,
+    format_loc,
+    item,
+    problems_from_pydantic,
+    refuse_planned_keys,
+)
 from .config_types import (
-    FIELD_ERROR_TYPE,
     Duration,
     ListenAddress,
     Name,
@@ -45,6 +50,7 @@ __all__ = [
     "Config",
     "Duration",
     "FrontendConfig",
+    "HealthCheckConfig",
     "ListenAddress",
     "ServerAddress",
     "ServerConfig",
@@ -59,6 +65,12 @@ __all__ = [
 _Retries = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(0, 100))]
 _Workers = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 1024))]
 _Positive = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, None))]
+_CheckCount = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 1000))]
+_HttpStatus = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(100, 599))]
+
+# The fast interval (used while a server is between `rise`/`fall` counts) defaults to a
+# quarter of the interval, but not below this: checks every few ms would be a load of their own.
+MIN_DEFAULT_FAST_INTERVAL = 0.1
 
 
 def _check_mode(value: object) -> object:
@@ -72,6 +84,22 @@ def _check_mode(value: object) -> object:
 def _check_balance(value: object) -> object:
     if isinstance(value, str) and value != "roundrobin":
         raise field_error(f"balance {value!r} is not supported: only 'roundrobin' is")
+    return value
+
+
+def _check_http_path(value: str) -> str:
+    # It goes into the request line as is: a space or a control character would break it.
+    if not value.startswith("/") or any(c.isspace() or not c.isprintable() for c in value):
+        raise field_error(
+            f"invalid path {value!r}: must start with '/' and contain no spaces or control "
+            "characters (percent-encode them)"
+        )
+    return value
+
+
+def _check_host_header(value: str) -> str:
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise field_error(f"invalid host {value!r}: must be a non-empty name without spaces")
     return value
 
 
@@ -95,12 +123,50 @@ class ServerConfig(_Model):
     backup: bool = False
 
 
+class HealthCheckConfig(_Model):
+    """A backend's active health check; `observe` also counts failed connects of live traffic."""
+
+    type: Literal["tcp", "http", "mysql"]
+    interval: PositiveDuration = 2.0
+    timeout: PositiveDuration = 1.0
+    rise: _CheckCount = 2
+    fall: _CheckCount = 3
+    fast_interval: PositiveDuration | None = None
+    path: Annotated[str, AfterValidator(_check_http_path)] = "/"
+    expect_status: _HttpStatus = 200
+    host: Annotated[str, AfterValidator(_check_host_header)] | None = None
+    observe: bool = True
+
+    @property
+    def effective_fast_interval(self) -> float:
+        """`fast_interval`, or by default a quarter of `interval`, at least 100 ms (and never
+        slower than `interval` itself)."""
+        if self.fast_interval is not None:
+            return self.fast_interval
+        return min(self.interval, max(self.interval / 4, MIN_DEFAULT_FAST_INTERVAL))
+
+    def to_core_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "interval_ms": _milliseconds(self.interval),
+            "fast_interval_ms": _milliseconds(self.effective_fast_interval),
+            "timeout_ms": _milliseconds(self.timeout),
+            "rise": self.rise,
+            "fall": self.fall,
+            "path": self.path,
+            "expect_status": self.expect_status,
+            "host": self.host,
+            "observe": self.observe,
+        }
+
+
 class BackendConfig(_Model):
     name: Name
     balance: Annotated[Literal["roundrobin"], BeforeValidator(_check_balance)] = "roundrobin"
     retries: _Retries = 3
     connect_timeout: PositiveDuration = 5.0
     all_backups: bool = False
+    health_check: HealthCheckConfig | None = None
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
@@ -135,38 +201,48 @@ class Config(_Model):
         if not isinstance(data, Mapping):
             raise ConfigError([("", "the configuration must be a mapping of keys")], source=source)
         interpolated, problems = _interpolate_env(data, data)
-        problems += _refuse_planned_keys(interpolated)
+        problems += refuse_planned_keys(interpolated)
         try:
             config = cls.model_validate(interpolated)
         except ValidationError as exc:
             # A field whose ${VAR} is missing already has its problem; skip the knock-on one.
             unset = {path for path, _ in problems}
-            problems += [p for p in _problems_from_pydantic(exc, data) if p[0] not in unset]
+            problems += [p for p in problems_from_pydantic(exc, data, cls) if p[0] not in unset]
             raise ConfigError(problems, source=source) from None
         problems += config._cross_check()
         if problems:
             raise ConfigError(problems, source=source)
         return config
 
-    def _cross_check(self) -> list[tuple[str, str]]:
+    def _cross_check(self) -> list[Problem]:
         """Rules spanning several fields: unique names, references, listen clashes."""
-        problems = _duplicate_names("frontends", [f.name for f in self.frontends])
-        problems += _duplicate_names("backends", [b.name for b in self.backends])
+        problems = duplicate_names("frontends", [f.name for f in self.frontends])
+        problems += duplicate_names("backends", [b.name for b in self.backends])
         for b_index, backend in enumerate(self.backends):
-            prefix = f"{_item('backends', b_index, backend.name)}.servers"
-            problems += _duplicate_names(prefix, [s.name for s in backend.servers])
+            prefix = item("backends", b_index, backend.name)
+            problems += duplicate_names(f"{prefix}.servers", [s.name for s in backend.servers])
+            check = backend.health_check
+            if check is not None and check.type != "http":
+                problems += [
+                    (
+                        f"{prefix}.health_check.{key}",
+                        f"only used by 'http' checks, not {check.type!r}",
+                    )
+                    for key in ("path", "expect_status", "host")
+                    if key in check.model_fields_set
+                ]
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
             if frontend.backend not in backend_names:
                 problems.append(
                     (
-                        f"{_item('frontends', index, frontend.name)}.backend",
+                        f"{item('frontends', index, frontend.name)}.backend",
                         f"no backend named {frontend.backend!r} "
                         f"(defined: {', '.join(backend_names)})",
                     )
                 )
         listeners: dict[str, str] = {}
-        named = [(_item("frontends", i, f.name), f.listen) for i, f in enumerate(self.frontends)]
+        named = [(item("frontends", i, f.name), f.listen) for i, f in enumerate(self.frontends)]
         if self.api is not None:
             named.append(("api", self.api.listen))
         for owner, listen in named:
@@ -184,7 +260,7 @@ class Config(_Model):
 
         Raises ConfigError naming the field whose host name cannot be resolved.
         """
-        problems: list[tuple[str, str]] = []
+        problems: list[Problem] = []
 
         def resolve(path: str, address: str) -> str:
             try:
@@ -196,7 +272,7 @@ class Config(_Model):
         frontends = [
             {
                 "name": f.name,
-                "listen": resolve(f"{_item('frontends', i, f.name)}.listen", f.listen),
+                "listen": resolve(f"{item('frontends', i, f.name)}.listen", f.listen),
                 "backend": f.backend,
                 "max_connections": f.max_connections,
                 "idle_timeout_ms": _milliseconds(f.idle_timeout),
@@ -209,12 +285,13 @@ class Config(_Model):
                 "retries": b.retries,
                 "connect_timeout_ms": _milliseconds(b.connect_timeout),
                 "all_backups": b.all_backups,
+                # Only when configured: absent means "no check" to the core.
+                **({"health_check": b.health_check.to_core_dict()} if b.health_check else {}),
                 "servers": [
                     {
                         "name": s.name,
                         "address": resolve(
-                            f"{_item('backends', bi, b.name)}.{_item('servers', si, s.name)}"
-                            ".address",
+                            f"{item('backends', bi, b.name)}.{item('servers', si, s.name)}.address",
                             s.address,
                         ),
                         "weight": s.weight,
@@ -324,9 +401,9 @@ def _top_level_mapping(data: object, source: str) -> Mapping[str, Any]:
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _interpolate_env(value: Any, root: Mapping[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
+def _interpolate_env(value: Any, root: Mapping[str, Any]) -> tuple[Any, list[Problem]]:
     """Replace `${NAME}` / `${NAME:-default}` in every string value (`$$` is a literal `$`)."""
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
 
     def substitute(text: str, loc: tuple[str | int, ...]) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -339,7 +416,7 @@ def _interpolate_env(value: Any, root: Mapping[str, Any]) -> tuple[Any, list[tup
                 return default
             problems.append(
                 (
-                    _format_loc(loc, root),
+                    format_loc(loc, root),
                     f"environment variable {name} is not set "
                     f"(write ${{{name}:-default}} to give a default)",
                 )
@@ -358,118 +435,3 @@ def _interpolate_env(value: Any, root: Mapping[str, Any]) -> tuple[Any, list[tup
         return node
 
     return walk(value, ()), problems
-
-
-# --------------------------------------------------------------------------- error reporting
-
-# Keys of the full design (DESIGN.md) that later versions add. Refusing them explicitly beats
-# "unknown key": the user learns that the feature exists but this build does not have it.
-_PLANNED_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("failover", "mysql", "role"),
-    "frontends": ("tls", "acl"),
-    "backends": ("health_check",),
-}
-
-
-def _refuse_planned_keys(data: Mapping[str, Any]) -> list[tuple[str, str]]:
-    def refuse(mapping: Any, loc: tuple[str | int, ...], keys: Sequence[str]) -> Iterator[str]:
-        if isinstance(mapping, dict):
-            for key in keys:
-                if key in mapping:
-                    # Drop it so pydantic does not report it a second time as "unknown key".
-                    del mapping[key]
-                    yield _format_loc((*loc, key), data)
-
-    found: list[str] = list(refuse(data, (), _PLANNED_KEYS[""]))
-    for section in ("frontends", "backends"):
-        items = data.get(section)
-        if isinstance(items, list):
-            for index, item in enumerate(items):
-                found += refuse(item, (section, index), _PLANNED_KEYS[section])
-    return [(path, "not supported by this version of fastlb yet") for path in found]
-
-
-def _item(section: str, index: int, name: str | None) -> str:
-    return f"{section}[{index}] ({name})" if name else f"{section}[{index}]"
-
-
-def _format_loc(loc: Sequence[str | int], root: Any) -> str:
-    """`('backends', 0, 'servers', 1, 'weight')` -> `backends[0] (web).servers[1] (web-02).weight`,
-    reading the names from the raw data where they are plain strings."""
-    text = ""
-    node: Any = root
-    for part in loc:
-        if isinstance(part, int):
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            name = node.get("name") if isinstance(node, Mapping) else None
-            text += f"[{part}]" + (f" ({name})" if isinstance(name, str) and name else "")
-        else:
-            node = node.get(part) if isinstance(node, Mapping) else None
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _duplicate_names(section: str, names: list[str]) -> list[tuple[str, str]]:
-    first_index: dict[str, int] = {}
-    problems = []
-    for index, name in enumerate(names):
-        if name in first_index:
-            problems.append(
-                (
-                    f"{_item(section, index, name)}.name",
-                    f"duplicate name {name!r} (also {section}[{first_index[name]}])",
-                )
-            )
-        first_index.setdefault(name, index)
-    return problems
-
-
-def _problems_from_pydantic(exc: ValidationError, root: Any) -> list[tuple[str, str]]:
-    problems = []
-    for error in exc.errors(include_url=False):
-        loc = error["loc"]
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            message = "unknown key" + _suggest_key(loc)
-        elif kind == "missing":
-            message = "required"
-        elif kind == FIELD_ERROR_TYPE:
-            message = error["msg"]
-        else:
-            message = error["msg"]
-            message = f"{message[:1].lower()}{message[1:]} (got {error['input']!r})"
-        problems.append((_format_loc(loc, root), message))
-    return problems
-
-
-def _suggest_key(loc: Sequence[str | int]) -> str:
-    """`; did you mean 'listen'?` (or the allowed keys) for an unknown key at `loc`."""
-    model: Any = Config
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        is_model = isinstance(model, type) and issubclass(model, BaseModel)
-        field = model.model_fields.get(part) if is_model else None
-        if field is None:
-            return ""
-        model = _model_in(field.annotation)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return ""
-    allowed = list(model.model_fields)
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f" (allowed: {', '.join(allowed)})"
-
-
-def _model_in(annotation: Any) -> Any:
-    """The BaseModel class inside `X`, `list[X]`, `X | None` or `Annotated[...]`, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (list, typing.Union, types.UnionType, Annotated):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
