@@ -20,7 +20,9 @@ from .errors import (
     BackendUnavailableError,
     ConfigError,
     FastLBError,
+    NoConfigFileError,
     NotRunningError,
+    ServerExistsError,
     UnknownServerError,
 )
 
@@ -34,7 +36,9 @@ __all__ = [
     "ConfigError",
     "FastLBError",
     "LoadBalancer",
+    "NoConfigFileError",
     "NotRunningError",
+    "ServerExistsError",
     "UnknownServerError",
     "WeightedRoundRobin",
     "__version__",

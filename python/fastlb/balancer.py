@@ -7,25 +7,56 @@ embedding fastlb may block, compute or hold the GIL while connections keep flowi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from .config import Config, load_config
-from .errors import ConfigError, FastLBError, NotRunningError, UnknownServerError
+from pydantic import ValidationError
+
+from .config import Config, ServerConfig, load_config, resolve_address
+from .config_diff import describe_changes, restart_only_changes
+from .config_errors import problems_from_pydantic
+from .errors import (
+    ConfigError,
+    FastLBError,
+    NoConfigFileError,
+    NotRunningError,
+    ServerExistsError,
+    UnknownServerError,
+)
 
 if TYPE_CHECKING:
     from ._core import Engine
     from .api.server import ApiServer
 
-__all__ = ["SERVER_STATES", "LoadBalancer"]
+__all__ = ["SERVER_STATES", "LoadBalancer", "weight_from"]
 
 log = logging.getLogger("fastlb")
 
 SERVER_STATES = ("ready", "drain", "maint")
+MAX_WEIGHT = 256
+_PERCENT_RE = re.compile(r"\s*(\d{1,6})\s*%\s*")
+
+
+def weight_from(weight: int | str, initial_weight: int) -> int:
+    """An absolute weight, or `"N%"` of `initial_weight` as HAProxy's `set weight ... N%`
+    (rounded down, capped at 256). ValueError/TypeError say what is wrong."""
+    if isinstance(weight, str):
+        match = _PERCENT_RE.fullmatch(weight)
+        if match is None:
+            raise ValueError(f"weight must be 0..256 or a percentage like '50%' (got {weight!r})")
+        return min(MAX_WEIGHT, initial_weight * int(match[1]) // 100)
+    if isinstance(weight, bool) or not isinstance(weight, int):
+        raise TypeError(f"weight must be an int or a percentage, not {type(weight).__name__}")
+    if not 0 <= weight <= MAX_WEIGHT:
+        raise ValueError(f"weight must be between 0 and {MAX_WEIGHT} (got {weight})")
+    return weight
 
 
 class LoadBalancer:
@@ -35,8 +66,16 @@ class LoadBalancer:
     returns at once; `stop()` drains. Also a context manager (`with`, `async with`).
     """
 
-    def __init__(self, config: Config | Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any],
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.config = config if isinstance(config, Config) else Config.from_mapping(config)
+        self._config_file = Path(config_file) if config_file is not None else None
+        # Runtime changes of the server set and reloads replace self.config: one at a time.
+        self._changes = threading.Lock()
         self._engine: Engine | None = None
         # The last stopped engine, so that stats() still gives the final counters.
         self._stopped_engine: Engine | None = None
@@ -47,8 +86,15 @@ class LoadBalancer:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> LoadBalancer:
-        """Load and validate a `.yaml`/`.yml`/`.toml` file (ConfigError when invalid)."""
-        return cls(load_config(path))
+        """Load and validate a `.yaml`/`.yml`/`.toml` file (ConfigError when invalid).
+
+        `reload()` without arguments re-reads this file."""
+        return cls(load_config(path), config_file=path)
+
+    @property
+    def config_file(self) -> Path | None:
+        """The file the configuration was loaded from (what `reload()` re-reads), if any."""
+        return self._config_file
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,18 +200,26 @@ class LoadBalancer:
 
     # ------------------------------------------------------------------ runtime control
 
-    def set_weight(self, backend: str, server: str, weight: int) -> None:
-        """Set a server's weight, 0..256; 0 takes no new connections, established ones stay."""
-        if isinstance(weight, bool) or not isinstance(weight, int):
-            raise TypeError(f"weight must be an int, not {type(weight).__name__}")
-        if not 0 <= weight <= 256:
-            raise ValueError(f"weight must be between 0 and 256 (got {weight})")
+    def set_weight(self, backend: str, server: str, weight: int | str) -> int:
+        """Set a server's weight: 0..256, or `"N%"` of its configured (initial) weight like
+        HAProxy's `set weight`. 0 takes no new connections, established ones stay. Returns
+        the weight set."""
+        if isinstance(weight, str):
+            # Validate the text before looking the server up: a bad value is the first error.
+            weight_from(weight, 0)
+            initial = self._server_stats(backend, server).get("initial_weight")
+            if not isinstance(initial, int):  # a core without initial_weight: the config's
+                initial = self._configured_weight(backend, server)
+            absolute = weight_from(weight, initial)
+        else:
+            absolute = weight_from(weight, 0)
         engine = self._require_engine()
         try:
-            engine.set_weight(backend, server, weight)
+            engine.set_weight(backend, server, absolute)
         except KeyError:
             raise self._unknown_server(backend, server) from None
-        log.info("backend %s: server %s weight set to %d", backend, server, weight)
+        log.info("backend %s: server %s weight set to %d", backend, server, absolute)
+        return absolute
 
     def set_state(self, backend: str, server: str, state: str) -> None:
         """`ready`, `drain` (no new connections) or `maint` (no new connections)."""
@@ -177,6 +231,100 @@ class LoadBalancer:
         except KeyError:
             raise self._unknown_server(backend, server) from None
         log.info("backend %s: server %s state set to %s", backend, server, state)
+
+    def add_server(
+        self, backend: str, name: str, address: str, weight: int = 1, backup: bool = False
+    ) -> None:
+        """Add a server to a running backend; it takes new connections at once (after its
+        health check passes, when the backend has one).
+
+        ConfigError names the bad field (name, address, weight), UnknownServerError an
+        unknown backend, ServerExistsError a name the backend already has.
+        """
+        fields = {"name": name, "address": address, "weight": weight, "backup": backup}
+        try:
+            server = ServerConfig.model_validate(fields)
+        except ValidationError as exc:
+            raise ConfigError(problems_from_pydantic(exc, fields, ServerConfig)) from None
+        try:
+            resolved = resolve_address(server.address)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError([("address", f"cannot resolve {address!r}: {reason}")]) from None
+        engine = self._require_engine()
+        core_server = {**server.model_dump(), "address": resolved}
+        with self._changes:
+            try:
+                engine.add_server(backend, json.dumps(core_server))
+            except KeyError:
+                raise self._unknown_server(backend, name) from None
+            except ValueError as exc:
+                raise ServerExistsError(
+                    f"backend {backend!r} already has a server {name!r}"
+                    if name in self.stats()["backends"].get(backend, {}).get("servers", {})
+                    else f"the core refused the server: {exc}"
+                ) from None
+            self._replace_servers(backend, lambda servers: [*servers, server])
+        log.info(
+            "backend %s: server %s %s weight %d%s added",
+            backend,
+            name,
+            server.address,
+            server.weight,
+            " (backup)" if backup else "",
+        )
+
+    def remove_server(self, backend: str, server: str) -> None:
+        """Take a server out of its backend at once; its established connections carry on
+        until they close. UnknownServerError for an unknown backend or server."""
+        engine = self._require_engine()
+        with self._changes:
+            try:
+                engine.remove_server(backend, server)
+            except KeyError:
+                raise self._unknown_server(backend, server) from None
+            self._replace_servers(backend, lambda servers: [s for s in servers if s.name != server])
+        log.info("backend %s: server %s removed", backend, server)
+
+    def reload(self, config: Config | Mapping[str, Any] | None = None) -> list[str]:
+        """Apply a new configuration without dropping established connections: re-read the
+        file the balancer was loaded from, or take `config`. Returns (and logs) what changed.
+
+        An invalid configuration raises ConfigError and changes nothing, as does a change
+        only a restart can apply (workers, splice). NoConfigFileError without `config` when
+        the balancer was not loaded from a file.
+        """
+        with self._changes:
+            source = None
+            if config is None:
+                if self._config_file is None:
+                    raise NoConfigFileError(
+                        "this load balancer was not loaded from a file: nothing to re-read"
+                    )
+                source = os.fspath(self._config_file)
+                new = load_config(self._config_file)
+            else:
+                new = config if isinstance(config, Config) else Config.from_mapping(config)
+            problems = restart_only_changes(self.config, new)
+            if problems:
+                raise ConfigError(problems, source=source)
+            try:
+                core_json = new.to_core_json()
+            except ConfigError as exc:
+                exc.source = source
+                raise
+            engine = self._engine
+            if engine is not None:
+                try:
+                    engine.reload(core_json)
+                except ValueError as exc:
+                    message = f"the core refused the new configuration: {exc}"
+                    raise ConfigError([("", message)], source=source) from None
+            changes = describe_changes(self.config, new)
+            self.config = new
+        for change in changes or ["no changes"]:
+            log.info("reloaded: %s", change)
+        return changes
 
     def require_server(self, backend: str, server: str) -> None:
         """Raise UnknownServerError unless the running core has this backend and server."""
@@ -210,6 +358,30 @@ class LoadBalancer:
         if self._engine is None:
             raise NotRunningError("the load balancer is not running: call start() first")
         return self._engine
+
+    def _server_stats(self, backend: str, server: str) -> Mapping[str, Any]:
+        servers = self.stats()["backends"].get(backend, {}).get("servers", {})
+        if server not in servers:
+            raise self._unknown_server(backend, server)
+        found: Mapping[str, Any] = servers[server]
+        return found
+
+    def _configured_weight(self, backend: str, server: str) -> int:
+        for backend_config in self.config.backends:
+            for server_config in backend_config.servers:
+                if (backend_config.name, server_config.name) == (backend, server):
+                    return server_config.weight
+        return 1
+
+    def _replace_servers(
+        self, backend: str, change: Callable[[list[ServerConfig]], list[ServerConfig]]
+    ) -> None:
+        """Keep self.config in step with a runtime change of `backend`'s servers."""
+        backends = [
+            b.model_copy(update={"servers": change(list(b.servers))}) if b.name == backend else b
+            for b in self.config.backends
+        ]
+        self.config = self.config.model_copy(update={"backends": backends})
 
     def _unknown_server(self, backend: str, server: str) -> UnknownServerError:
         backends = self.stats()["backends"]

@@ -9,7 +9,9 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "FastLBError",
+    "NoConfigFileError",
     "NotRunningError",
+    "ServerExistsError",
     "UnknownServerError",
 ]
 
@@ -62,3 +64,11 @@ class UnknownServerError(FastLBError, KeyError):
 
 class NotRunningError(FastLBError, RuntimeError):
     """An operation that needs a started LoadBalancer was called before `start()`."""
+
+
+class ServerExistsError(FastLBError, ValueError):
+    """`add_server` named a server that the backend already has."""
+
+
+class NoConfigFileError(FastLBError, RuntimeError):
+    """`reload()` without a configuration, on a LoadBalancer that was not loaded from a file."""
