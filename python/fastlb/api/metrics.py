@@ -6,6 +6,7 @@ Names follow HAProxy's exporter (`fastlb_server_current_sessions`, ...); labels 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -35,6 +36,16 @@ _FRONTEND_COUNTERS = [
     ("fastlb_frontend_sessions_total", "Client connections accepted", "total_connections"),
     ("fastlb_frontend_bytes_in_total", "Bytes received from clients", "bytes_in"),
     ("fastlb_frontend_bytes_out_total", "Bytes sent to clients", "bytes_out"),
+    (
+        "fastlb_frontend_rejected_connections_total",
+        "Client connections refused at max_connections",
+        "rejected_connections",
+    ),
+    (
+        "fastlb_frontend_resource_errors_total",
+        "Client connections closed for lack of a local resource (fds, memory, ports)",
+        "resource_errors",
+    ),
 ]
 _SERVER_GAUGES = [
     ("fastlb_server_current_sessions", "Connections open to the server now", "current_connections"),
@@ -46,6 +57,17 @@ _SERVER_COUNTERS = [
     ("fastlb_server_bytes_out_total", "Bytes received from the server", "bytes_out"),
     ("fastlb_server_connection_errors_total", "Failed connects to the server", "connect_errors"),
     ("fastlb_server_retries_total", "Failed connects retried on another server", "retries"),
+    ("fastlb_server_down_transitions_total", "Times the server went DOWN", "down_transitions"),
+]
+# HAProxy's exporter gives one series per state, 1 for the current one.
+SERVER_STATUSES = ("UP", "DOWN", "DRAIN", "MAINT")
+_HISTOGRAMS = [
+    ("fastlb_server_connect_time_seconds", "Time to connect to the server", "connect_time"),
+    (
+        "fastlb_server_session_time_seconds",
+        "Duration of the connections (sessions) through the server",
+        "session_time",
+    ),
 ]
 
 
@@ -98,18 +120,41 @@ def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
         yield counter
 
     status = GaugeMetricFamily(
-        "fastlb_server_status", "1 when the server is in the current schedule", labels=labels
+        "fastlb_server_status",
+        "Current status of the server: 1 for the state label that applies",
+        labels=[*labels, "state"],
     )
     for label_values, counters in _servers(backends):
-        status.add_metric(label_values, 1.0 if counters["active"] else 0.0)
+        for state in SERVER_STATUSES:
+            status.add_metric([*label_values, state], 1.0 if counters["status"] == state else 0.0)
     yield status
 
-    connect_time = HistogramMetricFamily(
-        "fastlb_server_connect_time_seconds", "Time to connect to the server", labels=labels
+    check_status = GaugeMetricFamily(
+        "fastlb_server_check_status",
+        "Result of the last health check: 1 ok, 0 failed (absent: no check, or none done yet)",
+        labels=labels,
     )
     for label_values, counters in _servers(backends):
-        histogram = counters["connect_time"]
-        buckets = [(_go_float(le), float(count)) for le, count in histogram["buckets"]]
-        buckets.append(("+Inf", float(histogram["count"])))
-        connect_time.add_metric(label_values, buckets, sum_value=histogram["sum_seconds"])
-    yield connect_time
+        check = counters.get("check")
+        if check is not None and check["status"] in ("ok", "failed"):
+            check_status.add_metric(label_values, 1.0 if check["status"] == "ok" else 0.0)
+    yield check_status
+
+    now = time.time()
+    last_change = GaugeMetricFamily(
+        "fastlb_server_last_change_seconds",
+        "Seconds since the server's last status change",
+        labels=labels,
+    )
+    for label_values, counters in _servers(backends):
+        last_change.add_metric(label_values, max(0.0, now - counters["last_change"]))
+    yield last_change
+
+    for name, help_text, key in _HISTOGRAMS:
+        family = HistogramMetricFamily(name, help_text, labels=labels)
+        for label_values, counters in _servers(backends):
+            histogram = counters[key]
+            buckets = [(_go_float(le), float(count)) for le, count in histogram["buckets"]]
+            buckets.append(("+Inf", float(histogram["count"])))
+            family.add_metric(label_values, buckets, sum_value=histogram["sum_seconds"])
+        yield family

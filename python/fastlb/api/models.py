@@ -1,12 +1,39 @@
-"""Request and response bodies of the API."""
+"""Request and response bodies of the API (the OpenAPI description is generated from them)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+
+from ..config_types import ServerAddress
 
 ServerState = Literal["ready", "drain", "maint"]
+ServerStatus = Literal["UP", "DOWN", "DRAIN", "MAINT"]
+
+AbsoluteWeight = Annotated[StrictInt, Field(ge=0, le=256, description="0..256")]
+PercentWeight = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{1,6}%$",
+        description="A percentage of the server's configured weight, e.g. '50%' (capped at 256)",
+        examples=["50%"],
+    ),
+]
+ServerName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    ),
+]
 
 
 class ServerUpdate(BaseModel):
@@ -14,14 +41,25 @@ class ServerUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    weight: Annotated[StrictInt, Field(ge=0, le=256)] | None = None
+    weight: AbsoluteWeight | PercentWeight | None = None
     state: ServerState | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> ServerUpdate:
         if self.weight is None and self.state is None:
-            raise ValueError("give 'weight' (0..256) and/or 'state' (ready, drain, maint)")
+            raise ValueError("give 'weight' (0..256 or 'N%') and/or 'state' (ready, drain, maint)")
         return self
+
+
+class ServerCreate(BaseModel):
+    """`POST /api/backends/{backend}/servers`: a server to add at runtime."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ServerName
+    address: Annotated[ServerAddress, Field(max_length=300, description="host:port or [v6]:port")]
+    weight: AbsoluteWeight = 1
+    backup: StrictBool = False
 
 
 class ServerView(BaseModel):
@@ -31,8 +69,33 @@ class ServerView(BaseModel):
     server: str
     address: str
     weight: int
-    state: str
+    initial_weight: int
+    state: ServerState
+    status: ServerStatus
+    backup: bool
     active: bool
+
+
+class ReloadResult(BaseModel):
+    """What `POST /api/reload` applied, one line per change (empty: nothing changed)."""
+
+    changes: list[str]
+
+
+class ErrorMessage(BaseModel):
+    detail: str
+
+
+class ConfigProblem(BaseModel):
+    field: str = Field(description="The field path, e.g. 'backends[0] (web).servers[1].weight'")
+    message: str
+
+
+class ConfigProblems(BaseModel):
+    """An invalid configuration file: every problem, each naming its field."""
+
+    detail: str
+    problems: list[ConfigProblem]
 
 
 class Health(BaseModel):

@@ -1,0 +1,88 @@
+"""The shape of `GET /api/stats` (docs/core-interface.md, "Stats snapshot") for the OpenAPI
+description. Every model allows extra keys: a newer core's counters pass through unchanged."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Histogram(_Open):
+    """An HDR histogram: percentiles in seconds (0.0 while empty) and cumulative buckets."""
+
+    count: int
+    sum_seconds: float
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    buckets: list[tuple[float, int]] = Field(
+        description="[upper bound in seconds, cumulative count]; the +Inf bucket is `count`"
+    )
+
+
+class CheckResult(_Open):
+    type: Literal["tcp", "http", "mysql"]
+    status: Literal["ok", "failed", "pending"]
+    last_error: str | None
+    duration_seconds: float
+    checked_at: float = Field(description="Unix time of the last check")
+    consecutive_successes: int
+    consecutive_failures: int
+
+
+class ServerStats(_Open):
+    address: str
+    weight: int
+    initial_weight: int
+    state: Literal["ready", "drain", "maint"]
+    status: Literal["UP", "DOWN", "DRAIN", "MAINT"]
+    health: Literal["up", "down"]
+    last_change: float = Field(description="Unix time of the last status change")
+    down_transitions: int
+    backup: bool
+    active: bool = Field(description="In the current schedule")
+    current_connections: int
+    total_connections: int
+    bytes_in: int = Field(description="Client to server")
+    bytes_out: int = Field(description="Server to client")
+    connect_errors: int
+    retries: int
+    check: CheckResult | None
+    connect_time: Histogram
+    session_time: Histogram
+
+
+class BackendStats(_Open):
+    current_connections: int
+    total_connections: int
+    bytes_in: int
+    bytes_out: int
+    connect_errors: int
+    retries: int
+    no_server_errors: int
+    servers: dict[str, ServerStats]
+
+
+class FrontendStats(_Open):
+    listen: str
+    backend: str
+    current_connections: int
+    total_connections: int
+    bytes_in: int
+    bytes_out: int
+    rejected_connections: int
+    no_server_errors: int
+    accept_errors: int
+    resource_errors: int
+
+
+class StatsSnapshot(_Open):
+    uptime_seconds: float
+    frontends: dict[str, FrontendStats]
+    backends: dict[str, BackendStats]
