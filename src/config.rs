@@ -56,7 +56,74 @@ pub struct BackendConfig {
     pub connect_timeout_ms: u64,
     #[serde(default)]
     pub all_backups: bool,
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
     pub servers: Vec<ServerConfig>,
+}
+
+/// What an active check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    /// A TCP connect.
+    Tcp,
+    /// `GET path`; the status code must be `expect_status`.
+    Http,
+    /// Reads the server's initial handshake packet (an error packet fails).
+    Mysql,
+}
+
+/// An active health check and its rise/fall thresholds (HAProxy's `check inter rise fall`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    #[serde(rename = "type")]
+    pub kind: CheckKind,
+    #[serde(default = "default_check_interval_ms")]
+    pub interval_ms: u64,
+    /// Used while a server is between states (HAProxy's `fastinter`).
+    #[serde(default = "default_check_fast_interval_ms")]
+    pub fast_interval_ms: u64,
+    #[serde(default = "default_check_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+    #[serde(default = "default_check_path")]
+    pub path: String,
+    #[serde(default = "default_expect_status")]
+    pub expect_status: u16,
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Count consecutive connect failures of live traffic like failed checks.
+    #[serde(default = "default_observe")]
+    pub observe: bool,
+}
+
+fn default_check_interval_ms() -> u64 {
+    2_000
+}
+fn default_check_fast_interval_ms() -> u64 {
+    500
+}
+fn default_check_timeout_ms() -> u64 {
+    1_000
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+fn default_check_path() -> String {
+    "/".into()
+}
+fn default_expect_status() -> u16 {
+    200
+}
+fn default_observe() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +183,14 @@ impl CoreConfig {
         for backend in &self.backends {
             if !backend_names.insert(backend.name.as_str()) {
                 return bad(format!("duplicate backend {:?}", backend.name));
+            }
+            if let Some(check) = &backend.health_check {
+                if check.rise == 0 || check.fall == 0 || check.interval_ms == 0 {
+                    return bad(format!(
+                        "backend {:?}: health_check rise, fall and interval must be positive",
+                        backend.name
+                    ));
+                }
             }
             let mut server_names = HashSet::new();
             for server in &backend.servers {

@@ -1,85 +1,102 @@
 //! A backend: its servers, the rotation over the eligible ones, and runtime changes.
 
-use std::sync::{Arc, Mutex};
+use arc_swap::{ArcSwap, Guard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::rotation::Rotation;
 use super::server::{AdminState, Server};
 use super::MAX_WEIGHT;
-use crate::config::BackendConfig;
+use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig};
 use crate::error::{Error, Result};
 
 /// A server chosen for a connection, with where it sat in the schedule.
-pub struct Pick<'a> {
+pub struct Pick {
     /// Position in the schedule, where a retry continues from.
     pub slot: usize,
-    /// Index in `Backend::servers`.
-    pub index: usize,
-    pub server: &'a Arc<Server>,
+    pub server: Arc<Server>,
+}
+
+/// The settings a reload may change, swapped as one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendSettings {
+    pub retries: u32,
+    pub connect_timeout: Duration,
+    pub all_backups: bool,
+    pub health_check: Option<HealthCheckConfig>,
+}
+
+impl BackendSettings {
+    fn from_config(config: &BackendConfig) -> Self {
+        BackendSettings {
+            retries: config.retries,
+            connect_timeout: config.connect_timeout(),
+            all_backups: config.all_backups,
+            health_check: config.health_check.clone(),
+        }
+    }
 }
 
 pub struct Backend {
     pub name: String,
-    pub servers: Vec<Arc<Server>>,
-    pub retries: u32,
-    pub connect_timeout: std::time::Duration,
-    all_backups: bool,
-    rotation: Rotation,
-    /// Serialises republishing (control side only; pickers never take it).
-    republish: Mutex<()>,
+    settings: ArcSwap<BackendSettings>,
+    /// Servers in configuration order. The lock is the control side's (changes and
+    /// republishing); pickers only read the published schedule.
+    servers: Mutex<Vec<Arc<Server>>>,
+    rotation: Rotation<Arc<Server>>,
 }
 
 impl Backend {
     pub fn new(config: &BackendConfig) -> Self {
         let backend = Backend {
             name: config.name.clone(),
-            servers: config
-                .servers
-                .iter()
-                .map(|s| Arc::new(Server::new(s)))
-                .collect(),
-            retries: config.retries,
-            connect_timeout: config.connect_timeout(),
-            all_backups: config.all_backups,
-            rotation: Rotation::new(&[]),
-            republish: Mutex::new(()),
+            settings: ArcSwap::from_pointee(BackendSettings::from_config(config)),
+            servers: Mutex::new(
+                config
+                    .servers
+                    .iter()
+                    .map(|s| Arc::new(Server::new(s)))
+                    .collect(),
+            ),
+            rotation: Rotation::new(Vec::new(), &[]),
         };
         backend.republish();
         backend
     }
 
+    pub fn settings(&self) -> Guard<Arc<BackendSettings>> {
+        self.settings.load()
+    }
+
     /// Picks the server for a new connection.
     #[inline]
-    pub fn pick(&self) -> Option<Pick<'_>> {
-        let (slot, index) = self
-            .rotation
-            .pick_where(|i| self.servers[i].accepts_new())?;
-        Some(self.pick_at(slot, index))
+    pub fn pick(&self) -> Option<Pick> {
+        let (slot, server) = self.rotation.pick_where(|s| s.accepts_new())?;
+        Some(Pick { slot, server })
     }
 
     /// Picks the server to retry on after `failed`: the next usable one in the schedule,
     /// preferring servers this connection has not `tried` yet (redispatch), falling back to
     /// a tried one rather than giving up (a single-server backend still retries).
-    pub fn repick(&self, failed: &Pick<'_>, tried: &[usize]) -> Option<Pick<'_>> {
-        let usable = |i: usize| self.servers[i].accepts_new();
-        let (slot, index) = self
+    pub fn repick(&self, failed: &Pick, tried: &[u64]) -> Option<Pick> {
+        let usable = |s: &Arc<Server>| s.accepts_new();
+        let (slot, server) = self
             .rotation
-            .after(failed.slot, |i| usable(i) && !tried.contains(&i))
+            .after(failed.slot, |s| usable(s) && !tried.contains(&s.id))
             .or_else(|| self.rotation.after(failed.slot, usable))?;
-        Some(self.pick_at(slot, index))
+        Some(Pick { slot, server })
     }
 
-    fn pick_at(&self, slot: usize, index: usize) -> Pick<'_> {
-        Pick {
-            slot,
-            index,
-            server: &self.servers[index],
-        }
+    /// The current servers, in configuration order.
+    pub fn servers(&self) -> Vec<Arc<Server>> {
+        self.lock_servers().clone()
     }
 
-    pub fn server(&self, name: &str) -> Result<&Arc<Server>> {
-        self.servers
+    pub fn server(&self, name: &str) -> Result<Arc<Server>> {
+        self.lock_servers()
             .iter()
             .find(|s| s.name == name)
+            .cloned()
             .ok_or_else(|| Error::UnknownServer {
                 backend: self.name.clone(),
                 server: name.to_string(),
@@ -101,36 +118,124 @@ impl Backend {
         Ok(())
     }
 
-    /// For each server, whether it is in the current schedule (takes new connections).
-    pub fn active_servers(&self) -> Vec<bool> {
-        self.eligible_weights().iter().map(|&w| w > 0).collect()
+    /// Adds a server; it takes connections at once (counted healthy until checks say not).
+    pub fn add_server(&self, config: &ServerConfig) -> Result<Arc<Server>> {
+        if config.weight > MAX_WEIGHT {
+            return Err(Error::WeightOutOfRange(config.weight));
+        }
+        let server = Arc::new(Server::new(config));
+        {
+            let mut servers = self.lock_servers();
+            if servers.iter().any(|s| s.name == config.name) {
+                return Err(Error::Config(format!(
+                    "backend {:?} already has a server {:?}",
+                    self.name, config.name
+                )));
+            }
+            servers.push(server.clone());
+        }
+        self.republish();
+        Ok(server)
     }
 
-    /// Recomputes the schedule from the servers' current weights and states.
-    fn republish(&self) {
-        let _serialised = self.republish.lock().unwrap_or_else(|e| e.into_inner());
-        self.rotation.publish(&self.eligible_weights());
+    /// Takes a server out of the schedule; connections that use it carry on (they hold it).
+    pub fn remove_server(&self, name: &str) -> Result<()> {
+        let removed = {
+            let mut servers = self.lock_servers();
+            let index = servers.iter().position(|s| s.name == name).ok_or_else(|| {
+                Error::UnknownServer {
+                    backend: self.name.clone(),
+                    server: name.to_string(),
+                }
+            })?;
+            servers.remove(index)
+        };
+        removed.retire();
+        self.republish();
+        Ok(())
+    }
+
+    /// Applies a reloaded configuration: settings, and servers added, removed or updated.
+    /// A server whose name, address and backup flag stay is the same server: it keeps its
+    /// counters, state and health; its weight follows the file only when the file's weight
+    /// changed (a runtime weight survives a reload of an unchanged file).
+    pub fn update(&self, config: &BackendConfig) {
+        self.settings
+            .store(Arc::new(BackendSettings::from_config(config)));
+        let retired = {
+            let mut servers = self.lock_servers();
+            let mut next = Vec::with_capacity(config.servers.len());
+            for wanted in &config.servers {
+                let kept = servers.iter().find(|s| {
+                    s.name == wanted.name
+                        && s.address == wanted.address
+                        && s.backup == wanted.backup
+                });
+                match kept {
+                    Some(server) => {
+                        if server.initial_weight() != wanted.weight {
+                            server.reconfigure_weight(wanted.weight);
+                        }
+                        next.push(server.clone());
+                    }
+                    None => next.push(Arc::new(Server::new(wanted))),
+                }
+            }
+            let retired: Vec<Arc<Server>> = servers
+                .iter()
+                .filter(|old| !next.iter().any(|s| Arc::ptr_eq(s, old)))
+                .cloned()
+                .collect();
+            *servers = next;
+            retired
+        };
+        for server in retired {
+            server.retire();
+        }
+        self.republish();
+    }
+
+    /// For each server (configuration order), whether it is in the current schedule.
+    pub fn active_servers(&self) -> Vec<(Arc<Server>, bool)> {
+        let servers = self.lock_servers();
+        let weights = self.eligible_weights(&servers);
+        servers
+            .iter()
+            .cloned()
+            .zip(weights.into_iter().map(|w| w > 0))
+            .collect()
+    }
+
+    /// Recomputes the schedule from the servers' current weights, states and health.
+    pub fn republish(&self) {
+        let servers = self.lock_servers();
+        let weights = self.eligible_weights(&servers);
+        self.rotation.publish(servers.clone(), &weights);
+    }
+
+    fn lock_servers(&self) -> MutexGuard<'_, Vec<Arc<Server>>> {
+        self.servers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Weights as the rotation should see them: servers that can't take new connections
     /// count 0; backups count only while no primary can serve (the first usable backup, or
     /// all of them with `all_backups`), as HAProxy does.
-    fn eligible_weights(&self) -> Vec<u32> {
+    fn eligible_weights(&self, servers: &[Arc<Server>]) -> Vec<u32> {
         let usable = |s: &Server| if s.accepts_new() { s.weight() } else { 0 };
-        let primaries: Vec<u32> = self
-            .servers
+        let primaries: Vec<u32> = servers
             .iter()
             .map(|s| if s.backup { 0 } else { usable(s) })
             .collect();
         if primaries.iter().any(|&w| w > 0) {
             return primaries;
         }
+        let all_backups = self.settings().all_backups;
         let mut chosen_backup = false;
-        self.servers
+        servers
             .iter()
             .map(|s| {
                 let weight = if s.backup { usable(s) } else { 0 };
-                if weight == 0 || (chosen_backup && !self.all_backups) {
+                if weight == 0 || (chosen_backup && !all_backups) {
                     return 0;
                 }
                 chosen_backup = true;
@@ -151,6 +256,7 @@ mod tests {
             retries: 3,
             connect_timeout_ms: 1000,
             all_backups,
+            health_check: None,
             servers: servers
                 .iter()
                 .enumerate()
@@ -234,15 +340,18 @@ mod tests {
         let b = backend(&[("a", 1, false), ("b", 1, false), ("c", 1, false)], false);
         let first = b.pick().unwrap();
         assert_eq!(first.server.name, "a");
-        let retry = b.repick(&first, &[first.index]).unwrap();
+        let retry = b.repick(&first, &[first.server.id]).unwrap();
         assert_eq!(retry.server.name, "b");
-        let again = b.repick(&retry, &[first.index, retry.index]).unwrap();
+        let again = b
+            .repick(&retry, &[first.server.id, retry.server.id])
+            .unwrap();
         assert_eq!(again.server.name, "c");
         // Other connections still get their own turns: the next pick is b, not a.
         assert_eq!(b.pick().unwrap().server.name, "b");
 
         let single = backend(&[("only", 1, false)], false);
         let only = single.pick().unwrap();
-        assert_eq!(single.repick(&only, &[only.index]).unwrap().index, 0);
+        let again = single.repick(&only, &[only.server.id]).unwrap();
+        assert!(Arc::ptr_eq(&again.server, &only.server));
     }
 }

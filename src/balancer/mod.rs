@@ -9,10 +9,10 @@ mod schedule;
 mod server;
 mod wrr;
 
-pub use backend::{Backend, Pick};
+pub use backend::{Backend, BackendSettings, Pick};
 pub use rotation::Rotation;
 pub use schedule::smooth_cycle;
-pub use server::{AdminState, Server};
+pub use server::{AdminState, Server, Status};
 pub use wrr::WeightedRoundRobin;
 
 /// Highest server weight (HAProxy's range is 0..=256 too).

@@ -1,54 +1,82 @@
 //! A published schedule plus a shared cursor: lock-free picks, wait-free republishing.
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::schedule::smooth_cycle;
 
-/// The smooth weighted round-robin of a fixed set of members (indexes `0..n`).
+/// A set of members and one cycle of their smooth weighted round-robin, published together
+/// so a picker never sees a schedule of one member list applied to another.
+pub struct Schedule<M> {
+    pub members: Vec<M>,
+    order: Box<[u32]>,
+}
+
+/// The smooth weighted round-robin over a member list that can change at runtime.
 ///
 /// `publish` (control side) computes a new cycle and swaps it in; pickers never block and
 /// never see a half-built schedule. Each pick takes its own cursor slot, so over any run of
 /// `cycle_len` consecutive picks, from any number of threads, every member gets exactly its
 /// share (while the weights stay put).
-pub struct Rotation {
-    schedule: ArcSwap<Box<[u32]>>,
+pub struct Rotation<M> {
+    schedule: ArcSwap<Schedule<M>>,
     cursor: AtomicUsize,
 }
 
-impl Rotation {
-    pub fn new(weights: &[u32]) -> Self {
+impl<M> Rotation<M> {
+    pub fn new(members: Vec<M>, weights: &[u32]) -> Self {
         Rotation {
-            schedule: ArcSwap::from_pointee(smooth_cycle(weights).into_boxed_slice()),
+            schedule: ArcSwap::from_pointee(Self::schedule(members, weights)),
             cursor: AtomicUsize::new(0),
         }
     }
 
-    /// Replaces the schedule. The cursor restarts so a new cycle begins on a cycle boundary.
-    pub fn publish(&self, weights: &[u32]) {
+    fn schedule(members: Vec<M>, weights: &[u32]) -> Schedule<M> {
+        debug_assert_eq!(members.len(), weights.len());
+        Schedule {
+            members,
+            order: smooth_cycle(weights).into_boxed_slice(),
+        }
+    }
+
+    /// Replaces members and schedule. The cursor restarts so a new cycle begins on a cycle
+    /// boundary.
+    pub fn publish(&self, members: Vec<M>, weights: &[u32]) {
         self.schedule
-            .store(Arc::new(smooth_cycle(weights).into_boxed_slice()));
+            .store(Arc::new(Self::schedule(members, weights)));
         self.cursor.store(0, Ordering::Relaxed);
     }
 
+    /// The current members and schedule.
+    pub fn load(&self) -> Guard<Arc<Schedule<M>>> {
+        self.schedule.load()
+    }
+
+    /// One full cycle of the current schedule, as member indexes.
+    pub fn cycle(&self) -> Vec<u32> {
+        self.schedule.load().order.to_vec()
+    }
+}
+
+impl<M: Clone> Rotation<M> {
     /// The next member in the schedule, or None when every weight is 0.
     #[inline]
-    pub fn next(&self) -> Option<usize> {
+    pub fn next(&self) -> Option<M> {
         self.pick_where(|_| true).map(|(_, member)| member)
     }
 
     /// The next (slot, member) that `accept` takes, scanning at most one cycle: the
     /// schedule can lag a state change by a moment, so the hot path re-checks and skips.
     #[inline]
-    pub fn pick_where(&self, mut accept: impl FnMut(usize) -> bool) -> Option<(usize, usize)> {
+    pub fn pick_where(&self, mut accept: impl FnMut(&M) -> bool) -> Option<(usize, M)> {
         let schedule = self.schedule.load();
-        let len = schedule.len();
+        let len = schedule.order.len();
         for _ in 0..len {
             let slot = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
-            let member = schedule[slot] as usize;
+            let member = &schedule.members[schedule.order[slot] as usize];
             if accept(member) {
-                return Some((slot, member));
+                return Some((slot, member.clone()));
             }
         }
         None
@@ -57,22 +85,14 @@ impl Rotation {
     /// The first member `accept` takes in the slots after `slot`, without moving the shared
     /// cursor: a retry goes to the next server in the schedule and doesn't shift everyone
     /// else's turn (otherwise a dead server would be tried by every connection).
-    pub fn after(
-        &self,
-        slot: usize,
-        mut accept: impl FnMut(usize) -> bool,
-    ) -> Option<(usize, usize)> {
+    pub fn after(&self, slot: usize, mut accept: impl FnMut(&M) -> bool) -> Option<(usize, M)> {
         let schedule = self.schedule.load();
-        let len = schedule.len();
+        let len = schedule.order.len();
         (1..=len)
             .map(|step| (slot + step) % len)
-            .map(|slot| (slot, schedule[slot] as usize))
-            .find(|&(_, member)| accept(member))
-    }
-
-    /// One full cycle of the current schedule.
-    pub fn cycle(&self) -> Vec<u32> {
-        self.schedule.load().to_vec()
+            .map(|slot| (slot, &schedule.members[schedule.order[slot] as usize]))
+            .find(|(_, member)| accept(member))
+            .map(|(slot, member)| (slot, member.clone()))
     }
 }
 
@@ -84,7 +104,7 @@ mod tests {
 
     #[test]
     fn many_threads_picking_get_exact_shares() {
-        let rotation = Arc::new(Rotation::new(&[5, 3, 1]));
+        let rotation = Arc::new(Rotation::new(vec![0usize, 1, 2], &[5, 3, 1]));
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let rotation = rotation.clone();
@@ -111,7 +131,7 @@ mod tests {
     fn pickers_never_block_or_fail_while_weights_change() {
         // Member 2 has weight 0 in every schedule ever published: it must never be picked,
         // and a member with weight is always available, whatever publish is in flight.
-        let rotation = Arc::new(Rotation::new(&[1, 1, 0]));
+        let rotation = Arc::new(Rotation::new(vec![0usize, 1, 2], &[1, 1, 0]));
         let stop = Arc::new(AtomicBool::new(false));
         let pickers: Vec<_> = (0..6)
             .map(|_| {
@@ -128,14 +148,14 @@ mod tests {
             })
             .collect();
         for round in 0..5_000u32 {
-            rotation.publish(&[1 + round % 256, 256 - round % 256, 0]);
+            rotation.publish(vec![0, 1, 2], &[1 + round % 256, 256 - round % 256, 0]);
         }
         stop.store(true, Ordering::Relaxed);
         for handle in pickers {
             assert!(handle.join().unwrap() > 0);
         }
         // Once the weights settle, sequential picks are exact over a cycle again.
-        rotation.publish(&[5, 3, 1]);
+        rotation.publish(vec![0, 1, 2], &[5, 3, 1]);
         let mut counts = [0; 3];
         for _ in 0..9 {
             counts[rotation.next().unwrap()] += 1;
@@ -145,9 +165,9 @@ mod tests {
 
     #[test]
     fn all_zero_picks_nothing() {
-        let rotation = Rotation::new(&[0, 0]);
+        let rotation = Rotation::new(vec![0usize, 1], &[0, 0]);
         assert_eq!(rotation.next(), None);
-        rotation.publish(&[0, 4]);
+        rotation.publish(vec![0, 1], &[0, 4]);
         assert_eq!(rotation.next(), Some(1));
     }
 }

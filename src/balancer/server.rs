@@ -1,10 +1,13 @@
-//! One upstream server: address, weight and administrative state (atomics), counters.
+//! One upstream server: address, weight, operator state and health (atomics), counters.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::ServerConfig;
+use crate::config::{CheckKind, ServerConfig};
 use crate::error::{Error, Result};
+use crate::health::{CheckRecord, Transition};
 use crate::stats::ServerStats;
 
 /// The operator's say over a server (HAProxy's `set server state`).
@@ -50,23 +53,75 @@ impl std::str::FromStr for AdminState {
     }
 }
 
+/// What a server is doing, all things considered: the operator's state wins over health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Up,
+    Down,
+    Drain,
+    Maint,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Up => "UP",
+            Status::Down => "DOWN",
+            Status::Drain => "DRAIN",
+            Status::Maint => "MAINT",
+        }
+    }
+}
+
+/// Identifies a server across schedule changes (names can be reused after a removal).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct Server {
+    pub id: u64,
     pub name: String,
     pub address: SocketAddr,
     pub backup: bool,
+    /// The weight from the configuration, what `50%` is relative to.
+    initial_weight: AtomicU32,
     weight: AtomicU32,
     state: AtomicU8,
+    healthy: AtomicBool,
+    /// Unix time in milliseconds of the last status change.
+    last_change_ms: AtomicU64,
+    down_transitions: AtomicU64,
+    /// Consecutive failed connects of live traffic (passive observation).
+    live_failures: AtomicU32,
+    /// Set when the server leaves its backend: its check loop ends.
+    retired: AtomicBool,
+    /// A check loop runs for this server.
+    checking: AtomicBool,
+    checks: Mutex<CheckRecord>,
     pub stats: ServerStats,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Server {
     pub fn new(config: &ServerConfig) -> Self {
         Server {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: config.name.clone(),
             address: config.address,
             backup: config.backup,
+            initial_weight: AtomicU32::new(config.weight),
             weight: AtomicU32::new(config.weight),
             state: AtomicU8::new(AdminState::Ready as u8),
+            healthy: AtomicBool::new(true),
+            last_change_ms: AtomicU64::new(unix_ms()),
+            down_transitions: AtomicU64::new(0),
+            live_failures: AtomicU32::new(0),
+            retired: AtomicBool::new(false),
+            checking: AtomicBool::new(false),
+            checks: Mutex::new(CheckRecord::default()),
             stats: ServerStats::default(),
         }
     }
@@ -79,12 +134,44 @@ impl Server {
         self.weight.store(weight, Ordering::Relaxed);
     }
 
+    pub fn initial_weight(&self) -> u32 {
+        self.initial_weight.load(Ordering::Relaxed)
+    }
+
+    /// A reload brought a new configured weight: it applies, and becomes the reference.
+    pub(super) fn reconfigure_weight(&self, weight: u32) {
+        self.initial_weight.store(weight, Ordering::Relaxed);
+        self.store_weight(weight);
+    }
+
     pub fn state(&self) -> AdminState {
         AdminState::from_u8(self.state.load(Ordering::Relaxed))
     }
 
     pub(super) fn store_state(&self, state: AdminState) {
-        self.state.store(state as u8, Ordering::Relaxed);
+        self.changing_status(|| self.state.store(state as u8, Ordering::Relaxed));
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> Status {
+        match (self.state(), self.is_healthy()) {
+            (AdminState::Maint, _) => Status::Maint,
+            (AdminState::Drain, _) => Status::Drain,
+            (AdminState::Ready, false) => Status::Down,
+            (AdminState::Ready, true) => Status::Up,
+        }
+    }
+
+    /// Unix time (seconds) of the last status change.
+    pub fn last_change(&self) -> f64 {
+        self.last_change_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    pub fn down_transitions(&self) -> u64 {
+        self.down_transitions.load(Ordering::Relaxed)
     }
 
     /// Whether this server may take a new connection right now. Checked on the hot path too,
@@ -92,6 +179,101 @@ impl Server {
     #[inline]
     pub fn accepts_new(&self) -> bool {
         self.state.load(Ordering::Relaxed) == AdminState::Ready as u8
+            && self.healthy.load(Ordering::Relaxed)
             && self.weight.load(Ordering::Relaxed) > 0
+    }
+
+    /// Runs `change` and stamps the time if it changed the status.
+    fn changing_status(&self, change: impl FnOnce()) {
+        let before = self.status();
+        change();
+        if self.status() != before {
+            self.last_change_ms.store(unix_ms(), Ordering::Relaxed);
+        }
+    }
+
+    fn set_healthy(&self, healthy: bool) {
+        self.changing_status(|| {
+            if self.healthy.swap(healthy, Ordering::Relaxed) && !healthy {
+                self.down_transitions.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        if healthy {
+            self.live_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Applies a check result; Some when the server went up or down (republish then).
+    pub fn record_check(
+        &self,
+        kind: CheckKind,
+        outcome: crate::health::probe::ProbeOutcome,
+        rise: u32,
+        fall: u32,
+    ) -> Option<Transition> {
+        let transition = self
+            .lock_checks()
+            .apply(kind, outcome, self.is_healthy(), rise, fall);
+        if let Some(t) = transition {
+            self.set_healthy(t == Transition::WentUp);
+        }
+        transition
+    }
+
+    /// Passive observation: a failed connect of live traffic. After `fall` in a row the
+    /// server is marked down at once; returns true then (republish).
+    pub fn observe_connect_failure(&self, fall: u32) -> bool {
+        let failures = self.live_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures < fall || !self.is_healthy() {
+            return false;
+        }
+        self.lock_checks().successes = 0;
+        self.set_healthy(false);
+        true
+    }
+
+    /// A connect of live traffic succeeded: the failure run is over.
+    #[inline]
+    pub fn observe_connect_success(&self) {
+        // Read first: most connects succeed, and a store would bounce the cache line.
+        if self.live_failures.load(Ordering::Relaxed) != 0 {
+            self.live_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the next check should come at the fast interval.
+    pub fn in_transition(&self) -> bool {
+        self.lock_checks().in_transition(self.is_healthy())
+    }
+
+    pub fn checks(&self) -> CheckRecord {
+        self.lock_checks().clone()
+    }
+
+    /// The health check was switched off: the server counts as healthy again.
+    pub fn forget_checks(&self) {
+        *self.lock_checks() = CheckRecord::default();
+        self.set_healthy(true);
+    }
+
+    fn lock_checks(&self) -> MutexGuard<'_, CheckRecord> {
+        self.checks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// True if the caller is now the one check loop of this server.
+    pub fn claim_checker(&self) -> bool {
+        !self.checking.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn release_checker(&self) {
+        self.checking.store(false, Ordering::Release);
     }
 }

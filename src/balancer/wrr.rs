@@ -1,6 +1,6 @@
 //! `WeightedRoundRobin`: the balancer's rotation over plain names, usable on its own.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::rotation::Rotation;
 use super::MAX_WEIGHT;
@@ -9,19 +9,21 @@ use crate::error::{Error, Result};
 /// Smooth weighted round-robin over named members; `pick` is lock-free, `set_weight`
 /// republishes the schedule without blocking pickers.
 pub struct WeightedRoundRobin {
-    names: Vec<String>,
+    names: Vec<Arc<str>>,
     weights: Mutex<Vec<u32>>,
-    rotation: Rotation,
+    rotation: Rotation<Arc<str>>,
 }
 
 impl WeightedRoundRobin {
     pub fn new<S: Into<String>>(members: impl IntoIterator<Item = (S, u32)>) -> Result<Self> {
-        let (names, weights): (Vec<String>, Vec<u32>) =
-            members.into_iter().map(|(n, w)| (n.into(), w)).unzip();
+        let (names, weights): (Vec<Arc<str>>, Vec<u32>) = members
+            .into_iter()
+            .map(|(n, w)| (Arc::from(n.into()), w))
+            .unzip();
         if let Some(&heavy) = weights.iter().find(|&&w| w > MAX_WEIGHT) {
             return Err(Error::WeightOutOfRange(heavy));
         }
-        let rotation = Rotation::new(&weights);
+        let rotation = Rotation::new(names.clone(), &weights);
         Ok(WeightedRoundRobin {
             names,
             weights: Mutex::new(weights),
@@ -30,25 +32,25 @@ impl WeightedRoundRobin {
     }
 
     #[inline]
-    pub fn pick(&self) -> Option<&str> {
-        self.rotation.next().map(|i| self.names[i].as_str())
+    pub fn pick(&self) -> Option<Arc<str>> {
+        self.rotation.next()
     }
 
     pub fn set_weight(&self, name: &str, weight: u32) -> Result<()> {
         if weight > MAX_WEIGHT {
             return Err(Error::WeightOutOfRange(weight));
         }
-        let index =
-            self.names
-                .iter()
-                .position(|n| n == name)
-                .ok_or_else(|| Error::UnknownServer {
-                    backend: "WeightedRoundRobin".into(),
-                    server: name.to_string(),
-                })?;
+        let index = self
+            .names
+            .iter()
+            .position(|n| &**n == name)
+            .ok_or_else(|| Error::UnknownServer {
+                backend: "WeightedRoundRobin".into(),
+                server: name.to_string(),
+            })?;
         let mut weights = self.weights.lock().unwrap_or_else(|e| e.into_inner());
         weights[index] = weight;
-        self.rotation.publish(&weights);
+        self.rotation.publish(self.names.clone(), &weights);
         Ok(())
     }
 
@@ -56,7 +58,7 @@ impl WeightedRoundRobin {
         let weights = self.weights.lock().unwrap_or_else(|e| e.into_inner());
         self.names
             .iter()
-            .cloned()
+            .map(|n| n.to_string())
             .zip(weights.iter().copied())
             .collect()
     }
@@ -65,7 +67,7 @@ impl WeightedRoundRobin {
         self.rotation
             .cycle()
             .into_iter()
-            .map(|i| self.names[i as usize].as_str())
+            .map(|i| &*self.names[i as usize])
             .collect()
     }
 }
@@ -78,10 +80,10 @@ mod tests {
     fn picks_by_weight_and_changes_at_runtime() {
         let wrr = WeightedRoundRobin::new([("a", 3), ("b", 1)]).unwrap();
         assert_eq!(wrr.cycle(), vec!["a", "a", "b", "a"]);
-        let picks: Vec<_> = (0..4).map(|_| wrr.pick().unwrap()).collect();
+        let picks: Vec<String> = (0..4).map(|_| wrr.pick().unwrap().to_string()).collect();
         assert_eq!(picks, vec!["a", "a", "b", "a"]);
         wrr.set_weight("a", 0).unwrap();
-        assert_eq!(wrr.pick(), Some("b"));
+        assert_eq!(wrr.pick().as_deref(), Some("b"));
         wrr.set_weight("b", 0).unwrap();
         assert_eq!(wrr.pick(), None);
         assert!(wrr.set_weight("c", 1).is_err());

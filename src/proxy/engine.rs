@@ -1,8 +1,8 @@
-//! The engine: owns the tokio runtime, the frontends and backends; start, stop, change, observe.
+//! The engine: owns the tokio runtime, the frontends and backends; start, stop, change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -12,26 +12,69 @@ use tokio::task::JoinHandle;
 use super::frontend::Frontend;
 use super::listener::{accept_loop, bind};
 use crate::balancer::{AdminState, Backend};
-use crate::config::CoreConfig;
+use crate::config::{CoreConfig, FrontendConfig, ServerConfig, SpliceMode};
 use crate::error::{Error, Result};
-use crate::stats::{read, BackendSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot};
+use crate::health;
 
 /// How often `stop` looks at the connection count while draining (control side only).
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
 /// The data path. Thread-safe: every method takes `&self`, none blocks the data path.
 pub struct Engine {
-    workers: usize,
-    backends: HashMap<String, Arc<Backend>>,
-    frontends: Vec<Arc<Frontend>>,
-    created: Instant,
-    running: Mutex<Option<Running>>,
+    pub(super) workers: usize,
+    pub(super) splice: SpliceMode,
+    pub(super) created: Instant,
+    /// Control-side state; the data path never takes this lock.
+    pub(super) state: Mutex<State>,
 }
 
-struct Running {
-    runtime: Runtime,
-    stop_accepting: watch::Sender<bool>,
-    accept_loops: Vec<JoinHandle<()>>,
+pub(super) struct State {
+    pub backends: HashMap<String, Arc<Backend>>,
+    pub frontends: Vec<Listening>,
+    pub runtime: Option<Runtime>,
+}
+
+/// A frontend and, while running, its accept loop.
+pub(super) struct Listening {
+    pub frontend: Arc<Frontend>,
+    pub accept: Option<AcceptLoop>,
+}
+
+pub(super) struct AcceptLoop {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl AcceptLoop {
+    /// Spawns the accept loop of an already bound listener.
+    pub fn spawn(
+        runtime: &Runtime,
+        frontend: &Arc<Frontend>,
+        listener: std::net::TcpListener,
+    ) -> Result<Self> {
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener).map_err(Error::Runtime)?
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = runtime.spawn(accept_loop(listener, frontend.clone(), stopped));
+        Ok(AcceptLoop { stop, task })
+    }
+
+    /// Closes the listener: new connections are refused once this returns.
+    pub fn close(self, runtime: &Runtime) {
+        let _ = self.stop.send(true);
+        let _ = runtime.block_on(self.task);
+    }
+}
+
+/// Binds a frontend's address, naming the frontend in the error.
+pub(super) fn bind_frontend(name: &str, address: SocketAddr) -> Result<std::net::TcpListener> {
+    bind(address).map_err(|source| Error::Bind {
+        frontend: name.to_string(),
+        addr: address,
+        source,
+    })
 }
 
 impl Engine {
@@ -44,39 +87,42 @@ impl Engine {
         let frontends = config
             .frontends
             .iter()
-            .map(|f| {
-                let backend = backends
-                    .get(&f.backend)
-                    .ok_or_else(|| Error::UnknownBackend(f.backend.clone()))?;
-                Ok(Arc::new(Frontend::new(f, backend.clone(), config.splice)))
+            .map(|f| new_frontend(f, &backends, config.splice))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .map(|frontend| Listening {
+                frontend,
+                accept: None,
             })
-            .collect::<Result<_>>()?;
+            .collect();
         Ok(Engine {
             workers: config.workers,
-            backends,
-            frontends,
+            splice: config.splice,
             created: Instant::now(),
-            running: Mutex::new(None),
+            state: Mutex::new(State {
+                backends,
+                frontends,
+                runtime: None,
+            }),
         })
     }
 
-    /// Binds every frontend, then starts the runtime and its accept loops. If any address
-    /// can't be bound, nothing is left listening and the error names the frontend.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Binds every frontend, then starts the runtime, its accept loops and health checks.
+    /// If any address can't be bound, nothing is left listening and the error names the
+    /// frontend.
     pub fn start(&self) -> Result<()> {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.is_some() {
+        let mut state = self.lock();
+        if state.runtime.is_some() {
             return Ok(());
         }
-        let listeners = self
+        let listeners = state
             .frontends
             .iter()
-            .map(|f| {
-                bind(f.configured_listen).map_err(|source| Error::Bind {
-                    frontend: f.name.clone(),
-                    addr: f.configured_listen,
-                    source,
-                })
-            })
+            .map(|l| bind_frontend(&l.frontend.name, l.frontend.addresses().configured))
             .collect::<Result<Vec<_>>>()?;
         ignore_sigpipe();
         raise_open_files_limit();
@@ -86,22 +132,14 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
-        let (stop_accepting, stop) = watch::channel(false);
-        let mut accept_loops = Vec::new();
-        for (frontend, listener) in self.frontends.iter().zip(listeners) {
-            let local = listener.local_addr().map_err(Error::Runtime)?;
-            let _ = frontend.bound.set(local);
-            let listener = {
-                let _entered = runtime.enter();
-                TcpListener::from_std(listener).map_err(Error::Runtime)?
-            };
-            accept_loops.push(runtime.spawn(accept_loop(listener, frontend.clone(), stop.clone())));
+        for (listening, listener) in state.frontends.iter_mut().zip(listeners) {
+            let frontend = &listening.frontend;
+            let bound = listener.local_addr().map_err(Error::Runtime)?;
+            frontend.set_addresses(frontend.addresses().configured, Some(bound));
+            listening.accept = Some(AcceptLoop::spawn(&runtime, frontend, listener)?);
         }
-        *running = Some(Running {
-            runtime,
-            stop_accepting,
-            accept_loops,
-        });
+        start_health_checks(&runtime, &state.backends);
+        state.runtime = Some(runtime);
         Ok(())
     }
 
@@ -109,54 +147,58 @@ impl Engine {
     /// established connections finish for up to `deadline`, then drop what is left.
     /// Blocks the calling thread (Python releases the GIL around it).
     pub fn stop(&self, deadline: Duration) {
-        let Some(running) = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
-            return;
-        };
         let until = Instant::now() + deadline;
-        let _ = running.stop_accepting.send(true);
-        running.runtime.block_on(async {
-            for handle in running.accept_loops {
-                let _ = handle.await;
+        let runtime = {
+            let mut state = self.lock();
+            let Some(runtime) = state.runtime.take() else {
+                return;
+            };
+            for listening in &mut state.frontends {
+                if let Some(accept) = listening.accept.take() {
+                    accept.close(&runtime);
+                }
             }
-        });
+            runtime
+        };
         while self.current_connections() > 0 && Instant::now() < until {
             std::thread::sleep(DRAIN_POLL);
         }
-        // Dropping the runtime's tasks closes their sockets.
-        running.runtime.shutdown_timeout(Duration::from_secs(1));
+        // Dropping the runtime's tasks closes their sockets (and ends the health checks).
+        runtime.shutdown_timeout(Duration::from_secs(1));
     }
 
     pub fn is_running(&self) -> bool {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.lock().runtime.is_some()
     }
 
     /// Connections currently open across all frontends.
     pub fn current_connections(&self) -> u64 {
-        self.frontends
+        self.lock()
+            .frontends
             .iter()
-            .map(|f| f.stats.traffic.current())
+            .map(|l| l.frontend.stats.traffic.current())
             .sum()
     }
 
     /// Frontend name -> bound address (after `start`).
     pub fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {
-        self.frontends
+        self.lock()
+            .frontends
             .iter()
-            .filter_map(|f| f.bound.get().map(|a| (f.name.clone(), *a)))
+            .filter_map(|l| {
+                l.frontend
+                    .addresses()
+                    .bound
+                    .map(|a| (l.frontend.name.clone(), a))
+            })
             .collect()
     }
 
-    pub fn backend(&self, name: &str) -> Result<&Arc<Backend>> {
-        self.backends
+    pub fn backend(&self, name: &str) -> Result<Arc<Backend>> {
+        self.lock()
+            .backends
             .get(name)
+            .cloned()
             .ok_or_else(|| Error::UnknownBackend(name.to_string()))
     }
 
@@ -169,47 +211,41 @@ impl Engine {
         self.backend(backend)?.set_state(server, state)
     }
 
-    /// Reads every counter (relaxed loads; the data path is never paused).
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let frontends = self
-            .frontends
-            .iter()
-            .map(|f| {
-                let t = &f.stats.traffic;
-                let snapshot = FrontendSnapshot {
-                    listen: f.bound.get().unwrap_or(&f.configured_listen).to_string(),
-                    backend: f.backend.name.clone(),
-                    current_connections: read(&t.current),
-                    total_connections: read(&t.total),
-                    bytes_in: read(&t.bytes_in),
-                    bytes_out: read(&t.bytes_out),
-                    rejected_connections: read(&f.stats.rejected),
-                    no_server_errors: read(&f.stats.no_server),
-                    accept_errors: read(&f.stats.accept_errors),
-                    resource_errors: read(&f.stats.resource_errors),
-                };
-                (f.name.clone(), snapshot)
-            })
-            .collect::<BTreeMap<_, _>>();
-        let backends = self
+    /// Adds a server to a backend at runtime (its checks start at once when running).
+    pub fn add_server(&self, backend: &str, server: &ServerConfig) -> Result<()> {
+        let state = self.lock();
+        let backend = state
             .backends
-            .values()
-            .map(|b| {
-                let no_server = frontends
-                    .values()
-                    .filter(|f| f.backend == b.name)
-                    .map(|f| f.no_server_errors)
-                    .sum();
-                (
-                    b.name.clone(),
-                    BackendSnapshot::from_servers(servers(b), no_server),
-                )
-            })
-            .collect();
-        StatsSnapshot {
-            uptime_seconds: self.created.elapsed().as_secs_f64(),
-            frontends,
-            backends,
+            .get(backend)
+            .ok_or_else(|| Error::UnknownBackend(backend.to_string()))?;
+        let added = backend.add_server(server)?;
+        if let Some(runtime) = &state.runtime {
+            health::ensure_checked(runtime.handle(), backend, &added);
+        }
+        Ok(())
+    }
+
+    pub fn remove_server(&self, backend: &str, server: &str) -> Result<()> {
+        self.backend(backend)?.remove_server(server)
+    }
+}
+
+pub(super) fn new_frontend(
+    config: &FrontendConfig,
+    backends: &HashMap<String, Arc<Backend>>,
+    splice: SpliceMode,
+) -> Result<Arc<Frontend>> {
+    let backend = backends
+        .get(&config.backend)
+        .ok_or_else(|| Error::UnknownBackend(config.backend.clone()))?;
+    Ok(Arc::new(Frontend::new(config, backend.clone(), splice)))
+}
+
+/// Starts the check loop of every checked server that has none yet.
+pub(super) fn start_health_checks(runtime: &Runtime, backends: &HashMap<String, Arc<Backend>>) {
+    for backend in backends.values() {
+        for server in backend.servers() {
+            health::ensure_checked(runtime.handle(), backend, &server);
         }
     }
 }
@@ -229,45 +265,17 @@ fn ignore_sigpipe() {
 /// splices; a default soft limit of 1024 would cap fastlb near 500 connections whatever
 /// `max_connections` says. Like HAProxy, raise the soft limit to the hard one.
 fn raise_open_files_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource};
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
     if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
         if current < maximum {
-            let raised = rustix::process::Rlimit {
+            let raised = Rlimit {
                 current: Some(maximum),
                 maximum: Some(maximum),
             };
             let _ = setrlimit(Resource::Nofile, raised);
         }
     }
-}
-
-fn servers(backend: &Backend) -> BTreeMap<String, ServerSnapshot> {
-    let active = backend.active_servers();
-    backend
-        .servers
-        .iter()
-        .zip(active)
-        .map(|(s, active)| {
-            let t = &s.stats.traffic;
-            let snapshot = ServerSnapshot {
-                address: s.address.to_string(),
-                weight: s.weight(),
-                state: s.state().as_str(),
-                backup: s.backup,
-                active,
-                current_connections: read(&t.current),
-                total_connections: read(&t.total),
-                bytes_in: read(&t.bytes_in),
-                bytes_out: read(&t.bytes_out),
-                connect_errors: read(&s.stats.connect_errors),
-                retries: read(&s.stats.retries),
-                connect_time: s.stats.connect_time.snapshot(),
-                session_time: s.stats.session_time.snapshot(),
-            };
-            (s.name.clone(), snapshot)
-        })
-        .collect()
 }
 
 impl Drop for Engine {

@@ -3,10 +3,14 @@
 mod engine;
 mod frontend;
 mod listener;
+mod reload;
 mod session;
+mod snapshot;
 
 pub use engine::Engine;
 pub use frontend::Frontend;
 
+#[cfg(test)]
+mod runtime_tests;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,11 @@
 //! One client connection: pick a server, connect (retrying others), relay, account.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::frontend::ConnectionSlot;
-use crate::balancer::{Backend, Server};
+use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
 use crate::relay::{relay, RelayCounters};
 use crate::stats::bump;
@@ -13,7 +13,8 @@ use crate::stats::bump;
 pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let frontend = slot.frontend();
     let _ = client.set_nodelay(true);
-    let (server, upstream) = match connect_with_retries(&frontend.backend).await {
+    let backend = frontend.backend();
+    let (server, upstream) = match connect_with_retries(&backend).await {
         Ok(connected) => connected,
         Err(Error::Resources(_)) => return bump(&frontend.stats.resource_errors),
         Err(_) => return bump(&frontend.stats.no_server),
@@ -36,7 +37,7 @@ pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
         &client,
         &upstream,
         frontend.splice,
-        frontend.idle_timeout,
+        frontend.idle_timeout(),
         counters,
     )
     .await;
@@ -47,32 +48,47 @@ pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
 /// `retries` more attempts, preferring servers this connection has not tried yet. A local
 /// shortage (out of descriptors) ends it at once and is not held against the server.
 async fn connect_with_retries(backend: &Backend) -> Result<(Arc<Server>, TcpStream), Error> {
+    let settings = backend.settings();
     let mut pick = backend.pick().ok_or(Error::NoServer)?;
-    let mut tried: Vec<usize> = Vec::new();
+    let mut tried: Vec<u64> = Vec::new();
     loop {
         let started = Instant::now();
-        match connect(pick.server, backend).await {
+        match connect(&pick.server, settings.connect_timeout).await {
             Ok(stream) => {
                 pick.server.stats.connect_time.record(started.elapsed());
-                return Ok((pick.server.clone(), stream));
+                pick.server.observe_connect_success();
+                return Ok((pick.server, stream));
             }
             Err(error) if !error.retryable() => return Err(error),
             Err(error) => {
                 bump(&pick.server.stats.connect_errors);
-                if tried.len() >= backend.retries as usize {
+                observe_failure(backend, &settings, &pick.server);
+                if tried.len() >= settings.retries as usize {
                     return Err(error);
                 }
                 bump(&pick.server.stats.retries);
-                tried.push(pick.index);
+                tried.push(pick.server.id);
                 pick = backend.repick(&pick, &tried).ok_or(Error::NoServer)?;
             }
         }
     }
 }
 
-async fn connect(server: &Server, backend: &Backend) -> Result<TcpStream, Error> {
+/// With an observing health check, `fall` failed connects in a row take the server out
+/// now rather than at its next check.
+#[cold]
+fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Server) {
+    let Some(check) = settings.health_check.as_ref().filter(|c| c.observe) else {
+        return;
+    };
+    if server.observe_connect_failure(check.fall) {
+        backend.republish();
+    }
+}
+
+async fn connect(server: &Server, timeout: Duration) -> Result<TcpStream, Error> {
     let addr = server.address;
-    let stream = tokio::time::timeout(backend.connect_timeout, TcpStream::connect(addr))
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::ConnectTimeout { addr })?
         .map_err(|source| Error::from_connect(addr, source))?;

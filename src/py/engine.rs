@@ -5,8 +5,9 @@ use pyo3::types::PyDict;
 use std::time::Duration;
 
 use super::errors::to_py;
-use crate::config::CoreConfig;
+use crate::config::{CoreConfig, ServerConfig};
 use crate::proxy::Engine;
+use pyo3::exceptions::PyValueError;
 
 #[pyclass(name = "Engine", module = "fastlb._core", frozen)]
 pub struct PyEngine {
@@ -30,7 +31,7 @@ impl PyEngine {
     /// Blocks while connections drain: the GIL is released so Python threads carry on.
     fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         let deadline = Duration::try_from_secs_f64(timeout.max(0.0))
-            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         py.detach(|| self.engine.stop(deadline));
         Ok(())
     }
@@ -50,9 +51,7 @@ impl PyEngine {
 
     fn set_weight(&self, backend: &str, server: &str, weight: i64) -> PyResult<()> {
         let weight = u32::try_from(weight).map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err(format!(
-                "weight {weight} is out of range (0..=256)"
-            ))
+            PyValueError::new_err(format!("weight {weight} is out of range (0..=256)"))
         })?;
         self.engine
             .set_weight(backend, server, weight)
@@ -61,6 +60,22 @@ impl PyEngine {
 
     fn set_state(&self, backend: &str, server: &str, state: &str) -> PyResult<()> {
         self.engine.set_state(backend, server, state).map_err(to_py)
+    }
+
+    fn add_server(&self, backend: &str, server_json: &str) -> PyResult<()> {
+        let server: ServerConfig = serde_json::from_str(server_json)
+            .map_err(|e| PyValueError::new_err(format!("invalid server: {e}")))?;
+        self.engine.add_server(backend, &server).map_err(to_py)
+    }
+
+    fn remove_server(&self, backend: &str, server: &str) -> PyResult<()> {
+        self.engine.remove_server(backend, server).map_err(to_py)
+    }
+
+    /// Binding new addresses and closing old listeners can block briefly: release the GIL.
+    fn reload(&self, py: Python<'_>, config_json: &str) -> PyResult<()> {
+        let config = CoreConfig::from_json(config_json).map_err(to_py)?;
+        py.detach(|| self.engine.reload(config)).map_err(to_py)
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

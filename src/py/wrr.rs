@@ -37,8 +37,8 @@ impl PyWeightedRoundRobin {
         })
     }
 
-    fn pick(&self) -> Option<&str> {
-        self.inner.pick()
+    fn pick(&self) -> Option<String> {
+        self.inner.pick().map(|name| name.to_string())
     }
 
     fn set_weight(&self, name: &str, weight: i64) -> PyResult<()> {

@@ -8,4 +8,6 @@ mod snapshot;
 pub(crate) use counters::{bump, read};
 pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
-pub use snapshot::{BackendSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot};
+pub use snapshot::{
+    BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
+};

@@ -4,6 +4,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::histogram::HistogramSnapshot;
+use crate::health::CheckStatus;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatsSnapshot {
@@ -42,7 +43,16 @@ pub struct BackendSnapshot {
 pub struct ServerSnapshot {
     pub address: String,
     pub weight: u32,
+    pub initial_weight: u32,
+    /// The operator's state: ready, drain, maint.
     pub state: &'static str,
+    /// UP, DOWN, DRAIN or MAINT.
+    pub status: &'static str,
+    /// up or down, as the health checks (and passive observation) say.
+    pub health: &'static str,
+    /// Unix time of the last status change.
+    pub last_change: f64,
+    pub down_transitions: u64,
     pub backup: bool,
     pub active: bool,
     pub current_connections: u64,
@@ -51,8 +61,23 @@ pub struct ServerSnapshot {
     pub bytes_out: u64,
     pub connect_errors: u64,
     pub retries: u64,
+    /// None without a health check.
+    pub check: Option<CheckSnapshot>,
     pub connect_time: HistogramSnapshot,
     pub session_time: HistogramSnapshot,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckSnapshot {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub status: CheckStatus,
+    pub last_error: Option<String>,
+    pub duration_seconds: f64,
+    /// Unix time of the last check, None before the first one.
+    pub checked_at: Option<f64>,
+    pub consecutive_successes: u32,
+    pub consecutive_failures: u32,
 }
 
 impl BackendSnapshot {

@@ -1,0 +1,107 @@
+//! Applying a new configuration to a running engine without dropping connections.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::engine::{
+    bind_frontend, new_frontend, start_health_checks, AcceptLoop, Engine, Listening,
+};
+use crate::balancer::Backend;
+use crate::config::CoreConfig;
+use crate::error::{Error, Result};
+
+impl Engine {
+    /// Applies `config`: backends and servers are added, removed or updated in place,
+    /// frontends added, removed or re-pointed, changed listen addresses re-bound. Sessions
+    /// in progress keep the frontend, backend and server they started with.
+    ///
+    /// New addresses are bound before anything changes, so a taken port fails the reload
+    /// with everything as it was. `workers` and `splice` need a restart.
+    pub fn reload(&self, config: CoreConfig) -> Result<()> {
+        if config.workers != self.workers || config.splice != self.splice {
+            return Err(Error::Config(
+                "workers and splice can't change on reload: restart fastlb for that".into(),
+            ));
+        }
+        let mut state = self.lock();
+        let running = state.runtime.is_some();
+        let mut new_listeners = HashMap::new();
+        for wanted in &config.frontends {
+            // Listening there already (as configured, or where port 0 landed): keep it.
+            let unchanged = state
+                .frontends
+                .iter()
+                .find(|l| l.frontend.name == wanted.name)
+                .map(|l| l.frontend.addresses())
+                .is_some_and(|a| a.configured == wanted.listen || a.bound == Some(wanted.listen));
+            if running && !unchanged {
+                let listener = bind_frontend(&wanted.name, wanted.listen)?;
+                new_listeners.insert(wanted.name.clone(), listener);
+            }
+        }
+
+        let mut backends: HashMap<String, Arc<Backend>> = HashMap::new();
+        for wanted in &config.backends {
+            let backend = match state.backends.get(&wanted.name) {
+                Some(existing) => {
+                    existing.update(wanted);
+                    existing.clone()
+                }
+                None => Arc::new(Backend::new(wanted)),
+            };
+            backends.insert(wanted.name.clone(), backend);
+        }
+        for (name, dropped) in &state.backends {
+            if !backends.contains_key(name) {
+                dropped.servers().iter().for_each(|s| s.retire());
+            }
+        }
+
+        let runtime = state.runtime.take();
+        let mut previous = std::mem::take(&mut state.frontends);
+        let mut frontends = Vec::with_capacity(config.frontends.len());
+        for wanted in &config.frontends {
+            let listening = match previous.iter().position(|l| l.frontend.name == wanted.name) {
+                Some(index) => {
+                    let listening = previous.remove(index);
+                    listening
+                        .frontend
+                        .update(wanted, backends[&wanted.backend].clone());
+                    listening
+                }
+                None => Listening {
+                    frontend: new_frontend(wanted, &backends, self.splice)?,
+                    accept: None,
+                },
+            };
+            frontends.push(listening);
+        }
+        for (listening, wanted) in frontends.iter_mut().zip(&config.frontends) {
+            let frontend = &listening.frontend;
+            let (Some(runtime), Some(listener)) = (&runtime, new_listeners.remove(&wanted.name))
+            else {
+                if !running {
+                    frontend.set_addresses(wanted.listen, None);
+                }
+                continue;
+            };
+            if let Some(old) = listening.accept.take() {
+                old.close(runtime);
+            }
+            frontend.set_addresses(wanted.listen, listener.local_addr().ok());
+            listening.accept = Some(AcceptLoop::spawn(runtime, frontend, listener)?);
+        }
+        if let Some(runtime) = &runtime {
+            for removed in previous {
+                if let Some(accept) = removed.accept {
+                    accept.close(runtime);
+                }
+            }
+            start_health_checks(runtime, &backends);
+        }
+        state.frontends = frontends;
+        state.backends = backends;
+        state.runtime = runtime;
+        Ok(())
+    }
+}

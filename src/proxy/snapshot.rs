@@ -1,0 +1,110 @@
+//! Building a stats snapshot from the engine's live counters (relaxed loads only).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use super::engine::Engine;
+use crate::balancer::{Backend, Server};
+use crate::stats::{
+    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
+};
+
+impl Engine {
+    /// Reads every counter; the data path is never paused.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let state = self.lock();
+        let frontends = state
+            .frontends
+            .iter()
+            .map(|l| {
+                let f = &l.frontend;
+                let t = &f.stats.traffic;
+                let addresses = f.addresses();
+                let snapshot = FrontendSnapshot {
+                    listen: addresses.bound.unwrap_or(addresses.configured).to_string(),
+                    backend: f.backend().name.clone(),
+                    current_connections: read(&t.current),
+                    total_connections: read(&t.total),
+                    bytes_in: read(&t.bytes_in),
+                    bytes_out: read(&t.bytes_out),
+                    rejected_connections: read(&f.stats.rejected),
+                    no_server_errors: read(&f.stats.no_server),
+                    accept_errors: read(&f.stats.accept_errors),
+                    resource_errors: read(&f.stats.resource_errors),
+                };
+                (f.name.clone(), snapshot)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let backends = state
+            .backends
+            .values()
+            .map(|b| {
+                let no_server = frontends
+                    .values()
+                    .filter(|f| f.backend == b.name)
+                    .map(|f| f.no_server_errors)
+                    .sum();
+                (
+                    b.name.clone(),
+                    BackendSnapshot::from_servers(servers(b), no_server),
+                )
+            })
+            .collect();
+        StatsSnapshot {
+            uptime_seconds: self.created.elapsed().as_secs_f64(),
+            frontends,
+            backends,
+        }
+    }
+}
+
+fn servers(backend: &Backend) -> BTreeMap<String, ServerSnapshot> {
+    let checked = backend.settings().health_check.is_some();
+    backend
+        .active_servers()
+        .into_iter()
+        .map(|(s, active)| (s.name.clone(), server(&s, active, checked)))
+        .collect()
+}
+
+fn server(s: &Arc<Server>, active: bool, checked: bool) -> ServerSnapshot {
+    let t = &s.stats.traffic;
+    ServerSnapshot {
+        address: s.address.to_string(),
+        weight: s.weight(),
+        initial_weight: s.initial_weight(),
+        state: s.state().as_str(),
+        status: s.status().as_str(),
+        health: if s.is_healthy() { "up" } else { "down" },
+        last_change: s.last_change(),
+        down_transitions: s.down_transitions(),
+        backup: s.backup,
+        active,
+        current_connections: read(&t.current),
+        total_connections: read(&t.total),
+        bytes_in: read(&t.bytes_in),
+        bytes_out: read(&t.bytes_out),
+        connect_errors: read(&s.stats.connect_errors),
+        retries: read(&s.stats.retries),
+        check: checked.then(|| check(s)),
+        connect_time: s.stats.connect_time.snapshot(),
+        session_time: s.stats.session_time.snapshot(),
+    }
+}
+
+fn check(s: &Server) -> CheckSnapshot {
+    let record = s.checks();
+    CheckSnapshot {
+        kind: record.kind.map(|k| format!("{k:?}").to_lowercase()),
+        status: record.status,
+        last_error: record.last_error,
+        duration_seconds: record.duration.as_secs_f64(),
+        checked_at: record
+            .checked_at
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64()),
+        consecutive_successes: record.successes,
+        consecutive_failures: record.failures,
+    }
+}
