@@ -1,4 +1,4 @@
-"""The `fastlb` command: serve, check, demo, version, ctl.
+"""The `fastlb` command: serve, check, demo, stats, ctl, version.
 
 Exit status: 0 ok, 1 runtime failure (e.g. an address already in use), 2 invalid
 configuration or usage. A ConfigError never shows a traceback.
@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
 import signal
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 from .balancer import LoadBalancer
-from .config import Config, load_config
+from .config import load_config, parse_duration
+from .ctl import add_api_arguments, add_ctl_parser
 from .errors import ConfigError
 
 log = logging.getLogger("fastlb")
@@ -28,8 +24,6 @@ log = logging.getLogger("fastlb")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
-
-DEFAULT_API_URL = "http://127.0.0.1:9100"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,24 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=_version)
 
-    ctl = commands.add_parser("ctl", help="change a running fastlb through its API")
-    ctl_commands = ctl.add_subparsers(dest="ctl_command", required=True, metavar="ACTION")
-    set_weight = ctl_commands.add_parser("set-weight", help="set a server's weight (0..256)")
-    set_weight.add_argument("backend")
-    set_weight.add_argument("server")
-    set_weight.add_argument("weight", type=int)
-    set_weight.add_argument(
-        "--api",
-        default=os.environ.get("FASTLB_API_URL", DEFAULT_API_URL),
-        metavar="URL",
-        help=f"the API's base URL (default: $FASTLB_API_URL or {DEFAULT_API_URL})",
+    stats = commands.add_parser("stats", help="a live view of a running fastlb's stats")
+    add_api_arguments(stats, token=False)
+    stats.add_argument(
+        "--interval",
+        type=_interval,
+        default=1.0,
+        metavar="DURATION",
+        help="refresh period, e.g. 500ms or 2s (default 1s)",
     )
-    set_weight.add_argument(
-        "--token",
-        default=os.environ.get("FASTLB_API_TOKEN"),
-        help="the API token (default: $FASTLB_API_TOKEN)",
-    )
-    set_weight.set_defaults(handler=_ctl_set_weight)
+    stats.add_argument("--once", action="store_true", help="print one table and exit")
+    stats.set_defaults(handler=_stats)
+
+    add_ctl_parser(commands)
     return parser
 
 
@@ -107,22 +96,24 @@ def _check(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     _log_to_stderr(getattr(logging, args.log_level.upper()))
-    config = load_config(args.config)
+    balancer = LoadBalancer.from_file(args.config)
     try:
-        return asyncio.run(_serve_until_signalled(config))
+        return asyncio.run(_serve_until_signalled(balancer))
     except ConfigError as exc:  # e.g. a host name that does not resolve at start
         exc.source = exc.source or args.config
         raise
 
 
-async def _serve_until_signalled(config: Config) -> int:
-    # Handlers first: a SIGTERM that arrives while starting still means "drain and exit 0".
+async def _serve_until_signalled(balancer: LoadBalancer) -> int:
+    # Handlers first: a SIGTERM that arrives while starting still means "drain and exit 0",
+    # and a SIGHUP must never kill the process (its default action).
     stop_requested = asyncio.Event()
+    reload_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
 
-    balancer = LoadBalancer(config)
     try:
         # The API runs on this loop rather than a thread: one loop for the control plane.
         balancer.start(api_in_thread=False)
@@ -134,7 +125,9 @@ async def _serve_until_signalled(config: Config) -> int:
     api_task = asyncio.create_task(balancer.serve_api()) if balancer.api_url else None
     if api_task is not None:
         waiters.add(api_task)
+    reloader = asyncio.create_task(_reload_on_sighup(balancer, reload_requested))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    reloader.cancel()
 
     status = EXIT_OK
     if api_task is not None and api_task.done():
@@ -144,7 +137,26 @@ async def _serve_until_signalled(config: Config) -> int:
     await asyncio.to_thread(balancer.stop)
     if api_task is not None:
         await asyncio.gather(api_task, return_exceptions=True)
+    await asyncio.gather(reloader, return_exceptions=True)
     return status
+
+
+async def _reload_on_sighup(balancer: LoadBalancer, requested: asyncio.Event) -> None:
+    """Reload the configuration file at each SIGHUP; a bad file is logged and changes nothing."""
+    while True:
+        await requested.wait()
+        requested.clear()
+        log.info("SIGHUP: reloading %s", balancer.config_file)
+        try:
+            # Off the loop: reading the file and resolving host names may block.
+            changes = await asyncio.to_thread(balancer.reload)
+        except ConfigError as exc:
+            for line in exc.lines():
+                log.error("reload failed, keeping the running configuration: %s", line)
+        except Exception:
+            log.exception("reload failed, keeping the running configuration")
+        else:
+            log.info("reload done: %d changes", len(changes))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -164,52 +176,23 @@ def _version(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ctl_set_weight(args: argparse.Namespace) -> int:
-    result = _put_server(args.api, args.token, args.backend, args.server, {"weight": args.weight})
-    if result is None:
-        return EXIT_FAILURE
-    print(f"backend {args.backend}: server {args.server} weight {result.get('weight')}")
-    return EXIT_OK
+def _stats(args: argparse.Namespace) -> int:
+    from .stats_view import run_stats  # rich is only needed here
+
+    return run_stats(args.api, args.interval, args.once)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _put_server(
-    api_url: str, token: str | None, backend: str, server: str, body: dict[str, Any]
-) -> dict[str, Any] | None:
-    """PUT /api/backends/{backend}/servers/{server}; the decoded reply, or None after printing
-    why it failed."""
-    quoted = [urllib.parse.quote(part, safe="") for part in (backend, server)]
-    url = f"{api_url.rstrip('/')}/api/backends/{quoted[0]}/servers/{quoted[1]}"
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+def _interval(text: str) -> float:
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            reply: dict[str, Any] = json.load(response)
-            return reply
-    except urllib.error.HTTPError as exc:
-        print(f"fastlb ctl: {exc.code}: {_error_detail(exc)}", file=sys.stderr)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"fastlb ctl: cannot reach the API at {api_url}: {reason}", file=sys.stderr)
-    return None
-
-
-def _error_detail(error: urllib.error.HTTPError) -> str:
-    try:
-        detail = json.load(error).get("detail", error.reason)
-    except (ValueError, AttributeError):
-        return str(error.reason)
-    if isinstance(detail, list):  # FastAPI's validation errors
-        return "; ".join(str(item.get("msg", item)) for item in detail)
-    return str(detail)
+        seconds = parse_duration(text)
+    except ValueError as exc:  # pydantic's PydanticCustomError is a ValueError
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be longer than 0s")
+    return seconds
 
 
 def _log_to_stderr(level: int) -> None:

@@ -1,5 +1,6 @@
 """`fastlb demo`: three small real web servers on localhost, fastlb in front of them with
-weights 3/2/1, and the API; prints what to try and runs until Ctrl-C (or `--duration`)."""
+weights 3/2/1 and a tcp health check, and the API with its dashboard; prints what to try
+and runs until Ctrl-C (or `--duration`)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def run_demo(duration: float | None = None) -> int:
             "backends": [
                 {
                     "name": "web",
+                    "health_check": {"type": "tcp", "interval": "1s"},
                     "servers": [
                         {"name": server.name, "address": server.address, "weight": weight}
                         for server, (_, weight) in zip(servers, DEMO_SERVERS, strict=True)
@@ -97,9 +99,12 @@ def _print_banner(balancer: LoadBalancer) -> None:
 fastlb demo: one frontend in front of 3 web servers ({weights})
 
   try it:    curl {frontend}        (repeat it: answers follow the weights 3:2:1)
+  dashboard: {api}/
+  live view: fastlb stats --api {api}
   stats:     curl {api}/api/stats
   metrics:   curl {api}/metrics
   weights:   fastlb ctl set-weight web web-03 5 --api {api}
+  drain:     fastlb ctl drain web web-01 --api {api}
 
 Ctrl-C stops everything.
 """,

@@ -10,10 +10,13 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
 
-from ..config_types import ServerAddress
+from ..config_types import ServerAddress, field_error
 
 ServerState = Literal["ready", "drain", "maint"]
 ServerStatus = Literal["UP", "DOWN", "DRAIN", "MAINT"]
@@ -43,6 +46,19 @@ class ServerUpdate(BaseModel):
 
     weight: AbsoluteWeight | PercentWeight | None = None
     state: ServerState | None = None
+
+    @field_validator("weight", mode="wrap")
+    @classmethod
+    def _one_message_for_weight(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> object:
+        # The union would report one error per member ("should be a valid string" for 999).
+        try:
+            return handler(value)
+        except ValidationError:
+            raise field_error(
+                f"must be an integer 0..256 or a percentage like '50%' (got {value!r})"
+            ) from None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> ServerUpdate:
