@@ -16,6 +16,7 @@ from ..errors import (
     ServerExistsError,
     UnknownServerError,
 )
+from . import dashboard
 from .auth import bearer_token_guard
 from .metrics import StatsCollector
 from .models import (
@@ -39,6 +40,9 @@ _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": "Unknown backend or server"}
+}
+_MALFORMED: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "The body cannot be parsed (not JSON)"}
 }
 
 
@@ -93,7 +97,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
     @servers.put(
         "/{server}",
         response_model=ServerView,
-        responses={400: {"model": ErrorMessage, "description": "The core refused the change"}},
+        responses={400: {"model": ErrorMessage, "description": "Not JSON, or the core refused it"}},
     )
     async def update_server(backend: str, server: str, update: ServerUpdate) -> ServerView:
         """Change a server's weight (0..256, or "N%" of its configured weight; 0 takes no new
@@ -115,7 +119,10 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
         "",
         response_model=ServerView,
         status_code=status.HTTP_201_CREATED,
-        responses={409: {"model": ErrorMessage, "description": "The server name is taken"}},
+        responses={
+            **_MALFORMED,
+            409: {"model": ErrorMessage, "description": "The server name is taken"},
+        },
     )
     def add_server(backend: str, new: ServerCreate) -> ServerView:
         """Add a server to a backend; it takes new connections at once (once its health
@@ -169,8 +176,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
                 problems.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
             )
 
-    # TODO(issue 3): include the dashboard (`GET /`) with `app.include_router(dashboard.router)`
-    # once python/fastlb/api/dashboard.py lands (another engineer is writing it).
+    app.include_router(dashboard.router)
     return app
 
 
