@@ -1,4 +1,5 @@
-"""The `fastlb` command, run for real in a subprocess: version, check, serve, demo, ctl."""
+"""The `fastlb` command, run for real in a subprocess: version, check, serve (and its SIGHUP
+reload), demo, ctl, stats."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 import signal
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -198,7 +201,7 @@ def test_ctl_set_weight(
 
     result = run_fastlb("ctl", "set-weight", "web", "web-01", "999", *auth)
     assert result.returncode == 1
-    assert "422" in result.stderr and "less than or equal to 256" in result.stderr
+    assert "422" in result.stderr and "weight: must be an integer 0..256" in result.stderr
 
 
 def test_ctl_without_api_says_so() -> None:
@@ -228,6 +231,7 @@ def test_demo_runs_for_a_duration_and_serves() -> None:
         assert frontend and api, banner
         assert f"{api[1]}/metrics" in banner
         assert f"fastlb ctl set-weight web web-03 5 --api {api[1]}" in banner
+        assert f"dashboard: {api[1]}/\n" in banner
         answers = {http_get(frontend[1]) for _ in range(6)}
         assert answers == {"hello from web-01\n", "hello from web-02\n", "hello from web-03\n"}
         stats = json.loads(http_get(f"{api[1]}/api/stats"))
@@ -239,3 +243,197 @@ def test_demo_runs_for_a_duration_and_serves() -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+# --------------------------------------------------------------------------- ctl, stats
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout}s")
+        time.sleep(0.05)
+
+
+def test_ctl_actions(
+    named_backends: Callable[..., list[NamedHTTPBackend]],
+    serve: Callable[[dict[str, Any]], subprocess.Popen[str]],
+) -> None:
+    web_01, web_02, web_03 = named_backends("web-01", "web-02", "web-03")
+    config = serve_config([web_01, web_02], api=True)
+    config["api"]["token"] = "t0ken"
+    serve(config)
+    listen = config["frontends"][0]["listen"]
+    api = f"http://{config['api']['listen']}"
+    auth = ("--api", api, "--token", "t0ken")
+
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_fastlb("ctl", *args, *auth)
+
+    def servers() -> dict[str, Any]:
+        stats: dict[str, Any] = json.loads(ctl("stats").stdout)
+        return stats["backends"]["web"]["servers"]  # type: ignore[no-any-return]
+
+    # web-01's configured weight is 3: 50% of it is 1 (rounded down, like HAProxy)
+    result = ctl("set-weight", "web", "web-01", "50%")
+    assert (result.returncode, result.stdout) == (0, "backend web: server web-01 weight 1\n")
+    assert servers()["web-01"]["weight"] == 1
+
+    result = ctl("drain", "web", "web-01")
+    assert result.stdout == "backend web: server web-01 state drain (status DRAIN)\n"
+    result = ctl("maint", "web", "web-02")
+    assert result.stdout == "backend web: server web-02 state maint (status MAINT)\n"
+
+    result = ctl("add-server", "web", "web-03", web_03.address, "--weight", "2")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"backend web: server web-03 added ({web_03.address}, weight 2)\n",
+    )
+    assert {http_get(f"http://{listen}/") for _ in range(3)} == {"hello from web-03\n"}
+
+    result = ctl("ready", "web", "web-01")
+    assert result.stdout == "backend web: server web-01 state ready (status UP)\n"
+    result = ctl("remove-server", "web", "web-03")
+    assert (result.returncode, result.stdout) == (0, "backend web: server web-03 removed\n")
+    assert set(servers()) == {"web-01", "web-02"}
+    assert {http_get(f"http://{listen}/") for _ in range(3)} == {"hello from web-01\n"}
+
+    # The file still has what it had: a reload puts web-01's configured weight back.
+    result = ctl("reload")
+    assert (result.returncode, result.stdout) == (0, "reloaded: no changes\n")
+
+    result = ctl("add-server", "web", "web-01", web_03.address)
+    assert result.returncode == 1
+    assert "409: backend 'web' already has a server 'web-01'" in result.stderr
+    result = ctl("add-server", "web", "web-09", "nowhere")
+    assert result.returncode == 1
+    assert "422: address: invalid address 'nowhere': expected host:port" in result.stderr
+    result = ctl("remove-server", "web", "nope")
+    assert result.returncode == 1
+    assert "404: backend 'web' has no server 'nope'" in result.stderr
+    result = run_fastlb("ctl", "--api", api, "drain", "web", "web-01")  # no token
+    assert result.returncode == 1
+    assert "401" in result.stderr
+
+
+def test_ctl_reload_without_a_file_says_so(named_backends: Any) -> None:
+    config = serve_config(named_backends("web-01"), api=True)
+    with fastlb.LoadBalancer(config) as lb:
+        assert lb.api_url is not None
+        result = run_fastlb("ctl", "reload", "--api", lb.api_url)
+    assert result.returncode == 1
+    assert "409: this load balancer was not loaded from a file" in result.stderr
+
+
+def test_stats_once_shows_every_server(
+    named_backends: Callable[..., list[NamedHTTPBackend]],
+    serve: Callable[[dict[str, Any]], subprocess.Popen[str]],
+) -> None:
+    config = serve_config(named_backends("web-01", "web-02"), api=True)
+    serve(config)
+    for _ in range(3):
+        http_get(f"http://{config['frontends'][0]['listen']}/")
+    api = f"http://{config['api']['listen']}"
+    result = run_fastlb("stats", "--once", "--interval", "200ms", "--api", api)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(http_get(f"{api}/api/stats"))
+    cells = {
+        row[0]: row
+        for line in result.stdout.splitlines()
+        if "│" in line and (row := [cell.strip() for cell in line.split("│")[1:-1]])
+    }
+    assert {"frontend web", "backend web", "web-01", "web-02"} <= set(cells)
+    # name, status, weight, cur, total, rate/s, in, out, errors, retries, connect p50, p99
+    total = stats["frontends"]["web"]["total_connections"]
+    assert total >= 3
+    assert cells["frontend web"][1:5] == ["OPEN", "", "0", str(total)]
+    assert cells["backend web"][1:3] == ["UP", "5"]
+    for name, weight in (("web-01", "3"), ("web-02", "2")):
+        server = stats["backends"]["web"]["servers"][name]
+        assert cells[name][1:5] == ["UP", weight, "0", str(server["total_connections"])]
+        assert cells[name][11].endswith(" ms")  # connect p99
+
+
+def test_stats_without_api_exits_1() -> None:
+    api = f"http://127.0.0.1:{free_port()}"
+    result = run_fastlb("stats", "--once", "--api", api)
+    assert result.returncode == 1
+    assert f"cannot reach the API at {api}" in result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- SIGHUP
+
+
+class Served:
+    """`fastlb serve -c path` with its stderr collected line by line as it comes."""
+
+    def __init__(self, path: Path, port: int) -> None:
+        self.process = subprocess.Popen(
+            [*fastlb_command(), "serve", "-c", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_for_port(port)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def logged(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(STOP_TIMEOUT)
+        self._reader.join(5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return status
+
+
+def test_sighup_reloads_the_file(
+    named_backends: Callable[..., list[NamedHTTPBackend]], tmp_path: Path
+) -> None:
+    web_01, web_02 = named_backends("web-01", "web-02")
+    config = serve_config([web_01])
+    listen = config["frontends"][0]["listen"]
+    path = tmp_path / "fastlb.yaml"
+    path.write_text(yaml.safe_dump(config))
+    served = Served(path, int(listen.rsplit(":", 1)[1]))
+    try:
+        assert http_get(f"http://{listen}/") == "hello from web-01\n"
+
+        # A new server, and the old one at weight 0: new connections go to web-02 only.
+        config["backends"][0]["servers"][0]["weight"] = 0
+        config["backends"][0]["servers"].append({"name": "web-02", "address": web_02.address})
+        path.write_text(yaml.safe_dump(config))
+        served.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: served.logged("reload done: 2 changes"))
+        assert {http_get(f"http://{listen}/") for _ in range(4)} == {"hello from web-02\n"}
+        assert served.logged(f"reloaded: backend web: server web-02 added ({web_02.address}")
+        assert served.logged("reloaded: backend web: server web-01 weight 3 -> 0")
+
+        # A bad file: the error is logged with its field, and the running config stays.
+        config["backends"][0]["servers"][1]["weight"] = 999
+        path.write_text(yaml.safe_dump(config))
+        served.process.send_signal(signal.SIGHUP)
+        field = "backends[0] (web).servers[1] (web-02).weight"
+        wait_until(lambda: served.logged("reload failed"))
+        assert served.logged(
+            f"reload failed, keeping the running configuration: {path}: {field}: "
+            "must be between 0 and 256 (got 999)"
+        )
+        assert {http_get(f"http://{listen}/") for _ in range(4)} == {"hello from web-02\n"}
+        assert served.process.poll() is None
+    finally:
+        status = served.stop()
+    assert status == 0, served.lines
+    assert not served.logged("Traceback")

@@ -27,11 +27,12 @@ class Histogram(_Open):
 
 
 class CheckResult(_Open):
-    type: Literal["tcp", "http", "mysql"]
+    # The core sends null `type` and `checked_at` while the first check is pending.
+    type: Literal["tcp", "http", "mysql"] | None
     status: Literal["ok", "failed", "pending"]
     last_error: str | None
     duration_seconds: float
-    checked_at: float = Field(description="Unix time of the last check")
+    checked_at: float | None = Field(description="Unix time of the last check (null: none yet)")
     consecutive_successes: int
     consecutive_failures: int
 
