@@ -1,5 +1,5 @@
 """The FastAPI application bound to one LoadBalancer: stats, health, metrics, runtime control
-(server weights, states, adding and removing servers, reload)."""
+(server weights, states, adding and removing servers, reload) and the dashboard (`GET /`)."""
 
 from typing import TYPE_CHECKING, Any
 
