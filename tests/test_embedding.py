@@ -21,7 +21,9 @@ from fastlb import (
     ConfigError,
     FastLBError,
     LoadBalancer,
+    NoConfigFileError,
     NotRunningError,
+    ServerExistsError,
     UnknownServerError,
     WeightedRoundRobin,
 )
@@ -228,3 +230,34 @@ def test_traffic_flows_while_python_holds_the_gil() -> None:
     assert spins > 0
     assert report["failures"] == []
     assert report["ok"] >= 20, report
+
+
+def test_runtime_server_changes_and_reload_from_python(named_backends: Any) -> None:
+    web_01, web_02 = named_backends("web-01", "web-02")
+    config = make_config(("web-01", web_01.address, 4))
+    with LoadBalancer(config) as lb:
+        assert lb.set_weight("web", "web-01", "25%") == 1
+        lb.add_server("web", "web-02", web_02.address, weight=1)
+        assert answers(lb, 4) == Counter({"web-01": 2, "web-02": 2})
+        with pytest.raises(ServerExistsError, match="already has a server 'web-02'"):
+            lb.add_server("web", "web-02", web_02.address)
+        with pytest.raises(ConfigError, match="weight: must be between 0 and 256"):
+            lb.add_server("web", "web-03", web_02.address, weight=999)
+        with pytest.raises(UnknownServerError, match="unknown backend 'api'"):
+            lb.add_server("api", "web-03", web_02.address)
+        lb.remove_server("web", "web-01")
+        assert answers(lb, 2) == Counter({"web-02": 2})
+
+        with pytest.raises(NoConfigFileError):
+            lb.reload()
+        # A mapping: back to the configured server set (web-02 was a runtime addition).
+        config["frontends"][0]["listen"] = lb.addresses["web"]
+        changes = lb.reload(config)
+        assert "backend web: server web-02 removed" in changes
+        assert "backend web: server web-01 added" in " ".join(changes)
+        assert set(lb.stats()["backends"]["web"]["servers"]) == {"web-01"}
+        assert answers(lb, 2) == Counter({"web-01": 2})
+
+        with pytest.raises(ConfigError, match=r"changing splice .* needs a restart"):
+            lb.reload({**config, "splice": "never" if lb.config.splice != "never" else "auto"})
+        assert lb.reload(config) == []
