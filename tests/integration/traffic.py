@@ -1,0 +1,387 @@
+"""Continuous client traffic, killable backend processes and stats polling for the health,
+failover, drain and reload tests.
+
+Run as a script (`python traffic.py NAME PORT`), this file *is* the killable backend: a tiny
+threaded TCP server in its own process (so a test can SIGKILL it and start it again on the
+same port). Clients speak first:
+
+- a first line starting with `GET ` is HTTP/1.0: `GET /health` answers 200, or 503 after the
+  process got SIGUSR1 (SIGUSR2 makes it healthy again); any other path answers 200 with the
+  name; the connection then closes;
+- any other first line gets `NAME\\n`, then the echo of that line and of everything after it
+  until the client closes.
+
+Only the standard library is imported at module level, so that the script runs on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .proc import FastlbProcess
+
+CONNECT_TIMEOUT = 5.0
+START_TIMEOUT = 10.0
+
+
+# --- the backend process ------------------------------------------------------------------
+
+
+class _Health:
+    failing = False
+
+
+def _serve_connection(conn: socket.socket, name: str) -> None:
+    with conn:
+        reader = conn.makefile("rb")
+        first = reader.readline()
+        if not first:
+            return
+        if first.startswith(b"GET "):
+            while reader.readline() not in (b"\r\n", b"\n", b""):
+                pass  # the request headers
+            path = first.split()[1] if len(first.split()) > 1 else b"/"
+            code = 503 if path == b"/health" and _Health.failing else 200
+            reason = "Service Unavailable" if code == 503 else "OK"
+            body = f"{name}\n".encode()
+            head = f"HTTP/1.0 {code} {reason}\r\nContent-Length: {len(body)}\r\n\r\n"
+            conn.sendall(head.encode() + body)
+            return
+        conn.sendall(name.encode() + b"\n" + first)
+        # The makefile reader may hold bytes already: echo from it, not from the socket.
+        while chunk := reader.read1(65536):
+            conn.sendall(chunk)
+
+
+def _backend_main(name: str, port: int) -> None:
+    def failing(signum: int, frame: object) -> None:
+        _Health.failing = True
+
+    def healthy(signum: int, frame: object) -> None:
+        _Health.failing = False
+
+    signal.signal(signal.SIGUSR1, failing)
+    signal.signal(signal.SIGUSR2, healthy)
+    # create_server sets SO_REUSEADDR: a restarted backend binds again over TIME_WAIT leftovers.
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            listener = socket.create_server(("127.0.0.1", port), backlog=1024)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            continue
+
+        def serve(conn: socket.socket = conn) -> None:
+            with contextlib.suppress(OSError):
+                _serve_connection(conn, name)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+
+class BackendProcess:
+    """`python traffic.py NAME PORT` in a subprocess: start, SIGKILL, start again, make its
+    HTTP health endpoint fail."""
+
+    def __init__(self, name: str, port: int) -> None:
+        self.name = name
+        self.port = port
+        self.address = f"127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BackendProcess:
+        from .proc import listening_ports
+
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), self.name, str(self.port)],
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.port not in listening_ports():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"backend {self.name} exited with {self.proc.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backend {self.name} not listening on {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def kill(self) -> float:
+        """SIGKILL (by pid) and reap. Returns `time.monotonic()` once the process is gone:
+        by then the kernel has closed all its sockets (listener and connections)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        return time.monotonic()
+
+    def set_failing(self, failing: bool) -> None:
+        """`GET /health` answers 503 (True) or 200 (False) from now on."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGUSR1 if failing else signal.SIGUSR2)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+class BackendPool:
+    """Starts `BackendProcess`es on free ports; `close()` kills those still running."""
+
+    def __init__(self) -> None:
+        self.started: list[BackendProcess] = []
+
+    def start(self, name: str) -> BackendProcess:
+        from .proc import free_port
+
+        process = BackendProcess(name, free_port())
+        self.started.append(process)
+        return process.start()
+
+    def close(self) -> None:
+        for process in self.started:
+            process.close()
+
+
+# --- client side --------------------------------------------------------------------------
+
+
+def recv_line(sock: socket.socket) -> bytes:
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError(f"EOF before end of line (got {bytes(line)!r})")
+        line += byte
+    return bytes(line[:-1])
+
+
+def client_first_exchange(sock: socket.socket, seq: int) -> str:
+    """One request to a `BackendProcess`: send a line, get the name and the line back."""
+    line = f"ping {seq}".encode()
+    sock.sendall(line + b"\n")
+    name = recv_line(sock).decode()
+    echoed = recv_line(sock)
+    if echoed != line:
+        raise ConnectionError(f"echo mismatch: sent {line!r}, got {echoed!r}")
+    return name
+
+
+def greeting_first_exchange(sock: socket.socket, seq: int) -> str:
+    """One request to a `servers.named_echo` backend: read the name, echo a line."""
+    name = recv_line(sock).decode()
+    line = f"ping {seq}".encode()
+    sock.sendall(line + b"\n")
+    echoed = recv_line(sock)
+    if echoed != line:
+        raise ConnectionError(f"echo mismatch: sent {line!r}, got {echoed!r}")
+    return name
+
+
+Exchange = Callable[[socket.socket, int], str]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One client connection: when it started (before connect) and ended (monotonic
+    seconds), and the server that answered or the error."""
+
+    started: float
+    ended: float
+    server: str | None
+    error: str | None
+
+
+class Traffic:
+    """`clients` threads, each opening one short connection every `pause` seconds to
+    127.0.0.1:`port`, one request (`exchange`) per connection, every attempt recorded."""
+
+    def __init__(
+        self,
+        port: int,
+        exchange: Exchange = client_first_exchange,
+        *,
+        clients: int = 2,
+        pause: float = 0.02,
+    ) -> None:
+        self.port = port
+        self.exchange = exchange
+        self.pause = pause
+        self._attempts: list[Attempt] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)
+        ]
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=CONNECT_TIMEOUT * 3)
+
+    def _run(self, client: int) -> None:
+        seq = 0
+        while not self._stop.is_set():
+            seq += 1
+            started = time.monotonic()
+            server: str | None = None
+            error: str | None = None
+            try:
+                with socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=CONNECT_TIMEOUT
+                ) as sock:
+                    server = self.exchange(sock, client * 1_000_000 + seq)
+            except (OSError, ValueError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._attempts.append(Attempt(started, time.monotonic(), server, error))
+            self._stop.wait(self.pause)
+
+    def attempts(
+        self, *, started_after: float = 0.0, ended_before: float = float("inf")
+    ) -> list[Attempt]:
+        with self._lock:
+            return [
+                a for a in self._attempts if a.started >= started_after and a.ended < ended_before
+            ]
+
+    def failures(self, *, started_after: float = 0.0) -> list[Attempt]:
+        return [a for a in self.attempts(started_after=started_after) if a.error is not None]
+
+    def served(
+        self, *, started_after: float = 0.0, ended_before: float = float("inf")
+    ) -> Counter[str]:
+        """Successful connections per server."""
+        return Counter(
+            a.server
+            for a in self.attempts(started_after=started_after, ended_before=ended_before)
+            if a.server is not None
+        )
+
+    def wait_served(
+        self, server: str, count: int, *, started_after: float, timeout: float = 10.0
+    ) -> Counter[str]:
+        """Waits (bounded) until `server` answered `count` connections started after
+        `started_after`; returns the per-server counts since then either way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            served = self.served(started_after=started_after)
+            if served[server] >= count or time.monotonic() > deadline:
+                return served
+            time.sleep(0.02)
+
+    def wait_total(
+        self, count: int, *, started_after: float, timeout: float = 10.0
+    ) -> Counter[str]:
+        """Waits (bounded) until `count` connections started after `started_after` ended
+        (served or failed); returns the per-server counts of the successful ones."""
+        deadline = time.monotonic() + timeout
+        while len(self.attempts(started_after=started_after)) < count:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        return self.served(started_after=started_after)
+
+
+# --- stats --------------------------------------------------------------------------------
+
+
+def server_stats(lb: FastlbProcess, server: str, backend: str = "web") -> dict[str, Any]:
+    servers: dict[str, Any] = lb.stats()["backends"][backend]["servers"]
+    assert server in servers, f"{server} not in {sorted(servers)}"
+    result: dict[str, Any] = servers[server]
+    return result
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A stats snapshot of one server, taken between `asked` and `answered` (monotonic)."""
+
+    asked: float
+    answered: float
+    stats: dict[str, Any]
+
+
+def wait_server(
+    lb: FastlbProcess,
+    server: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    *,
+    backend: str = "web",
+    what: str = "",
+    seen: list[Observation] | None = None,
+) -> Observation:
+    """Polls `/api/stats` until `predicate(server's stats)` holds; AssertionError with the last
+    stats after `timeout`. Every snapshot taken is appended to `seen`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        asked = time.monotonic()
+        stats = server_stats(lb, server, backend)
+        observation = Observation(asked, time.monotonic(), stats)
+        if seen is not None:
+            seen.append(observation)
+        if predicate(stats):
+            return observation
+        if observation.answered > deadline:
+            raise AssertionError(f"{server}: not {what or predicate} after {timeout}s: {stats}")
+        time.sleep(0.03)
+
+
+def status_is(status: str) -> Callable[[dict[str, Any]], bool]:
+    def check(stats: dict[str, Any]) -> bool:
+        return bool(stats["status"] == status)
+
+    return check
+
+
+def health_check(
+    type_: str, *, interval: float, fall: int, rise: int, fast_interval: float, **extra: Any
+) -> dict[str, Any]:
+    """A `health_check` config block (durations in the YAML's `NNNms` form)."""
+    return {
+        "type": type_,
+        "interval": f"{round(interval * 1000)}ms",
+        "timeout": "300ms",
+        "rise": rise,
+        "fall": fall,
+        "fast_interval": f"{round(fast_interval * 1000)}ms",
+        **extra,
+    }
+
+
+def api_ok(lb: FastlbProcess, method: str, path: str, body: Any = None) -> Any:
+    """One API write that must succeed (2xx); returns the decoded body."""
+    status, answer = lb.api(method, path, body)
+    assert 200 <= status < 300, f"{method} {path} {body!r} -> {status}: {answer!r}"
+    return answer
+
+
+if __name__ == "__main__":
+    _backend_main(sys.argv[1], int(sys.argv[2]))
