@@ -73,6 +73,16 @@ pub enum CheckKind {
     Mysql,
 }
 
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Mysql => "mysql",
+        }
+    }
+}
+
 /// An active health check and its rise/fall thresholds (HAProxy's `check inter rise fall`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

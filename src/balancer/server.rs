@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{CheckKind, ServerConfig};
+use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::health::{CheckRecord, Transition};
 use crate::stats::ServerStats;
@@ -206,14 +206,13 @@ impl Server {
     /// Applies a check result; Some when the server went up or down (republish then).
     pub fn record_check(
         &self,
-        kind: CheckKind,
         outcome: crate::health::probe::ProbeOutcome,
         rise: u32,
         fall: u32,
     ) -> Option<Transition> {
         let transition = self
             .lock_checks()
-            .apply(kind, outcome, self.is_healthy(), rise, fall);
+            .apply(outcome, self.is_healthy(), rise, fall);
         if let Some(t) = transition {
             self.set_healthy(t == Transition::WentUp);
         }

@@ -41,7 +41,7 @@ async fn check_loop(backend: Weak<Backend>, server: Arc<Server>) {
             break;
         };
         if server
-            .record_check(check.kind, outcome, check.rise, check.fall)
+            .record_check(outcome, check.rise, check.fall)
             .is_some()
         {
             backend.republish();

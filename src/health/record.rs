@@ -4,7 +4,6 @@ use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
 use super::probe::ProbeOutcome;
-use crate::config::CheckKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,7 +24,6 @@ pub enum Transition {
 /// What the checks of one server found last, and the consecutive counts.
 #[derive(Debug, Clone)]
 pub struct CheckRecord {
-    pub kind: Option<CheckKind>,
     pub status: CheckStatus,
     pub last_error: Option<String>,
     pub duration: Duration,
@@ -37,7 +35,6 @@ pub struct CheckRecord {
 impl Default for CheckRecord {
     fn default() -> Self {
         CheckRecord {
-            kind: None,
             status: CheckStatus::Pending,
             last_error: None,
             duration: Duration::ZERO,
@@ -54,13 +51,11 @@ impl CheckRecord {
     /// successes, HAProxy's rule; anything in between is a transition.
     pub fn apply(
         &mut self,
-        kind: CheckKind,
         outcome: ProbeOutcome,
         healthy: bool,
         rise: u32,
         fall: u32,
     ) -> Option<Transition> {
-        self.kind = Some(kind);
         self.checked_at = Some(SystemTime::now());
         match outcome {
             Ok(duration) => {
@@ -101,7 +96,7 @@ mod tests {
         } else {
             Err("refused".into())
         };
-        let transition = record.apply(CheckKind::Tcp, outcome, *healthy, 2, 3);
+        let transition = record.apply(outcome, *healthy, 2, 3);
         match transition {
             Some(Transition::WentUp) => *healthy = true,
             Some(Transition::WentDown) => *healthy = false,

@@ -6,6 +6,7 @@ use std::time::UNIX_EPOCH;
 
 use super::engine::Engine;
 use crate::balancer::{Backend, Server};
+use crate::config::CheckKind;
 use crate::stats::{
     read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
 };
@@ -60,7 +61,7 @@ impl Engine {
 }
 
 fn servers(backend: &Backend) -> BTreeMap<String, ServerSnapshot> {
-    let checked = backend.settings().health_check.is_some();
+    let checked = backend.settings().health_check.as_ref().map(|c| c.kind);
     backend
         .active_servers()
         .into_iter()
@@ -68,7 +69,7 @@ fn servers(backend: &Backend) -> BTreeMap<String, ServerSnapshot> {
         .collect()
 }
 
-fn server(s: &Arc<Server>, active: bool, checked: bool) -> ServerSnapshot {
+fn server(s: &Arc<Server>, active: bool, checked: Option<CheckKind>) -> ServerSnapshot {
     let t = &s.stats.traffic;
     ServerSnapshot {
         address: s.address.to_string(),
@@ -87,16 +88,17 @@ fn server(s: &Arc<Server>, active: bool, checked: bool) -> ServerSnapshot {
         bytes_out: read(&t.bytes_out),
         connect_errors: read(&s.stats.connect_errors),
         retries: read(&s.stats.retries),
-        check: checked.then(|| check(s)),
+        check: checked.map(|kind| check(s, kind)),
         connect_time: s.stats.connect_time.snapshot(),
         session_time: s.stats.session_time.snapshot(),
     }
 }
 
-fn check(s: &Server) -> CheckSnapshot {
+/// The server's last check results under the backend's current check `kind`.
+fn check(s: &Server, kind: CheckKind) -> CheckSnapshot {
     let record = s.checks();
     CheckSnapshot {
-        kind: record.kind.map(|k| format!("{k:?}").to_lowercase()),
+        kind: kind.as_str(),
         status: record.status,
         last_error: record.last_error,
         duration_seconds: record.duration.as_secs_f64(),

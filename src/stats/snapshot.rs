@@ -70,7 +70,7 @@ pub struct ServerSnapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckSnapshot {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    pub kind: &'static str,
     pub status: CheckStatus,
     pub last_error: Option<String>,
     pub duration_seconds: f64,
