@@ -75,14 +75,20 @@ impl Backend {
         Some(Pick { slot, server })
     }
 
-    /// Picks the server to retry on after `failed`: the next usable one in the schedule,
-    /// preferring servers this connection has not `tried` yet (redispatch), falling back to
-    /// a tried one rather than giving up (a single-server backend still retries).
+    /// Picks the server to retry on after `failed`: the next usable one in the schedule
+    /// this connection has not `tried` yet (redispatch); else an untried backup (every
+    /// primary just failed this connection, though none is marked DOWN yet); else a tried
+    /// one rather than giving up (a single-server backend still retries).
     pub fn repick(&self, failed: &Pick, tried: &[u64]) -> Option<Pick> {
         let usable = |s: &Arc<Server>| s.accepts_new();
+        let untried = |s: &Arc<Server>| usable(s) && !tried.contains(&s.id);
         let (slot, server) = self
             .rotation
-            .after(failed.slot, |s| usable(s) && !tried.contains(&s.id))
+            .after(failed.slot, untried)
+            .or_else(|| {
+                let backup = self.rotation.find_member(|s| s.backup && untried(s))?;
+                Some((failed.slot, backup))
+            })
             .or_else(|| self.rotation.after(failed.slot, usable))?;
         Some(Pick { slot, server })
     }
@@ -348,6 +354,18 @@ mod tests {
         assert_eq!(again.server.name, "c");
         // Other connections still get their own turns: the next pick is b, not a.
         assert_eq!(b.pick().unwrap().server.name, "b");
+
+        let with_backup = backend(
+            &[("a", 1, false), ("b", 1, false), ("spare", 1, true)],
+            false,
+        );
+        let first = with_backup.pick().unwrap();
+        let second = with_backup.repick(&first, &[first.server.id]).unwrap();
+        let tried = [first.server.id, second.server.id];
+        assert_eq!(
+            with_backup.repick(&second, &tried).unwrap().server.name,
+            "spare"
+        );
 
         let single = backend(&[("only", 1, false)], false);
         let only = single.pick().unwrap();

@@ -82,6 +82,11 @@ impl<M: Clone> Rotation<M> {
         None
     }
 
+    /// Any member `accept` takes, scheduled or not (e.g. a backup outside the schedule).
+    pub fn find_member(&self, accept: impl FnMut(&&M) -> bool) -> Option<M> {
+        self.schedule.load().members.iter().find(accept).cloned()
+    }
+
     /// The first member `accept` takes in the slots after `slot`, without moving the shared
     /// cursor: a retry goes to the next server in the schedule and doesn't shift everyone
     /// else's turn (otherwise a dead server would be tried by every connection).
