@@ -79,8 +79,10 @@ def test_idle_connections_hold_no_pipes(
     server = backend(named_echo("s0"), "s0")
     config = make_config([{"name": "s0", "address": server.address, "weight": 1}], splice="always")
     lb = fastlb(config)
+    assert lb.proc is not None
+    pid = lb.proc.pid
     port = frontend_port(config)
-    baseline = _pipe_descriptors(lb.proc.pid)
+    baseline = _pipe_descriptors(pid)
     with contextlib.ExitStack() as stack:
         for _ in range(100):
             sock = stack.enter_context(connect(port))
@@ -88,4 +90,4 @@ def test_idle_connections_hold_no_pipes(
             echo_roundtrip(sock, bytes(range(256)) * 1024)
         assert lb.stats()["frontends"]["web"]["current_connections"] == 100
         # What remains are the pool's spare pipes: a few, not one per connection.
-        assert _pipe_descriptors(lb.proc.pid) - baseline <= 16
+        assert _pipe_descriptors(pid) - baseline <= 16
