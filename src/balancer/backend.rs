@@ -1,6 +1,6 @@
 //! A backend: its servers, the rotation over the eligible ones, and runtime changes.
 
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -64,8 +64,10 @@ impl Backend {
         backend
     }
 
-    pub fn settings(&self) -> Guard<Arc<BackendSettings>> {
-        self.settings.load()
+    /// The current settings. An owned `Arc` (not an arc-swap guard): a session keeps it
+    /// across its connect attempts, and guards are meant to be short-lived.
+    pub fn settings(&self) -> Arc<BackendSettings> {
+        self.settings.load_full()
     }
 
     /// Picks the server for a new connection.
