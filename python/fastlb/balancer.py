@@ -207,9 +207,7 @@ class LoadBalancer:
         if isinstance(weight, str):
             # Validate the text before looking the server up: a bad value is the first error.
             weight_from(weight, 0)
-            initial = self._server_stats(backend, server).get("initial_weight")
-            if not isinstance(initial, int):  # a core without initial_weight: the config's
-                initial = self._configured_weight(backend, server)
+            initial = int(self._server_stats(backend, server)["initial_weight"])
             absolute = weight_from(weight, initial)
         else:
             absolute = weight_from(weight, 0)
@@ -365,13 +363,6 @@ class LoadBalancer:
             raise self._unknown_server(backend, server)
         found: Mapping[str, Any] = servers[server]
         return found
-
-    def _configured_weight(self, backend: str, server: str) -> int:
-        for backend_config in self.config.backends:
-            for server_config in backend_config.servers:
-                if (backend_config.name, server_config.name) == (backend, server):
-                    return server_config.weight
-        return 1
 
     def _replace_servers(
         self, backend: str, change: Callable[[list[ServerConfig]], list[ServerConfig]]
