@@ -106,6 +106,10 @@ pub struct HealthCheckConfig {
     pub expect_status: u16,
     #[serde(default)]
     pub host: Option<String>,
+    /// mysql: log in as this user (empty password) and quit instead of dropping the
+    /// connection after the greeting, which the server counts as an aborted connect.
+    #[serde(default)]
+    pub user: Option<String>,
     /// Count consecutive connect failures of live traffic like failed checks.
     #[serde(default = "default_observe")]
     pub observe: bool,

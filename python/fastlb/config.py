@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from .config_errors import (
     Problem,
@@ -135,6 +143,10 @@ class HealthCheckConfig(_Model):
     path: Annotated[str, AfterValidator(_check_http_path)] = "/"
     expect_status: _HttpStatus = 200
     host: Annotated[str, AfterValidator(_check_host_header)] | None = None
+    # mysql: log in as this user (no password) and quit, like HAProxy's `mysql-check user`.
+    # Without it the check only reads the greeting, which MySQL/MariaDB count as aborted
+    # connects: after `max_connect_errors` of them the load balancer's host is blocked.
+    user: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     observe: bool = True
 
     @property
@@ -156,6 +168,7 @@ class HealthCheckConfig(_Model):
             "path": self.path,
             "expect_status": self.expect_status,
             "host": self.host,
+            "user": self.user,
             "observe": self.observe,
         }
 
@@ -222,14 +235,19 @@ class Config(_Model):
             prefix = item("backends", b_index, backend.name)
             problems += duplicate_names(f"{prefix}.servers", [s.name for s in backend.servers])
             check = backend.health_check
-            if check is not None and check.type != "http":
+            if check is not None:
                 problems += [
                     (
                         f"{prefix}.health_check.{key}",
-                        f"only used by 'http' checks, not {check.type!r}",
+                        f"only used by {kind!r} checks, not {check.type!r}",
                     )
-                    for key in ("path", "expect_status", "host")
-                    if key in check.model_fields_set
+                    for key, kind in (
+                        ("path", "http"),
+                        ("expect_status", "http"),
+                        ("host", "http"),
+                        ("user", "mysql"),
+                    )
+                    if key in check.model_fields_set and check.type != kind
                 ]
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):

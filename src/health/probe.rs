@@ -22,7 +22,7 @@ pub async fn probe(check: &HealthCheckConfig, address: SocketAddr) -> ProbeOutco
         match check.kind {
             CheckKind::Tcp => Ok(()),
             CheckKind::Http => http(&mut stream, check, address).await,
-            CheckKind::Mysql => mysql(&mut stream).await,
+            CheckKind::Mysql => mysql(&mut stream, check.user.as_deref()).await,
         }
     })
     .await;
@@ -84,38 +84,104 @@ fn parse_status(line: &str) -> Option<u16> {
 }
 
 /// A MySQL/MariaDB server greets every connection with a handshake packet (protocol 10);
-/// one that is overloaded or blocks this host sends an error packet (0xff) instead.
-async fn mysql(stream: &mut TcpStream) -> Result<(), String> {
-    let mut header = [0u8; 4];
-    stream
-        .read_exact(&mut header)
+/// one that is overloaded or blocks this host sends an error packet (0xff) instead. With a
+/// `user`, the check then logs in (empty password) and quits, as HAProxy's `mysql-check
+/// user` does: a connection dropped after the greeting counts as an aborted connect, and
+/// `max_connect_errors` of those get the load balancer's host blocked.
+async fn mysql(stream: &mut TcpStream, user: Option<&str>) -> Result<(), String> {
+    let (sequence, greeting) = read_packet(stream)
         .await
         .map_err(|e| format!("no handshake: {e}"))?;
-    let length = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
-    let mut payload = vec![0u8; length.min(1024)];
-    stream
-        .read_exact(&mut payload)
-        .await
-        .map_err(|e| format!("short handshake: {e}"))?;
-    match payload.first() {
-        Some(0x0a) => Ok(()),
-        Some(0xff) => {
-            let message = payload
-                .get(3..)
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            Err(format!(
-                "MySQL error packet: {}",
-                message.trim_start_matches('#')
-            ))
-        }
-        other => Err(format!("unexpected MySQL greeting {other:?}")),
+    match greeting.first() {
+        Some(0x0a) => {}
+        Some(0xff) => return Err(format!("MySQL error packet: {}", error_text(&greeting))),
+        other => return Err(format!("unexpected MySQL greeting {other:?}")),
     }
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let io = |e: io::Error| format!("login: {e}");
+    write_packet(stream, sequence.wrapping_add(1), &login(user))
+        .await
+        .map_err(io)?;
+    let (mut sequence, mut reply) = read_packet(stream).await.map_err(io)?;
+    if reply.first() == Some(&0xfe) {
+        // Auth switch (say caching_sha2_password): the empty password is an empty answer.
+        write_packet(stream, sequence.wrapping_add(1), &[])
+            .await
+            .map_err(io)?;
+        (sequence, reply) = read_packet(stream).await.map_err(io)?;
+    }
+    let _ = sequence;
+    let outcome = match reply.first() {
+        Some(0x00) => Ok(()),
+        Some(0xff) => Err(format!(
+            "MySQL login as {user:?} failed: {}",
+            error_text(&reply)
+        )),
+        other => Err(format!("unexpected reply to the login: {other:?}")),
+    };
+    // COM_QUIT, so the server logs a clean disconnect.
+    let _ = write_packet(stream, 0, &[0x01]).await;
+    outcome
+}
+
+/// HandshakeResponse41 for `user` with an empty password.
+fn login(user: &str) -> Vec<u8> {
+    const LONG_PASSWORD: u32 = 0x1;
+    const PROTOCOL_41: u32 = 0x200;
+    const SECURE_CONNECTION: u32 = 0x8000;
+    const PLUGIN_AUTH: u32 = 0x80000;
+    let capabilities = LONG_PASSWORD | PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH;
+    let mut packet = Vec::with_capacity(64 + user.len());
+    packet.extend_from_slice(&capabilities.to_le_bytes());
+    packet.extend_from_slice(&(16u32 << 20).to_le_bytes()); // max packet size
+    packet.push(0x21); // utf8_general_ci
+    packet.extend_from_slice(&[0; 23]);
+    packet.extend_from_slice(user.as_bytes());
+    packet.push(0);
+    packet.push(0); // auth response length: empty password
+    packet.extend_from_slice(b"mysql_native_password\0");
+    packet
+}
+
+/// Reads one packet: (sequence id, payload). Checks only ever see small packets.
+async fn read_packet(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let length = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+    if length > 64 * 1024 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "oversized packet",
+        ));
+    }
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).await?;
+    Ok((header[3], payload))
+}
+
+async fn write_packet(stream: &mut TcpStream, sequence: u8, payload: &[u8]) -> io::Result<()> {
+    let length = (payload.len() as u32).to_le_bytes();
+    let mut packet = Vec::with_capacity(4 + payload.len());
+    packet.extend_from_slice(&[length[0], length[1], length[2], sequence]);
+    packet.extend_from_slice(payload);
+    stream.write_all(&packet).await
+}
+
+/// The message of an ERR packet (0xff, code, optional `#` + SQLSTATE, text).
+fn error_text(packet: &[u8]) -> String {
+    let rest = packet.get(3..).unwrap_or_default();
+    let text = match rest.first() {
+        Some(b'#') => rest.get(6..).unwrap_or_default(),
+        _ => rest,
+    };
+    String::from_utf8_lossy(text).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_status;
+    use super::{error_text, login, parse_status};
 
     #[test]
     fn status_lines() {
@@ -123,5 +189,20 @@ mod tests {
         assert_eq!(parse_status("HTTP/1.0 503 Service Unavailable"), Some(503));
         assert_eq!(parse_status("SSH-2.0-OpenSSH"), None);
         assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn mysql_packets() {
+        let mut denied = vec![0xff, 0x15, 0x04, b'#'];
+        denied.extend_from_slice(b"28000Access denied for user 'x'");
+        assert_eq!(error_text(&denied), "Access denied for user 'x'");
+        assert_eq!(
+            error_text(b"\xff\x10\x04Too many connections"),
+            "Too many connections"
+        );
+        let packet = login("check");
+        assert_eq!(&packet[32..38], b"check\0");
+        assert_eq!(packet[38], 0, "empty auth response");
+        assert!(packet.ends_with(b"mysql_native_password\0"));
     }
 }

@@ -250,3 +250,46 @@ def test_mariadb_answering_with_an_error_packet_goes_down_with_its_error_text(
     up = wait_server(lb, "db", checked_ok, RISE * INTERVAL + SLACK, what="UP once slots free")
     assert up.stats["down_transitions"] == 1, up.stats
     assert query_through(db, frontend_port(config), "SELECT @@max_connections") == "10"
+
+
+def aborted_connects(db: MariaDB) -> int:
+    return int(db.sql("SHOW GLOBAL STATUS LIKE 'Aborted_connects'").split()[-1])
+
+
+def test_check_user_logs_in_and_quits_instead_of_aborting(
+    mariadb: Callable[..., MariaDB],
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+) -> None:
+    """Greeting-only checks count as aborted connects on the server (enough of them get the
+    load balancer's host blocked, `max_connect_errors`); with `user` the check logs in
+    (empty password) and quits, and the count stays put. A user the server refuses takes
+    the server DOWN with the server's message."""
+    db = mariadb()
+    db.sql("CREATE USER 'fastlb_check'@'%'")  # no password, no privileges
+    # What a greeting-only check does, once: the server counts it as aborted.
+    baseline = aborted_connects(db)
+    host, port = db.address.rsplit(":", 1)
+    read_greeting(host, int(port))
+    deadline = time.monotonic() + 5
+    while aborted_connects(db) == baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert aborted_connects(db) == baseline + 1
+
+    config = make_config([{"name": "db", "address": db.address, "weight": 1}])
+    config["backends"][0]["health_check"] = {**mysql_check(), "user": "fastlb_check"}
+    lb = fastlb(config)
+    wait_server(lb, "db", checked_ok, RISE * INTERVAL + SLACK, what="UP, checked ok")
+    before = aborted_connects(db)
+    checks_before = server_stats(lb, "db")["check"]["consecutive_successes"]
+
+    def checked_five_more(stats: dict[str, Any]) -> bool:
+        return bool(stats["check"]["consecutive_successes"] >= checks_before + 5)
+
+    wait_server(lb, "db", checked_five_more, 5 * INTERVAL + SLACK, what="5 more checks")
+    assert aborted_connects(db) == before
+    lb.stop()
+
+    config["backends"][0]["health_check"]["user"] = "nobody_here"
+    refused = fastlb(config)
+    down = wait_server(refused, "db", checked_down, FALL * INTERVAL + SLACK, what="DOWN")
+    assert "Access denied" in down.stats["check"]["last_error"], down.stats["check"]
