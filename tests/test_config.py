@@ -218,6 +218,7 @@ def test_health_check_core_json_follows_the_contract(write_config: Callable[...,
         "path": "/healthz",
         "expect_status": 204,
         "host": "www.example.com",
+        "user": None,
         "observe": False,
     }
 
@@ -228,6 +229,10 @@ def test_mysql_health_check_needs_no_credentials() -> None:
     core = Config.from_mapping(data).to_core_dict()
     assert core["backends"][0]["health_check"]["type"] == "mysql"
     assert core["backends"][0]["health_check"]["interval_ms"] == 5000
+    assert core["backends"][0]["health_check"]["user"] is None
+    data["backends"][0]["health_check"]["user"] = "fastlb_check"
+    core = Config.from_mapping(data).to_core_dict()
+    assert core["backends"][0]["health_check"]["user"] == "fastlb_check"
 
 
 def base_core() -> dict[str, Any]:
@@ -474,6 +479,10 @@ BAD_CONFIGS = {
     "health_check: path with a space": (
         _set("backends.0.health_check", {"type": "http", "path": "/a b"}),
         "backends[0] (web).health_check.path: invalid path '/a b'",
+    ),
+    "health_check: mysql user on http": (
+        _set("backends.0.health_check", {"type": "http", "user": "fastlb_check"}),
+        "backends[0] (web).health_check.user: only used by 'mysql' checks, not 'http'",
     ),
     "health_check: http option on tcp": (
         _set("backends.0.health_check", {"type": "tcp", "path": "/health"}),
