@@ -56,11 +56,17 @@ pub(super) async fn accept_loop(
                 }
                 None => bump(&frontend.stats.rejected),
             },
-            Err(_) => {
+            Err(error) => {
                 bump(&frontend.stats.accept_errors);
                 // Out of descriptors or memory: the error repeats until something closes,
-                // so back off instead of spinning on it.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // so back off instead of spinning on it. Anything else (a client that reset
+                // before we accepted it) concerns that client only.
+                if matches!(
+                    error.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
         }
     }
