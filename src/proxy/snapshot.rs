@@ -20,15 +20,11 @@ impl Engine {
             .iter()
             .map(|l| {
                 let f = &l.frontend;
-                let t = &f.stats.traffic;
                 let addresses = f.addresses();
                 let snapshot = FrontendSnapshot {
                     listen: addresses.bound.unwrap_or(addresses.configured).to_string(),
                     backend: f.backend().name.clone(),
-                    current_connections: read(&t.current),
-                    total_connections: read(&t.total),
-                    bytes_in: read(&t.bytes_in),
-                    bytes_out: read(&t.bytes_out),
+                    traffic: f.stats.traffic.snapshot(),
                     rejected_connections: read(&f.stats.rejected),
                     no_server_errors: read(&f.stats.no_server),
                     accept_errors: read(&f.stats.accept_errors),
@@ -70,7 +66,6 @@ fn servers(backend: &Backend) -> BTreeMap<String, ServerSnapshot> {
 }
 
 fn server(s: &Arc<Server>, active: bool, checked: Option<CheckKind>) -> ServerSnapshot {
-    let t = &s.stats.traffic;
     ServerSnapshot {
         address: s.address.to_string(),
         weight: s.weight(),
@@ -82,10 +77,7 @@ fn server(s: &Arc<Server>, active: bool, checked: Option<CheckKind>) -> ServerSn
         down_transitions: s.down_transitions(),
         backup: s.backup,
         active,
-        current_connections: read(&t.current),
-        total_connections: read(&t.total),
-        bytes_in: read(&t.bytes_in),
-        bytes_out: read(&t.bytes_out),
+        traffic: s.stats.traffic.snapshot(),
         connect_errors: read(&s.stats.connect_errors),
         retries: read(&s.stats.retries),
         check: checked.map(|kind| check(s, kind)),

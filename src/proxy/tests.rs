@@ -105,7 +105,12 @@ fn refused_server_is_retried_and_counted() {
     let dead = &stats.backends["b"].servers["dead"];
     assert_eq!(dead.connect_errors, 5);
     assert_eq!(dead.retries, 5);
-    assert_eq!(stats.backends["b"].servers["live"].total_connections, 10);
+    assert_eq!(
+        stats.backends["b"].servers["live"]
+            .traffic
+            .total_connections,
+        10
+    );
     assert_eq!(stats.frontends["f"].no_server_errors, 0);
 }
 
@@ -142,8 +147,16 @@ fn large_transfers_are_byte_exact_in_every_mode() {
         wait_for(|| engine.current_connections() == 0);
         let stats = engine.snapshot();
         let frontend = &stats.frontends["f"];
-        assert_eq!(frontend.bytes_in, payload.len() as u64, "mode {mode}");
-        assert_eq!(frontend.bytes_out, payload.len() as u64, "mode {mode}");
+        assert_eq!(
+            frontend.traffic.bytes_in,
+            payload.len() as u64,
+            "mode {mode}"
+        );
+        assert_eq!(
+            frontend.traffic.bytes_out,
+            payload.len() as u64,
+            "mode {mode}"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::histogram::AtomicHistogram;
+use super::snapshot::TrafficSnapshot;
 
 /// Connections and bytes through one frontend or one server.
 #[derive(Default)]
@@ -36,6 +37,15 @@ impl Traffic {
 
     pub fn current(&self) -> u64 {
         self.current.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> TrafficSnapshot {
+        TrafficSnapshot {
+            current_connections: read(&self.current),
+            total_connections: read(&self.total),
+            bytes_in: read(&self.bytes_in),
+            bytes_out: read(&self.bytes_out),
+        }
     }
 }
 

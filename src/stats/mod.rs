@@ -10,4 +10,5 @@ pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
 pub use snapshot::{
     BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
+    TrafficSnapshot,
 };

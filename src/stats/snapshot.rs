@@ -13,14 +13,34 @@ pub struct StatsSnapshot {
     pub backends: BTreeMap<String, BackendSnapshot>,
 }
 
+/// Connections and bytes of a frontend, a backend or a server (serialised inline).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficSnapshot {
+    pub current_connections: u64,
+    pub total_connections: u64,
+    /// Client -> server.
+    pub bytes_in: u64,
+    /// Server -> client.
+    pub bytes_out: u64,
+}
+
+impl std::iter::Sum for TrafficSnapshot {
+    fn sum<I: Iterator<Item = Self>>(parts: I) -> Self {
+        parts.fold(TrafficSnapshot::default(), |a, b| TrafficSnapshot {
+            current_connections: a.current_connections + b.current_connections,
+            total_connections: a.total_connections + b.total_connections,
+            bytes_in: a.bytes_in + b.bytes_in,
+            bytes_out: a.bytes_out + b.bytes_out,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FrontendSnapshot {
     pub listen: String,
     pub backend: String,
-    pub current_connections: u64,
-    pub total_connections: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    #[serde(flatten)]
+    pub traffic: TrafficSnapshot,
     pub rejected_connections: u64,
     pub no_server_errors: u64,
     pub accept_errors: u64,
@@ -29,10 +49,8 @@ pub struct FrontendSnapshot {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendSnapshot {
-    pub current_connections: u64,
-    pub total_connections: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    #[serde(flatten)]
+    pub traffic: TrafficSnapshot,
     pub connect_errors: u64,
     pub retries: u64,
     pub no_server_errors: u64,
@@ -55,10 +73,8 @@ pub struct ServerSnapshot {
     pub down_transitions: u64,
     pub backup: bool,
     pub active: bool,
-    pub current_connections: u64,
-    pub total_connections: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    #[serde(flatten)]
+    pub traffic: TrafficSnapshot,
     pub connect_errors: u64,
     pub retries: u64,
     /// None without a health check.
@@ -86,10 +102,7 @@ impl BackendSnapshot {
     pub fn from_servers(servers: BTreeMap<String, ServerSnapshot>, no_server_errors: u64) -> Self {
         let sum = |f: fn(&ServerSnapshot) -> u64| servers.values().map(f).sum();
         BackendSnapshot {
-            current_connections: sum(|s| s.current_connections),
-            total_connections: sum(|s| s.total_connections),
-            bytes_in: sum(|s| s.bytes_in),
-            bytes_out: sum(|s| s.bytes_out),
+            traffic: servers.values().map(|s| s.traffic).sum(),
             connect_errors: sum(|s| s.connect_errors),
             retries: sum(|s| s.retries),
             no_server_errors,

@@ -11,6 +11,7 @@ import pytest
 
 from .proc import FastlbProcess
 from .servers import Handler, TcpServer
+from .traffic import BackendPool, BackendProcess
 
 SPLICE_MODES = ["never", "always", "auto"]
 
@@ -67,3 +68,11 @@ def refused_address() -> Iterator[str]:
         yield f"127.0.0.1:{sock.getsockname()[1]}"
     finally:
         sock.close()
+
+
+@pytest.fixture
+def backend_process() -> Iterator[Callable[[str], BackendProcess]]:
+    """Factory: `backend_process(name)` starts a killable backend process on a free port."""
+    pool = BackendPool()
+    yield pool.start
+    pool.close()

@@ -5,13 +5,13 @@ connection; when a primary returns, new connections go back to it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .proc import FastlbProcess, frontend_port, make_config
-from .traffic import BackendPool, BackendProcess, Traffic, health_check, status_is, wait_server
+from .traffic import BackendProcess, Traffic, health_check, status_is, wait_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -19,13 +19,6 @@ INTERVAL = 0.5
 FALL = 3
 RISE = 2
 SLACK = 2.5
-
-
-@pytest.fixture
-def backend_process() -> Iterator[Callable[[str], BackendProcess]]:
-    pool = BackendPool()
-    yield pool.start
-    pool.close()
 
 
 @pytest.mark.parametrize("all_backups", [False, True], ids=["first-backup", "all-backups"])

@@ -5,7 +5,7 @@ it is restarted, and an HTTP check fails on the status a backend answers."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 from .clients import wait_until
 from .proc import FastlbProcess, frontend_port, listening_ports, make_config, port_of
 from .traffic import (
-    BackendPool,
     BackendProcess,
     Observation,
     Traffic,
@@ -31,14 +30,6 @@ FALL = 3
 RISE = 2
 # Scheduling noise on a loaded 2-core machine, API polling, process start.
 SLACK = 2.5
-
-
-@pytest.fixture
-def backend_process() -> Iterator[Callable[[str], BackendProcess]]:
-    """Factory: `backend_process(name)` starts a killable backend process on a free port."""
-    pool = BackendPool()
-    yield pool.start
-    pool.close()
 
 
 @pytest.mark.parametrize(
