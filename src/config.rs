@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::balancer::MAX_WEIGHT;
 use crate::error::{Error, Result};
+pub use crate::mysql::config::{MysqlConfig, ServerRole};
 
 /// How the relay moves bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -34,12 +35,25 @@ pub struct CoreConfig {
     pub backends: Vec<BackendConfig>,
 }
 
+/// What a frontend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontendMode {
+    /// Relays bytes (layer 4).
+    #[default]
+    Tcp,
+    /// Terminates the MySQL protocol and routes each statement (read/write splitting).
+    Mysql,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrontendConfig {
     pub name: String,
     pub listen: SocketAddr,
     pub backend: String,
+    #[serde(default)]
+    pub mode: FrontendMode,
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     #[serde(default = "default_idle_timeout_ms")]
@@ -58,6 +72,9 @@ pub struct BackendConfig {
     pub all_backups: bool,
     #[serde(default)]
     pub health_check: Option<HealthCheckConfig>,
+    /// Read/write splitting (for `mode: mysql` frontends).
+    #[serde(default)]
+    pub mysql: Option<MysqlConfig>,
     pub servers: Vec<ServerConfig>,
 }
 
@@ -149,6 +166,9 @@ pub struct ServerConfig {
     pub weight: u32,
     #[serde(default)]
     pub backup: bool,
+    /// MySQL backends: the server's role (replicas take the reads).
+    #[serde(default)]
+    pub role: Option<ServerRole>,
 }
 
 fn default_max_connections() -> usize {
@@ -206,6 +226,11 @@ impl CoreConfig {
                     ));
                 }
             }
+            if let Some(mysql) = &backend.mysql {
+                mysql
+                    .validate(&backend.servers)
+                    .map_err(|msg| Error::Config(format!("backend {:?}: {msg}", backend.name)))?;
+            }
             let mut server_names = HashSet::new();
             for server in &backend.servers {
                 if !server_names.insert(server.name.as_str()) {
@@ -224,9 +249,15 @@ impl CoreConfig {
             if !frontend_names.insert(frontend.name.as_str()) {
                 return bad(format!("duplicate frontend {:?}", frontend.name));
             }
-            if !backend_names.contains(frontend.backend.as_str()) {
+            let Some(backend) = self.backends.iter().find(|b| b.name == frontend.backend) else {
                 return bad(format!(
                     "frontend {:?}: unknown backend {:?}",
+                    frontend.name, frontend.backend
+                ));
+            };
+            if frontend.mode == FrontendMode::Mysql && backend.mysql.is_none() {
+                return bad(format!(
+                    "frontend {:?}: mode mysql needs a mysql section on backend {:?}",
                     frontend.name, frontend.backend
                 ));
             }

@@ -1,13 +1,14 @@
 //! A backend: its servers, the rotation over the eligible ones, and runtime changes.
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::rotation::Rotation;
 use super::server::{AdminState, Server};
 use super::MAX_WEIGHT;
-use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig};
+use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig, ServerRole};
+use crate::mysql::config::MysqlSettings;
 use crate::error::{Error, Result};
 
 /// A server chosen for a connection, with where it sat in the schedule.
@@ -24,6 +25,7 @@ pub struct BackendSettings {
     pub connect_timeout: Duration,
     pub all_backups: bool,
     pub health_check: Option<HealthCheckConfig>,
+    pub mysql: Option<Arc<MysqlSettings>>,
 }
 
 impl BackendSettings {
@@ -33,6 +35,7 @@ impl BackendSettings {
             connect_timeout: config.connect_timeout(),
             all_backups: config.all_backups,
             health_check: config.health_check.clone(),
+            mysql: config.mysql.as_ref().map(|m| Arc::new(MysqlSettings::new(m))),
         }
     }
 }
@@ -44,6 +47,10 @@ pub struct Backend {
     /// republishing); pickers only read the published schedule.
     servers: Mutex<Vec<Arc<Server>>>,
     rotation: Rotation<Arc<Server>>,
+    /// MySQL: the replicas that take reads, by weight.
+    replicas: Rotation<Arc<Server>>,
+    /// MySQL: the version of the last server greeting seen (what fastlb announces).
+    server_version: ArcSwapOption<Vec<u8>>,
 }
 
 impl Backend {
@@ -59,6 +66,8 @@ impl Backend {
                     .collect(),
             ),
             rotation: Rotation::new(Vec::new(), &[]),
+            replicas: Rotation::new(Vec::new(), &[]),
+            server_version: ArcSwapOption::empty(),
         };
         backend.republish();
         backend
@@ -93,6 +102,45 @@ impl Backend {
             })
             .or_else(|| self.rotation.after(failed.slot, usable))?;
         Some(Pick { slot, server })
+    }
+
+    /// MySQL: a replica for a session's reads (weighted round robin over the replicas
+    /// in the read pool).
+    #[inline]
+    pub fn pick_replica(&self) -> Option<Arc<Server>> {
+        self.replicas
+            .pick_where(|s| s.serves_reads())
+            .map(|(_, server)| server)
+    }
+
+    /// MySQL: the usable server whose role is primary.
+    pub fn primary(&self) -> Option<Arc<Server>> {
+        self.rotation
+            .find_member(|s| s.role() == Some(ServerRole::Primary) && s.accepts_new())
+    }
+
+    /// MySQL: the topology monitor's verdict on a server.
+    pub fn set_topology(
+        &self,
+        server: &str,
+        role: ServerRole,
+        in_read_pool: bool,
+        lag: Option<f64>,
+    ) -> Result<()> {
+        self.server(server)?.store_topology(role, in_read_pool, lag);
+        self.republish();
+        Ok(())
+    }
+
+    pub fn server_version(&self) -> Option<Arc<Vec<u8>>> {
+        self.server_version.load_full()
+    }
+
+    pub fn remember_server_version(&self, version: &[u8]) {
+        let known = self.server_version.load();
+        if known.as_deref().map(Vec::as_slice) != Some(version) {
+            self.server_version.store(Some(Arc::new(version.to_vec())));
+        }
     }
 
     /// The current servers, in configuration order.
@@ -219,6 +267,11 @@ impl Backend {
         let servers = self.lock_servers();
         let weights = self.eligible_weights(&servers);
         self.rotation.publish(servers.clone(), &weights);
+        let replica_weights: Vec<u32> = servers
+            .iter()
+            .map(|s| if s.serves_reads() { s.weight() } else { 0 })
+            .collect();
+        self.replicas.publish(servers.clone(), &replica_weights);
     }
 
     fn lock_servers(&self) -> MutexGuard<'_, Vec<Arc<Server>>> {
@@ -265,6 +318,7 @@ mod tests {
             connect_timeout_ms: 1000,
             all_backups,
             health_check: None,
+            mysql: None,
             servers: servers
                 .iter()
                 .enumerate()
@@ -273,6 +327,7 @@ mod tests {
                     address: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
                     weight,
                     backup,
+                    role: None,
                 })
                 .collect(),
         })

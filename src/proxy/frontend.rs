@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::balancer::Backend;
-use crate::config::{FrontendConfig, SpliceMode};
+use crate::config::{FrontendConfig, FrontendMode, SpliceMode};
 use crate::stats::FrontendStats;
 
 pub struct Frontend {
@@ -19,6 +19,8 @@ pub struct Frontend {
     max_connections: AtomicU64,
     idle_timeout_ms: AtomicU64,
     pub splice: SpliceMode,
+    /// Fixed for the listener's life (a reload that changes it rebinds the frontend).
+    pub mode: FrontendMode,
     pub stats: FrontendStats,
 }
 
@@ -40,6 +42,7 @@ impl Frontend {
             max_connections: AtomicU64::new(config.max_connections as u64),
             idle_timeout_ms: AtomicU64::new(config.idle_timeout_ms),
             splice,
+            mode: config.mode,
             stats: FrontendStats::default(),
         }
     }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::frontend::Frontend;
 use super::session;
+use crate::config::FrontendMode;
 use crate::stats::bump;
 
 /// Kernel accept queue length; the kernel caps it at net.core.somaxconn.
@@ -51,9 +52,14 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((client, _peer)) => match frontend.reserve_slot() {
-                Some(slot) => {
-                    tokio::spawn(session::serve(client, slot));
-                }
+                Some(slot) => match frontend.mode {
+                    FrontendMode::Tcp => {
+                        tokio::spawn(session::serve(client, slot));
+                    }
+                    FrontendMode::Mysql => {
+                        tokio::spawn(crate::mysql::serve(client, slot));
+                    }
+                },
                 None => bump(&frontend.stats.rejected),
             },
             Err(error) => {

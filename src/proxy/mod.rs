@@ -8,7 +8,7 @@ mod session;
 mod snapshot;
 
 pub use engine::Engine;
-pub use frontend::Frontend;
+pub use frontend::{ConnectionSlot, Frontend};
 
 #[cfg(test)]
 mod runtime_tests;

@@ -24,6 +24,15 @@ impl Engine {
             ));
         }
         let mut state = self.lock();
+        for wanted in &config.frontends {
+            let existing = state.frontends.iter().find(|l| l.frontend.name == wanted.name);
+            if existing.is_some_and(|l| l.frontend.mode != wanted.mode) {
+                return Err(Error::Config(format!(
+                    "frontend {:?}: mode can't change on reload: restart fastlb for that",
+                    wanted.name
+                )));
+            }
+        }
         let running = state.runtime.is_some();
         let mut new_listeners = HashMap::new();
         for wanted in &config.frontends {

@@ -6,9 +6,10 @@ use std::time::UNIX_EPOCH;
 
 use super::engine::Engine;
 use crate::balancer::{Backend, Server};
-use crate::config::CheckKind;
+use crate::config::{CheckKind, FrontendMode};
 use crate::stats::{
-    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
+    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerMysqlSnapshot, ServerSnapshot,
+    StatsSnapshot,
 };
 
 impl Engine {
@@ -29,6 +30,11 @@ impl Engine {
                     no_server_errors: read(&f.stats.no_server),
                     accept_errors: read(&f.stats.accept_errors),
                     resource_errors: read(&f.stats.resource_errors),
+                    mode: match f.mode {
+                        FrontendMode::Tcp => "tcp",
+                        FrontendMode::Mysql => "mysql",
+                    },
+                    mysql: (f.mode == FrontendMode::Mysql).then(|| f.stats.mysql.snapshot()),
                 };
                 (f.name.clone(), snapshot)
             })
@@ -83,6 +89,12 @@ fn server(s: &Arc<Server>, active: bool, checked: Option<CheckKind>) -> ServerSn
         check: checked.map(|kind| check(s, kind)),
         connect_time: s.stats.connect_time.snapshot(),
         session_time: s.stats.session_time.snapshot(),
+        mysql: s.role().map(|role| ServerMysqlSnapshot {
+            role: role.as_str(),
+            in_read_pool: s.in_read_pool(),
+            replication_lag_seconds: s.lag_seconds(),
+            queries: read(&s.stats.queries),
+        }),
     }
 }
 

@@ -71,6 +71,8 @@ pub struct FrontendStats {
     /// Accepted connections closed because fastlb ran out of a local resource (descriptors,
     /// memory, ephemeral ports) connecting to a server.
     pub resource_errors: AtomicU64,
+    /// Read/write splitting (`mode: mysql` frontends).
+    pub mysql: crate::mysql::stats::MysqlCounters,
 }
 
 /// Per-server counters and latency histograms.
@@ -82,6 +84,8 @@ pub struct ServerStats {
     pub retries: AtomicU64,
     pub connect_time: AtomicHistogram,
     pub session_time: AtomicHistogram,
+    /// MySQL statements this server ran for `mode: mysql` sessions.
+    pub queries: AtomicU64,
 }
 
 /// Shorthand for a relaxed load.

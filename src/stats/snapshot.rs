@@ -4,6 +4,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::histogram::HistogramSnapshot;
+pub use crate::mysql::stats::MysqlSnapshot;
 use crate::health::CheckStatus;
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +46,10 @@ pub struct FrontendSnapshot {
     pub no_server_errors: u64,
     pub accept_errors: u64,
     pub resource_errors: u64,
+    /// tcp or mysql.
+    pub mode: &'static str,
+    /// Read/write splitting counters (mysql frontends only).
+    pub mysql: Option<MysqlSnapshot>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +86,19 @@ pub struct ServerSnapshot {
     pub check: Option<CheckSnapshot>,
     pub connect_time: HistogramSnapshot,
     pub session_time: HistogramSnapshot,
+    /// Servers of MySQL backends: role, read pool, lag, statements run.
+    pub mysql: Option<ServerMysqlSnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerMysqlSnapshot {
+    /// primary or replica.
+    pub role: &'static str,
+    /// A replica that takes reads (replicating, not lagging).
+    pub in_read_pool: bool,
+    /// As the topology monitor last measured it; None when unknown.
+    pub replication_lag_seconds: Option<f64>,
+    pub queries: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

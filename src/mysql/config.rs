@@ -1,0 +1,183 @@
+//! A MySQL backend's read/write splitting settings (the `mysql:` section, as the core
+//! receives it), and their compiled form.
+
+use regex::bytes::Regex;
+use serde::Deserialize;
+use std::time::Duration;
+
+use crate::config::ServerConfig;
+
+/// A server's place in a primary/replica cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerRole {
+    /// Takes the writes (and the reads of transactions and pinned sessions).
+    Primary,
+    /// Takes the reads it can serve, weighted round robin.
+    Replica,
+}
+
+impl ServerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Primary => "primary",
+            ServerRole::Replica => "replica",
+        }
+    }
+}
+
+/// A user fastlb authenticates clients as, and logs in to the servers as.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlUser {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for MysqlUser {
+    // Never print a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlUser")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a session's reads see its own earlier writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CausalReads {
+    #[default]
+    Off,
+    /// After a write, a replica serves the session's reads only once it has applied that
+    /// write's GTID (else the primary does).
+    Session,
+}
+
+/// What happens to sessions while no primary is available (MaxScale's
+/// `master_failure_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimaryFailure {
+    /// Reads go on; a write gets an error packet saying no primary is available.
+    #[default]
+    ErrorOnWrite,
+    /// Reads go on; a write closes the connection.
+    FailOnWrite,
+    /// Sessions close when they need the primary and it is gone, new ones are refused.
+    FailInstantly,
+}
+
+/// Where a rule sends the statements it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleRoute {
+    Primary,
+    Replica,
+}
+
+/// A user routing rule: a regular expression on the statement text (ProxySQL's query
+/// rules); the first match wins, before the classifier.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlRule {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub route: RuleRoute,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    pub users: Vec<MysqlUser>,
+    #[serde(default)]
+    pub causal_reads: CausalReads,
+    /// How long a replica may take to catch up with the session's write before the read
+    /// goes to the primary.
+    #[serde(default = "default_causal_timeout_ms")]
+    pub causal_timeout_ms: u64,
+    #[serde(default)]
+    pub primary_failure: PrimaryFailure,
+    #[serde(default)]
+    pub rules: Vec<MysqlRule>,
+    /// The version the greeting announces (clients read features from it); by default the
+    /// version of the last server greeting fastlb saw.
+    #[serde(default)]
+    pub server_version: Option<String>,
+    /// The largest command a client may send (MySQL's max_allowed_packet).
+    #[serde(default = "default_max_packet")]
+    pub max_packet_bytes: usize,
+}
+
+fn default_causal_timeout_ms() -> u64 {
+    500
+}
+fn default_max_packet() -> usize {
+    64 * 1024 * 1024
+}
+
+impl MysqlConfig {
+    /// Checks what the Python layer also checks, for embedders that build the JSON.
+    pub fn validate(&self, servers: &[ServerConfig]) -> Result<(), String> {
+        if self.users.is_empty() {
+            return Err("mysql.users must list at least one user".into());
+        }
+        let primaries = servers
+            .iter()
+            .filter(|s| s.role == Some(ServerRole::Primary))
+            .count();
+        if primaries > 1 {
+            return Err("at most one server can have role primary".into());
+        }
+        for rule in &self.rules {
+            Regex::new(&rule.pattern)
+                .map_err(|e| format!("mysql rule {:?} is not a valid regex: {e}", rule.pattern))?;
+        }
+        Ok(())
+    }
+}
+
+/// The settings a session uses, compiled once per (re)load.
+#[derive(Debug)]
+pub struct MysqlSettings {
+    pub config: MysqlConfig,
+    pub rules: Vec<(Regex, RuleRoute)>,
+}
+
+impl PartialEq for MysqlSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl MysqlSettings {
+    pub fn new(config: &MysqlConfig) -> Self {
+        let rules = config
+            .rules
+            .iter()
+            // Validated with the configuration; a rule that doesn't compile is dropped
+            // rather than taking the backend down.
+            .filter_map(|rule| Some((Regex::new(&rule.pattern).ok()?, rule.route)))
+            .collect();
+        MysqlSettings {
+            config: config.clone(),
+            rules,
+        }
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<&MysqlUser> {
+        self.config.users.iter().find(|u| u.user.as_bytes() == name)
+    }
+
+    pub fn causal_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.causal_timeout_ms)
+    }
+
+    /// The first user rule matching `statement`.
+    pub fn rule_route(&self, statement: &[u8]) -> Option<RuleRoute> {
+        self.rules
+            .iter()
+            .find(|(regex, _)| regex.is_match(statement))
+            .map(|&(_, route)| route)
+    }
+}

@@ -1,0 +1,102 @@
+//! MySQL read/write splitting: a `mode: mysql` frontend terminates the MySQL protocol,
+//! authenticates clients with the configured users, and sends each statement to the
+//! primary or a replica (see `route.rs` for the policy, `session.rs` for the connections).
+
+pub mod auth;
+pub mod classify;
+mod commands;
+pub mod config;
+pub mod handshake;
+mod login;
+pub mod packet;
+pub mod response;
+pub mod route;
+mod session;
+pub mod statements;
+pub mod stats;
+pub mod stream;
+mod upstream;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::net::TcpStream;
+
+use crate::proxy::ConnectionSlot;
+use crate::stats::bump;
+use session::{Session, Unplaced};
+use statements::Statements;
+use stream::PacketStream;
+
+/// Connection ids fastlb announces in its greetings.
+static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
+
+/// What the greeting announces before fastlb has seen a server's version.
+const FALLBACK_VERSION: &[u8] = b"8.0.0-fastlb";
+
+/// Serves one client of a `mode: mysql` frontend.
+pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
+    let frontend = slot.frontend().clone();
+    let backend = frontend.backend();
+    let settings = backend.settings();
+    let Some(mysql) = settings.mysql.clone() else {
+        return bump(&frontend.stats.no_server);
+    };
+    let _ = client.set_nodelay(true);
+    let mut client = PacketStream::new(client);
+    let version = match (&mysql.config.server_version, backend.server_version()) {
+        (Some(configured), _) => configured.as_bytes().to_vec(),
+        (None, Some(seen)) => seen.to_vec(),
+        (None, None) => FALLBACK_VERSION.to_vec(),
+    };
+    let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+    // A client gets as long to log in as it may idle, at most 10 s (slow-loris logins).
+    let login_timeout = frontend.idle_timeout().min(std::time::Duration::from_secs(10));
+    let handshake = tokio::time::timeout(
+        login_timeout,
+        login::authenticate(&mut client, &mysql, &version, connection_id),
+    )
+    .await;
+    let login = match handshake {
+        Ok(Ok(login)) => login,
+        Ok(Err(login::LoginError::Refused)) => return bump(&frontend.stats.mysql.auth_failures),
+        Ok(Err(login::LoginError::Protocol)) | Err(_) => {
+            return bump(&frontend.stats.mysql.protocol_errors)
+        }
+    };
+    bump(&frontend.stats.mysql.sessions);
+    let seq = login.seq;
+    let mut session = Session {
+        frontend,
+        backend,
+        settings: mysql,
+        client,
+        user: login.user,
+        capabilities: login.capabilities,
+        collation: login.collation,
+        database: login.database,
+        state: Vec::new(),
+        autocommit: true,
+        pinned: false,
+        last_gtid: None,
+        primary: None,
+        replica: None,
+        statements: Statements::default(),
+        connect_timeout: settings.connect_timeout,
+    };
+    match session.open_first_connection().await {
+        Ok(()) => {
+            if let session::Flow::Close = session.send_ok(seq).await {
+                return session.close().await;
+            }
+        }
+        Err(unplaced) => {
+            if let Unplaced::NoPrimary = unplaced {
+                bump(&session.frontend.stats.mysql.no_primary);
+            }
+            session.unplaced(unplaced, seq).await;
+            return session.close().await;
+        }
+    }
+    session.run().await;
+    // The slot counted this connection on the frontend until now.
+    drop(slot);
+}

@@ -1,0 +1,520 @@
+//! One client of a `mode: mysql` frontend: its server connections (at most one to the
+//! primary, one to a replica), its session state, and where each statement goes.
+//!
+//! Connections are the session's own (opened when first needed, kept for its life), the
+//! way MaxScale's readwritesplit works: no state leaks between clients, and a replica is
+//! chosen by weighted round robin once per session rather than per statement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::classify::Kind;
+use super::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
+use super::packet::{error_code, frame, ok_payload, status};
+use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
+use super::route::{SessionView, Target};
+use super::statements::Statements;
+use super::stream::PacketStream;
+use super::upstream::{Login, Upstream, UpstreamError};
+use crate::balancer::{Backend, Server};
+use crate::proxy::Frontend;
+use crate::stats::bump;
+
+/// Statements replayed on connections opened later; past this the session is pinned to
+/// the connections it has (a client that keeps changing state has a reason to).
+const MAX_STATE_ENTRIES: usize = 1024;
+
+/// What the session does after a command.
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+/// The session's connection a statement runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Primary,
+    Replica,
+}
+
+/// Why a statement could not be placed.
+pub enum Unplaced {
+    /// No primary is available (the failure policy decides what the client sees).
+    NoPrimary,
+    /// No server at all.
+    NoServer,
+    /// A server refused to log the session in: its ERR packet goes to the client.
+    Refused(Vec<u8>),
+}
+
+pub struct Session {
+    pub frontend: Arc<Frontend>,
+    pub backend: Arc<Backend>,
+    pub settings: Arc<MysqlSettings>,
+    pub client: PacketStream,
+    pub user: MysqlUser,
+    pub capabilities: u32,
+    pub collation: u8,
+    pub database: Option<Vec<u8>>,
+    /// Command payloads that changed session state (SET, USE, COM_INIT_DB,
+    /// COM_SET_OPTION), replayed in order on connections that haven't run them.
+    pub state: Vec<Vec<u8>>,
+    pub autocommit: bool,
+    pub pinned: bool,
+    /// The GTID of the session's last write (causal reads).
+    pub last_gtid: Option<Vec<u8>>,
+    pub primary: Option<Upstream>,
+    pub replica: Option<Upstream>,
+    pub statements: Statements,
+    pub connect_timeout: Duration,
+}
+
+impl Session {
+    pub fn view(&self) -> SessionView {
+        let open_transaction = if self.primary.as_ref().is_some_and(Upstream::in_transaction) {
+            Some(Target::Primary)
+        } else if self.replica.as_ref().is_some_and(Upstream::in_transaction) {
+            Some(Target::Replica)
+        } else {
+            None
+        };
+        SessionView {
+            open_transaction,
+            pinned: self.pinned,
+            autocommit: self.autocommit,
+        }
+    }
+
+    pub fn pin(&mut self) {
+        if !self.pinned {
+            self.pinned = true;
+            bump(&self.frontend.stats.mysql.pinned_sessions);
+        }
+    }
+
+    pub fn unpin(&mut self) {
+        if self.pinned {
+            self.pinned = false;
+            let gauge = &self.frontend.stats.mysql.pinned_sessions;
+            gauge.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub fn upstream(&mut self, which: Which) -> Option<&mut Upstream> {
+        match which {
+            Which::Primary => self.primary.as_mut(),
+            Which::Replica => self.replica.as_mut(),
+        }
+    }
+
+    pub fn which_serial(&self, serial: u64) -> Option<Which> {
+        if self.primary.as_ref().is_some_and(|u| u.serial == serial) {
+            Some(Which::Primary)
+        } else if self.replica.as_ref().is_some_and(|u| u.serial == serial) {
+            Some(Which::Replica)
+        } else {
+            None
+        }
+    }
+
+    /// Opens a connection to `server` as the session's user and replays its state.
+    async fn connect(&mut self, server: Arc<Server>) -> Result<Upstream, UpstreamError> {
+        let is_primary = server.role() == Some(ServerRole::Primary);
+        let login = Login {
+            user: &self.user,
+            database: self.database.as_deref(),
+            collation: self.collation,
+            client_capabilities: self.capabilities,
+            track_gtid: is_primary && self.settings.config.causal_reads == CausalReads::Session,
+        };
+        let opened = Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
+        let mut upstream = match opened {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                if matches!(error, UpstreamError::Connect(_) | UpstreamError::Io(_)) {
+                    bump(&server.stats.connect_errors);
+                }
+                return Err(error);
+            }
+        };
+        server.observe_connect_success();
+        if !self.autocommit && is_primary {
+            refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
+        }
+        if self.state.len() > MAX_STATE_ENTRIES {
+            return Err(UpstreamError::Protocol(
+                "the session changed its state too often to replay it on a new connection".into(),
+            ));
+        }
+        catch_up(&mut upstream, &self.state).await?;
+        Ok(upstream)
+    }
+
+    /// Makes sure the primary connection exists and still points at the primary.
+    pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
+        if let Some(current) = &self.primary {
+            let still_primary = current.server.role() == Some(ServerRole::Primary);
+            if still_primary || current.in_transaction() {
+                return Ok(());
+            }
+        }
+        self.drop_upstream(Which::Primary).await;
+        let server = self.backend.primary().ok_or(Unplaced::NoPrimary)?;
+        match self.connect(server).await {
+            Ok(upstream) => {
+                self.primary = Some(upstream);
+                Ok(())
+            }
+            Err(UpstreamError::Refused { payload, .. }) => Err(Unplaced::Refused(payload)),
+            Err(_) => Err(Unplaced::NoPrimary),
+        }
+    }
+
+    /// Makes sure a replica connection to a replica that takes reads exists.
+    pub async fn ensure_replica(&mut self) -> Result<(), Unplaced> {
+        if let Some(current) = &self.replica {
+            if current.server.serves_reads() || current.in_transaction() {
+                return Ok(());
+            }
+        }
+        self.drop_upstream(Which::Replica).await;
+        let mut refused = None;
+        for _ in 0..3 {
+            let Some(server) = self.backend.pick_replica() else {
+                break;
+            };
+            match self.connect(server).await {
+                Ok(upstream) => {
+                    self.replica = Some(upstream);
+                    return Ok(());
+                }
+                Err(UpstreamError::Refused { payload, .. }) => refused = Some(payload),
+                Err(_) => {}
+            }
+        }
+        Err(refused.map_or(Unplaced::NoServer, Unplaced::Refused))
+    }
+
+    /// Closes one of the session's connections; its prepared statements are forgotten.
+    pub async fn drop_upstream(&mut self, which: Which) {
+        let taken = match which {
+            Which::Primary => self.primary.take(),
+            Which::Replica => self.replica.take(),
+        };
+        if let Some(upstream) = taken {
+            self.statements.forget_connection(upstream.serial);
+            upstream.quit().await;
+        }
+    }
+
+    /// Whether the replica connection has applied the session's last write, waiting a
+    /// little for it if not (causal reads).
+    async fn replica_caught_up(&mut self) -> bool {
+        if self.settings.config.causal_reads != CausalReads::Session {
+            return true;
+        }
+        let Some(gtid) = self.last_gtid.clone() else {
+            return true;
+        };
+        let timeout = self.settings.causal_timeout();
+        let stats = &self.frontend.stats.mysql;
+        let Some(replica) = self.replica.as_mut() else {
+            return false;
+        };
+        if replica.caught_up_to.as_ref() == Some(&gtid) {
+            return true;
+        }
+        // The GTID came from the server; still, only GTID characters go into the SQL.
+        let gtid_text = String::from_utf8_lossy(&gtid);
+        if !gtid_text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | ',' | '\n'))
+        {
+            return false;
+        }
+        bump(&stats.causal_waits);
+        let seconds = timeout.as_secs_f64();
+        let sql = if replica.mariadb {
+            format!("SELECT MASTER_GTID_WAIT('{gtid_text}', {seconds:.3})")
+        } else {
+            format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{gtid_text}', {seconds:.3})")
+        };
+        match replica.query_value(sql.as_bytes()).await {
+            Ok(Some(value)) if value == b"0" => {
+                replica.caught_up_to = Some(gtid);
+                true
+            }
+            Ok(_) => {
+                bump(&stats.causal_timeouts);
+                false
+            }
+            Err(_) => {
+                bump(&stats.causal_timeouts);
+                self.drop_upstream(Which::Replica).await;
+                false
+            }
+        }
+    }
+
+    /// Chooses the connection for a statement meant for `target`. `read`: the statement
+    /// only reads, so it may go to the other side when its target is unavailable.
+    pub async fn place(&mut self, target: Target, read: bool) -> Result<Which, Unplaced> {
+        let frontend = self.frontend.clone();
+        let stats = &frontend.stats.mysql;
+        if target == Target::Replica {
+            let replica = self.ensure_replica().await;
+            if replica.is_ok() && self.replica_caught_up().await {
+                return Ok(Which::Replica);
+            }
+            bump(&stats.reads_on_primary);
+            return match self.ensure_primary().await {
+                Ok(()) => Ok(Which::Primary),
+                // No primary either: a replica that hasn't caught up beats no answer.
+                Err(_) if self.replica.is_some() => Ok(Which::Replica),
+                Err(error) => Err(error),
+            };
+        }
+        match self.ensure_primary().await {
+            Ok(()) => Ok(Which::Primary),
+            Err(Unplaced::NoPrimary) if read && self.view().open_transaction.is_none() => {
+                self.ensure_replica().await.map(|()| Which::Replica)
+            }
+            Err(error) => {
+                if matches!(error, Unplaced::NoPrimary) {
+                    bump(&stats.no_primary);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Replays state the connection hasn't applied yet.
+    pub async fn catch_up(&mut self, which: Which) -> Result<(), UpstreamError> {
+        let state = std::mem::take(&mut self.state);
+        let result = match self.upstream(which) {
+            Some(upstream) => catch_up(upstream, &state).await,
+            None => Ok(()),
+        };
+        self.state = state;
+        result
+    }
+
+    /// Forwards the response to the command just sent on `which` to the client, and
+    /// notes what it says (status, GTID). A LOCAL INFILE request is served here too.
+    pub async fn relay_response(
+        &mut self,
+        which: Which,
+        shape: Shape,
+        rewrite: Rewrite,
+    ) -> Result<Outcome, Failure> {
+        let strip = self.capabilities & super::packet::capability::SESSION_TRACK == 0;
+        let rewrite = Rewrite {
+            strip_session_state: strip,
+            ..rewrite
+        };
+        let Some(upstream) = (match which {
+            Which::Primary => self.primary.as_mut(),
+            Which::Replica => self.replica.as_mut(),
+        }) else {
+            return Err(Failure {
+                error: ForwardError::Protocol("no connection"),
+                forwarded: false,
+            });
+        };
+        let mut outcome = forward(
+            &mut upstream.stream,
+            Some(&mut self.client),
+            shape,
+            upstream.session_track,
+            rewrite,
+        )
+        .await?;
+        while outcome.local_infile {
+            relay_local_infile(&mut self.client, upstream).await?;
+            outcome = forward(
+                &mut upstream.stream,
+                Some(&mut self.client),
+                Shape::Results,
+                upstream.session_track,
+                rewrite,
+            )
+            .await?;
+        }
+        upstream.note_status(&outcome);
+        bump(&upstream.server.stats.queries);
+        upstream.server.stats.traffic.add_out(outcome.bytes);
+        self.frontend.stats.traffic.add_out(outcome.bytes);
+        if which == Which::Primary {
+            self.autocommit = upstream.autocommit();
+            if let Some(gtid) = &outcome.gtid {
+                self.last_gtid = Some(gtid.clone());
+            }
+            bump(&self.frontend.stats.mysql.queries_primary);
+        } else {
+            bump(&self.frontend.stats.mysql.queries_replica);
+        }
+        Ok(outcome)
+    }
+
+    /// Records a successful state change for replay; the connection that ran it has it.
+    pub fn record_state(&mut self, payload: &[u8], ran_on: Which) {
+        // Repeating the last change changes nothing (pools re-send the same SET).
+        if self.state.last().map(Vec::as_slice) != Some(payload) {
+            self.state.push(payload.to_vec());
+        }
+        if self.state.len() > MAX_STATE_ENTRIES {
+            self.pin();
+        }
+        let applied = self.state.len();
+        if let Some(upstream) = self.upstream(ran_on) {
+            upstream.applied = applied;
+        }
+    }
+
+    /// A server connection failed during a command: drop it; tell the client unless it
+    /// already got part of the answer (then its connection ends too).
+    pub async fn server_failed(&mut self, which: Which, failure: Failure, seq: u8) -> Flow {
+        if let ForwardError::Client(_) = failure.error {
+            return Flow::Close;
+        }
+        bump(&self.frontend.stats.mysql.server_errors);
+        self.drop_upstream(which).await;
+        if failure.forwarded {
+            return Flow::Close;
+        }
+        let message = format!("fastlb: lost the connection to the server ({})", failure.error);
+        self.send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
+            .await
+    }
+
+    /// The client gets the outcome of `Unplaced` under the failure policy.
+    pub async fn unplaced(&mut self, unplaced: Unplaced, seq: u8) -> Flow {
+        match unplaced {
+            Unplaced::Refused(payload) => self.send_payload(&payload, seq).await,
+            Unplaced::NoServer => {
+                bump(&self.frontend.stats.no_server);
+                let message = format!(
+                    "fastlb: no server of backend '{}' is available",
+                    self.backend.name
+                );
+                self.send_error(error_code::SERVER_GONE, b"HY000", &message, seq)
+                    .await
+            }
+            Unplaced::NoPrimary => {
+                let message = format!(
+                    "fastlb: no primary is available for writes in backend '{}'",
+                    self.backend.name
+                );
+                let flow = self
+                    .send_error(error_code::NO_PRIMARY, b"HY000", &message, seq)
+                    .await;
+                match self.settings.config.primary_failure {
+                    PrimaryFailure::ErrorOnWrite => flow,
+                    PrimaryFailure::FailOnWrite | PrimaryFailure::FailInstantly => Flow::Close,
+                }
+            }
+        }
+    }
+
+    pub async fn send_error(&mut self, code: u16, state: &[u8; 5], message: &str, seq: u8) -> Flow {
+        let payload = super::packet::err_payload(code, state, message);
+        self.send_payload(&payload, seq).await
+    }
+
+    pub async fn send_ok(&mut self, seq: u8) -> Flow {
+        let flags = self.primary.as_ref().map_or(status::AUTOCOMMIT, |u| u.status);
+        self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
+            .await
+    }
+
+    pub async fn send_payload(&mut self, payload: &[u8], seq: u8) -> Flow {
+        let mut out = Vec::with_capacity(payload.len() + 4);
+        frame(&mut out, payload, seq);
+        match self.client.write_all(&out).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    }
+
+    /// Ends the session's server connections politely.
+    pub async fn close(mut self) {
+        self.unpin();
+        self.drop_upstream(Which::Replica).await;
+        self.drop_upstream(Which::Primary).await;
+    }
+
+    /// Whether `kind` only reads (it may run on a replica when the primary is gone).
+    pub fn reads_only(kind: Kind) -> bool {
+        matches!(
+            kind,
+            Kind::Read | Kind::BeginReadOnly | Kind::SessionState | Kind::SetAutocommit(_)
+        )
+    }
+}
+
+/// Replays `state[upstream.applied..]` on `upstream`.
+async fn catch_up(upstream: &mut Upstream, state: &[Vec<u8>]) -> Result<(), UpstreamError> {
+    while upstream.applied < state.len() {
+        let payload = &state[upstream.applied];
+        upstream.send_command(payload).await?;
+        let shape = if payload.first() == Some(&super::packet::command::QUERY) {
+            Shape::Results
+        } else {
+            Shape::Single
+        };
+        let session_track = upstream.session_track;
+        let outcome = forward(
+            &mut upstream.stream,
+            None,
+            shape,
+            session_track,
+            Rewrite::default(),
+        )
+        .await?;
+        upstream.note_status(&outcome);
+        refused_if_error(outcome)?;
+        upstream.applied += 1;
+    }
+    Ok(())
+}
+
+fn refused_if_error(outcome: Outcome) -> Result<(), UpstreamError> {
+    match outcome.error {
+        Some(code) => Err(UpstreamError::Refused {
+            payload: super::packet::err_payload(
+                code,
+                b"HY000",
+                "fastlb: replaying the session's state on a new server connection failed",
+            ),
+            message: format!("replaying session state failed with error {code}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The server asked for a LOCAL INFILE: the client's file packets go to it, up to the
+/// empty packet that ends the file.
+async fn relay_local_infile(
+    client: &mut PacketStream,
+    upstream: &mut Upstream,
+) -> Result<(), Failure> {
+    let fail = |error, forwarded| Failure { error, forwarded };
+    loop {
+        let packet = client
+            .read_packet(super::packet::MAX_PART)
+            .await
+            .map_err(|e| match e {
+                super::stream::ReadError::Io(io) => fail(ForwardError::Client(io), true),
+                super::stream::ReadError::TooLarge(_) => {
+                    fail(ForwardError::Protocol("oversized file packet"), true)
+                }
+            })?;
+        upstream
+            .send_raw(packet.raw())
+            .await
+            .map_err(|e| fail(ForwardError::Server(e), true))?;
+        if packet.payload().is_empty() {
+            return Ok(());
+        }
+    }
+}

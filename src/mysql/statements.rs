@@ -1,0 +1,206 @@
+//! A session's binary prepared statements: the ids the client knows, mapped to the ids
+//! each server connection gave them, prepared on a connection the first time a statement
+//! runs there.
+
+use std::collections::HashMap;
+
+use super::classify::Classification;
+
+/// Where a statement has been prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnServer {
+    /// The upstream connection's serial.
+    pub serial: u64,
+    /// That server's id for the statement.
+    pub id: u32,
+    /// The server has seen the parameter types (they are sent only with the first
+    /// execution; later ones say "as before").
+    pub types_sent: bool,
+}
+
+#[derive(Debug)]
+pub struct Prepared {
+    pub sql: Vec<u8>,
+    pub class: Classification,
+    pub params: u16,
+    /// The parameter types of the last execution that sent them.
+    pub param_types: Option<Vec<u8>>,
+    pub on: Vec<OnServer>,
+    /// COM_STMT_SEND_LONG_DATA payloads waiting for the next execution (where it runs is
+    /// decided then).
+    pub long_data: Vec<Vec<u8>>,
+    pub long_data_bytes: usize,
+    /// The connection of the last execution (a cursor's rows are fetched there).
+    pub executed_on: Option<u64>,
+}
+
+impl Prepared {
+    pub fn new(sql: Vec<u8>, class: Classification, params: u16) -> Self {
+        Prepared {
+            sql,
+            class,
+            params,
+            param_types: None,
+            on: Vec::new(),
+            long_data: Vec::new(),
+            long_data_bytes: 0,
+            executed_on: None,
+        }
+    }
+
+    pub fn on_server(&self, serial: u64) -> Option<OnServer> {
+        self.on.iter().copied().find(|o| o.serial == serial)
+    }
+
+    /// The COM_STMT_EXECUTE payload for the connection `serial`, where the statement's id
+    /// is `on.id`: the client's id replaced, and the parameter types added when the client
+    /// relies on types that connection never saw. Records types the client sends.
+    pub fn execute_payload(&mut self, payload: &[u8], serial: u64) -> Option<Vec<u8>> {
+        let index = self.on.iter().position(|o| o.serial == serial)?;
+        let on = self.on[index];
+        let mut out = with_statement_id(payload, on.id)?;
+        if self.params == 0 {
+            return Some(out);
+        }
+        let params = usize::from(self.params);
+        let flag_at = 10 + params.div_ceil(8);
+        let types_len = 2 * params;
+        match out.get(flag_at) {
+            Some(1) => {
+                self.param_types = Some(out.get(flag_at + 1..flag_at + 1 + types_len)?.to_vec());
+                self.on[index].types_sent = true;
+            }
+            Some(0) if !on.types_sent => {
+                if let Some(types) = &self.param_types {
+                    out[flag_at] = 1;
+                    out.splice(flag_at + 1..flag_at + 1, types.iter().copied());
+                    self.on[index].types_sent = true;
+                }
+            }
+            _ => {}
+        }
+        Some(out)
+    }
+}
+
+#[derive(Default)]
+pub struct Statements {
+    next_id: u32,
+    map: HashMap<u32, Prepared>,
+}
+
+impl Statements {
+    /// A fresh id for the statement being prepared.
+    pub fn next_id(&mut self) -> u32 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.next_id
+    }
+
+    pub fn insert(&mut self, id: u32, prepared: Prepared) {
+        self.map.insert(id, prepared);
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut Prepared> {
+        self.map.get_mut(&id)
+    }
+
+    pub fn remove(&mut self, id: u32) -> Option<Prepared> {
+        self.map.remove(&id)
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// A connection closed: its statement ids are gone with it.
+    pub fn forget_connection(&mut self, serial: u64) {
+        for prepared in self.map.values_mut() {
+            prepared.on.retain(|o| o.serial != serial);
+            if prepared.executed_on == Some(serial) {
+                prepared.executed_on = None;
+            }
+        }
+    }
+}
+
+/// The statement id of a COM_STMT_* payload (bytes 1..5).
+pub fn statement_id(payload: &[u8]) -> Option<u32> {
+    let bytes = payload.get(1..5)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// A copy of a COM_STMT_* payload with another statement id.
+pub fn with_statement_id(payload: &[u8], id: u32) -> Option<Vec<u8>> {
+    let mut out = payload.to_vec();
+    out.get_mut(1..5)?.copy_from_slice(&id.to_le_bytes());
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mysql::classify::classify;
+
+    fn execute(id: u32, bound: bool) -> Vec<u8> {
+        // Two parameters: null bitmap 1 byte, flag, [types], values.
+        let mut payload = vec![0x17];
+        payload.extend_from_slice(&id.to_le_bytes());
+        payload.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+        payload.push(u8::from(bound));
+        if bound {
+            payload.extend_from_slice(&[3, 0, 254, 0]);
+        }
+        payload.extend_from_slice(&[7, 0, 0, 0, 1, b'x']);
+        payload
+    }
+
+    #[test]
+    fn ids_and_types_follow_the_connection() {
+        let mut prepared = Prepared::new(b"SELECT ?, ?".to_vec(), classify(b"SELECT ?, ?"), 2);
+        prepared.on.push(OnServer {
+            serial: 1,
+            id: 50,
+            types_sent: false,
+        });
+        let first = prepared.execute_payload(&execute(9, true), 1).unwrap();
+        assert_eq!(statement_id(&first), Some(50));
+        assert_eq!(prepared.param_types.as_deref(), Some(&[3, 0, 254, 0][..]));
+
+        // The same statement on another connection, the client relying on bound types.
+        prepared.on.push(OnServer {
+            serial: 2,
+            id: 7,
+            types_sent: false,
+        });
+        let second = prepared.execute_payload(&execute(9, false), 2).unwrap();
+        assert_eq!(second, {
+            let mut expected = execute(7, true);
+            expected[0] = 0x17;
+            expected
+        });
+        // Once sent, "as before" passes through.
+        let third = prepared.execute_payload(&execute(9, false), 2).unwrap();
+        assert_eq!(third, execute(7, false));
+        assert!(prepared.execute_payload(&execute(9, false), 3).is_none());
+    }
+
+    #[test]
+    fn forgetting_a_connection() {
+        let mut statements = Statements::default();
+        let id = statements.next_id();
+        let mut prepared = Prepared::new(b"SELECT 1".to_vec(), classify(b"SELECT 1"), 0);
+        prepared.on.push(OnServer {
+            serial: 4,
+            id: 1,
+            types_sent: true,
+        });
+        prepared.executed_on = Some(4);
+        statements.insert(id, prepared);
+        statements.forget_connection(4);
+        let prepared = statements.get_mut(id).unwrap();
+        assert!(prepared.on.is_empty());
+        assert_eq!(prepared.executed_on, None);
+        assert_eq!(statement_id(&[0x19, 1, 0, 0, 0]), Some(1));
+        assert_eq!(statement_id(&[0x19, 1]), None);
+    }
+}

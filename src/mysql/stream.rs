@@ -1,0 +1,161 @@
+//! A MySQL connection's byte stream with a read buffer: whole packets for commands and
+//! handshakes, and raw access to the buffer for forwarding results without copying them
+//! into packets.
+
+use std::io;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::packet::{parse_header, HEADER_LEN, MAX_PART};
+
+/// Initial read buffer: a result of small rows streams through it; it grows only for a
+/// small packet (OK, ERR, a command) that doesn't fit.
+const BUFFER: usize = 16 * 1024;
+
+/// One logical packet as it arrived: the raw parts (headers included, to forward as they
+/// are) and the joined payload when it spans more than one part.
+pub struct Packet {
+    raw: Vec<u8>,
+    joined: Option<Vec<u8>>,
+    /// The first part's sequence id.
+    pub seq: u8,
+    /// The sequence id that follows the last part.
+    pub next_seq: u8,
+}
+
+impl Packet {
+    pub fn payload(&self) -> &[u8] {
+        match &self.joined {
+            Some(joined) => joined,
+            None => &self.raw[HEADER_LEN..],
+        }
+    }
+
+    /// The packet exactly as it arrived (for forwarding).
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    pub fn into_raw(self) -> Vec<u8> {
+        self.raw
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("packet of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+pub struct PacketStream {
+    io: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl PacketStream {
+    pub fn new(io: TcpStream) -> Self {
+        PacketStream {
+            io,
+            buf: vec![0; BUFFER],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Unconsumed bytes.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads more bytes into the buffer (at least one); EOF is an error, since every
+    /// caller is waiting for the rest of a packet.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+        }
+        let n = self.io.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Waits until at least `n` unconsumed bytes are buffered.
+    pub async fn need(&mut self, n: usize) -> io::Result<()> {
+        if self.start + n > self.buf.len() {
+            // Make room once: compact, then grow to fit.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n.next_power_of_two(), 0);
+            }
+        }
+        while self.end - self.start < n {
+            self.fill().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one logical packet of at most `limit` payload bytes.
+    pub async fn read_packet(&mut self, limit: usize) -> Result<Packet, ReadError> {
+        let mut raw = Vec::new();
+        let mut joined: Option<Vec<u8>> = None;
+        let mut first_seq = None;
+        let mut total = 0usize;
+        loop {
+            self.need(HEADER_LEN).await?;
+            let (len, seq) = parse_header(self.buffered());
+            total += len;
+            if total > limit {
+                return Err(ReadError::TooLarge(total));
+            }
+            first_seq.get_or_insert(seq);
+            self.need(HEADER_LEN + len).await?;
+            let part = &self.buffered()[..HEADER_LEN + len];
+            if len == MAX_PART || joined.is_some() {
+                joined
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&part[HEADER_LEN..]);
+            }
+            raw.extend_from_slice(part);
+            self.consume(HEADER_LEN + len);
+            if len < MAX_PART {
+                return Ok(Packet {
+                    raw,
+                    joined,
+                    seq: first_seq.unwrap_or(0),
+                    next_seq: seq.wrapping_add(1),
+                });
+            }
+        }
+    }
+
+    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.io.write_all(bytes).await
+    }
+
+    pub fn set_nodelay(&self) {
+        let _ = self.io.set_nodelay(true);
+    }
+}
