@@ -32,6 +32,16 @@ class Engine:
         KeyError for an unknown backend/server, ValueError for a weight out of range."""
     def set_state(self, backend: str, server: str, state: str) -> None:
         """`ready` | `drain` | `maint`: drain and maint take no new connections."""
+    def set_topology(
+        self,
+        backend: str,
+        server: str,
+        role: str,
+        in_read_pool: bool,
+        lag_seconds: float | None = None,
+    ) -> None:
+        """MySQL backends: the topology monitor's verdict on a server. `role` is `primary`
+        or `replica`; a replica takes reads only while `in_read_pool`."""
     def add_server(self, backend: str, server_json: str) -> None:
         """Add a server (JSON of one core server object). ValueError if the name is taken,
         KeyError for an unknown backend."""

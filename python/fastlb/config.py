@@ -36,6 +36,7 @@ from .config_errors import (
     problems_from_pydantic,
     refuse_planned_keys,
 )
+from .config_mysql import MysqlConfig
 from .config_types import (
     Duration,
     ListenAddress,
@@ -60,6 +61,7 @@ __all__ = [
     "FrontendConfig",
     "HealthCheckConfig",
     "ListenAddress",
+    "MysqlConfig",
     "ServerAddress",
     "ServerConfig",
     "Weight",
@@ -82,7 +84,7 @@ MIN_DEFAULT_FAST_INTERVAL = 0.1
 
 
 def _check_mode(value: object) -> object:
-    if value in ("http", "mysql"):
+    if value == "http":
         raise field_error(
             f"mode {value!r} is not supported by this version of fastlb yet; use 'tcp'"
         )
@@ -129,6 +131,8 @@ class ServerConfig(_Model):
     address: ServerAddress
     weight: Weight = 1
     backup: bool = False
+    # MySQL backends (with a `mysql:` section): the primary takes writes, replicas reads.
+    role: Literal["primary", "replica"] | None = None
 
 
 class HealthCheckConfig(_Model):
@@ -180,13 +184,14 @@ class BackendConfig(_Model):
     connect_timeout: PositiveDuration = 5.0
     all_backups: bool = False
     health_check: HealthCheckConfig | None = None
+    mysql: MysqlConfig | None = None
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
 class FrontendConfig(_Model):
     name: Name
     listen: ListenAddress
-    mode: Annotated[Literal["tcp"], BeforeValidator(_check_mode)] = "tcp"
+    mode: Annotated[Literal["tcp", "mysql"], BeforeValidator(_check_mode)] = "tcp"
     backend: str
     max_connections: _Positive = 20000
     idle_timeout: PositiveDuration = 60.0
@@ -249,8 +254,18 @@ class Config(_Model):
                     )
                     if key in check.model_fields_set and check.type != kind
                 ]
+            problems += _mysql_cross_check(prefix, backend)
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
+            target = next((b for b in self.backends if b.name == frontend.backend), None)
+            if frontend.mode == "mysql" and target is not None and target.mysql is None:
+                problems.append(
+                    (
+                        f"{item('frontends', index, frontend.name)}.mode",
+                        f"mode 'mysql' needs a 'mysql:' section (users, ...) on backend "
+                        f"{target.name!r}",
+                    )
+                )
             if frontend.backend not in backend_names:
                 problems.append(
                     (
@@ -292,6 +307,7 @@ class Config(_Model):
                 "name": f.name,
                 "listen": resolve(f"{item('frontends', i, f.name)}.listen", f.listen),
                 "backend": f.backend,
+                "mode": f.mode,
                 "max_connections": f.max_connections,
                 "idle_timeout_ms": _milliseconds(f.idle_timeout),
             }
@@ -305,6 +321,7 @@ class Config(_Model):
                 "all_backups": b.all_backups,
                 # Only when configured: absent means "no check" to the core.
                 **({"health_check": b.health_check.to_core_dict()} if b.health_check else {}),
+                **({"mysql": b.mysql.to_core_dict()} if b.mysql else {}),
                 "servers": [
                     {
                         "name": s.name,
@@ -314,6 +331,7 @@ class Config(_Model):
                         ),
                         "weight": s.weight,
                         "backup": s.backup,
+                        **({"role": _role(b, s)} if b.mysql else {}),
                     }
                     for si, s in enumerate(b.servers)
                 ],
@@ -332,6 +350,42 @@ class Config(_Model):
     def to_core_json(self) -> str:
         """`to_core_dict()` as the JSON string `fastlb._core.Engine` takes."""
         return json.dumps(self.to_core_dict())
+
+
+def _role(backend: BackendConfig, server: ServerConfig) -> str:
+    # In a MySQL backend a server without a role is a replica: it never takes writes.
+    return server.role or "replica"
+
+
+def _mysql_cross_check(prefix: str, backend: BackendConfig) -> list[Problem]:
+    """Roles only with a mysql section, at most one primary, no backups among them."""
+    problems: list[Problem] = []
+    roles = [(si, s) for si, s in enumerate(backend.servers) if s.role is not None]
+    if backend.mysql is None:
+        return [
+            (
+                f"{prefix}.{item('servers', si, s.name)}.role",
+                "only used by backends with a 'mysql:' section",
+            )
+            for si, s in roles
+        ]
+    primaries = [(si, s) for si, s in roles if s.role == "primary"]
+    for si, s in primaries[1:]:
+        problems.append(
+            (
+                f"{prefix}.{item('servers', si, s.name)}.role",
+                f"only one server can be the primary ({primaries[0][1].name!r} is)",
+            )
+        )
+    for si, s in enumerate(backend.servers):
+        if s.backup:
+            problems.append(
+                (
+                    f"{prefix}.{item('servers', si, s.name)}.backup",
+                    "MySQL backends route by role (primary/replica), not by backup",
+                )
+            )
+    return problems
 
 
 def _milliseconds(seconds: float) -> int:

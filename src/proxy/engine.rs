@@ -228,6 +228,28 @@ impl Engine {
     pub fn remove_server(&self, backend: &str, server: &str) -> Result<()> {
         self.backend(backend)?.remove_server(server)
     }
+
+    /// MySQL: the topology monitor's verdict on one server (role, read pool, lag).
+    pub fn set_topology(
+        &self,
+        backend: &str,
+        server: &str,
+        role: &str,
+        in_read_pool: bool,
+        lag: Option<f64>,
+    ) -> Result<()> {
+        let role = match role {
+            "primary" => crate::config::ServerRole::Primary,
+            "replica" => crate::config::ServerRole::Replica,
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown role {other:?} (expected primary or replica)"
+                )))
+            }
+        };
+        self.backend(backend)?
+            .set_topology(server, role, in_read_pool, lag)
+    }
 }
 
 pub(super) fn new_frontend(

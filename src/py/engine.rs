@@ -72,6 +72,20 @@ impl PyEngine {
         self.engine.remove_server(backend, server).map_err(to_py)
     }
 
+    #[pyo3(signature = (backend, server, role, in_read_pool, lag_seconds=None))]
+    fn set_topology(
+        &self,
+        backend: &str,
+        server: &str,
+        role: &str,
+        in_read_pool: bool,
+        lag_seconds: Option<f64>,
+    ) -> PyResult<()> {
+        self.engine
+            .set_topology(backend, server, role, in_read_pool, lag_seconds)
+            .map_err(to_py)
+    }
+
     /// Binding new addresses and closing old listeners can block briefly: release the GIL.
     fn reload(&self, py: Python<'_>, config_json: &str) -> PyResult<()> {
         let config = CoreConfig::from_json(config_json).map_err(to_py)?;

@@ -1,0 +1,100 @@
+"""The `mysql:` section of a backend: read/write splitting for `mode: mysql` frontends.
+
+```yaml
+backends:
+  - name: db
+    servers:
+      - {name: db-primary, address: 127.0.0.1:3307, role: primary}
+      - {name: db-replica, address: 127.0.0.1:3308, role: replica, weight: 1}
+    mysql:
+      users: [{user: app, password: "${DB_PASSWORD}"}]
+      monitor: {user: monitor, password: "...", interval: 1s}
+      max_replication_lag: 5s
+      causal_reads: session           # off | session
+      primary_failure: error_on_write # error_on_write | fail_on_write | fail_instantly
+      rules:
+        - {match: "^SELECT .* FROM reports", route: primary}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from .config_types import PositiveDuration, field_error
+
+__all__ = ["MonitorConfig", "MysqlConfig", "MysqlRule", "MysqlUser"]
+
+_UserName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+# Large enough for any statement a client should send, small enough that a hostile client
+# can't make fastlb buffer gigabytes.
+_DEFAULT_MAX_PACKET = 64 * 1024 * 1024
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise field_error(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _check_version(value: str) -> str:
+    if not value or not value.isprintable() or len(value) > 60:
+        raise field_error("must be a short printable version string, e.g. '10.11.6-MariaDB'")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MysqlUser(_Model):
+    """A user clients log in as; fastlb logs in to the servers with the same credentials."""
+
+    user: _UserName
+    password: str = Field(default="", repr=False)
+
+
+class MonitorConfig(_Model):
+    """The topology monitor's login and pace (it reads read_only, GTIDs and lag)."""
+
+    user: _UserName
+    password: str = Field(default="", repr=False)
+    interval: PositiveDuration = 1.0
+    timeout: PositiveDuration = 1.0
+
+
+class MysqlRule(_Model):
+    """A routing rule: the first whose regex matches the statement decides (ProxySQL's
+    query rules). Transactions and pinned sessions still stay on the primary."""
+
+    match: Annotated[str, StringConstraints(min_length=1), AfterValidator(_check_regex)]
+    route: Literal["primary", "replica"]
+
+
+class MysqlConfig(_Model):
+    users: Annotated[list[MysqlUser], Field(min_length=1)]
+    monitor: MonitorConfig | None = None
+    max_replication_lag: PositiveDuration = 10.0
+    causal_reads: Literal["off", "session"] = "off"
+    causal_timeout: PositiveDuration = 0.5
+    primary_failure: Literal["error_on_write", "fail_on_write", "fail_instantly"] = "error_on_write"
+    rules: list[MysqlRule] = []
+    server_version: Annotated[str, AfterValidator(_check_version)] | None = None
+    max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
+
+    def to_core_dict(self) -> dict[str, Any]:
+        """What the core needs; the monitor and the lag limit stay in Python."""
+        return {
+            "users": [{"user": u.user, "password": u.password} for u in self.users],
+            "causal_reads": self.causal_reads,
+            "causal_timeout_ms": max(1, round(self.causal_timeout * 1000)),
+            "primary_failure": self.primary_failure,
+            "rules": [{"match": r.match, "route": r.route} for r in self.rules],
+            "server_version": self.server_version,
+            "max_packet_bytes": self.max_packet_size,
+        }
