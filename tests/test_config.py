@@ -146,6 +146,7 @@ def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> No
                 "name": "web",
                 "listen": "127.0.0.1:8080",
                 "backend": "web",
+                "mode": "tcp",
                 "max_connections": 100,
                 "idle_timeout_ms": 250,
             }
@@ -327,7 +328,7 @@ BAD_CONFIGS = {
     ),
     "unknown key: server": (
         _set("backends.0.servers.1.colour", 1),
-        f"{SERVER_1}.colour: unknown key (allowed: name, address, weight, backup)",
+        f"{SERVER_1}.colour: unknown key (allowed: name, address, weight, backup, role)",
     ),
     "missing key": (_set("frontends.0.listen", None), "frontends[0] (web).listen: required"),
     "missing backend": (
@@ -425,7 +426,8 @@ BAD_CONFIGS = {
     ),
     "mode mysql": (
         _set("frontends.0.mode", "mysql"),
-        "frontends[0] (web).mode: mode 'mysql' is not supported by this version of fastlb yet",
+        "frontends[0] (web).mode: mode 'mysql' needs a 'mysql:' section (users, ...) on "
+        "backend 'web'",
     ),
     "balance": (
         _set("backends.0.balance", "leastconn"),
@@ -500,8 +502,6 @@ BAD_CONFIGS = {
         _set("failover", {"vrid": 51}),
         "failover: not supported by this version of fastlb yet",
     ),
-    "planned: mysql": (_set("mysql", {}), "mysql: not supported by this version of fastlb yet"),
-    "planned: role": (_set("role", "primary"), "role: not supported by this version of fastlb yet"),
 }
 
 

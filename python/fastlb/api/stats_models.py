@@ -57,6 +57,14 @@ class ServerStats(_Open):
     check: CheckResult | None
     connect_time: Histogram
     session_time: Histogram
+    mysql: ServerMysqlStats | None = None
+
+
+class ServerMysqlStats(_Open):
+    role: str
+    in_read_pool: bool
+    replication_lag_seconds: float | None
+    queries: int
 
 
 class BackendStats(_Open):
@@ -70,6 +78,20 @@ class BackendStats(_Open):
     servers: dict[str, ServerStats]
 
 
+class MysqlFrontendStats(_Open):
+    queries_primary: int
+    queries_replica: int
+    reads_on_primary: int
+    causal_waits: int
+    causal_timeouts: int
+    no_primary_errors: int
+    pinned_sessions: int
+    sessions: int
+    auth_failures: int
+    protocol_errors: int
+    server_errors: int
+
+
 class FrontendStats(_Open):
     listen: str
     backend: str
@@ -81,6 +103,8 @@ class FrontendStats(_Open):
     no_server_errors: int
     accept_errors: int
     resource_errors: int
+    mode: str = "tcp"
+    mysql: MysqlFrontendStats | None = None
 
 
 class StatsSnapshot(_Open):

@@ -1,0 +1,116 @@
+"""Prometheus metrics of read/write splitting: per-route statement counters of `mode: mysql`
+frontends, and each MySQL server's role, read-pool membership and replication lag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+# (metric name, help text, key in a mysql frontend's "mysql" stats)
+_COUNTERS = [
+    (
+        "fastlb_mysql_reads_on_primary_total",
+        "Reads a replica could have served that the primary served (no replica usable or "
+        "caught up)",
+        "reads_on_primary",
+    ),
+    (
+        "fastlb_mysql_causal_waits_total",
+        "Reads that waited for a replica to apply the session's last write",
+        "causal_waits",
+    ),
+    (
+        "fastlb_mysql_causal_timeouts_total",
+        "Causal waits that timed out (the read went to the primary)",
+        "causal_timeouts",
+    ),
+    (
+        "fastlb_mysql_no_primary_errors_total",
+        "Writes refused or sessions closed because no primary was available",
+        "no_primary_errors",
+    ),
+    ("fastlb_mysql_sessions_total", "Client sessions that logged in", "sessions"),
+    ("fastlb_mysql_auth_failures_total", "Client logins refused", "auth_failures"),
+    (
+        "fastlb_mysql_protocol_errors_total",
+        "Client connections closed for malformed or oversized packets",
+        "protocol_errors",
+    ),
+    (
+        "fastlb_mysql_server_errors_total",
+        "Server connections lost in the middle of a session",
+        "server_errors",
+    ),
+]
+
+
+def mysql_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
+    """The metric families of every `mode: mysql` frontend and MySQL server in `stats`."""
+    frontends = {
+        name: counters["mysql"]
+        for name, counters in stats.get("frontends", {}).items()
+        if counters.get("mysql") is not None
+    }
+    queries = CounterMetricFamily(
+        "fastlb_mysql_queries_total",
+        "Statements routed, by destination role",
+        labels=["proxy", "route"],
+    )
+    for proxy, mysql in frontends.items():
+        queries.add_metric([proxy, "primary"], mysql["queries_primary"])
+        queries.add_metric([proxy, "replica"], mysql["queries_replica"])
+    yield queries
+    pinned = GaugeMetricFamily(
+        "fastlb_mysql_pinned_sessions",
+        "Sessions pinned to the primary (temporary tables, locks, user variables)",
+        labels=["proxy"],
+    )
+    for proxy, mysql in frontends.items():
+        pinned.add_metric([proxy], mysql["pinned_sessions"])
+    yield pinned
+    for name, help_text, key in _COUNTERS:
+        counter = CounterMetricFamily(name, help_text, labels=["proxy"])
+        for proxy, mysql in frontends.items():
+            counter.add_metric([proxy], mysql[key])
+        yield counter
+    yield from _server_metrics(stats.get("backends", {}))
+
+
+def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
+    labels = ["proxy", "server"]
+    servers = [
+        ([proxy, name], counters["mysql"])
+        for proxy, backend in backends.items()
+        for name, counters in backend.get("servers", {}).items()
+        if counters.get("mysql") is not None
+    ]
+    role = GaugeMetricFamily(
+        "fastlb_mysql_server_role",
+        "The server's current role: 1 for the role label that applies",
+        labels=[*labels, "role"],
+    )
+    read_pool = GaugeMetricFamily(
+        "fastlb_mysql_server_in_read_pool",
+        "1 when the replica takes reads (replicating, not lagging)",
+        labels=labels,
+    )
+    lag = GaugeMetricFamily(
+        "fastlb_mysql_replication_lag_seconds",
+        "Replication lag as the topology monitor last measured it (absent: unknown)",
+        labels=labels,
+    )
+    statements = CounterMetricFamily(
+        "fastlb_mysql_server_queries_total",
+        "Statements the server ran for mode mysql sessions",
+        labels=labels,
+    )
+    for label_values, mysql in servers:
+        for name in ("primary", "replica"):
+            role.add_metric([*label_values, name], 1.0 if mysql["role"] == name else 0.0)
+        read_pool.add_metric(label_values, 1.0 if mysql["in_read_pool"] else 0.0)
+        if mysql["replication_lag_seconds"] is not None:
+            lag.add_metric(label_values, mysql["replication_lag_seconds"])
+        statements.add_metric(label_values, mysql["queries"])
+    yield from (role, read_pool, lag, statements)
