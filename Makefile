@@ -21,7 +21,7 @@ EXT_STAMP := $(VENV)/.fastlb-ext
 RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
 
 # Debian packages the tests and the benchmark run for real: command -> package.
-SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server
+SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server sysbench:sysbench
 
 PY_PATHS := python tests bench
 ARGS ?=

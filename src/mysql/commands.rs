@@ -105,34 +105,49 @@ impl Session {
         } else {
             Shape::Single
         };
-        let which = match self.place(target, Session::reads_only(class.kind)).await {
-            Ok(which) => which,
-            Err(unplaced) => return self.unplaced(unplaced, seq).await,
-        };
-        if let Err(error) = self.catch_up(which).await {
-            return self.catch_up_failed(which, error, seq).await;
-        }
-        let sent = match self.upstream(which) {
-            Some(upstream) => upstream.send_raw(packet.raw()).await,
-            None => return Flow::Close,
-        };
-        self.count_in(which, packet.raw().len());
-        if let Err(error) = sent {
-            let failure = super::response::Failure {
-                error: super::response::ForwardError::Server(error),
-                forwarded: false,
+        // A read outside a transaction that lost its replica before any answer came back
+        // is safe to run again elsewhere (a replica that just died is the usual case).
+        let retryable = class.kind == Kind::Read && self.view().open_transaction.is_none();
+        let mut attempts = if retryable { 2 } else { 1 };
+        loop {
+            attempts -= 1;
+            let which = match self.place(target, Session::reads_only(class.kind)).await {
+                Ok(which) => which,
+                Err(unplaced) => return self.unplaced(unplaced, seq).await,
             };
-            return self.server_failed(which, failure, seq).await;
-        }
-        match self.relay_response(which, shape, Rewrite::default()).await {
-            Ok(outcome) => {
-                let changes_state = !is_query || class.kind == Kind::SessionState;
-                if changes_state && outcome.error.is_none() {
-                    self.record_state(packet.payload(), which);
-                }
-                Flow::Continue
+            if let Err(error) = self.catch_up(which).await {
+                return self.catch_up_failed(which, error, seq).await;
             }
-            Err(failure) => self.server_failed(which, failure, seq).await,
+            let sent = match self.upstream(which) {
+                Some(upstream) => upstream.send_raw(packet.raw()).await,
+                None => return Flow::Close,
+            };
+            self.count_in(which, packet.raw().len());
+            let result = match sent {
+                Ok(()) => self.relay_response(which, shape, Rewrite::default()).await,
+                Err(error) => Err(super::response::Failure {
+                    error: super::response::ForwardError::Server(error),
+                    forwarded: false,
+                }),
+            };
+            match result {
+                Ok(outcome) => {
+                    let changes_state = !is_query || class.kind == Kind::SessionState;
+                    if changes_state && outcome.error.is_none() {
+                        self.record_state(packet.payload(), which);
+                    }
+                    return Flow::Continue;
+                }
+                Err(failure)
+                    if attempts > 0
+                        && !failure.forwarded
+                        && matches!(failure.error, super::response::ForwardError::Server(_)) =>
+                {
+                    bump(&self.frontend.stats.mysql.server_errors);
+                    self.drop_upstream(which).await;
+                }
+                Err(failure) => return self.server_failed(which, failure, seq).await,
+            }
         }
     }
 

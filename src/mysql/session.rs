@@ -133,6 +133,13 @@ impl Session {
             Err(error) => {
                 if matches!(error, UpstreamError::Connect(_) | UpstreamError::Io(_)) {
                     bump(&server.stats.connect_errors);
+                    // Passive observation, as for TCP frontends: `fall` failed connects in
+                    // a row take the server out now.
+                    let settings = self.backend.settings();
+                    let fall = settings.health_check.as_ref().filter(|c| c.observe);
+                    if fall.is_some_and(|check| server.observe_connect_failure(check.fall)) {
+                        self.backend.republish();
+                    }
                 }
                 return Err(error);
             }
