@@ -29,7 +29,7 @@ use stream::PacketStream;
 /// Connection ids fastlb announces in its greetings.
 static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
 
-/// What the greeting announces before fastlb has seen a server's version.
+/// What the greeting announces when no server could be reached to learn its version.
 const FALLBACK_VERSION: &[u8] = b"8.0.0-fastlb";
 
 /// Serves one client of a `mode: mysql` frontend.
@@ -42,6 +42,9 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     };
     let _ = client.set_nodelay(true);
     let mut client = PacketStream::new(client);
+    if mysql.config.server_version.is_none() && backend.server_version().is_none() {
+        upstream::learn_server_version(&backend, settings.connect_timeout).await;
+    }
     let version = match (&mysql.config.server_version, backend.server_version()) {
         (Some(configured), _) => configured.as_bytes().to_vec(),
         (None, Some(seen)) => seen.to_vec(),

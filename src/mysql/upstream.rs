@@ -307,6 +307,32 @@ impl Upstream {
     }
 }
 
+/// Reads a server's greeting only, to learn the version fastlb announces to clients (they
+/// pick features and collations by it). Once per backend, before the first client is
+/// greeted; the server sees one connection close before login.
+pub async fn learn_server_version(backend: &Backend, timeout: Duration) {
+    let servers = backend.servers();
+    let primary_first = servers
+        .iter()
+        .filter(|s| s.role() == Some(super::config::ServerRole::Primary))
+        .chain(servers.iter())
+        .filter(|s| s.accepts_new());
+    for server in primary_first {
+        let greeting = tokio::time::timeout(timeout, async {
+            let io = TcpStream::connect(server.address).await.ok()?;
+            let mut stream = PacketStream::new(io);
+            let packet = stream.read_packet(SMALL_PACKET).await.ok()?;
+            let greeting = handshake::parse_greeting(packet.payload())?;
+            Some(greeting.version.to_vec())
+        })
+        .await;
+        if let Ok(Some(version)) = greeting {
+            backend.remember_server_version(&version);
+            return;
+        }
+    }
+}
+
 /// An ERR packet as an error, anything else as Ok.
 fn refused_if_err(packet: &Packet) -> Result<(), UpstreamError> {
     if packet.payload().first() == Some(&0xff) {
