@@ -6,7 +6,7 @@ use super::packet::{command, error_code};
 use super::response::{Rewrite, Shape};
 use super::route::{decide, Target};
 use super::session::{Flow, Session, Unplaced, Which};
-use super::statements::{statement_id, with_statement_id, OnServer, Prepared};
+use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
 use super::stream::{Packet, ReadError};
 use crate::stats::bump;
 

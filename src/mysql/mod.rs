@@ -9,10 +9,10 @@ pub mod config;
 pub mod handshake;
 mod login;
 pub mod packet;
+pub mod prepared;
 pub mod response;
 pub mod route;
 mod session;
-pub mod statements;
 pub mod stats;
 pub mod stream;
 mod upstream;
@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;
 use session::{Session, Unplaced};
-use statements::Statements;
+use prepared::Statements;
 use stream::PacketStream;
 
 /// Connection ids fastlb announces in its greetings.

@@ -13,7 +13,7 @@ use super::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, Serve
 use super::packet::{error_code, frame, ok_payload, status};
 use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
 use super::route::{SessionView, Target};
-use super::statements::Statements;
+use super::prepared::Statements;
 use super::stream::PacketStream;
 use super::upstream::{Login, Upstream, UpstreamError};
 use crate::balancer::{Backend, Server};
