@@ -3,12 +3,16 @@
 use super::classify::{classify, Classification, Kind, Route};
 use super::login;
 use super::packet::{command, error_code};
+use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
 use super::response::{Rewrite, Shape};
 use super::route::{decide, Target};
 use super::session::{Flow, Session, Unplaced, Which};
-use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
 use super::stream::{Packet, ReadError};
 use crate::stats::bump;
+
+/// Prepared statements one session may hold (MySQL's default max_prepared_stmt_count is
+/// 16382 for the whole server).
+const MAX_PREPARED: usize = 16_382;
 
 impl Session {
     /// Serves commands until the client quits, goes away or misbehaves.
@@ -225,6 +229,15 @@ impl Session {
     /// fastlb's id for it.
     async fn prepare(&mut self, packet: &Packet) -> Flow {
         let seq = packet.next_seq;
+        if self.statements.len() >= MAX_PREPARED {
+            let message = format!(
+                "Can't create more than max_prepared_stmt_count statements \
+                 (current value: {MAX_PREPARED})"
+            );
+            return self
+                .send_error(error_code::TOO_MANY_STATEMENTS, b"42000", &message, seq)
+                .await;
+        }
         let sql = packet.payload()[1..].to_vec();
         let class = classify(&sql);
         let target = decide(self.view(), class, self.settings.rule_route(&sql));
@@ -362,7 +375,9 @@ impl Session {
             None => {
                 self.drop_upstream(which).await;
                 let message = "fastlb: preparing the statement on another server failed";
-                Err(self.send_error(error_code::SERVER_LOST, b"HY000", message, 1).await)
+                Err(self
+                    .send_error(error_code::SERVER_LOST, b"HY000", message, 1)
+                    .await)
             }
         }
     }
@@ -376,7 +391,8 @@ impl Session {
     /// COM_STMT_SEND_LONG_DATA has no reply: the data waits for the execution.
     fn long_data(&mut self, packet: &Packet) -> Flow {
         let limit = self.settings.config.max_packet_bytes;
-        let Some(statement) = statement_id(packet.payload()).and_then(|id| self.statements.get_mut(id))
+        let Some(statement) =
+            statement_id(packet.payload()).and_then(|id| self.statements.get_mut(id))
         else {
             return Flow::Continue;
         };
@@ -391,7 +407,8 @@ impl Session {
 
     /// COM_STMT_CLOSE has no reply: closed on every connection that prepared it.
     async fn close_statement(&mut self, packet: &Packet) -> Flow {
-        let Some(statement) = statement_id(packet.payload()).and_then(|id| self.statements.remove(id))
+        let Some(statement) =
+            statement_id(packet.payload()).and_then(|id| self.statements.remove(id))
         else {
             return Flow::Continue;
         };
@@ -516,6 +533,7 @@ impl Session {
 
     fn forget_session_state(&mut self) {
         self.state.clear();
+        self.state_overflowed = false;
         self.statements.clear();
         self.unpin();
         self.last_gtid = None;

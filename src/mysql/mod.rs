@@ -22,8 +22,8 @@ use tokio::net::TcpStream;
 
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;
-use session::{Session, Unplaced};
 use prepared::Statements;
+use session::{Session, Unplaced};
 use stream::PacketStream;
 
 /// Connection ids fastlb announces in its greetings.
@@ -52,7 +52,9 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     };
     let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     // A client gets as long to log in as it may idle, at most 10 s (slow-loris logins).
-    let login_timeout = frontend.idle_timeout().min(std::time::Duration::from_secs(10));
+    let login_timeout = frontend
+        .idle_timeout()
+        .min(std::time::Duration::from_secs(10));
     let handshake = tokio::time::timeout(
         login_timeout,
         login::authenticate(&mut client, &mysql, &version, connection_id),
@@ -77,6 +79,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
         collation: login.collation,
         database: login.database,
         state: Vec::new(),
+        state_overflowed: false,
         autocommit: true,
         pinned: false,
         last_gtid: None,

@@ -76,6 +76,8 @@ pub mod error_code {
     pub const UNKNOWN_COMMAND: u16 = 1047;
     /// ER_NET_PACKETS_OUT_OF_ORDER.
     pub const MALFORMED: u16 = 1156;
+    /// ER_MAX_PREPARED_STMT_COUNT_REACHED.
+    pub const TOO_MANY_STATEMENTS: u16 = 1461;
     /// ER_UNKNOWN_STMT_HANDLER.
     pub const UNKNOWN_STATEMENT: u16 = 1243;
     /// ER_OPTION_PREVENTS_STATEMENT, what a read-only server answers to a write.
@@ -369,7 +371,16 @@ mod tests {
 
     #[test]
     fn lenenc_round_trip() {
-        for value in [0, 250, 251, 0xffff, 0x1_0000, 0xff_ffff, 0x100_0000, u64::MAX] {
+        for value in [
+            0,
+            250,
+            251,
+            0xffff,
+            0x1_0000,
+            0xff_ffff,
+            0x100_0000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_lenenc_int(&mut out, value);
             assert_eq!(Reader::new(&out).lenenc_int(), Some(value), "{value}");
@@ -437,7 +448,10 @@ mod tests {
     #[test]
     fn eof_and_err() {
         assert!(is_eof(&[0xfe, 0, 0, 0x02, 0]));
-        assert!(!is_eof(&[0xfe, 1, 2, 3, 4, 5, 6, 7, 8, 9]), "a row, not EOF");
+        assert!(
+            !is_eof(&[0xfe, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            "a row, not EOF"
+        );
         assert_eq!(eof_status(&[0xfe, 0, 0, 0x03, 0]), Some(0x0003));
         let err = err_payload(1290, b"HY000", "no primary");
         assert_eq!(parse_err(&err), (1290, "no primary".to_string()));

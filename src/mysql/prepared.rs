@@ -112,6 +112,14 @@ impl Statements {
         self.map.clear();
     }
 
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// A connection closed: its statement ids are gone with it.
     pub fn forget_connection(&mut self, serial: u64) {
         for prepared in self.map.values_mut() {

@@ -181,7 +181,10 @@ async fn forward_into(
                 if let Some(client) = client.as_deref_mut() {
                     let mut framed = Vec::with_capacity(HEADER_LEN + payload.len());
                     frame(&mut framed, &payload, seq);
-                    client.write_all(&framed).await.map_err(ForwardError::Client)?;
+                    client
+                        .write_all(&framed)
+                        .await
+                        .map_err(ForwardError::Client)?;
                     outcome.forwarded = true;
                     outcome.bytes += framed.len() as u64;
                 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use super::classify::Kind;
 use super::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
 use super::packet::{error_code, frame, ok_payload, status};
+use super::prepared::Statements;
 use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
 use super::route::{SessionView, Target};
-use super::prepared::Statements;
 use super::stream::PacketStream;
 use super::upstream::{Login, Upstream, UpstreamError};
 use crate::balancer::{Backend, Server};
@@ -59,6 +59,8 @@ pub struct Session {
     /// Command payloads that changed session state (SET, USE, COM_INIT_DB,
     /// COM_SET_OPTION), replayed in order on connections that haven't run them.
     pub state: Vec<Vec<u8>>,
+    /// More state changes than MAX_STATE_ENTRIES: no new connection can replay them.
+    pub state_overflowed: bool,
     pub autocommit: bool,
     pub pinned: bool,
     /// The GTID of the session's last write (causal reads).
@@ -127,7 +129,8 @@ impl Session {
             client_capabilities: self.capabilities,
             track_gtid: is_primary && self.settings.config.causal_reads == CausalReads::Session,
         };
-        let opened = Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
+        let opened =
+            Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
         let mut upstream = match opened {
             Ok(upstream) => upstream,
             Err(error) => {
@@ -148,7 +151,7 @@ impl Session {
         if !self.autocommit && is_primary {
             refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
         }
-        if self.state.len() > MAX_STATE_ENTRIES {
+        if self.state_overflowed {
             return Err(UpstreamError::Protocol(
                 "the session changed its state too often to replay it on a new connection".into(),
             ));
@@ -366,11 +369,15 @@ impl Session {
     /// Records a successful state change for replay; the connection that ran it has it.
     pub fn record_state(&mut self, payload: &[u8], ran_on: Which) {
         // Repeating the last change changes nothing (pools re-send the same SET).
-        if self.state.last().map(Vec::as_slice) != Some(payload) {
+        if self.state.last().map(Vec::as_slice) == Some(payload) {
+        } else if self.state.len() < MAX_STATE_ENTRIES {
             self.state.push(payload.to_vec());
-        }
-        if self.state.len() > MAX_STATE_ENTRIES {
+        } else {
+            // Not recorded (memory stays bounded): the session can't open new connections
+            // any more, so it stays on the ones it has.
+            self.state_overflowed = true;
             self.pin();
+            return;
         }
         let applied = self.state.len();
         if let Some(upstream) = self.upstream(ran_on) {
@@ -389,7 +396,10 @@ impl Session {
         if failure.forwarded {
             return Flow::Close;
         }
-        let message = format!("fastlb: lost the connection to the server ({})", failure.error);
+        let message = format!(
+            "fastlb: lost the connection to the server ({})",
+            failure.error
+        );
         self.send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
             .await
     }
@@ -429,7 +439,10 @@ impl Session {
     }
 
     pub async fn send_ok(&mut self, seq: u8) -> Flow {
-        let flags = self.primary.as_ref().map_or(status::AUTOCOMMIT, |u| u.status);
+        let flags = self
+            .primary
+            .as_ref()
+            .map_or(status::AUTOCOMMIT, |u| u.status);
         self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
             .await
     }

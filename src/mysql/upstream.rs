@@ -195,13 +195,14 @@ impl Upstream {
                     let plugin = reader.nul_terminated().unwrap_or(NATIVE_PASSWORD);
                     let scramble = reader.rest();
                     let scramble = scramble.strip_suffix(&[0]).unwrap_or(scramble);
-                    let token = auth::expected_token(plugin, password, scramble).ok_or_else(|| {
-                        UpstreamError::Protocol(format!(
+                    let token =
+                        auth::expected_token(plugin, password, scramble).ok_or_else(|| {
+                            UpstreamError::Protocol(format!(
                             "the server asks for the {} authentication plugin; fastlb logs in with \
                              mysql_native_password or caching_sha2_password",
                             String::from_utf8_lossy(plugin)
                         ))
-                    })?;
+                        })?;
                     self.send_payload(&token, seq).await?;
                 }
                 Some(0x01) if payload.get(1) == Some(&SHA2_FAST_AUTH_OK) => {}
@@ -216,7 +217,9 @@ impl Upstream {
                 _ => return Err(UpstreamError::Protocol("unexpected reply to login".into())),
             }
         }
-        Err(UpstreamError::Protocol("too many authentication rounds".into()))
+        Err(UpstreamError::Protocol(
+            "too many authentication rounds".into(),
+        ))
     }
 
     async fn send_payload(&mut self, payload: &[u8], seq: u8) -> Result<u8, UpstreamError> {
