@@ -25,6 +25,7 @@ SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mari
 
 PY_PATHS := python tests bench
 ARGS ?=
+MYSQL_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
@@ -105,8 +106,9 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 	cargo fmt
 
 .PHONY: bench
-bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"); writes BENCHMARKS.md
+bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...); writes BENCHMARKS.md, BENCHMARKS-mysql.md
 	$(PY) -m bench $(ARGS)
+	$(PY) -m bench.mysql $(MYSQL_ARGS)
 
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)

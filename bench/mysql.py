@@ -4,8 +4,10 @@
 One private mariadbd (own datadir and port, started and stopped by pid) serves both sides.
 fastlb lists it twice, as the primary and as the replica, so that its reads take exactly the
 path they take in production (classified, sent to the replica connection) while the server's
-work stays identical; the ratio is then the proxy's cost alone. Direct and through-fastlb
-runs alternate (A B A B), medians compared. Writes BENCHMARKS-mysql.md.
+work stays identical; the ratio is then the proxy's cost alone. For reference the same runs go
+through stock HAProxy in `mode tcp` (a plain relay: no protocol, no splitting). Direct,
+fastlb and HAProxy runs alternate, medians compared, with each proxy's CPU time per query.
+Writes BENCHMARKS-mysql.md.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.topology import find_tool  # noqa: E402
 from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-MariaDB harness
     PASSWORD,
     USER,
@@ -38,6 +41,8 @@ from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-M
 from tests.integration.proc import free_port, listening_ports  # noqa: E402
 
 THREADS = 8
+# fastlb I/O threads.
+WORKERS = 2
 TABLES, TABLE_SIZE = 4, 10_000
 # sysbench scripts and their extra options: point selects, and the read-only OLTP mix
 # without BEGIN/COMMIT (so that its reads can go to a replica).
@@ -48,13 +53,30 @@ WORKLOADS = {
 TARGET = 0.80  # fastlb must keep at least 80% of direct throughput
 
 
+SIDES = ("direct", "fastlb", "haproxy")
+
+
 @dataclass
 class Runs:
-    direct: list[float] = field(default_factory=list)
-    fastlb: list[float] = field(default_factory=list)
+    """Queries per second of each side, and each proxy's CPU seconds per query."""
 
-    def ratio(self) -> float:
-        return statistics.median(self.fastlb) / statistics.median(self.direct)
+    qps: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
+    cpu_per_query: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
+
+    def median(self, side: str) -> float:
+        return statistics.median(self.qps[side])
+
+    def ratio(self, side: str) -> float:
+        return self.median(side) / self.median("direct")
+
+    def cpu_us(self, side: str) -> float:
+        return statistics.median(self.cpu_per_query[side]) * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sysbench(script: str, port: int, extra: list[str], command: str, seconds: float) -> str:
@@ -91,10 +113,35 @@ def queries_per_second(output: str) -> float:
     return float(match.group(1))
 
 
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while port not in listening_ports():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{log.stem} did not start: {log.read_text()}")
+        time.sleep(0.05)
+
+
+def start_haproxy(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Stock HAProxy relaying TCP to the server, as many threads as fastlb has workers."""
+    port = free_port()
+    path = workdir / "haproxy.cfg"
+    path.write_text(
+        f"global\n  nbthread {WORKERS}\n"
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n"
+        "  timeout server 120s\n"
+        f"listen db\n  bind 127.0.0.1:{port}\n  server db {server.address}\n"
+    )
+    log = workdir / "haproxy.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([find_tool("haproxy"), "-f", str(path)], stdout=out, stderr=out)
+    wait_listening(proc, port, log)
+    return proc, port
+
+
 def start_fastlb(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = {
-        "workers": 2,
+        "workers": WORKERS,
         "frontends": [
             {"name": "sql", "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
         ],
@@ -111,14 +158,11 @@ def start_fastlb(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes
     }
     path = workdir / "fastlb.yaml"
     path.write_text(yaml.safe_dump(config))
-    log = (workdir / "fastlb.log").open("wb")
-    fastlb = shutil.which("fastlb") or str(REPO / ".venv/bin/fastlb")
-    proc = subprocess.Popen([fastlb, "serve", "-c", str(path)], stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while port not in listening_ports():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"fastlb did not start: {(workdir / 'fastlb.log').read_text()}")
-        time.sleep(0.05)
+    log = workdir / "fastlb.log"
+    fastlb = str(Path(sys.executable).parent / "fastlb")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([fastlb, "serve", "-c", str(path)], stdout=out, stderr=out)
+    wait_listening(proc, port, log)
     return proc, port
 
 
@@ -134,25 +178,34 @@ def main(argv: list[str] | None = None) -> int:
     install_template(binaries, workdir / "template")
     (workdir / "server").mkdir()
     server = MariaDB(binaries, workdir / "template", workdir / "server")
-    fastlb: subprocess.Popen[bytes] | None = None
+    proxies: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, Runs] = {}
     try:
         server.start()
         server.sql("CREATE DATABASE sbtest")
         print(f"bench.mysql: MariaDB on {server.address}; preparing sysbench tables", flush=True)
         sysbench("oltp_read_only", server.port, [], "prepare", 60)
-        fastlb, fastlb_port = start_fastlb(server, workdir)
+        ports = {"direct": server.port}
+        for side, start in (("fastlb", start_fastlb), ("haproxy", start_haproxy)):
+            proxies[side], ports[side] = start(server, workdir)
         for name, (script, extra) in WORKLOADS.items():
             runs = results[name] = Runs()
             for round_no in range(1, args.rounds + 1):
-                for side, port in (("fastlb", fastlb_port), ("direct", server.port)):
-                    qps = queries_per_second(sysbench(script, port, extra, "run", args.duration))
-                    getattr(runs, side).append(qps)
-                    print(f"  {name:<13} round {round_no} {side:<7} {qps:>10,.0f} q/s", flush=True)
+                for side in ("fastlb", "direct", "haproxy"):
+                    pid = proxies[side].pid if side in proxies else None
+                    cpu_before = cpu_seconds(pid) if pid else 0.0
+                    output = sysbench(script, ports[side], extra, "run", args.duration)
+                    qps = queries_per_second(output)
+                    queries = qps * args.duration
+                    cpu = (cpu_seconds(pid) - cpu_before) / queries if pid else 0.0
+                    runs.qps[side].append(qps)
+                    runs.cpu_per_query[side].append(cpu)
+                    shown = f"  proxy CPU {cpu * 1e6:.1f} us/query" if pid else ""
+                    print(f"  {name:<13} round {round_no} {side:<7} {qps:>10,.0f} q/s{shown}")
     finally:
-        if fastlb is not None:
-            fastlb.terminate()
-            fastlb.wait(30)
+        for proc in proxies.values():
+            proc.terminate()
+            proc.wait(30)
         server.close()
         shutil.rmtree(workdir, ignore_errors=True)
     lines = summary(results, args)
@@ -172,16 +225,21 @@ def summary(results: dict[str, Runs], args: argparse.Namespace) -> list[str]:
         f"- sysbench 1.0 `--threads={THREADS} --db-ps-mode=auto`, {TABLES} tables x"
         f" {TABLE_SIZE:,} rows; one MariaDB server, listed as primary and replica in fastlb",
         f"- target: fastlb keeps at least {TARGET:.0%} of direct throughput",
+        "- reference: stock HAProxy `mode tcp` (a relay only: no MySQL protocol, no"
+        " splitting), same thread count",
         "",
-        "| workload | direct q/s | fastlb q/s | fastlb / direct | target |",
-        "|---|---:|---:|---:|---|",
+        "| workload | direct q/s | fastlb q/s | fastlb / direct | target | HAProxy tcp q/s |"
+        " HAProxy / direct | CPU per query fastlb / HAProxy |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for name, runs in results.items():
-        ratio = runs.ratio()
+        ratio = runs.ratio("fastlb")
         verdict = "met" if ratio >= TARGET else "missed"
         lines.append(
-            f"| {name} | {statistics.median(runs.direct):,.0f} |"
-            f" {statistics.median(runs.fastlb):,.0f} | {ratio:.2f} | {verdict} |"
+            f"| {name} | {runs.median('direct'):,.0f} | {runs.median('fastlb'):,.0f} |"
+            f" {ratio:.2f} | {verdict} | {runs.median('haproxy'):,.0f} |"
+            f" {runs.ratio('haproxy'):.2f} |"
+            f" {runs.cpu_us('fastlb'):.1f} us / {runs.cpu_us('haproxy'):.1f} us |"
         )
     return lines
 
