@@ -351,7 +351,6 @@ impl Session {
             .await?;
         }
         upstream.note_status(&outcome);
-        bump(&upstream.server.stats.queries);
         upstream.server.stats.traffic.add_out(outcome.bytes);
         self.frontend.stats.traffic.add_out(outcome.bytes);
         if which == Which::Primary {
@@ -359,9 +358,15 @@ impl Session {
             if let Some(gtid) = &outcome.gtid {
                 self.last_gtid = Some(gtid.clone());
             }
-            bump(&self.frontend.stats.mysql.queries_primary);
-        } else {
-            bump(&self.frontend.stats.mysql.queries_replica);
+        }
+        // Statements run (queries, executions); not prepares or other commands.
+        if shape == Shape::Results {
+            bump(&upstream.server.stats.queries);
+            let stats = &self.frontend.stats.mysql;
+            bump(match which {
+                Which::Primary => &stats.queries_primary,
+                Which::Replica => &stats.queries_replica,
+            });
         }
         Ok(outcome)
     }
