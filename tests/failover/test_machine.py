@@ -71,8 +71,9 @@ def test_priority_zero_makes_the_backup_take_over_after_the_skew_only() -> None:
     vrrp.on_advert(1.0, 150, 1.0, HIGHER)
     vrrp.on_advert(2.0, 0, 1.0, HIGHER)
     assert vrrp.deadline == pytest.approx(2.0 + skew_time(100, 1.0))
-    assert vrrp.on_timer(2.0 + 0.61)[0] == SendAdvert(100)
-    assert vrrp.state is State.MASTER
+    effects = vrrp.on_timer(2.0 + 0.61)
+    assert effects[0] == SendAdvert(100)
+    assert effects[1] == ChangeState(State.BACKUP, State.MASTER, "the master left (priority 0)")
 
 
 def test_preemption_a_better_backup_ignores_a_weaker_master() -> None:

@@ -20,7 +20,9 @@ _INTERFACE_RE = re.compile(r"[^/\s:]{1,15}")
 
 def _check_interface(value: str) -> str:
     if not _INTERFACE_RE.fullmatch(value):
-        raise field_error(f"invalid interface name {value!r}: 1-15 characters, no '/', ':' or spaces")
+        raise field_error(
+            f"invalid interface name {value!r}: 1-15 characters, no '/', ':' or spaces"
+        )
     return value
 
 
@@ -30,7 +32,9 @@ def _check_advert_interval(seconds: float) -> float:
     if not 1 <= round(centiseconds) <= MAX_ADVERT_CENTISECONDS:
         raise field_error(f"must be between 10ms and 40.95s (got {seconds:g}s)")
     if not math.isclose(centiseconds, round(centiseconds), abs_tol=1e-6):
-        raise field_error(f"must be a multiple of 10ms: VRRPv3 counts centiseconds (got {seconds:g}s)")
+        raise field_error(
+            f"must be a multiple of 10ms: VRRPv3 counts centiseconds (got {seconds:g}s)"
+        )
     return seconds
 
 
@@ -60,7 +64,7 @@ def _unique_ips(values: list[IPv4Interface]) -> list[IPv4Interface]:
 
 def _peer(value: object) -> object:
     try:
-        address = IPv4Address(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+        address = IPv4Address(value.strip() if isinstance(value, str) else value)
     except ValueError:
         raise field_error(f"invalid peer {value!r}: expected an IPv4 address") from None
     if address.is_multicast or address.is_unspecified:

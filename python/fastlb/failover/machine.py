@@ -76,6 +76,8 @@ class VrrpMachine:
         self.master_adver_interval = advert_interval
         # Who is master as far as we know (ourselves while MASTER); None when unknown.
         self.master: IPv4Address | None = None
+        # The master said priority 0: the takeover that follows is not a timeout.
+        self._master_left = False
         # When on_timer() is due: the advertisement timer (MASTER) or the master-down
         # timer (BACKUP); None when no timer runs.
         self.deadline: float | None = None
@@ -98,7 +100,12 @@ class VrrpMachine:
             self.deadline = now + self.advert_interval
             return [SendAdvert(self.priority)]
         if self.state is State.BACKUP:
-            return self._become_master(now, "no advertisement from a master (master down)")
+            reason = (
+                "the master left (priority 0)"
+                if self._master_left
+                else "master down: no advertisement within Master_Down_Interval"
+            )
+            return self._become_master(now, reason)
         self.deadline = None
         return []
 
@@ -107,6 +114,7 @@ class VrrpMachine:
     ) -> list[Effect]:
         """A valid advertisement for our virtual router from `source`."""
         if self.state is State.BACKUP:
+            self._master_left = priority == 0
             if priority == 0:
                 # The master is leaving: take over after the skew only.
                 self.master = None
