@@ -80,7 +80,20 @@ class Lab:
         ns = self.namespace(name)
         self._add_namespace(ns)
         port = f"p-{name}"[:15]
-        ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", self.switch)
+        ip(
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            self.switch,
+        )
         ip("-n", self.switch, "link", "set", port, "master", "br0")
         ip("-n", self.switch, "link", "set", port, "up")
         ip("-n", ns, "addr", "add", f"{address}/{PREFIX_LENGTH}", "dev", "eth0")
@@ -128,13 +141,7 @@ class Lab:
 
         def enter_and_call() -> None:
             try:
-                fd = os.open(f"/run/netns/{self.namespace(host)}", os.O_RDONLY)
-                try:
-                    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                        error = ctypes.get_errno()
-                        raise OSError(error, f"setns: {os.strerror(error)}")
-                finally:
-                    os.close(fd)
+                self.enter(host)
                 result["value"] = function()
             except BaseException as exc:
                 result["error"] = exc
@@ -146,13 +153,30 @@ class Lab:
             raise result["error"]
         return result["value"]  # type: ignore[no-any-return]
 
+    def enter(self, host: str) -> None:
+        """Move the calling thread (only) into the host's network namespace."""
+        fd = os.open(f"/run/netns/{self.namespace(host)}", os.O_RDONLY)
+        try:
+            if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"setns: {os.strerror(error)}")
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
+        # SIGTERM first so that keepalived stops its own child; SIGKILL what is left.
         for proc in self._processes:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        for proc in self._processes:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
         for out in self._logs:
             out.close()
         for name in reversed(self._namespaces):

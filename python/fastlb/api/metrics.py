@@ -18,6 +18,8 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from ..failover.metrics import failover_metrics
+
 
 def _go_float(value: float) -> str:
     # The exposition format's canonical float text ("0.005", "+Inf"), as prometheus-client
@@ -85,6 +87,7 @@ class StatsCollector:
         stats = self._snapshot()
         yield from _frontend_metrics(stats.get("frontends", {}))
         yield from _server_metrics(stats.get("backends", {}))
+        yield from failover_metrics(stats.get("failover"))
 
 
 def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
