@@ -314,6 +314,12 @@ class KeepalivedNode:
             text = "(no log)"
         return f"--- keepalived on {self.host} ---\n{text}\n{self.data_path.log()}"
 
+    def stop(self) -> None:
+        """SIGTERM: keepalived's clean stop (a master sends priority 0)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(15)
+
     def close(self) -> None:
         # SIGTERM lets keepalived stop its VRRP child; kill that child by pid if it stayed.
         if self.proc is not None and self.proc.poll() is None:

@@ -13,7 +13,7 @@ import pytest
 from .cluster import Cluster
 
 
-def _require_root_and_tools() -> None:
+def require_root_and_tools() -> None:
     if os.geteuid() != 0:
         pytest.skip(
             "failover tests build network namespaces and raw VRRP sockets: they need root "
@@ -31,7 +31,7 @@ def _which(tool: str) -> str | None:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """lb1 (10.77.0.11), lb2 (.12), client (.100) and an HTTP backend (.200:8000)."""
-    _require_root_and_tools()
+    require_root_and_tools()
     with Cluster(tmp_path) as built:
         yield built
         print(built.logs())
