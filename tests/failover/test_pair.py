@@ -4,7 +4,12 @@ Adverts every 100 ms; the client asks every 20 ms and the outage it saw is print
 
 from __future__ import annotations
 
-from .cluster import ADDRESSES, VIP, Cluster, FastlbNode, wait_until
+import os
+from pathlib import Path
+
+from test_dashboard import CHROMIUM, DashboardDom, run_chromium
+
+from .cluster import ADDRESSES, API, VIP, Cluster, FastlbNode, wait_until
 
 # A takeover that has not happened after this long is a failure, whatever the machine's load
 # (Master_Down_Interval is ~0.36 s at 100 ms adverts); the outage itself is the bench's.
@@ -36,7 +41,7 @@ def test_higher_priority_holds_the_vip_and_the_other_stays_passive(cluster: Clus
     assert master["adverts_sent"] > 10 and backup["adverts_received"] > 10
     # (lb2 may have been master for a moment if it started first.) A backup is silent.
     assert backup["adverts_sent"] == sent_by_backup
-    assert master["history"][0]["to"] == "master"
+    assert (master["history"][0]["from"], master["history"][0]["to"]) == ("backup", "master")
     # The client reaches the backend through the virtual IP.
     with cluster.prober() as prober:
         prober.wait_answers(5, 5.0)
@@ -47,6 +52,23 @@ def test_higher_priority_holds_the_vip_and_the_other_stays_passive(cluster: Clus
     assert 'fastlb_vrrp_state{interface="eth0",state="master",vrid="51"} 1.0' in metrics
     assert 'fastlb_vrrp_state{interface="eth0",state="backup",vrid="51"} 0.0' in metrics
     assert 'fastlb_vrrp_priority{interface="eth0",vrid="51"} 150.0' in metrics
+    # And on the dashboard (Debian's chromium, run inside lb1's namespace).
+    dom = dashboard(cluster, "lb1")
+    assert dom.ids["failover-title"] == "Failover (VRRP)"
+    section = dom.ids["failover"]
+    assert "MASTER 10.77.0.50/24 (held here) vrid 51 on eth0" in section, section
+    assert "Priority150 Master10.77.0.11" in section and "backup → master" in section
+
+
+def dashboard(cluster: Cluster, host: str) -> DashboardDom:
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: `make install` installs it"
+    wrapper = cluster.workdir / f"chromium-in-{host}"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec ip netns exec {cluster.lab.namespace(host)} {CHROMIUM} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    done = run_chromium(wrapper, cluster.workdir / "profile", API + "/", "--dump-dom")
+    return DashboardDom.parse(done.stdout)
 
 
 def test_master_killed_the_backup_takes_over_then_the_better_node_preempts(
