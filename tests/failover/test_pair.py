@@ -5,7 +5,6 @@ Adverts every 100 ms; the client asks every 20 ms and the outage it saw is print
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
