@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster
+from bench.failover.cluster import Cluster
 
 
 def require_root_and_tools() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .cluster import fastlb_command
+from bench.failover.cluster import fastlb_command
 from .conftest import require_root_and_tools
-from .netns import Lab
+from bench.failover.netns import Lab
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ intervals, priorities) for the virtual IP to move correctly both ways."""
 
 from __future__ import annotations
 
-from .cluster import ADDRESSES, VIP, Cluster, wait_until
+from bench.failover.cluster import ADDRESSES, VIP, Cluster, wait_until
 
 TAKEOVER_TIMEOUT = 10.0
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from .netns import Lab
+from bench.failover.netns import Lab
 
 SUBNET = "10.77.0"
 VIP = f"{SUBNET}.50"
@@ -98,8 +98,8 @@ class Cluster:
         self.nodes.append(node)
         return node
 
-    def keepalived(self, host: str, priority: int) -> KeepalivedNode:
-        node = KeepalivedNode(self, host, priority)
+    def keepalived(self, host: str, priority: int, advert: float = 0.1) -> KeepalivedNode:
+        node = KeepalivedNode(self, host, priority, advert)
         self.nodes.append(node)
         return node
 
@@ -114,8 +114,8 @@ class Cluster:
             assert self.holders() == [host]
             time.sleep(0.05)
 
-    def prober(self) -> Prober:
-        return Prober(self.lab)
+    def prober(self, timeout: float = 0.2) -> Prober:
+        return Prober(self.lab, timeout)
 
     def logs(self) -> str:
         return "\n".join(node.log() for node in self.nodes)
@@ -248,7 +248,7 @@ vrrp_instance VI_1 {{
     interface eth0
     virtual_router_id {vrid}
     priority {priority}
-    advert_int 0.1
+    advert_int {advert}
     virtual_ipaddress {{
         {vip}/24
     }}
@@ -260,12 +260,14 @@ class KeepalivedNode:
     """Stock keepalived (VRRP only) for the virtual IP, and `fastlb serve` without failover
     for the data path: the classic pair, as a peer of a fastlb node."""
 
-    def __init__(self, cluster: Cluster, host: str, priority: int) -> None:
+    def __init__(self, cluster: Cluster, host: str, priority: int, advert: float) -> None:
         self.cluster = cluster
         self.host = host
         self.conf = cluster.workdir / f"{host}-keepalived.conf"
         self.conf.write_text(
-            KEEPALIVED_CONF.format(host=host, vrid=VRID, priority=priority, vip=VIP)
+            KEEPALIVED_CONF.format(
+                host=host, vrid=VRID, priority=priority, vip=VIP, advert=f"{advert:g}"
+            )
         )
         self.log_path = cluster.workdir / f"{host}-keepalived.log"
         self.pid_file = cluster.workdir / f"{host}-keepalived.pid"
@@ -275,6 +277,10 @@ class KeepalivedNode:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> KeepalivedNode:
+        # A killed keepalived leaves its pid files (and maybe an unreaped zombie child that
+        # they name): it would refuse to start as "already running".
+        for pid_file in (self.pid_file, self.vrrp_pid_file):
+            pid_file.unlink(missing_ok=True)
         self.data_path.start()
         argv = [
             "keepalived",
@@ -314,6 +320,14 @@ class KeepalivedNode:
             text = "(no log)"
         return f"--- keepalived on {self.host} ---\n{text}\n{self.data_path.log()}"
 
+    def kill(self) -> None:
+        """SIGKILL to keepalived (both processes) and to the data path: the machine died."""
+        self._kill_vrrp_child()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.data_path.kill()
+
     def stop(self) -> None:
         """SIGTERM: keepalived's clean stop (a master sends priority 0)."""
         assert self.proc is not None
@@ -329,23 +343,26 @@ class KeepalivedNode:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        self._kill_vrrp_child()
+        self.data_path.close()
+
+    def _kill_vrrp_child(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             child = int(self.vrrp_pid_file.read_text().strip())
             # Only while it is still keepalived (the pid file may be stale).
             if "keepalived" in Path(f"/proc/{child}/comm").read_text():
                 os.kill(child, signal.SIGKILL)
-        self.data_path.close()
 
 
 class Prober:
     """From the client namespace: GET http://VIP:8080/ every 20 ms, each on a new
-    connection with a 200 ms timeout; every answer time is kept."""
+    connection with a short timeout (200 ms by default); every answer time is kept."""
 
     INTERVAL = 0.02
-    TIMEOUT = 0.2
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, timeout: float = 0.2) -> None:
         self._lab = lab
+        self.timeout = timeout
         self._stop = threading.Event()
         self.successes: list[float] = []
         self.failures = 0
@@ -368,8 +385,8 @@ class Prober:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                with socket.create_connection((VIP, FRONTEND_PORT), timeout=self.TIMEOUT) as conn:
-                    conn.settimeout(self.TIMEOUT)
+                with socket.create_connection((VIP, FRONTEND_PORT), timeout=self.timeout) as conn:
+                    conn.settimeout(self.timeout)
                     conn.sendall(request)
                     reply = b""
                     while chunk := conn.recv(4096):
