@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from bench.failover.cluster import fastlb_command
-from .conftest import require_root_and_tools
 from bench.failover.netns import Lab
+
+from .conftest import require_root_and_tools
 
 
 @pytest.fixture
