@@ -6,6 +6,7 @@ listening)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,42 @@ def test_missing_capabilities(host: Lab, tmp_path: Path) -> None:
     assert "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN" in result.stderr
     assert "Traceback" not in result.stderr
     assert "listening" not in result.stderr
+
+
+EMBEDDED = """
+import sys, time
+import fastlb
+
+config = {
+    "frontends": [{"name": "web", "listen": "0.0.0.0:8080", "backend": "web"}],
+    "backends": [{"name": "web", "servers": [{"name": "a", "address": "10.78.0.200:80"}]}],
+    "failover": {"interface": "eth0", "vrid": 7, "advert_interval": "100ms",
+                 "virtual_ips": ["10.78.0.50/24"]},
+}
+with fastlb.LoadBalancer(config) as lb:
+    deadline = time.monotonic() + 20
+    while not lb.stats()["failover"]["holds_virtual_ips"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(lb.stats()["failover"]["state"], flush=True)
+    sys.stdin.readline()
+print(lb.stats()["failover"]["state"], lb.stats()["failover"]["holds_virtual_ips"], flush=True)
+"""
+
+
+def test_embedded_load_balancer_runs_failover_in_a_thread(host: Lab) -> None:
+    # The library's `with LoadBalancer(config)`: the speaker runs in its own thread.
+    argv = ["ip", "netns", "exec", host.namespace("lb"), sys.executable, "-c", EMBEDDED]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "master"
+        assert host.holds("lb", "10.78.0.50")
+        out, err = proc.communicate("\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.strip() == "initialize False", err
+    assert not host.holds("lb", "10.78.0.50")

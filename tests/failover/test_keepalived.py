@@ -33,6 +33,7 @@ def test_fastlb_master_keepalived_backup_both_ways(cluster: Cluster) -> None:
 
     # fastlb returns with the better priority and preempts keepalived, which reads its
     # advertisements (checksum with the IPv4 pseudo-header) and steps back.
+    backup_entries = keepalived.log().count("Entering BACKUP STATE")
     cluster.lab.set_link("lb1", up=True)
     lb1.start()
     lb1.wait_ready()
@@ -41,10 +42,11 @@ def test_fastlb_master_keepalived_backup_both_ways(cluster: Cluster) -> None:
     failover = lb1.failover()
     assert failover["state"] == "master"
     wait_until(
-        lambda: keepalived.log().rstrip().count("Entering BACKUP STATE") >= 2,
+        lambda: keepalived.log().count("Entering BACKUP STATE") > backup_entries,
         TAKEOVER_TIMEOUT,
         "keepalived back to BACKUP",
     )
+    assert "with higher priority 150, ours 100" in keepalived.log()
 
 
 def test_keepalived_master_fastlb_backup_and_clean_handover(cluster: Cluster) -> None:

@@ -119,8 +119,10 @@ def test_partition_then_healing_leaves_one_master(cluster: Cluster) -> None:
     cluster.assert_single_holder("lb1", 1.0)
     # Cut lb2 off: it hears nobody and becomes master on its side (both hold the VIP).
     cluster.lab.set_port("lb2", up=False)
-    wait_until(lambda: lb2.state() == "master", TAKEOVER_TIMEOUT, "lb2 master when cut off")
-    assert cluster.holders() == ["lb1", "lb2"]
+    wait_until(
+        lambda: cluster.holders() == ["lb1", "lb2"], TAKEOVER_TIMEOUT, "lb2 master when cut off"
+    )
+    assert lb2.state() == "master"
     # Healed: lb2 hears the better master and gives the VIP back.
     cluster.lab.set_port("lb2", up=True)
     wait_until(lambda: cluster.holders() == ["lb1"], TAKEOVER_TIMEOUT, "one master again")
@@ -129,7 +131,13 @@ def test_partition_then_healing_leaves_one_master(cluster: Cluster) -> None:
 
 
 def test_a_master_that_cannot_serve_gives_the_vip_up(cluster: Cluster) -> None:
-    lb1, lb2 = start_pair(cluster)
+    # lb1's notify command appends each state it enters to a file.
+    states = cluster.workdir / "lb1-states"
+    lb1 = cluster.fastlb("lb1", 150, notify=f"sh -c 'echo $0 >> {states}'").start()
+    lb2 = cluster.fastlb("lb2", 100).start()
+    lb1.wait_ready()
+    lb2.wait_ready()
+    wait_until(lambda: cluster.holders() == ["lb1"], TAKEOVER_TIMEOUT, "lb1 takes the VIP")
     # Its only server in maintenance: lb1 has nothing to serve with.
     status, _ = lb1.api("PUT", "/api/backends/web/servers/app", {"state": "maint"})
     assert status == 200
@@ -142,3 +150,10 @@ def test_a_master_that_cannot_serve_gives_the_vip_up(cluster: Cluster) -> None:
     # Serving again: lb1 rejoins and, being better, preempts.
     lb1.api("PUT", "/api/backends/web/servers/app", {"state": "ready"})
     wait_until(lambda: cluster.holders() == ["lb1"], TAKEOVER_TIMEOUT, "lb1 preempts")
+    # Each notify runs on its own: they may finish out of order, but all five ran.
+    expected = ["BACKUP", "BACKUP", "FAULT", "MASTER", "MASTER"]
+    wait_until(
+        lambda: states.exists() and sorted(states.read_text().split()) == expected,
+        TAKEOVER_TIMEOUT,
+        "notify ran for each transition",
+    )

@@ -4,8 +4,9 @@ Two checksum forms exist in the field. RFC 5798 section 5.2.8 says the checksum 
 pseudo-header" and keepalived (the reference on Linux), FRR by default and most routers
 include the IPv4 pseudo-header (source, destination, zero, protocol 112, VRRP length).
 RFC 9568, which obsoletes RFC 5798, settled on the VRRPv2 way for IPv4: the VRRP message
-alone (keepalived's `v3_checksum_as_v2`). We send the pseudo-header form unless told
-otherwise and accept both, so either kind of peer interoperates.
+alone (keepalived's `v3_checksum_as_v2`, newer than Debian 12's 2.2.7). We send the
+pseudo-header form unless told otherwise and accept both, so either kind of peer
+interoperates.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def _checksum(
 
 def decode(message: bytes, source: IPv4Address, destination: IPv4Address) -> Advertisement:
     """Validate a VRRP message (RFC 5798 section 7.1, the checks that need no local state)
-    and return its fields with the checksum form it used; MalformedPacket otherwise."""
+    and return its fields; MalformedPacket otherwise. Either checksum form is accepted."""
     return _decode(message, source, destination)[0]
 
 
