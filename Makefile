@@ -21,18 +21,20 @@ EXT_STAMP := $(VENV)/.fastlb-ext
 RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
 
 # Debian packages the tests and the benchmark run for real: command -> package.
-SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server sysbench:sysbench
+SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server \
+	sysbench:sysbench keepalived:keepalived ip:iproute2
 
 PY_PATHS := python tests bench
 ARGS ?=
 MYSQL_ARGS ?=
+FAILOVER_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: system-deps
-system-deps: ## Install Debian's haproxy, nginx-light, wrk, chromium and mariadb-server when missing (root), or say what is missing
+system-deps: ## Install Debian's haproxy, nginx-light, wrk, chromium, mariadb-server and keepalived when missing (root), or say what is missing
 	@missing=""; \
 	for pair in $(SYSTEM_TOOLS); do \
 		tool=$${pair%%:*}; pkg=$${pair#*:}; \
@@ -106,9 +108,14 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 	cargo fmt
 
 .PHONY: bench
-bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...); writes BENCHMARKS.md, BENCHMARKS-mysql.md
+bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...), then bench-failover; writes BENCHMARKS*.md
 	$(PY) -m bench $(ARGS)
 	$(PY) -m bench.mysql $(MYSQL_ARGS)
+	$(PY) -m bench.failover $(FAILOVER_ARGS)
+
+.PHONY: bench-failover
+bench-failover: install ## Failover outage of a VIP pair, fastlb vs keepalived (root; FAILOVER_ARGS="--runs 5"); writes BENCHMARKS-failover.md
+	$(PY) -m bench.failover $(FAILOVER_ARGS)
 
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)

@@ -138,6 +138,9 @@ def markdown(
         "system, all threads, from /proc) per request or per GiB relayed, median over rounds:",
         "it is less sensitive than throughput to what else runs on the machine.",
         "",
+        "The failover outage of a VIP pair (the master killed) is in",
+        "[BENCHMARKS-failover.md](BENCHMARKS-failover.md) (`python -m bench.failover`).",
+        "",
         "## Every round",
         "",
     ]

@@ -498,10 +498,6 @@ BAD_CONFIGS = {
         _set("backends.0.health_check", {"type": "tcp", "observe": "often"}),
         "backends[0] (web).health_check.observe: input should be a valid boolean",
     ),
-    "planned: failover": (
-        _set("failover", {"vrid": 51}),
-        "failover: not supported by this version of fastlb yet",
-    ),
 }
 
 

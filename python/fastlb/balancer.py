@@ -34,6 +34,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._core import Engine
     from .api.server import ApiServer
+    from .failover.speaker import VrrpSpeaker
 
 __all__ = ["SERVER_STATES", "LoadBalancer", "weight_from"]
 
@@ -80,6 +81,9 @@ class LoadBalancer:
         # The last stopped engine, so that stats() still gives the final counters.
         self._stopped_engine: Engine | None = None
         self._api: ApiServer | None = None
+        self._failover: VrrpSpeaker | None = None
+        self._failover_thread: threading.Thread | None = None
+        self._stopped_failover: VrrpSpeaker | None = None
         # start() and stop() may come from different threads (an API thread, a signal
         # handler's loop, the embedding program): never let them interleave.
         self._lifecycle = threading.Lock()
@@ -98,13 +102,15 @@ class LoadBalancer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, *, api_in_thread: bool = True) -> Self:
+    def start(self, *, api_in_thread: bool = True, failover_in_thread: bool = True) -> Self:
         """Bind the frontends and start serving; returns self.
 
         Raises ConfigError when a host name does not resolve, OSError naming the frontend
         when an address cannot be bound (nothing is left listening then). With an `api`
         section, the API runs in a daemon thread; `api_in_thread=False` only binds it, for
-        the caller to run with `await serve_api()` on its own event loop.
+        the caller to run with `await serve_api()` on its own event loop. Likewise the
+        `failover` speaker (VRRP): checked and its sockets opened here (FailoverError, an
+        OSError, for missing capabilities), run in a thread or by `await serve_failover()`.
         """
         with self._lifecycle:
             if self.running:
@@ -117,19 +123,35 @@ class LoadBalancer:
                 if isinstance(exc, ConfigError):
                     raise
                 raise ConfigError([("", f"the core refused the configuration: {exc}")]) from None
-            # Bind the API first: a busy API port must fail before any frontend listens.
-            api = self._bind_api() if self.config.api is not None else None
+            # Failover's environment and the API's port are checked first: their errors must
+            # come before any frontend listens.
+            failover = self._prepare_failover(engine) if self.config.failover else None
+            try:
+                api = self._bind_api() if self.config.api is not None else None
+            except BaseException:
+                if failover is not None:
+                    failover.close()
+                raise
             try:
                 engine.start()
                 if api is not None and api_in_thread:
                     api.start_in_thread()
+                if failover is not None and failover_in_thread:
+                    self._failover_thread = threading.Thread(
+                        target=lambda: asyncio.run(failover.run()),
+                        name="fastlb-failover",
+                        daemon=True,
+                    )
+                    self._failover_thread.start()
             except BaseException:
                 if engine.running:
                     engine.stop(0.0)
                 if api is not None:
                     api.stop()
+                if failover is not None:
+                    failover.close()
                 raise
-            self._engine, self._api = engine, api
+            self._engine, self._api, self._failover = engine, api, failover
             self._log_started(engine)
         return self
 
@@ -138,6 +160,27 @@ class LoadBalancer:
 
         assert self.config.api is not None
         return ApiServer(create_app(self, token=self.config.api.token), self.config.api.listen)
+
+    def _prepare_failover(self, engine: Engine) -> VrrpSpeaker:
+        from .failover.health import serving_problem
+        from .failover.speaker import VrrpSpeaker
+
+        assert self.config.failover is not None
+        speaker = VrrpSpeaker(self.config.failover, lambda: serving_problem(engine))
+        try:
+            speaker.prepare()
+        except ConfigError as exc:
+            exc.source = os.fspath(self._config_file) if self._config_file else None
+            raise
+        return speaker
+
+    async def serve_failover(self) -> None:
+        """Run the failover speaker on the running event loop until `stop()`.
+
+        For callers that started with `start(failover_in_thread=False)`, like `fastlb serve`."""
+        if self._failover is None:
+            raise NotRunningError("no failover to run: not started, or no 'failover' section")
+        await self._failover.run()
 
     async def serve_api(self) -> None:
         """Run the API on the running event loop until `stop()`.
@@ -154,6 +197,9 @@ class LoadBalancer:
         with self._lifecycle:
             engine, self._engine = self._engine, None
             api, self._api = self._api, None
+            # Give the virtual IPs up first (priority 0: the peer takes over at once), then
+            # drain what this node still serves.
+            self._stop_failover()
             try:
                 if engine is not None:
                     deadline = self.config.drain_timeout if timeout is None else timeout
@@ -170,6 +216,18 @@ class LoadBalancer:
                     api.stop()
             if engine is not None:
                 log.info("stopped")
+
+    def _stop_failover(self, timeout: float = 5.0) -> None:
+        speaker, self._failover = self._failover, None
+        thread, self._failover_thread = self._failover_thread, None
+        if speaker is None:
+            return
+        speaker.request_stop()
+        if thread is not None:
+            thread.join(timeout)
+        elif not speaker.wait_stopped(timeout):
+            log.warning("failover did not stop within %gs", timeout)
+        self._stopped_failover = speaker
 
     @property
     def running(self) -> bool:
@@ -338,7 +396,11 @@ class LoadBalancer:
         engine = self._engine or self._stopped_engine
         if engine is None:
             raise NotRunningError("the load balancer has not been started")
-        return engine.stats()
+        stats = engine.stats()
+        failover = self._failover or self._stopped_failover
+        if failover is not None:
+            stats["failover"] = failover.snapshot()
+        return stats
 
     @property
     def addresses(self) -> dict[str, str]:

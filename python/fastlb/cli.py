@@ -87,6 +87,11 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
         config.to_core_dict()  # resolves host names: an unknown host is a config error too
+        if config.failover is not None:
+            from .failover.interface import inspect_interface
+
+            # As for host names: the interface and its subnets are those of this host.
+            inspect_interface(config.failover)
     except ConfigError as exc:
         exc.source = args.config
         raise
@@ -115,8 +120,9 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
 
     try:
-        # The API runs on this loop rather than a thread: one loop for the control plane.
-        balancer.start(api_in_thread=False)
+        # The API and failover run on this loop rather than threads: one loop for the
+        # control plane.
+        balancer.start(api_in_thread=False, failover_in_thread=False)
     except OSError as exc:
         log.error("cannot start: %s", exc.strerror or exc)
         return EXIT_FAILURE
@@ -125,6 +131,10 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     api_task = asyncio.create_task(balancer.serve_api()) if balancer.api_url else None
     if api_task is not None:
         waiters.add(api_task)
+    failover_task = None
+    if balancer.config.failover is not None:
+        failover_task = asyncio.create_task(balancer.serve_failover())
+        waiters.add(failover_task)
     reloader = asyncio.create_task(_reload_on_sighup(balancer, reload_requested))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     reloader.cancel()
@@ -133,10 +143,14 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     if api_task is not None and api_task.done():
         log.error("the API stopped unexpectedly: %r", api_task.exception())
         status = EXIT_FAILURE
+    if failover_task is not None and failover_task.done():
+        log.error("failover stopped unexpectedly: %r", failover_task.exception())
+        status = EXIT_FAILURE
     # Draining blocks for up to drain_timeout: keep the loop (and the API) responsive.
     await asyncio.to_thread(balancer.stop)
-    if api_task is not None:
-        await asyncio.gather(api_task, return_exceptions=True)
+    for task in (api_task, failover_task):
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
     await asyncio.gather(reloader, return_exceptions=True)
     return status
 

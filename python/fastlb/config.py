@@ -52,12 +52,14 @@ from .config_types import (
     split_host_port,
 )
 from .errors import ConfigError
+from .failover.config import FailoverConfig
 
 __all__ = [
     "ApiConfig",
     "BackendConfig",
     "Config",
     "Duration",
+    "FailoverConfig",
     "FrontendConfig",
     "HealthCheckConfig",
     "ListenAddress",
@@ -209,6 +211,7 @@ class Config(_Model):
     api: ApiConfig | None = None
     frontends: Annotated[list[FrontendConfig], Field(min_length=1)]
     backends: Annotated[list[BackendConfig], Field(min_length=1)]
+    failover: FailoverConfig | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> Config:

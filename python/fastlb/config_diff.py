@@ -55,6 +55,8 @@ def describe_changes(old: Config, new: Config) -> list[str]:
         changes.append(f"drain_timeout {old.drain_timeout:g}s -> {new.drain_timeout:g}s")
     if old.api != new.api:
         changes.append("api: changes to the api section take effect at the next restart")
+    if old.failover != new.failover:
+        changes.append("failover: changes take effect at the next restart")
     return changes
 
 

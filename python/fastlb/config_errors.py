@@ -29,7 +29,7 @@ Problem = tuple[str, str]
 # Keys of the full design (DESIGN.md) that later versions add. Refusing them explicitly beats
 # "unknown key": the user learns that the feature exists but this build does not have it.
 _PLANNED_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("failover",),
+    "": (),
     "frontends": ("tls", "acl"),
     "backends": (),
 }

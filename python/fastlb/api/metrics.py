@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from ..failover.metrics import failover_metrics
 from .metrics_mysql import mysql_metrics
 
 
@@ -88,6 +89,7 @@ class StatsCollector:
         yield from _frontend_metrics(stats.get("frontends", {}))
         yield from _server_metrics(stats.get("backends", {}))
         yield from mysql_metrics(stats)
+        yield from failover_metrics(stats.get("failover"))
 
 
 def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:

@@ -107,7 +107,35 @@ class FrontendStats(_Open):
     mysql: MysqlFrontendStats | None = None
 
 
+class FailoverTransition(_Open):
+    at: float = Field(description="Unix time")
+    from_: str = Field(alias="from")
+    to: Literal["initialize", "backup", "master", "fault"]
+    reason: str
+
+
+class FailoverStats(_Open):
+    """The VRRP speaker (present with a `failover` section)."""
+
+    state: Literal["initialize", "backup", "master", "fault"]
+    interface: str
+    vrid: int
+    priority: int
+    effective_priority: int = Field(description="0 while the node cannot serve (fault)")
+    advert_interval: float
+    virtual_ips: list[str]
+    holds_virtual_ips: bool
+    master: str | None = Field(description="The current master's address, as far as known")
+    primary_address: str | None
+    healthy: bool
+    health_reason: str | None
+    last_transition: float | None = Field(description="Unix time of the last state change")
+    transitions: int
+    history: list[FailoverTransition] = Field(description="The last state changes, newest first")
+
+
 class StatsSnapshot(_Open):
     uptime_seconds: float
     frontends: dict[str, FrontendStats]
     backends: dict[str, BackendStats]
+    failover: FailoverStats | None = None

@@ -1,0 +1,1 @@
+"""Failover outage benchmark and its network-namespace lab (shared with tests/failover)."""

@@ -1,0 +1,411 @@
+"""Two load balancer nodes sharing a virtual IP, a client and a backend on one segment of
+network namespaces; `fastlb serve` and keepalived run inside them as real processes.
+
+`Prober` is the client: a request through the virtual IP every 20 ms, each with a short
+timeout, from which the longest stretch without an answer (the outage) is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.failover.netns import Lab
+
+SUBNET = "10.77.0"
+VIP = f"{SUBNET}.50"
+ADDRESSES = {"lb1": f"{SUBNET}.11", "lb2": f"{SUBNET}.12", "client": f"{SUBNET}.100"}
+BACKEND = f"{SUBNET}.200"
+BACKEND_PORT = 8000
+FRONTEND_PORT = 8080
+API = "http://127.0.0.1:9100"
+VRID = 51
+BODY = b"hello from the backend\n"
+START_TIMEOUT = 40.0
+
+
+def fastlb_command() -> str:
+    script = Path(sys.executable).with_name("fastlb")
+    return str(script)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll every 20 ms; the time it took, or AssertionError naming `what`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Cluster:
+    """The segment and its nodes; `close()` stops every process and removes the namespaces."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.lab = Lab()
+        self.nodes: list[FastlbNode | KeepalivedNode] = []
+        try:
+            for host, address in ADDRESSES.items():
+                self.lab.host(host, address)
+            self.lab.host("backend", BACKEND)
+            self._backend = self.lab.run_in(
+                "backend", lambda: ThreadingHTTPServer(("0.0.0.0", BACKEND_PORT), _Hello)
+            )
+        except BaseException:
+            self.lab.close()
+            raise
+        self._backend.daemon_threads = True
+        self._backend_thread = threading.Thread(target=self._backend.serve_forever, daemon=True)
+        self._backend_thread.start()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fastlb(self, host: str, priority: int, **failover: Any) -> FastlbNode:
+        node = FastlbNode(self, host, priority, failover)
+        self.nodes.append(node)
+        return node
+
+    def keepalived(self, host: str, priority: int, advert: float = 0.1) -> KeepalivedNode:
+        node = KeepalivedNode(self, host, priority, advert)
+        self.nodes.append(node)
+        return node
+
+    def holders(self) -> list[str]:
+        """The nodes that have the virtual IP on their interface now."""
+        return [host for host in ("lb1", "lb2") if self.lab.holds(host, VIP)]
+
+    def assert_single_holder(self, host: str, seconds: float) -> None:
+        """Exactly `host` holds the virtual IP at every check for `seconds` (no split brain)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.holders() == [host]
+            time.sleep(0.05)
+
+    def prober(self, timeout: float = 0.2) -> Prober:
+        return Prober(self.lab, timeout)
+
+    def logs(self) -> str:
+        return "\n".join(node.log() for node in self.nodes)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        self._backend.shutdown()
+        self._backend.server_close()
+        self.lab.close()
+
+
+class FastlbNode:
+    """`fastlb serve -c FILE` in a host's namespace, with a `failover:` section."""
+
+    def __init__(self, cluster: Cluster, host: str, priority: int, failover: dict[str, Any]):
+        self.cluster = cluster
+        self.host = host
+        self.config: dict[str, Any] = {
+            "workers": 1,
+            "drain_timeout": "1s",
+            "api": {"listen": API.removeprefix("http://")},
+            "frontends": [{"name": "web", "listen": f"0.0.0.0:{FRONTEND_PORT}", "backend": "web"}],
+            "backends": [
+                {
+                    "name": "web",
+                    "servers": [{"name": "app", "address": f"{BACKEND}:{BACKEND_PORT}"}],
+                }
+            ],
+            "failover": {
+                "interface": "eth0",
+                "vrid": VRID,
+                "priority": priority,
+                "advert_interval": "100ms",
+                "virtual_ips": [f"{VIP}/24"],
+                **failover,
+            },
+        }
+        self.config_path = cluster.workdir / f"{host}-fastlb.yaml"
+        self.log_path = cluster.workdir / f"{host}-fastlb.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> FastlbNode:
+        """Spawn the process (without waiting: see `wait_ready`)."""
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        argv = [fastlb_command(), "serve", "-c", str(self.config_path)]
+        self.proc = self.cluster.lab.spawn(self.host, argv, self.log_path)
+        return self
+
+    def wait_ready(self) -> FastlbNode:
+        """Until the API answers inside the namespace (the speaker then runs)."""
+
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fastlb on {self.host} exited:\n{self.log()}")
+            try:
+                return "failover" in self.stats()
+            except (OSError, ValueError):
+                return False
+
+        wait_until(ready, START_TIMEOUT, f"fastlb on {self.host} answers")
+        return self
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+
+        def call() -> tuple[int, str]:
+            request = urllib.request.Request(API + path, data=data, method=method)
+            request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=3) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as error:
+                with error:
+                    return error.code, error.read().decode()
+
+        return self.cluster.lab.run_in(self.host, call)
+
+    def stats(self) -> dict[str, Any]:
+        status, body = self.api("GET", "/api/stats")
+        if status != 200:
+            raise ValueError(f"/api/stats answered {status}")
+        stats: dict[str, Any] = json.loads(body)
+        return stats
+
+    def failover(self) -> dict[str, Any]:
+        failover: dict[str, Any] = self.stats()["failover"]
+        return failover
+
+    def state(self) -> str:
+        return str(self.failover()["state"])
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye advertisement, the virtual IP stays on the dead node's
+        interface (the caller takes the link down, as when a machine dies)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        """SIGTERM: the clean stop; returns the exit status."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        return self.proc.wait(15)
+
+    def log(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            text = "(no log)"
+        return f"--- fastlb on {self.host} ---\n{text}"
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+KEEPALIVED_CONF = """\
+global_defs {{
+    router_id {host}
+    vrrp_version 3
+    # Nothing else of keepalived's runs here: no scripts, no checkers.
+    vrrp_garp_master_delay 5
+}}
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id {vrid}
+    priority {priority}
+    advert_int {advert}
+    virtual_ipaddress {{
+        {vip}/24
+    }}
+}}
+"""
+
+
+class KeepalivedNode:
+    """Stock keepalived (VRRP only) for the virtual IP, and `fastlb serve` without failover
+    for the data path: the classic pair, as a peer of a fastlb node."""
+
+    def __init__(self, cluster: Cluster, host: str, priority: int, advert: float) -> None:
+        self.cluster = cluster
+        self.host = host
+        self.conf = cluster.workdir / f"{host}-keepalived.conf"
+        self.conf.write_text(
+            KEEPALIVED_CONF.format(
+                host=host, vrid=VRID, priority=priority, vip=VIP, advert=f"{advert:g}"
+            )
+        )
+        self.log_path = cluster.workdir / f"{host}-keepalived.log"
+        self.pid_file = cluster.workdir / f"{host}-keepalived.pid"
+        self.vrrp_pid_file = cluster.workdir / f"{host}-keepalived-vrrp.pid"
+        self.data_path = FastlbNode(cluster, host, 1, {})
+        del self.data_path.config["failover"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> KeepalivedNode:
+        # A killed keepalived leaves its pid files (and maybe an unreaped zombie child that
+        # they name): it would refuse to start as "already running".
+        for pid_file in (self.pid_file, self.vrrp_pid_file):
+            pid_file.unlink(missing_ok=True)
+        self.data_path.start()
+        argv = [
+            "keepalived",
+            "--dont-fork",
+            "--log-console",
+            "--vrrp",
+            "--use-file",
+            str(self.conf),
+            "--pid",
+            str(self.pid_file),
+            "--vrrp_pid",
+            str(self.vrrp_pid_file),
+        ]
+        self.proc = self.cluster.lab.spawn(self.host, argv, self.log_path)
+        return self
+
+    def wait_ready(self) -> KeepalivedNode:
+        def ready() -> bool:
+            return "Entering BACKUP STATE" in self.log() or "Entering MASTER STATE" in self.log()
+
+        wait_until(ready, START_TIMEOUT, f"keepalived on {self.host} started")
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: self._data_path_ready(), START_TIMEOUT, "fastlb data path")
+        return self
+
+    def _data_path_ready(self) -> bool:
+        try:
+            self.data_path.stats()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def log(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            text = "(no log)"
+        return f"--- keepalived on {self.host} ---\n{text}\n{self.data_path.log()}"
+
+    def kill(self) -> None:
+        """SIGKILL to keepalived (both processes) and to the data path: the machine died."""
+        self._kill_vrrp_child()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.data_path.kill()
+
+    def stop(self) -> None:
+        """SIGTERM: keepalived's clean stop (a master sends priority 0)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(15)
+
+    def close(self) -> None:
+        # SIGTERM lets keepalived stop its VRRP child; kill that child by pid if it stayed.
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._kill_vrrp_child()
+        self.data_path.close()
+
+    def _kill_vrrp_child(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            child = int(self.vrrp_pid_file.read_text().strip())
+            # Only while it is still keepalived (the pid file may be stale).
+            if "keepalived" in Path(f"/proc/{child}/comm").read_text():
+                os.kill(child, signal.SIGKILL)
+
+
+class Prober:
+    """From the client namespace: GET http://VIP:8080/ every 20 ms, each on a new
+    connection with a short timeout (200 ms by default); every answer time is kept."""
+
+    INTERVAL = 0.02
+
+    def __init__(self, lab: Lab, timeout: float = 0.2) -> None:
+        self._lab = lab
+        self.timeout = timeout
+        self._stop = threading.Event()
+        self.successes: list[float] = []
+        self.failures = 0
+        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        self._lab.enter("client")
+        request = f"GET / HTTP/1.0\r\nHost: {VIP}\r\n\r\n".encode()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                with socket.create_connection((VIP, FRONTEND_PORT), timeout=self.timeout) as conn:
+                    conn.settimeout(self.timeout)
+                    conn.sendall(request)
+                    reply = b""
+                    while chunk := conn.recv(4096):
+                        reply += chunk
+                ok = reply.startswith(b"HTTP/1.0 200") and reply.endswith(BODY)
+            except OSError:
+                ok = False
+            if ok:
+                self.successes.append(time.monotonic())
+            else:
+                self.failures += 1
+            self._stop.wait(max(0.0, self.INTERVAL - (time.monotonic() - started)))
+
+    def wait_answers(self, count: int, timeout: float) -> None:
+        """Until `count` more requests have succeeded."""
+        target = len(self.successes) + count
+        wait_until(lambda: len(self.successes) >= target, timeout, f"{count} answers via {VIP}")
+
+    def outage(self) -> float:
+        """The longest time between two consecutive answers, in seconds."""
+        times = self.successes
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
