@@ -86,8 +86,7 @@ DB = "backends[0] (db)"
 BAD = {
     "two primaries": (
         _set("backends.0.servers.1.role", "primary"),
-        f"{DB}.servers[1] (db-replica).role: only one server can be the primary "
-        "('db-primary' is)",
+        f"{DB}.servers[1] (db-replica).role: only one server can be the primary ('db-primary' is)",
     ),
     "unknown role": (
         _set("backends.0.servers.1.role", "leader"),

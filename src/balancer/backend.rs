@@ -8,8 +8,8 @@ use super::rotation::Rotation;
 use super::server::{AdminState, Server};
 use super::MAX_WEIGHT;
 use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig, ServerRole};
-use crate::mysql::config::MysqlSettings;
 use crate::error::{Error, Result};
+use crate::mysql::config::MysqlSettings;
 
 /// A server chosen for a connection, with where it sat in the schedule.
 pub struct Pick {
@@ -35,7 +35,10 @@ impl BackendSettings {
             connect_timeout: config.connect_timeout(),
             all_backups: config.all_backups,
             health_check: config.health_check.clone(),
-            mysql: config.mysql.as_ref().map(|m| Arc::new(MysqlSettings::new(m))),
+            mysql: config
+                .mysql
+                .as_ref()
+                .map(|m| Arc::new(MysqlSettings::new(m))),
         }
     }
 }

@@ -25,7 +25,10 @@ impl Engine {
         }
         let mut state = self.lock();
         for wanted in &config.frontends {
-            let existing = state.frontends.iter().find(|l| l.frontend.name == wanted.name);
+            let existing = state
+                .frontends
+                .iter()
+                .find(|l| l.frontend.name == wanted.name);
             if existing.is_some_and(|l| l.frontend.mode != wanted.mode) {
                 return Err(Error::Config(format!(
                     "frontend {:?}: mode can't change on reload: restart fastlb for that",

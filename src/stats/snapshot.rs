@@ -4,8 +4,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::histogram::HistogramSnapshot;
-pub use crate::mysql::stats::MysqlSnapshot;
 use crate::health::CheckStatus;
+pub use crate::mysql::stats::MysqlSnapshot;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatsSnapshot {

@@ -22,7 +22,9 @@ from .mariadb import PASSWORD, USER, MariaDB, Template
 from .proc import FastlbProcess, free_port, port_of
 
 PRIMARY_ID, REPLICA_ID = 1, 2
-SCHEMA = "CREATE DATABASE app; CREATE TABLE app.items (id INT AUTO_INCREMENT PRIMARY KEY, v LONGTEXT);"
+SCHEMA = (
+    "CREATE DATABASE app; CREATE TABLE app.items (id INT AUTO_INCREMENT PRIMARY KEY, v LONGTEXT);"
+)
 # Large enough for the >16 MiB packet test.
 SERVER_OPTIONS = ("--max-allowed-packet=64M",)
 
