@@ -7,6 +7,7 @@ pub mod balancer;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod mysql;
 pub mod proxy;
 pub mod relay;
 pub mod stats;
