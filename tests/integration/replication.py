@@ -199,9 +199,7 @@ class ReplicationPair:
     def set_delay(self, seconds: int) -> None:
         """`CHANGE MASTER TO MASTER_DELAY=seconds`: the replica applies each event that much
         after the primary wrote it (0 = no delay)."""
-        self.replica.sql(
-            f"STOP SLAVE; CHANGE MASTER TO MASTER_DELAY={int(seconds)}; START SLAVE"
-        )
+        self.replica.sql(f"STOP SLAVE; CHANGE MASTER TO MASTER_DELAY={int(seconds)}; START SLAVE")
         self.wait_replication_running()
 
     def stop_replication(self) -> None:
@@ -230,8 +228,7 @@ class ReplicationPair:
                 self.replica.start()
             self.primary.sql("SET GLOBAL read_only = 0")
             self.replica.sql(
-                "STOP SLAVE; SET GLOBAL read_only = 1; CHANGE MASTER TO MASTER_DELAY=0; "
-                "START SLAVE"
+                "STOP SLAVE; SET GLOBAL read_only = 1; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE"
             )
             self.wait_replication_running()
             self.primary.sql(f"DROP DATABASE IF EXISTS {DATABASE}; {SETUP_SQL}")
