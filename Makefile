@@ -34,7 +34,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: system-deps
-system-deps: ## Install Debian's haproxy, nginx-light, wrk, chromium, mariadb-server and keepalived when missing (root), or say what is missing
+system-deps: ## Install Debian's haproxy, nginx-light, wrk, chromium, mariadb-server, sysbench and keepalived when missing (root), or say what is missing
 	@missing=""; \
 	for pair in $(SYSTEM_TOOLS); do \
 		tool=$${pair%%:*}; pkg=$${pair#*:}; \

@@ -1,9 +1,15 @@
 """Type stubs for the native core `fastlb._core` (hand-written; stubtest checks them)."""
 
 from collections.abc import Mapping
-from typing import Any, Self, final
+from typing import Any, Literal, Self, final
 
-__all__ = ["Engine", "WeightedRoundRobin", "__version__"]
+__all__ = [
+    "Engine",
+    "StatementClass",
+    "WeightedRoundRobin",
+    "__version__",
+    "classify_statement",
+]
 
 __version__: str
 
@@ -68,3 +74,44 @@ class WeightedRoundRobin:
     def cycle(self) -> list[str]:
         """One full cycle of the current schedule (its length is the sum of the weights
         divided by their greatest common divisor)."""
+
+@final
+class StatementClass:
+    """What `classify_statement` decided about one statement text (immutable; compares by
+    value)."""
+
+    @property
+    def kind(
+        self,
+    ) -> Literal[
+        "read",
+        "write",
+        "begin",
+        "begin_read_only",
+        "end",
+        "set_autocommit",
+        "session_state",
+        "call",
+        "other",
+    ]:
+        """read: SELECT/SHOW/DESCRIBE/EXPLAIN...; write: data, DDL, anything unknown, a mix
+        of statements; begin / begin_read_only / end: transaction control; set_autocommit:
+        `SET autocommit = ...` alone; session_state: SET/USE to replay on every connection;
+        call: CALL; other: runs on the primary without writing (SAVEPOINT, LOCK, PREPARE...)."""
+    @property
+    def autocommit(self) -> bool | None:
+        """The value set by a `set_autocommit` statement; None for every other kind."""
+    @property
+    def route(self) -> Literal["replica", "primary"]:
+        """replica only for side-effect-free reads and START TRANSACTION READ ONLY."""
+    @property
+    def pins_primary(self) -> bool:
+        """The session must stay on the primary from now on (temporary table, lock, user
+        variable, SQL-level prepared statement...)."""
+    @property
+    def multi_statement(self) -> bool:
+        """More than one statement in the text."""
+
+def classify_statement(sql: str | bytes) -> StatementClass:
+    """Classify one statement text (what a client sends in COM_QUERY / COM_STMT_PREPARE) with
+    the proxy's rules. TypeError for anything but str or bytes; never fails on content."""

@@ -1,24 +1,32 @@
 //! MySQL read/write splitting: a `mode: mysql` frontend terminates the MySQL protocol,
 //! authenticates clients with the configured users, and sends each statement to the
 //! primary or a replica (see `route.rs` for the policy, `session.rs` for the connections).
+//! The statement classifier (`classify`) is shared with `fastlb.mysql.Router` through
+//! `fastlb._core.classify_statement`.
 
 pub mod auth;
 pub mod classify;
 mod commands;
 pub mod config;
+mod cursor;
+mod functions;
 pub mod handshake;
+mod lexer;
 mod login;
 pub mod packet;
 pub mod prepared;
 pub mod response;
 pub mod route;
 mod session;
+mod statements;
 pub mod stats;
 pub mod stream;
 mod upstream;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::net::TcpStream;
+
+pub use classify::{classify, Classification, Kind, Route};
 
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;

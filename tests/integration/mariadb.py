@@ -320,13 +320,25 @@ class MariaDB:
         env["MYSQL_PWD"] = self.password if password is None else password
         return env
 
-    def sql(self, statement: str) -> str:
+    def sql(self, statement: str, timeout: float = CLIENT_TIMEOUT) -> str:
         """Runs SQL as root over the socket; returns the tab-separated output."""
+        return self._run_client(("--skip-column-names", "-e", statement), timeout)
+
+    def sql_rows(self, statement: str, timeout: float = CLIENT_TIMEOUT) -> list[dict[str, str]]:
+        """Runs one query as root over the socket; its rows as column -> value (as text)."""
+        lines = self._run_client(("-e", statement), timeout).splitlines()
+        if not lines:
+            return []
+        header = lines[0].split("\t")
+        return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+
+    def _run_client(self, args: Sequence[str], timeout: float) -> str:
+        statement = args[-1]
         result = subprocess.run(
-            self.client_command("--skip-column-names", "-e", statement),
+            self.client_command(*args),
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            timeout=CLIENT_TIMEOUT,
+            timeout=timeout,
             env={k: v for k, v in os.environ.items() if k != "MYSQL_PWD"},
             check=False,
         )
