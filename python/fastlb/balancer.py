@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._core import Engine
     from .api.server import ApiServer
     from .failover.speaker import VrrpSpeaker
+    from .mysql.monitoring import TopologyMonitors
 
 __all__ = ["SERVER_STATES", "LoadBalancer", "weight_from"]
 
@@ -84,6 +85,7 @@ class LoadBalancer:
         self._failover: VrrpSpeaker | None = None
         self._failover_thread: threading.Thread | None = None
         self._stopped_failover: VrrpSpeaker | None = None
+        self._mysql_monitors: TopologyMonitors | None = None
         # start() and stop() may come from different threads (an API thread, a signal
         # handler's loop, the embedding program): never let them interleave.
         self._lifecycle = threading.Lock()
@@ -143,6 +145,7 @@ class LoadBalancer:
                         daemon=True,
                     )
                     self._failover_thread.start()
+                self._mysql_monitors = self._start_mysql_monitors(engine)
             except BaseException:
                 if engine.running:
                     engine.stop(0.0)
@@ -154,6 +157,17 @@ class LoadBalancer:
             self._engine, self._api, self._failover = engine, api, failover
             self._log_started(engine)
         return self
+
+    def _start_mysql_monitors(self, engine: Engine) -> TopologyMonitors | None:
+        """The topology monitors of the MySQL backends with a `monitor:` section, started
+        (their first round done) so that the core knows the topology before clients come."""
+        if not any(b.mysql and b.mysql.monitor for b in self.config.backends):
+            return None
+        from .mysql.monitoring import TopologyMonitors  # aiomysql: imported only when used
+
+        monitors = TopologyMonitors(self.config, engine)
+        monitors.start()
+        return monitors
 
     def _bind_api(self) -> ApiServer:
         from .api import ApiServer, create_app  # FastAPI is heavy: import it only when used
@@ -200,6 +214,9 @@ class LoadBalancer:
             # Give the virtual IPs up first (priority 0: the peer takes over at once), then
             # drain what this node still serves.
             self._stop_failover()
+            monitors, self._mysql_monitors = self._mysql_monitors, None
+            if monitors is not None:
+                monitors.stop()
             try:
                 if engine is not None:
                     deadline = self.config.drain_timeout if timeout is None else timeout
@@ -400,6 +417,8 @@ class LoadBalancer:
         failover = self._failover or self._stopped_failover
         if failover is not None:
             stats["failover"] = failover.snapshot()
+        if self._mysql_monitors is not None:
+            stats["mysql_topology"] = self._mysql_monitors.snapshot()
         return stats
 
     @property

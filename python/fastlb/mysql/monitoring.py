@@ -1,0 +1,132 @@
+"""Runs the topology monitor of every MySQL backend that has a `monitor:` section, and pushes
+each decision into the core: roles (a promoted replica becomes the primary), read-pool
+membership (lagging or broken replicas leave it) and lag.
+
+The monitors run on their own asyncio loop in one daemon thread, so that they work the same
+under `fastlb serve` and in an embedding program; the core never waits for them (a decision
+is a few atomic stores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..config import split_host_port
+from .monitor import TopologyMonitor
+from .topology import ServerSpec, TopologyDecision
+
+if TYPE_CHECKING:
+    from .._core import Engine
+    from ..config import BackendConfig, Config
+
+__all__ = ["TopologyMonitors"]
+
+log = logging.getLogger("fastlb.mysql")
+
+# How long stop() waits for the monitors' connections to close.
+STOP_TIMEOUT = 5.0
+
+
+def _specs(backend: BackendConfig) -> list[ServerSpec]:
+    specs = []
+    for server in backend.servers:
+        host, port = split_host_port(server.address)
+        specs.append(ServerSpec(server.name, host, port, server.role or "replica", server.weight))
+    return specs
+
+
+def apply_decision(engine: Engine, backend: str, decision: TopologyDecision) -> None:
+    """Tells the core what the monitor decided about each server of `backend`."""
+    for server in decision.servers:
+        try:
+            engine.set_topology(
+                backend, server.name, server.role, server.in_read_pool, server.lag_seconds
+            )
+        except (KeyError, ValueError) as exc:  # the server left the backend (a reload)
+            log.debug("mysql monitor: %s/%s not applied: %s", backend, server.name, exc)
+
+
+class TopologyMonitors:
+    """The monitors of one running configuration (see the module docstring)."""
+
+    def __init__(self, config: Config, engine: Engine) -> None:
+        self._engine = engine
+        self._monitors: dict[str, TopologyMonitor] = {}
+        for backend in config.backends:
+            mysql = backend.mysql
+            if mysql is None or mysql.monitor is None:
+                continue
+            self._monitors[backend.name] = TopologyMonitor(
+                _specs(backend),
+                user=mysql.monitor.user,
+                password=mysql.monitor.password,
+                interval=mysql.monitor.interval,
+                timeout=mysql.monitor.timeout,
+                max_replication_lag=mysql.max_replication_lag,
+                on_decision=self._applier(backend.name),
+            )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+
+    def __bool__(self) -> bool:
+        return bool(self._monitors)
+
+    def _applier(self, backend: str) -> Callable[[TopologyDecision], None]:
+        def apply(decision: TopologyDecision) -> None:
+            apply_decision(self._engine, backend, decision)
+
+        return apply
+
+    def start(self) -> None:
+        """Starts the thread; returns once every monitor ran its first round (so that the
+        core knows the topology before the caller goes on)."""
+        if not self._monitors or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="fastlb-mysql-monitor", daemon=True)
+        self._thread.start()
+        self._started.wait(STOP_TIMEOUT + max(m.timeout for m in self._monitors.values()))
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._start_all())
+        finally:
+            self._started.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._stop_all())
+            loop.close()
+
+    async def _start_all(self) -> None:
+        for name, monitor in self._monitors.items():
+            try:
+                await monitor.start()
+            except Exception:  # a monitor that can't start must not stop the others
+                log.exception("mysql monitor of backend %s did not start", name)
+
+    async def _stop_all(self) -> None:
+        for monitor in self._monitors.values():
+            await monitor.stop()
+
+    def stop(self) -> None:
+        """Stops every monitor and the thread. Idempotent."""
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(STOP_TIMEOUT)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The latest decision of each backend's monitor (for /api/stats)."""
+        return {
+            name: monitor.decision.to_dict() if monitor.decision is not None else None
+            for name, monitor in self._monitors.items()
+        }
