@@ -6,10 +6,12 @@
 pub mod balancer;
 pub mod config;
 pub mod error;
+pub mod firewall;
 pub mod health;
 pub mod proxy;
 pub mod relay;
 pub mod stats;
+pub mod tls;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,14 +1,15 @@
 //! A backend: its servers, the rotation over the eligible ones, and runtime changes.
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::rotation::Rotation;
-use super::server::{AdminState, Server};
+use super::server::{tls_name, AdminState, Server};
 use super::MAX_WEIGHT;
 use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig};
 use crate::error::{Error, Result};
+use crate::tls::TlsOrigination;
 
 /// A server chosen for a connection, with where it sat in the schedule.
 pub struct Pick {
@@ -44,6 +45,8 @@ pub struct Backend {
     /// republishing); pickers only read the published schedule.
     servers: Mutex<Vec<Arc<Server>>>,
     rotation: Rotation<Arc<Server>>,
+    /// TLS to the servers (`tls` in the configuration), loaded by the engine.
+    tls: ArcSwapOption<TlsOrigination>,
 }
 
 impl Backend {
@@ -59,6 +62,7 @@ impl Backend {
                     .collect(),
             ),
             rotation: Rotation::new(Vec::new(), &[]),
+            tls: ArcSwapOption::empty(),
         };
         backend.republish();
         backend
@@ -68,6 +72,16 @@ impl Backend {
     /// across its connect attempts, and guards are meant to be short-lived.
     pub fn settings(&self) -> Arc<BackendSettings> {
         self.settings.load_full()
+    }
+
+    /// TLS to the servers, if the backend uses it.
+    #[inline]
+    pub fn tls(&self) -> Option<Arc<TlsOrigination>> {
+        self.tls.load_full()
+    }
+
+    pub fn set_tls(&self, tls: Option<Arc<TlsOrigination>>) {
+        self.tls.store(tls);
     }
 
     /// Picks the server for a new connection.
@@ -178,6 +192,7 @@ impl Backend {
                     s.name == wanted.name
                         && s.address == wanted.address
                         && s.backup == wanted.backup
+                        && s.tls_name == tls_name(wanted)
                 });
                 match kept {
                     Some(server) => {
@@ -265,6 +280,7 @@ mod tests {
             connect_timeout_ms: 1000,
             all_backups,
             health_check: None,
+            tls: None,
             servers: servers
                 .iter()
                 .enumerate()
@@ -273,6 +289,7 @@ mod tests {
                     address: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
                     weight,
                     backup,
+                    tls_name: None,
                 })
                 .collect(),
         })

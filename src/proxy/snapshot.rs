@@ -8,7 +8,8 @@ use super::engine::Engine;
 use crate::balancer::{Backend, Server};
 use crate::config::CheckKind;
 use crate::stats::{
-    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
+    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, RefusedSnapshot,
+    ServerSnapshot, StatsSnapshot,
 };
 
 impl Engine {
@@ -29,6 +30,13 @@ impl Engine {
                     no_server_errors: read(&f.stats.no_server),
                     accept_errors: read(&f.stats.accept_errors),
                     resource_errors: read(&f.stats.resource_errors),
+                    refused_connections: RefusedSnapshot {
+                        acl: read(&f.stats.refused_acl),
+                        source_connections: read(&f.stats.refused_source_connections),
+                        source_rate: read(&f.stats.refused_source_rate),
+                    },
+                    tls_handshake_failures: read(&f.stats.tls_handshake_failures),
+                    tls_handshake_timeouts: read(&f.stats.tls_handshake_timeouts),
                 };
                 (f.name.clone(), snapshot)
             })
@@ -50,6 +58,11 @@ impl Engine {
             .collect();
         StatsSnapshot {
             uptime_seconds: self.created.elapsed().as_secs_f64(),
+            global: GlobalSnapshot {
+                current_connections: self.global.current(),
+                max_connections: self.global.max(),
+                accept_pauses: self.global.pauses(),
+            },
             frontends,
             backends,
         }

@@ -9,6 +9,6 @@ pub(crate) use counters::{bump, read};
 pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
 pub use snapshot::{
-    BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerSnapshot, StatsSnapshot,
-    TrafficSnapshot,
+    BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, RefusedSnapshot,
+    ServerSnapshot, StatsSnapshot, TrafficSnapshot,
 };
