@@ -70,6 +70,20 @@ class BackendStats(_Open):
     servers: dict[str, ServerStats]
 
 
+class RefusedConnections(_Open):
+    """Connections closed at accept by the frontend's firewall, per reason."""
+
+    acl: int = Field(description="Source address not allowed by the acl")
+    source_connections: int = Field(description="Source at max_connections_per_source")
+    source_rate: int = Field(description="Source over connection_rate_per_source")
+
+
+class GlobalStats(_Open):
+    current_connections: int
+    max_connections: int | None = Field(description="The global limit (null: none)")
+    accept_pauses: int = Field(description="Times accepting paused at max_connections")
+
+
 class FrontendStats(_Open):
     listen: str
     backend: str
@@ -81,9 +95,13 @@ class FrontendStats(_Open):
     no_server_errors: int
     accept_errors: int
     resource_errors: int
+    refused_connections: RefusedConnections
+    tls_handshake_failures: int
+    tls_handshake_timeouts: int
 
 
 class StatsSnapshot(_Open):
     uptime_seconds: float
+    global_: GlobalStats = Field(alias="global")
     frontends: dict[str, FrontendStats]
     backends: dict[str, BackendStats]
