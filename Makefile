@@ -108,6 +108,21 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"); writes BENCHMARKS.md
 	$(PY) -m bench $(ARGS)
 
+# Fuzzing (fuzz/ is its own cargo workspace). cargo-fuzz needs nightly features: the
+# nightly toolchain when rustup has one, else the stable one with RUSTC_BOOTSTRAP=1.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := config_json cidr tls_client_hello cert_subject pem
+FUZZ_CARGO = $(shell rustup toolchain list 2>/dev/null | grep -q '^nightly' && echo 'cargo +nightly' || echo 'RUSTC_BOOTSTRAP=1 cargo')
+
+.PHONY: fuzz
+fuzz: ## Run every cargo-fuzz target for FUZZ_SECONDS (default 30) each; installs cargo-fuzz if missing
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target; \
+		$(FUZZ_CARGO) fuzz run $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 || exit 1; \
+	done
+
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)
 	$(VENV)/bin/fastlb demo

@@ -56,6 +56,7 @@ def test_security_settings_reach_the_core(pem: dict[str, str]) -> None:
         "alpn": ["h2", "http/1.1"],
         "min_version": "1.3",
         "handshake_timeout_ms": 3000,
+        "session_resumption": True,
     }
     # Networks are normalised; an IPv4-mapped block becomes the IPv4 block it means.
     assert web["acl"] == {"allow": ["10.0.0.0/8", "192.0.2.0/24"], "deny": ["10.6.6.6/32"]}

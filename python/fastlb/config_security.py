@@ -106,6 +106,7 @@ class FrontendTlsConfig(_Model):
     )
     min_version: Annotated[Literal["1.2", "1.3"], BeforeValidator(_tls_version)] = "1.2"
     handshake_timeout: PositiveDuration = 10.0
+    session_resumption: bool = True
 
     @model_validator(mode="after")
     def _one_way_to_give_certificates(self) -> FrontendTlsConfig:
@@ -132,6 +133,7 @@ class FrontendTlsConfig(_Model):
             "alpn": list(self.alpn),
             "min_version": self.min_version,
             "handshake_timeout_ms": max(1, math.ceil(self.handshake_timeout * 1000)),
+            "session_resumption": self.session_resumption,
         }
 
 

@@ -41,6 +41,10 @@ pub struct FrontendTlsConfig {
     /// byte by byte can't hold the connection).
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
+    /// Session tickets and the session cache (HAProxy's and nginx's default). Off: every
+    /// handshake is a full one (HAProxy's `no-tls-tickets` with `tune.ssl.cachesize 0`).
+    #[serde(default = "default_session_resumption")]
+    pub session_resumption: bool,
 }
 
 impl FrontendTlsConfig {
@@ -51,6 +55,10 @@ impl FrontendTlsConfig {
 
 fn default_handshake_timeout_ms() -> u64 {
     10_000
+}
+
+fn default_session_resumption() -> bool {
+    true
 }
 
 /// `tls` on a backend: connect to its servers over TLS.

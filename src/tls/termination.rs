@@ -67,8 +67,15 @@ impl TlsTermination {
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(store));
         server.alpn_protocols = config.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        // Stateless resumption, as HAProxy and nginx offer by default (keys rotate every 6 h).
-        server.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| format!("tls: {e}"))?;
+        if config.session_resumption {
+            // Stateless resumption, as HAProxy and nginx offer by default (keys rotate
+            // every 6 h), besides rustls' in-memory session cache.
+            server.ticketer =
+                rustls::crypto::ring::Ticketer::new().map_err(|e| format!("tls: {e}"))?;
+        } else {
+            server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            server.send_tls13_tickets = 0;
+        }
         Ok(TlsTermination {
             config: Arc::new(server),
             handshake_timeout: config.handshake_timeout(),

@@ -27,6 +27,7 @@ fn termination(alpn: &[&str], min_version: TlsVersion, timeout_ms: u64) -> TlsTe
         alpn: alpn.iter().map(|p| p.to_string()).collect(),
         min_version,
         handshake_timeout_ms: timeout_ms,
+        session_resumption: true,
     };
     TlsTermination::from_store(&config, CertificateStore::new(&loaded()).unwrap()).unwrap()
 }
