@@ -117,6 +117,23 @@ bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5
 bench-failover: install ## Failover outage of a VIP pair, fastlb vs keepalived (root; FAILOVER_ARGS="--runs 5"); writes BENCHMARKS-failover.md
 	$(PY) -m bench.failover $(FAILOVER_ARGS)
 
+# Fuzzing (fuzz/ is its own cargo workspace). cargo-fuzz passes nightly-only flags
+# (-Zsanitizer=address, sanitizer coverage) to rustc; the project has one toolchain, stable,
+# and RUSTC_BOOTSTRAP=1 lets it take them (one build shared with nothing else to fetch).
+# With a nightly toolchain at hand: make fuzz FUZZ_CARGO="cargo +nightly".
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := config_json cidr tls_client_hello cert_subject pem
+FUZZ_CARGO ?= RUSTC_BOOTSTRAP=1 cargo
+
+.PHONY: fuzz
+fuzz: ## Run every cargo-fuzz target for FUZZ_SECONDS (default 30) each; installs cargo-fuzz if missing
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target; \
+		$(FUZZ_CARGO) fuzz run $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 || exit 1; \
+	done
+
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)
 	$(VENV)/bin/fastlb demo

@@ -61,7 +61,9 @@ HAPROXY_SPLICE = {
 }
 
 
-def haproxy_cfg(port: int, servers: list[Server], splice: str = "auto") -> str:
+def haproxy_cfg(
+    port: int, servers: list[Server], splice: str = "auto", tls_port: int = 0, crt: str = ""
+) -> str:
     """Stock HAProxy in TCP mode, `nbthread 2`, roundrobin with the same weights.
 
     `splice` "auto" (the default, in every scenario) is `option splice-auto`: HAProxy only
@@ -72,6 +74,9 @@ def haproxy_cfg(port: int, servers: list[Server], splice: str = "auto") -> str:
         "global",
         f"    nbthread {THREADS}",
         "    maxconn 4096",
+        # Resumption off (no session cache, no tickets): every TLS handshake is a full one.
+        "    tune.ssl.cachesize 0",
+        "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
         "defaults",
         "    mode tcp",
         "    timeout connect 5s",
@@ -81,10 +86,23 @@ def haproxy_cfg(port: int, servers: list[Server], splice: str = "auto") -> str:
     lines += [f"    {option}" for option in HAPROXY_SPLICE[splice]]
     lines += ["listen web", f"    bind 127.0.0.1:{port}", "    balance roundrobin"]
     lines += [f"    server {s.name} 127.0.0.1:{s.port} weight {s.weight}" for s in servers]
+    if tls_port:
+        # TLS termination in TCP mode: no HTTP processing, like fastlb.
+        lines += ["listen web-tls", f"    bind 127.0.0.1:{tls_port} ssl crt {crt}"]
+        lines += ["    balance roundrobin"]
+        lines += [f"    server {s.name} 127.0.0.1:{s.port} weight {s.weight}" for s in servers]
     return "\n".join(lines) + "\n"
 
 
-def fastlb_yaml(port: int, api_port: int, servers: list[Server], splice: str) -> str:
+def fastlb_yaml(
+    port: int,
+    api_port: int,
+    servers: list[Server],
+    splice: str,
+    tls_port: int = 0,
+    cert: str = "",
+    key: str = "",
+) -> str:
     """fastlb with `workers: 2` (HAProxy's nbthread 2), same servers and weights."""
     server_lines = "\n".join(
         f"      - {{name: {s.name}, address: 127.0.0.1:{s.port}, weight: {s.weight}}}"
@@ -101,9 +119,23 @@ frontends:
     mode: tcp
     backend: web
     max_connections: 4096
-backends:
+{tls_frontend(tls_port, cert, key)}backends:
   - name: web
     balance: roundrobin
     servers:
 {server_lines}
+"""
+
+
+def tls_frontend(port: int, cert: str, key: str) -> str:
+    """fastlb's TLS-terminating frontend (resumption off, as HAProxy's), or nothing."""
+    if not port:
+        return ""
+    return f"""\
+  - name: web-tls
+    listen: 127.0.0.1:{port}
+    mode: tcp
+    backend: web
+    max_connections: 4096
+    tls: {{cert: {cert}, key: {key}, session_resumption: false}}
 """

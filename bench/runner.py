@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             candidate = topo.start_haproxy("haproxy-b", servers, args.haproxy_splice)
         for lb in (candidate, baseline):
             check_serves(lb.label, lb.port)
+            check_serves(lb.label, lb.tls_port, tls=True)
             # Warm-up: page cache for /big, lazily created pools, CPU frequency.
             wrk.run(
                 f"http://127.0.0.1:{lb.port}/",
@@ -115,7 +117,7 @@ def run_scenario(
         for side, lb in ((result.candidate, candidate), (result.baseline, baseline)):
             cpu_before = lb.cpu_seconds()
             run, raw = wrk.run(
-                f"http://127.0.0.1:{lb.port}{scenario.path}",
+                url(lb, scenario),
                 threads=configs.THREADS,
                 connections=scenario.connections,
                 duration_s=args.duration,
@@ -137,9 +139,21 @@ def run_scenario(
     return result
 
 
-def check_serves(label: str, port: int) -> None:
+def url(lb: LoadBalancerProcess, scenario: Scenario) -> str:
+    if scenario.tls:
+        return f"https://127.0.0.1:{lb.tls_port}{scenario.path}"
+    return f"http://127.0.0.1:{lb.port}{scenario.path}"
+
+
+def check_serves(label: str, port: int, *, tls: bool = False) -> None:
     """One request through the load balancer must reach nginx before anything is timed."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+    context = ssl.create_default_context()
+    # The benchmark's self-signed certificate: what is checked here is that it relays.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    scheme = "https" if tls else "http"
+    address = f"{scheme}://127.0.0.1:{port}/"
+    with urllib.request.urlopen(address, timeout=5, context=context if tls else None) as response:
         body = response.read().decode()
     if body != configs.SMALL_BODY:
         raise SystemExit(f"error: {label} on port {port} answered {body!r}")
@@ -179,6 +193,10 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
         "HAProxy config": f"`mode tcp`, `nbthread {configs.THREADS}`, `balance roundrobin`,"
         f" {haproxy_splice} in every scenario",
         "backends": "2 x nginx (1 worker each), weights 3:1, `/` = 64 B, `/big` = 16 MiB",
+        "TLS scenarios": "both terminate TLS in TCP mode with the same self-signed ECDSA P-256"
+        " certificate, TLS 1.2 minimum (wrk negotiates 1.3), session resumption off on both"
+        " (HAProxy `no-tls-tickets` + `tune.ssl.cachesize 0`, fastlb"
+        " `session_resumption: false`): every new connection is a full handshake",
     }
 
 

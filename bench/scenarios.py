@@ -1,4 +1,5 @@
-"""What `make bench` measures: three wrk workloads, each with the ratio fastlb must reach."""
+"""What `make bench` measures: wrk workloads over plain TCP and over TLS, each with the ratio
+fastlb must reach."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class Scenario:
     headers: tuple[str, ...]
     metric: str  # "requests_per_s" or "bytes_per_s" (a WrkResult property)
     target: float  # candidate / baseline ratio to reach
+    # Through the TLS-terminating frontend (https://), else the plain TCP one.
+    tls: bool = False
 
     def wrk_flags(self, threads: int, duration_s: float) -> str:
         headers = "".join(f" -H '{h}'" for h in self.headers)
@@ -47,6 +50,28 @@ SCENARIOS = (
         headers=(),
         metric="bytes_per_s",
         target=1.20,
+    ),
+    # TLS termination, same certificate (ECDSA P-256) on both, session resumption off on
+    # both: each request is a new connection with a full handshake.
+    Scenario(
+        name="tls-handshake",
+        title="TLS, full handshake per request, 64 B responses",
+        path="/",
+        connections=32,
+        headers=("Connection: close",),
+        metric="requests_per_s",
+        target=1.10,
+        tls=True,
+    ),
+    Scenario(
+        name="tls-bulk",
+        title="TLS, 16 MiB transfers",
+        path="/big",
+        connections=4,
+        headers=(),
+        metric="bytes_per_s",
+        target=1.00,
+        tls=True,
     ),
 )
 

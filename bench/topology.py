@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import configs
+from bench.certs import BenchCertificate, write_certificate
 from bench.configs import Server
 
 # Below Linux's default ephemeral range (32768-60999), so a client's connect() can't take
@@ -28,11 +29,13 @@ PORT_RANGE = (20000, 32000)
 
 @dataclass(frozen=True)
 class LoadBalancerProcess:
-    """A running load balancer: its label in the report, its frontend port, its pid."""
+    """A running load balancer: its label in the report, its frontend ports (plain TCP and
+    TLS-terminating), its pid."""
 
     label: str
     port: int
     pid: int
+    tls_port: int
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the whole process (every thread) so far."""
@@ -106,6 +109,7 @@ class Topology:
         self.workdir = workdir
         self._stack = ExitStack()
         self.fastlb_api_port: int | None = None
+        self.certificate: BenchCertificate = write_certificate(workdir)
 
     def __enter__(self) -> Topology:
         return self
@@ -143,21 +147,23 @@ class Topology:
     def start_haproxy(
         self, name: str, servers: list[Server], splice: str = "auto"
     ) -> LoadBalancerProcess:
-        port = free_ports(1)[0]
+        port, tls_port = free_ports(2)
         cfg = self.workdir / f"{name}.cfg"
-        cfg.write_text(configs.haproxy_cfg(port, servers, splice))
+        crt = str(self.certificate.combined)
+        cfg.write_text(configs.haproxy_cfg(port, servers, splice, tls_port, crt))
         # -db: foreground, one process (no master), so the pid is the one doing the work.
         pid = self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], port)
-        return LoadBalancerProcess(name, port, pid)
+        return LoadBalancerProcess(name, port, pid, tls_port)
 
     def start_fastlb(self, name: str, servers: list[Server], splice: str) -> LoadBalancerProcess:
-        port, api_port = free_ports(2)
+        port, api_port, tls_port = free_ports(3)
         cfg = self.workdir / f"{name}.yaml"
-        cfg.write_text(configs.fastlb_yaml(port, api_port, servers, splice))
+        cert, key = str(self.certificate.cert), str(self.certificate.key)
+        cfg.write_text(configs.fastlb_yaml(port, api_port, servers, splice, tls_port, cert, key))
         argv = [fastlb_command(), "serve", "-c", str(cfg)]
         pid = self._spawn(name, argv, port, timeout=30.0)
         self.fastlb_api_port = api_port
-        return LoadBalancerProcess(name, port, pid)
+        return LoadBalancerProcess(name, port, pid, tls_port)
 
 
 def write_big_file(path: Path) -> None:

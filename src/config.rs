@@ -11,6 +11,8 @@ use std::time::Duration;
 use crate::balancer::MAX_WEIGHT;
 use crate::error::{Error, Result};
 pub use crate::mysql::config::{MysqlConfig, ServerRole};
+use crate::firewall::{AclConfig, SourceRateConfig};
+use crate::tls::{BackendTlsConfig, FrontendTlsConfig};
 
 /// How the relay moves bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -31,6 +33,9 @@ pub struct CoreConfig {
     pub workers: usize,
     #[serde(default)]
     pub splice: SpliceMode,
+    /// Connections open at once across all frontends; at the limit accepting pauses.
+    #[serde(default)]
+    pub max_connections: Option<u64>,
     pub frontends: Vec<FrontendConfig>,
     pub backends: Vec<BackendConfig>,
 }
@@ -58,6 +63,14 @@ pub struct FrontendConfig {
     pub max_connections: usize,
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    #[serde(default)]
+    pub tls: Option<FrontendTlsConfig>,
+    #[serde(default)]
+    pub acl: Option<AclConfig>,
+    #[serde(default)]
+    pub max_connections_per_source: Option<u32>,
+    #[serde(default)]
+    pub connection_rate_per_source: Option<SourceRateConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +88,8 @@ pub struct BackendConfig {
     /// Read/write splitting (for `mode: mysql` frontends).
     #[serde(default)]
     pub mysql: Option<MysqlConfig>,
+    #[serde(default)]
+    pub tls: Option<BackendTlsConfig>,
     pub servers: Vec<ServerConfig>,
 }
 
@@ -169,6 +184,10 @@ pub struct ServerConfig {
     /// MySQL backends: the server's role (replicas take the reads).
     #[serde(default)]
     pub role: Option<ServerRole>,
+    /// The host name the server was configured with (before resolution): SNI and the name
+    /// its certificate must carry when its backend uses TLS.
+    #[serde(default)]
+    pub tls_name: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -193,6 +212,31 @@ impl FrontendConfig {
     }
 }
 
+impl FrontendConfig {
+    fn validate_security(&self) -> std::result::Result<(), String> {
+        if self.max_connections_per_source == Some(0) {
+            return Err("max_connections_per_source must be at least 1".into());
+        }
+        if let Some(rate) = self.connection_rate_per_source {
+            if rate.connections == 0 || rate.window_ms == 0 {
+                return Err("connection_rate_per_source needs connections and window > 0".into());
+            }
+        }
+        if let Some(tls) = &self.tls {
+            if tls.certificates.is_empty() {
+                return Err("tls needs at least one certificate".into());
+            }
+            if tls.handshake_timeout_ms == 0 {
+                return Err("tls.handshake_timeout_ms must be positive".into());
+            }
+            if let Some(bad) = tls.alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
+                return Err(format!("tls.alpn: {bad:?} must be 1 to 255 bytes"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl BackendConfig {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
@@ -201,6 +245,7 @@ impl BackendConfig {
 
 impl CoreConfig {
     /// Parses and checks the JSON produced by `fastlb.config.Config.to_core_json()`.
+    /// Reads no file: certificates and keys are loaded when an engine is built from it.
     pub fn from_json(text: &str) -> Result<Self> {
         let config: CoreConfig =
             serde_json::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
@@ -212,6 +257,9 @@ impl CoreConfig {
         let bad = |msg: String| Err(Error::Config(msg));
         if self.workers == 0 {
             return bad("workers must be at least 1".into());
+        }
+        if self.max_connections == Some(0) {
+            return bad("max_connections must be at least 1".into());
         }
         let mut backend_names = HashSet::new();
         for backend in &self.backends {
@@ -261,6 +309,16 @@ impl CoreConfig {
                     frontend.name, frontend.backend
                 ));
             }
+            if frontend.mode == FrontendMode::Mysql && frontend.tls.is_some() {
+                return bad(format!(
+                    "frontend {:?}: tls on a mysql frontend (the client's SSLRequest) is not \
+                     supported yet",
+                    frontend.name
+                ));
+            }
+            frontend
+                .validate_security()
+                .map_err(|why| Error::Config(format!("frontend {:?}: {why}", frontend.name)))?;
         }
         Ok(())
     }

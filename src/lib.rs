@@ -6,11 +6,13 @@
 pub mod balancer;
 pub mod config;
 pub mod error;
+pub mod firewall;
 pub mod health;
 pub mod mysql;
 pub mod proxy;
 pub mod relay;
 pub mod stats;
+pub mod tls;
 
 #[cfg(feature = "python")]
 mod py;

@@ -438,14 +438,6 @@ BAD_CONFIGS = {
         _set("api.token", "${FASTLB_TEST_NOT_SET}"),
         "api.token: environment variable FASTLB_TEST_NOT_SET is not set",
     ),
-    "planned: tls": (
-        _set("frontends.0.tls", {"cert": "a.pem"}),
-        "frontends[0] (web).tls: not supported by this version of fastlb yet",
-    ),
-    "planned: acl": (
-        _set("frontends.0.acl", {"allow": []}),
-        "frontends[0] (web).acl: not supported by this version of fastlb yet",
-    ),
     "health_check: no type": (
         _set("backends.0.health_check", {"interval": "1s"}),
         "backends[0] (web).health_check.type: required",
@@ -577,11 +569,11 @@ def test_every_problem_is_reported_at_once() -> None:
     data = base()
     data["workers"] = 0
     data["backends"][0]["servers"][0]["weight"] = 999
-    data["frontends"][0]["tls"] = {}
+    data["failover"] = {}
     with pytest.raises(ConfigError) as caught:
         Config.from_mapping(data)
     assert [path for path, _ in caught.value.problems] == [
-        "frontends[0] (web).tls",
+        "failover",
         "workers",
         "backends[0] (web).servers[0] (web-01).weight",
     ]

@@ -172,8 +172,17 @@ class LoadBalancer:
     def _bind_api(self) -> ApiServer:
         from .api import ApiServer, create_app  # FastAPI is heavy: import it only when used
 
-        assert self.config.api is not None
-        return ApiServer(create_app(self, token=self.config.api.token), self.config.api.listen)
+        api = self.config.api
+        assert api is not None
+        server = ApiServer(create_app(self, token=api.token), api.listen)
+        if api.token is None and not server.loopback:
+            log.warning(
+                "the API at %s is reachable beyond this host and has no api.token: anyone who "
+                "can connect can change weights, remove servers and reload; set api.token "
+                "(or listen on 127.0.0.1)",
+                server.url,
+            )
+        return server
 
     def _prepare_failover(self, engine: Engine) -> VrrpSpeaker:
         from .failover.health import serving_problem

@@ -7,6 +7,7 @@ addresses, durations in milliseconds) described in docs/core-interface.md.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -37,6 +38,7 @@ from .config_errors import (
     refuse_planned_keys,
 )
 from .config_mysql import MysqlConfig
+from .config_security import AclConfig, BackendTlsConfig, FrontendTlsConfig, SourceRateConfig
 from .config_types import (
     Duration,
     ListenAddress,
@@ -187,6 +189,7 @@ class BackendConfig(_Model):
     all_backups: bool = False
     health_check: HealthCheckConfig | None = None
     mysql: MysqlConfig | None = None
+    tls: BackendTlsConfig | None = None
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
@@ -197,17 +200,24 @@ class FrontendConfig(_Model):
     backend: str
     max_connections: _Positive = 20000
     idle_timeout: PositiveDuration = 60.0
+    tls: FrontendTlsConfig | None = None
+    acl: AclConfig | None = None
+    max_connections_per_source: _Positive | None = None
+    connection_rate_per_source: SourceRateConfig | None = None
 
 
 class ApiConfig(_Model):
     listen: ListenAddress = "127.0.0.1:9100"
-    token: Annotated[str, AfterValidator(_check_token)] | None = None
+    # repr=False: a logged or printed Config never shows the token.
+    token: Annotated[str, AfterValidator(_check_token)] | None = Field(None, repr=False)
 
 
 class Config(_Model):
     workers: _Workers = Field(default_factory=lambda: os.cpu_count() or 1)
     splice: Literal["auto", "always", "never"] = "auto"
     drain_timeout: Duration = 30.0
+    # Across all frontends; at the limit fastlb stops accepting until connections end.
+    max_connections: _Positive | None = None
     api: ApiConfig | None = None
     frontends: Annotated[list[FrontendConfig], Field(min_length=1)]
     backends: Annotated[list[BackendConfig], Field(min_length=1)]
@@ -243,6 +253,13 @@ class Config(_Model):
             prefix = item("backends", b_index, backend.name)
             problems += duplicate_names(f"{prefix}.servers", [s.name for s in backend.servers])
             check = backend.health_check
+            if check is not None and backend.tls is not None and check.type != "tcp":
+                problems.append(
+                    (
+                        f"{prefix}.health_check.type",
+                        f"{check.type!r} checks speak plaintext; with tls use 'tcp' checks",
+                    )
+                )
             if check is not None:
                 problems += [
                     (
@@ -261,6 +278,13 @@ class Config(_Model):
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
             target = next((b for b in self.backends if b.name == frontend.backend), None)
+            if frontend.mode == "mysql" and frontend.tls is not None:
+                problems.append(
+                    (
+                        f"{item('frontends', index, frontend.name)}.tls",
+                        "TLS on a mysql frontend (the client's SSLRequest) is not supported yet",
+                    )
+                )
             if frontend.mode == "mysql" and target is not None and target.mysql is None:
                 problems.append(
                     (
@@ -313,6 +337,7 @@ class Config(_Model):
                 "mode": f.mode,
                 "max_connections": f.max_connections,
                 "idle_timeout_ms": _milliseconds(f.idle_timeout),
+                **_frontend_security(f),
             }
             for i, f in enumerate(self.frontends)
         ]
@@ -325,6 +350,7 @@ class Config(_Model):
                 # Only when configured: absent means "no check" to the core.
                 **({"health_check": b.health_check.to_core_dict()} if b.health_check else {}),
                 **({"mysql": b.mysql.to_core_dict()} if b.mysql else {}),
+                **({"tls": b.tls.to_core_dict()} if b.tls else {}),
                 "servers": [
                     {
                         "name": s.name,
@@ -335,6 +361,7 @@ class Config(_Model):
                         "weight": s.weight,
                         "backup": s.backup,
                         **({"role": _role(b, s)} if b.mysql else {}),
+                        **({"tls_name": _host_name(s.address)} if b.tls else {}),
                     }
                     for si, s in enumerate(b.servers)
                 ],
@@ -346,6 +373,7 @@ class Config(_Model):
         return {
             "workers": self.workers,
             "splice": self.splice,
+            **({"max_connections": self.max_connections} if self.max_connections else {}),
             "frontends": frontends,
             "backends": backends,
         }
@@ -389,6 +417,32 @@ def _mysql_cross_check(prefix: str, backend: BackendConfig) -> list[Problem]:
                 )
             )
     return problems
+def _frontend_security(frontend: FrontendConfig) -> dict[str, Any]:
+    """The frontend's TLS, ACL and per-source limits as the core wants them (only those
+    configured: absent means "none" to the core)."""
+    rate = frontend.connection_rate_per_source
+    settings = {
+        "tls": frontend.tls.to_core_dict() if frontend.tls else None,
+        "acl": frontend.acl.model_dump() if frontend.acl else None,
+        "max_connections_per_source": frontend.max_connections_per_source,
+        "connection_rate_per_source": (
+            {"connections": rate.connections, "window_ms": _milliseconds(rate.window)}
+            if rate
+            else None
+        ),
+    }
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def _host_name(address: str) -> str | None:
+    """The host of `host:port` when it is a name (SNI and certificate checks use it), else
+    None (the core then verifies the IP address)."""
+    host, _ = split_host_port(address)
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host.rstrip(".")
+    return None
 
 
 def _milliseconds(seconds: float) -> int:

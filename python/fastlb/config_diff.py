@@ -39,6 +39,14 @@ def describe_changes(old: Config, new: Config) -> list[str]:
             old_value, new_value = getattr(before, field), getattr(frontend, field)
             if old_value != new_value:
                 changes.append(f"frontend {name}: {field} {old_value} -> {new_value}")
+        for field in ("acl", "max_connections_per_source", "connection_rate_per_source"):
+            if getattr(before, field) != getattr(frontend, field):
+                changes.append(f"frontend {name}: {field} changed")
+        if before.tls != frontend.tls:
+            changes.append(f"frontend {name}: tls settings changed")
+        elif frontend.tls is not None:
+            # Same paths, but the files may hold renewed certificates: the core re-read them.
+            changes.append(f"frontend {name}: tls certificates re-read")
     changes += [f"frontend {name} removed" for name in old_frontends if name not in new_frontends]
 
     old_backends = {b.name: b for b in old.backends}
@@ -51,6 +59,8 @@ def describe_changes(old: Config, new: Config) -> list[str]:
             changes += _backend_changes(old_backend, backend)
     changes += [f"backend {name} removed" for name in old_backends if name not in new_backends]
 
+    if old.max_connections != new.max_connections:
+        changes.append(f"max_connections {old.max_connections} -> {new.max_connections}")
     if old.drain_timeout != new.drain_timeout:
         changes.append(f"drain_timeout {old.drain_timeout:g}s -> {new.drain_timeout:g}s")
     if old.api != new.api:
@@ -63,7 +73,7 @@ def describe_changes(old: Config, new: Config) -> list[str]:
 def _backend_changes(old: BackendConfig, new: BackendConfig) -> list[str]:
     prefix = f"backend {new.name}"
     changes = []
-    for field in ("retries", "connect_timeout", "all_backups"):
+    for field in ("retries", "connect_timeout", "all_backups", "tls"):
         old_value, new_value = getattr(old, field), getattr(new, field)
         if old_value != new_value:
             changes.append(f"{prefix}: {field} {old_value} -> {new_value}")

@@ -30,7 +30,7 @@ Problem = tuple[str, str]
 # "unknown key": the user learns that the feature exists but this build does not have it.
 _PLANNED_KEYS: dict[str, tuple[str, ...]] = {
     "": (),
-    "frontends": ("tls", "acl"),
+    "frontends": (),
     "backends": (),
 }
 
@@ -91,6 +91,10 @@ def duplicate_names(section: str, names: list[str]) -> list[Problem]:
     return problems
 
 
+# Values never quoted back in an error message: a mistyped token must not reach a log.
+SECRET_KEYS = frozenset({"token", "password", "secret"})
+
+
 def problems_from_pydantic(
     exc: ValidationError, root: Any, model: type[BaseModel]
 ) -> list[Problem]:
@@ -107,7 +111,9 @@ def problems_from_pydantic(
             message = error["msg"]
         else:
             message = error["msg"]
-            message = f"{message[:1].lower()}{message[1:]} (got {error['input']!r})"
+            message = f"{message[:1].lower()}{message[1:]}"
+            if not (loc and str(loc[-1]) in SECRET_KEYS):
+                message += f" (got {error['input']!r})"
         problems.append((format_loc(loc, root), message))
     return problems
 

@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::rotation::Rotation;
-use super::server::{AdminState, Server};
+use super::server::{tls_name, AdminState, Server};
 use super::MAX_WEIGHT;
 use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig, ServerRole};
 use crate::error::{Error, Result};
 use crate::mysql::config::MysqlSettings;
+use crate::tls::TlsOrigination;
 
 /// A server chosen for a connection, with where it sat in the schedule.
 pub struct Pick {
@@ -54,6 +55,8 @@ pub struct Backend {
     replicas: Rotation<Arc<Server>>,
     /// MySQL: the version of the last server greeting seen (what fastlb announces).
     server_version: ArcSwapOption<Vec<u8>>,
+    /// TLS to the servers (`tls` in the configuration), loaded by the engine.
+    tls: ArcSwapOption<TlsOrigination>,
 }
 
 impl Backend {
@@ -71,6 +74,7 @@ impl Backend {
             rotation: Rotation::new(Vec::new(), &[]),
             replicas: Rotation::new(Vec::new(), &[]),
             server_version: ArcSwapOption::empty(),
+            tls: ArcSwapOption::empty(),
         };
         backend.republish();
         backend
@@ -80,6 +84,16 @@ impl Backend {
     /// across its connect attempts, and guards are meant to be short-lived.
     pub fn settings(&self) -> Arc<BackendSettings> {
         self.settings.load_full()
+    }
+
+    /// TLS to the servers, if the backend uses it.
+    #[inline]
+    pub fn tls(&self) -> Option<Arc<TlsOrigination>> {
+        self.tls.load_full()
+    }
+
+    pub fn set_tls(&self, tls: Option<Arc<TlsOrigination>>) {
+        self.tls.store(tls);
     }
 
     /// Picks the server for a new connection.
@@ -229,6 +243,7 @@ impl Backend {
                     s.name == wanted.name
                         && s.address == wanted.address
                         && s.backup == wanted.backup
+                        && s.tls_name == tls_name(wanted)
                 });
                 match kept {
                     Some(server) => {
@@ -322,6 +337,7 @@ mod tests {
             all_backups,
             health_check: None,
             mysql: None,
+            tls: None,
             servers: servers
                 .iter()
                 .enumerate()
@@ -331,6 +347,7 @@ mod tests {
                     weight,
                     backup,
                     role: None,
+                    tls_name: None,
                 })
                 .collect(),
         })

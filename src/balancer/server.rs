@@ -1,5 +1,6 @@
 //! One upstream server: address, weight, operator state and health (atomics), counters.
 
+use rustls_pki_types::ServerName;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -81,6 +82,8 @@ pub struct Server {
     pub name: String,
     pub address: SocketAddr,
     pub backup: bool,
+    /// SNI and certificate name when its backend speaks TLS.
+    pub tls_name: ServerName<'static>,
     /// The weight from the configuration, what `50%` is relative to.
     initial_weight: AtomicU32,
     weight: AtomicU32,
@@ -119,6 +122,15 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The configured host name, else the IP address (rustls verifies IP SANs too).
+pub fn tls_name(config: &ServerConfig) -> ServerName<'static> {
+    config
+        .tls_name
+        .as_ref()
+        .and_then(|name| ServerName::try_from(name.clone()).ok())
+        .unwrap_or_else(|| ServerName::IpAddress(config.address.ip().into()))
+}
+
 impl Server {
     pub fn new(config: &ServerConfig) -> Self {
         Server {
@@ -126,6 +138,7 @@ impl Server {
             name: config.name.clone(),
             address: config.address,
             backup: config.backup,
+            tls_name: tls_name(config),
             initial_weight: AtomicU32::new(config.weight),
             weight: AtomicU32::new(config.weight),
             state: AtomicU8::new(AdminState::Ready as u8),

@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::frontend::Frontend;
+use super::global_limit::GlobalLimit;
 use super::listener::{accept_loop, bind};
 use crate::balancer::{AdminState, Backend};
-use crate::config::{CoreConfig, FrontendConfig, ServerConfig, SpliceMode};
+use crate::config::{BackendConfig, CoreConfig, FrontendConfig, ServerConfig, SpliceMode};
 use crate::error::{Error, Result};
 use crate::health;
+use crate::tls::{TlsOrigination, TlsTermination};
 
 /// How often `stop` looks at the connection count while draining (control side only).
 const DRAIN_POLL: Duration = Duration::from_millis(10);
@@ -24,6 +26,8 @@ pub struct Engine {
     pub(super) workers: usize,
     pub(super) splice: SpliceMode,
     pub(super) created: Instant,
+    /// The process-wide `max_connections`, shared by every accept loop.
+    pub(super) global: Arc<GlobalLimit>,
     /// Control-side state; the data path never takes this lock.
     pub(super) state: Mutex<State>,
 }
@@ -50,6 +54,7 @@ impl AcceptLoop {
     pub fn spawn(
         runtime: &Runtime,
         frontend: &Arc<Frontend>,
+        global: &Arc<GlobalLimit>,
         listener: std::net::TcpListener,
     ) -> Result<Self> {
         let listener = {
@@ -57,7 +62,12 @@ impl AcceptLoop {
             TcpListener::from_std(listener).map_err(Error::Runtime)?
         };
         let (stop, stopped) = watch::channel(false);
-        let task = runtime.spawn(accept_loop(listener, frontend.clone(), stopped));
+        let task = runtime.spawn(accept_loop(
+            listener,
+            frontend.clone(),
+            global.clone(),
+            stopped,
+        ));
         Ok(AcceptLoop { stop, task })
     }
 
@@ -78,16 +88,22 @@ pub(super) fn bind_frontend(name: &str, address: SocketAddr) -> Result<std::net:
 }
 
 impl Engine {
+    /// Builds the engine, reading every certificate, key and CA file the configuration
+    /// names (an unreadable or invalid one fails here, naming its frontend or backend).
     pub fn new(config: CoreConfig) -> Result<Self> {
-        let backends: HashMap<String, Arc<Backend>> = config
+        let backends = config
             .backends
             .iter()
-            .map(|b| (b.name.clone(), Arc::new(Backend::new(b))))
-            .collect();
+            .map(|b| {
+                let backend = Arc::new(Backend::new(b));
+                backend.set_tls(load_backend_tls(b)?);
+                Ok((b.name.clone(), backend))
+            })
+            .collect::<Result<HashMap<String, Arc<Backend>>>>()?;
         let frontends = config
             .frontends
             .iter()
-            .map(|f| new_frontend(f, &backends, config.splice))
+            .map(|f| new_frontend(f, &backends, config.splice, load_frontend_tls(f)?))
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .map(|frontend| Listening {
@@ -95,10 +111,13 @@ impl Engine {
                 accept: None,
             })
             .collect();
+        let global = Arc::new(GlobalLimit::default());
+        global.set_max(config.max_connections);
         Ok(Engine {
             workers: config.workers,
             splice: config.splice,
             created: Instant::now(),
+            global,
             state: Mutex::new(State {
                 backends,
                 frontends,
@@ -136,7 +155,12 @@ impl Engine {
             let frontend = &listening.frontend;
             let bound = listener.local_addr().map_err(Error::Runtime)?;
             frontend.set_addresses(frontend.addresses().configured, Some(bound));
-            listening.accept = Some(AcceptLoop::spawn(&runtime, frontend, listener)?);
+            listening.accept = Some(AcceptLoop::spawn(
+                &runtime,
+                frontend,
+                &self.global,
+                listener,
+            )?);
         }
         start_health_checks(&runtime, &state.backends);
         state.runtime = Some(runtime);
@@ -256,11 +280,37 @@ pub(super) fn new_frontend(
     config: &FrontendConfig,
     backends: &HashMap<String, Arc<Backend>>,
     splice: SpliceMode,
+    tls: Option<Arc<TlsTermination>>,
 ) -> Result<Arc<Frontend>> {
     let backend = backends
         .get(&config.backend)
         .ok_or_else(|| Error::UnknownBackend(config.backend.clone()))?;
-    Ok(Arc::new(Frontend::new(config, backend.clone(), splice)))
+    Ok(Arc::new(Frontend::new(
+        config,
+        backend.clone(),
+        splice,
+        tls,
+    )))
+}
+
+/// A frontend's TLS termination, its certificate files read now.
+pub(super) fn load_frontend_tls(config: &FrontendConfig) -> Result<Option<Arc<TlsTermination>>> {
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    TlsTermination::load(tls)
+        .map(|t| Some(Arc::new(t)))
+        .map_err(|why| Error::Config(format!("frontend {:?}: tls: {why}", config.name)))
+}
+
+/// A backend's TLS client configuration, its CA file read now.
+pub(super) fn load_backend_tls(config: &BackendConfig) -> Result<Option<Arc<TlsOrigination>>> {
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    TlsOrigination::load(tls)
+        .map(|t| Some(Arc::new(t)))
+        .map_err(|why| Error::Config(format!("backend {:?}: tls: {why}", config.name)))
 }
 
 /// Starts the check loop of every checked server that has none yet.

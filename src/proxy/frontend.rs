@@ -1,14 +1,17 @@
 //! A frontend: where it listens, which backend it feeds, its limits and counters.
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::global_limit::GlobalSlot;
 use crate::balancer::Backend;
 use crate::config::{FrontendConfig, FrontendMode, SpliceMode};
-use crate::stats::FrontendStats;
+use crate::firewall::{Firewall, Refusal, SourceRefusal, SourceTicket};
+use crate::stats::{bump, FrontendStats};
+use crate::tls::TlsTermination;
 
 pub struct Frontend {
     pub name: String,
@@ -18,6 +21,10 @@ pub struct Frontend {
     backend: ArcSwap<Backend>,
     max_connections: AtomicU64,
     idle_timeout_ms: AtomicU64,
+    /// TLS termination, when the frontend has `tls` (swapped whole on reload).
+    tls: ArcSwapOption<TlsTermination>,
+    /// The ACL and per-source limits checked at accept.
+    pub firewall: Firewall,
     pub splice: SpliceMode,
     /// Fixed for the listener's life (a reload that changes it rebinds the frontend).
     pub mode: FrontendMode,
@@ -31,8 +38,13 @@ pub struct Addresses {
 }
 
 impl Frontend {
-    pub fn new(config: &FrontendConfig, backend: Arc<Backend>, splice: SpliceMode) -> Self {
-        Frontend {
+    pub fn new(
+        config: &FrontendConfig,
+        backend: Arc<Backend>,
+        splice: SpliceMode,
+        tls: Option<Arc<TlsTermination>>,
+    ) -> Self {
+        let frontend = Frontend {
             name: config.name.clone(),
             addresses: Mutex::new(Addresses {
                 configured: config.listen,
@@ -41,20 +53,57 @@ impl Frontend {
             backend: ArcSwap::new(backend),
             max_connections: AtomicU64::new(config.max_connections as u64),
             idle_timeout_ms: AtomicU64::new(config.idle_timeout_ms),
+            tls: ArcSwapOption::new(tls),
+            firewall: Firewall::default(),
             splice,
             mode: config.mode,
             stats: FrontendStats::default(),
-        }
+        };
+        frontend.configure_firewall(config);
+        frontend
     }
 
-    /// A reload: new backend, limits and (already bound) address; connections in progress
-    /// keep the backend they started with.
-    pub fn update(&self, config: &FrontendConfig, backend: Arc<Backend>) {
+    /// A reload: new backend, limits, TLS certificates and (already bound) address;
+    /// connections in progress keep the backend (and the certificate) they started with.
+    pub fn update(
+        &self,
+        config: &FrontendConfig,
+        backend: Arc<Backend>,
+        tls: Option<Arc<TlsTermination>>,
+    ) {
         self.backend.store(backend);
+        self.tls.store(tls);
+        self.configure_firewall(config);
         self.max_connections
             .store(config.max_connections as u64, Ordering::Relaxed);
         self.idle_timeout_ms
             .store(config.idle_timeout_ms, Ordering::Relaxed);
+    }
+
+    fn configure_firewall(&self, config: &FrontendConfig) {
+        self.firewall.configure(
+            config.acl.as_ref(),
+            config.max_connections_per_source,
+            config.connection_rate_per_source,
+        );
+    }
+
+    /// TLS termination, if this frontend has it.
+    #[inline]
+    pub fn tls(&self) -> Option<Arc<TlsTermination>> {
+        self.tls.load_full()
+    }
+
+    /// Counts a connection the firewall closed at accept.
+    #[cold]
+    pub fn count_refusal(&self, refusal: Refusal) {
+        bump(match refusal {
+            Refusal::Acl => &self.stats.refused_acl,
+            Refusal::Source(SourceRefusal::TooManyConnections) => {
+                &self.stats.refused_source_connections
+            }
+            Refusal::Source(SourceRefusal::RateExceeded) => &self.stats.refused_source_rate,
+        });
     }
 
     pub fn backend(&self) -> Arc<Backend> {
@@ -75,7 +124,12 @@ impl Frontend {
 
     /// Takes a connection slot if the frontend is under `max_connections`. Exact under
     /// concurrent accept loops (compare-and-swap), unlike a check followed by an increment.
-    pub fn reserve_slot(self: &Arc<Self>) -> Option<ConnectionSlot> {
+    /// The slot keeps the connection's global and per-source places until it ends.
+    pub fn reserve_slot(
+        self: &Arc<Self>,
+        global: GlobalSlot,
+        source: Option<SourceTicket>,
+    ) -> Option<ConnectionSlot> {
         let current = &self.stats.traffic.current;
         current
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -83,22 +137,35 @@ impl Frontend {
             })
             .ok()?;
         self.stats.traffic.total.fetch_add(1, Ordering::Relaxed);
-        Some(ConnectionSlot(self.clone()))
+        Some(ConnectionSlot {
+            frontend: self.clone(),
+            _global: global,
+            _source: source,
+        })
     }
 }
 
-/// An accepted connection's place in its frontend's count; released on drop, however the
-/// session ends (including a runtime shutdown dropping the task).
-pub struct ConnectionSlot(Arc<Frontend>);
+/// An accepted connection's place in its frontend's count (and in the global and its
+/// source's counts); released on drop, however the session ends (including a runtime
+/// shutdown dropping the task).
+pub struct ConnectionSlot {
+    frontend: Arc<Frontend>,
+    _global: GlobalSlot,
+    _source: Option<SourceTicket>,
+}
 
 impl ConnectionSlot {
     pub fn frontend(&self) -> &Arc<Frontend> {
-        &self.0
+        &self.frontend
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.stats.traffic.current.fetch_sub(1, Ordering::Relaxed);
+        self.frontend
+            .stats
+            .traffic
+            .current
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }

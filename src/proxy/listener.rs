@@ -5,10 +5,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::frontend::Frontend;
+use super::global_limit::{GlobalLimit, GlobalSlot};
 use super::session;
 use crate::config::FrontendMode;
 use crate::stats::bump;
@@ -42,26 +43,33 @@ pub(super) fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
 pub(super) async fn accept_loop(
     listener: TcpListener,
     frontend: Arc<Frontend>,
+    global: Arc<GlobalLimit>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        if global.max().is_some() {
+            // Back-pressure: at the process-wide limit, leave new clients in the kernel's
+            // accept queue until a connection ends, rather than accepting and closing.
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopping| *stopping) => return,
+                () = global.room() => {}
+            }
+        }
         let accepted = tokio::select! {
             biased;
             _ = stop.wait_for(|stopping| *stopping) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((client, _peer)) => match frontend.reserve_slot() {
-                Some(slot) => match frontend.mode {
-                    FrontendMode::Tcp => {
-                        tokio::spawn(session::serve(client, slot));
-                    }
-                    FrontendMode::Mysql => {
-                        tokio::spawn(crate::mysql::serve(client, slot));
-                    }
-                },
-                None => bump(&frontend.stats.rejected),
-            },
+            Ok((client, peer)) => {
+                let slot = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|stopping| *stopping) => return,
+                    slot = global.acquire() => slot,
+                };
+                admit(client, peer, &frontend, slot);
+            }
             Err(error) => {
                 bump(&frontend.stats.accept_errors);
                 // Out of descriptors or memory: the error repeats until something closes,
@@ -76,4 +84,34 @@ pub(super) async fn accept_loop(
             }
         }
     }
+}
+
+/// The firewall, then the frontend's `max_connections`; a session only for what passes.
+#[inline]
+fn admit(client: TcpStream, peer: SocketAddr, frontend: &Arc<Frontend>, global: GlobalSlot) {
+    let source = match frontend.firewall.admit(peer.ip()) {
+        Ok(source) => source,
+        Err(refusal) => {
+            frontend.count_refusal(refusal);
+            return reset(client);
+        }
+    };
+    match frontend.reserve_slot(global, source) {
+        Some(slot) => match frontend.mode {
+            FrontendMode::Tcp => {
+                tokio::spawn(session::serve(client, slot));
+            }
+            FrontendMode::Mysql => {
+                tokio::spawn(crate::mysql::serve(client, slot));
+            }
+        },
+        None => bump(&frontend.stats.rejected),
+    }
+}
+
+/// Closes a refused connection with a reset: the client learns at once, and no TIME_WAIT
+/// is left on our side by a flood of refused connections.
+#[cold]
+fn reset(client: TcpStream) {
+    let _ = socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO));
 }

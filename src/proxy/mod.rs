@@ -2,6 +2,7 @@
 
 mod engine;
 mod frontend;
+mod global_limit;
 mod listener;
 mod reload;
 mod session;

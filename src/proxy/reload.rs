@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::engine::{
-    bind_frontend, new_frontend, start_health_checks, AcceptLoop, Engine, Listening,
+    bind_frontend, load_backend_tls, load_frontend_tls, new_frontend, start_health_checks,
+    AcceptLoop, Engine, Listening,
 };
 use crate::balancer::Backend;
 use crate::config::CoreConfig;
@@ -15,14 +16,26 @@ impl Engine {
     /// frontends added, removed or re-pointed, changed listen addresses re-bound. Sessions
     /// in progress keep the frontend, backend and server they started with.
     ///
-    /// New addresses are bound before anything changes, so a taken port fails the reload
-    /// with everything as it was. `workers` and `splice` need a restart.
+    /// Certificate, key and CA files are read again (renewed certificates are picked up
+    /// even when their paths did not change) and new addresses bound before anything
+    /// changes, so a bad file or a taken port fails the reload with everything as it was.
+    /// `workers` and `splice` need a restart.
     pub fn reload(&self, config: CoreConfig) -> Result<()> {
         if config.workers != self.workers || config.splice != self.splice {
             return Err(Error::Config(
                 "workers and splice can't change on reload: restart fastlb for that".into(),
             ));
         }
+        let frontend_tls = config
+            .frontends
+            .iter()
+            .map(|f| Ok((f.name.clone(), load_frontend_tls(f)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let backend_tls = config
+            .backends
+            .iter()
+            .map(|b| Ok((b.name.clone(), load_backend_tls(b)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
         let mut state = self.lock();
         for wanted in &config.frontends {
             let existing = state
@@ -61,6 +74,7 @@ impl Engine {
                 }
                 None => Arc::new(Backend::new(wanted)),
             };
+            backend.set_tls(backend_tls[&wanted.name].clone());
             backends.insert(wanted.name.clone(), backend);
         }
         for (name, dropped) in &state.backends {
@@ -76,13 +90,19 @@ impl Engine {
             let listening = match previous.iter().position(|l| l.frontend.name == wanted.name) {
                 Some(index) => {
                     let listening = previous.remove(index);
+                    let tls = frontend_tls[&wanted.name].clone();
                     listening
                         .frontend
-                        .update(wanted, backends[&wanted.backend].clone());
+                        .update(wanted, backends[&wanted.backend].clone(), tls);
                     listening
                 }
                 None => Listening {
-                    frontend: new_frontend(wanted, &backends, self.splice)?,
+                    frontend: new_frontend(
+                        wanted,
+                        &backends,
+                        self.splice,
+                        frontend_tls[&wanted.name].clone(),
+                    )?,
                     accept: None,
                 },
             };
@@ -101,7 +121,12 @@ impl Engine {
                 old.close(runtime);
             }
             frontend.set_addresses(wanted.listen, listener.local_addr().ok());
-            listening.accept = Some(AcceptLoop::spawn(runtime, frontend, listener)?);
+            listening.accept = Some(AcceptLoop::spawn(
+                runtime,
+                frontend,
+                &self.global,
+                listener,
+            )?);
         }
         if let Some(runtime) = &runtime {
             for removed in previous {
@@ -114,6 +139,7 @@ impl Engine {
         state.frontends = frontends;
         state.backends = backends;
         state.runtime = runtime;
+        self.global.set_max(config.max_connections);
         Ok(())
     }
 }

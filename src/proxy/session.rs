@@ -1,27 +1,115 @@
-//! One client connection: pick a server, connect (retrying others), relay, account.
+//! One client connection: (TLS handshake,) pick a server, connect (retrying others),
+//! relay, account.
+//!
+//! The plain TCP path is the one it always was (splice or copy between two sockets); TLS
+//! on either side goes through the stream relay, in boxed futures so that plain sessions'
+//! tasks stay as small as before.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::frontend::ConnectionSlot;
+use super::frontend::{ConnectionSlot, Frontend};
 use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
-use crate::relay::{relay, RelayCounters};
+use crate::relay::{relay, relay_streams, RelayCounters};
 use crate::stats::bump;
+use crate::tls::{HandshakeError, TlsOrigination, TlsTermination};
+
+/// The connection to the server.
+enum Upstream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
 
 pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let frontend = slot.frontend();
     let _ = client.set_nodelay(true);
+    match frontend.tls() {
+        None => serve_plain(client, frontend).await,
+        Some(tls) => Box::pin(serve_tls(client, frontend, tls)).await,
+    }
+}
+
+async fn serve_plain(client: TcpStream, frontend: &Frontend) {
     let backend = frontend.backend();
-    let (server, upstream) = match connect_with_retries(&backend).await {
-        Ok(connected) => connected,
-        Err(Error::Resources(_)) => return bump(&frontend.stats.resource_errors),
-        Err(_) => return bump(&frontend.stats.no_server),
+    let Some((server, upstream)) = connect_for(frontend, &backend, None).await else {
+        return;
     };
     let _server_slot = server.stats.traffic.open();
     let started = Instant::now();
-    let counters = RelayCounters {
+    let counters = counters(frontend, &server);
+    // How a session ended is visible in the counters (bytes, durations); an error after
+    // the connect can't be retried, the client's bytes are already with the server.
+    let _ = match upstream {
+        Upstream::Plain(upstream) => {
+            relay(
+                &client,
+                &upstream,
+                frontend.splice,
+                frontend.idle_timeout(),
+                counters,
+            )
+            .await
+        }
+        Upstream::Tls(upstream) => {
+            Box::pin(relay_streams(
+                client,
+                upstream,
+                frontend.idle_timeout(),
+                counters,
+            ))
+            .await
+        }
+    };
+    server.stats.session_time.record(started.elapsed());
+}
+
+/// TLS termination: the handshake first (a client that fails it never costs a backend
+/// connection), then the same as a plain session over the decrypted stream.
+async fn serve_tls(client: TcpStream, frontend: &Frontend, tls: Arc<TlsTermination>) {
+    let client = match tls.accept(client).await {
+        Ok(client) => client,
+        Err(HandshakeError::Timeout) => return bump(&frontend.stats.tls_handshake_timeouts),
+        Err(HandshakeError::Failed(_)) => return bump(&frontend.stats.tls_handshake_failures),
+    };
+    drop(tls);
+    let alpn = client.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let backend = frontend.backend();
+    let Some((server, upstream)) = connect_for(frontend, &backend, alpn.as_deref()).await else {
+        return;
+    };
+    let _server_slot = server.stats.traffic.open();
+    let started = Instant::now();
+    let _ = match upstream {
+        Upstream::Plain(upstream) => relay_tls(client, upstream, frontend, &server).await,
+        Upstream::Tls(upstream) => relay_tls(client, upstream, frontend, &server).await,
+    };
+    server.stats.session_time.record(started.elapsed());
+}
+
+async fn relay_tls<C, S>(
+    client: C,
+    upstream: S,
+    frontend: &Frontend,
+    server: &Server,
+) -> Result<(), Error>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    relay_streams(
+        client,
+        upstream,
+        frontend.idle_timeout(),
+        counters(frontend, server),
+    )
+    .await
+}
+
+fn counters<'a>(frontend: &'a Frontend, server: &'a Server) -> RelayCounters<'a> {
+    RelayCounters {
         client_to_server: [
             &frontend.stats.traffic.bytes_in,
             &server.stats.traffic.bytes_in,
@@ -30,30 +118,42 @@ pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
             &frontend.stats.traffic.bytes_out,
             &server.stats.traffic.bytes_out,
         ],
-    };
-    // How a session ended is visible in the counters (bytes, durations); an error after
-    // the connect can't be retried, the client's bytes are already with the server.
-    let _ = relay(
-        &client,
-        &upstream,
-        frontend.splice,
-        frontend.idle_timeout(),
-        counters,
-    )
-    .await;
-    server.stats.session_time.record(started.elapsed());
+    }
+}
+
+/// Connects to a server of `backend`, counting a failure on the frontend.
+async fn connect_for(
+    frontend: &Frontend,
+    backend: &Backend,
+    alpn: Option<&[u8]>,
+) -> Option<(Arc<Server>, Upstream)> {
+    match connect_with_retries(backend, alpn).await {
+        Ok(connected) => Some(connected),
+        Err(Error::Resources(_)) => {
+            bump(&frontend.stats.resource_errors);
+            None
+        }
+        Err(_) => {
+            bump(&frontend.stats.no_server);
+            None
+        }
+    }
 }
 
 /// Connects to the picked server; on failure tries the next one in the schedule, up to
 /// `retries` more attempts, preferring servers this connection has not tried yet. A local
 /// shortage (out of descriptors) ends it at once and is not held against the server.
-async fn connect_with_retries(backend: &Backend) -> Result<(Arc<Server>, TcpStream), Error> {
+async fn connect_with_retries(
+    backend: &Backend,
+    alpn: Option<&[u8]>,
+) -> Result<(Arc<Server>, Upstream), Error> {
     let settings = backend.settings();
+    let tls = backend.tls();
     let mut pick = backend.pick().ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let started = Instant::now();
-        match connect(&pick.server, settings.connect_timeout).await {
+        match connect(&pick.server, settings.connect_timeout, tls.as_deref(), alpn).await {
             Ok(stream) => {
                 pick.server.stats.connect_time.record(started.elapsed());
                 pick.server.observe_connect_success();
@@ -86,12 +186,37 @@ fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Serve
     }
 }
 
-async fn connect(server: &Server, timeout: Duration) -> Result<TcpStream, Error> {
+async fn connect(
+    server: &Server,
+    timeout: Duration,
+    tls: Option<&TlsOrigination>,
+    alpn: Option<&[u8]>,
+) -> Result<Upstream, Error> {
     let addr = server.address;
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::ConnectTimeout { addr })?
         .map_err(|source| Error::from_connect(addr, source))?;
     let _ = stream.set_nodelay(true);
-    Ok(stream)
+    match tls {
+        None => Ok(Upstream::Plain(stream)),
+        Some(tls) => Box::pin(handshake(server, stream, timeout, tls, alpn)).await,
+    }
+}
+
+/// The TLS handshake with a server, within the connect timeout. A failure is the server's
+/// (a bad certificate, no common protocol): retried on another server like a failed connect.
+async fn handshake(
+    server: &Server,
+    stream: TcpStream,
+    timeout: Duration,
+    tls: &TlsOrigination,
+    alpn: Option<&[u8]>,
+) -> Result<Upstream, Error> {
+    let addr = server.address;
+    let connected = tokio::time::timeout(timeout, tls.connect(stream, &server.tls_name, alpn))
+        .await
+        .map_err(|_| Error::ConnectTimeout { addr })?
+        .map_err(|source| Error::Connect { addr, source })?;
+    Ok(Upstream::Tls(Box::new(connected)))
 }

@@ -8,8 +8,8 @@ use super::engine::Engine;
 use crate::balancer::{Backend, Server};
 use crate::config::{CheckKind, FrontendMode};
 use crate::stats::{
-    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, ServerMysqlSnapshot, ServerSnapshot,
-    StatsSnapshot,
+    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, RefusedSnapshot,
+    ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot,
 };
 
 impl Engine {
@@ -30,6 +30,13 @@ impl Engine {
                     no_server_errors: read(&f.stats.no_server),
                     accept_errors: read(&f.stats.accept_errors),
                     resource_errors: read(&f.stats.resource_errors),
+                    refused_connections: RefusedSnapshot {
+                        acl: read(&f.stats.refused_acl),
+                        source_connections: read(&f.stats.refused_source_connections),
+                        source_rate: read(&f.stats.refused_source_rate),
+                    },
+                    tls_handshake_failures: read(&f.stats.tls_handshake_failures),
+                    tls_handshake_timeouts: read(&f.stats.tls_handshake_timeouts),
                     mode: match f.mode {
                         FrontendMode::Tcp => "tcp",
                         FrontendMode::Mysql => "mysql",
@@ -56,6 +63,11 @@ impl Engine {
             .collect();
         StatsSnapshot {
             uptime_seconds: self.created.elapsed().as_secs_f64(),
+            global: GlobalSnapshot {
+                current_connections: self.global.current(),
+                max_connections: self.global.max(),
+                accept_pauses: self.global.pauses(),
+            },
             frontends,
             backends,
         }

@@ -10,6 +10,7 @@ mod copy;
 mod pipe_pool;
 mod readiness;
 mod splice;
+mod stream;
 
 use std::io;
 use std::net::Shutdown;
@@ -20,6 +21,7 @@ use tokio::net::TcpStream;
 use crate::config::SpliceMode;
 use crate::error::{Error, Side};
 use activity::Activity;
+pub use stream::relay_streams;
 
 /// One direction of a relayed connection.
 pub(crate) struct Direction<'a> {

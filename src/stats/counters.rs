@@ -73,6 +73,16 @@ pub struct FrontendStats {
     pub resource_errors: AtomicU64,
     /// Read/write splitting (`mode: mysql` frontends).
     pub mysql: crate::mysql::stats::MysqlCounters,
+    /// Closed at accept: the source address is not allowed by the frontend's `acl`.
+    pub refused_acl: AtomicU64,
+    /// Closed at accept: the source already had `max_connections_per_source` open.
+    pub refused_source_connections: AtomicU64,
+    /// Closed at accept: the source exceeded `connection_rate_per_source`.
+    pub refused_source_rate: AtomicU64,
+    /// TLS handshakes that failed (garbage, an old protocol, no common cipher, a reset).
+    pub tls_handshake_failures: AtomicU64,
+    /// TLS handshakes not finished within the handshake timeout.
+    pub tls_handshake_timeouts: AtomicU64,
 }
 
 /// Per-server counters and latency histograms.

@@ -10,6 +10,7 @@ pub use crate::mysql::stats::MysqlSnapshot;
 #[derive(Debug, Clone, Serialize)]
 pub struct StatsSnapshot {
     pub uptime_seconds: f64,
+    pub global: GlobalSnapshot,
     pub frontends: BTreeMap<String, FrontendSnapshot>,
     pub backends: BTreeMap<String, BackendSnapshot>,
 }
@@ -46,10 +47,32 @@ pub struct FrontendSnapshot {
     pub no_server_errors: u64,
     pub accept_errors: u64,
     pub resource_errors: u64,
+    /// Connections closed at accept by the firewall, by reason.
+    pub refused_connections: RefusedSnapshot,
+    pub tls_handshake_failures: u64,
+    pub tls_handshake_timeouts: u64,
     /// tcp or mysql.
     pub mode: &'static str,
     /// Read/write splitting counters (mysql frontends only).
     pub mysql: Option<MysqlSnapshot>,
+}
+
+/// Refusals at accept per reason (`rejected_connections` counts `max_connections`).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RefusedSnapshot {
+    pub acl: u64,
+    pub source_connections: u64,
+    pub source_rate: u64,
+}
+
+/// The process-wide connection limit.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GlobalSnapshot {
+    pub current_connections: u64,
+    /// `null`: no limit.
+    pub max_connections: Option<u64>,
+    /// Times accepting paused because `max_connections` was reached.
+    pub accept_pauses: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -40,15 +40,19 @@ def backend() -> Iterator[Callable[..., TcpServer]]:
 
 @pytest.fixture
 def fastlb(tmp_path: Path) -> Iterator[Callable[..., FastlbProcess]]:
-    """Factory: `fastlb(config, open_files=None)` starts `fastlb serve -c` and waits until it
-    listens. At teardown the process is killed if still alive and its log is printed (shown
-    when the test fails)."""
+    """Factory: `fastlb(config, open_files=None, hard_open_files=False)` starts
+    `fastlb serve -c` and waits until it listens. At teardown the process is killed if still
+    alive and its log is printed (shown when the test fails)."""
     started: list[FastlbProcess] = []
 
-    def start(config: dict[str, Any], open_files: int | None = None) -> FastlbProcess:
+    def start(
+        config: dict[str, Any], open_files: int | None = None, hard_open_files: bool = False
+    ) -> FastlbProcess:
         workdir = tmp_path / f"fastlb{len(started)}"
         workdir.mkdir()
-        process = FastlbProcess(config, workdir, open_files=open_files)
+        process = FastlbProcess(
+            config, workdir, open_files=open_files, hard_open_files=hard_open_files
+        )
         started.append(process)
         return process.start()
 

@@ -105,12 +105,19 @@ class FastlbProcess:
     """One `fastlb serve -c FILE` subprocess with its config and log in `workdir`."""
 
     def __init__(
-        self, config: dict[str, Any], workdir: Path, *, open_files: int | None = None
+        self,
+        config: dict[str, Any],
+        workdir: Path,
+        *,
+        open_files: int | None = None,
+        hard_open_files: bool = False,
     ) -> None:
         self.config = config
         # A soft RLIMIT_NOFILE for the process (the hard limit stays), like a service
-        # manager's default.
+        # manager's default; with `hard_open_files` the hard limit too (fastlb raises its
+        # soft limit to the hard one, so only that makes it run out of descriptors).
         self.open_files = open_files
+        self.hard_open_files = hard_open_files
         self.config_path = workdir / "fastlb.yaml"
         self.log_path = workdir / "fastlb.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -134,6 +141,7 @@ class FastlbProcess:
     def _limit_open_files(self) -> None:
         assert self.open_files is not None
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        hard = self.open_files if self.hard_open_files else hard
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:

@@ -1,16 +1,28 @@
-"""Abrupt and hostile clients in a burst must not hurt anybody else."""
+"""Abrupt and hostile clients (resets, garbage, oversized, truncated, slow) must not hurt
+anybody else, nor leave descriptors behind."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .clients import abort, ask_name, connect, echo_roundtrip, recv_line, wait_until
+from .clients import (
+    abort,
+    ask_name,
+    connect,
+    echo_roundtrip,
+    recv_line,
+    wait_for_close,
+    wait_until,
+)
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
 
@@ -85,4 +97,60 @@ def test_burst_of_resetting_clients_does_not_hurt_others(
     assert stats, f"connections still counted as current: {lb.stats()}"
     # Every accepted connection was counted once, including the hostile ones.
     assert stats["frontends"]["web"]["total_connections"] >= 1 + 10
+    assert lb.alive()
+
+
+def open_descriptors(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def test_garbage_oversized_truncated_and_slow_clients_leave_no_descriptor_behind(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[[dict[str, Any]], FastlbProcess],
+) -> None:
+    server = backend(named_echo("s0"), "s0")
+    config = make_config(
+        [{"name": "s0", "address": server.address, "weight": 1}],
+        splice="never",
+        idle_timeout="1s",
+    )
+    lb = fastlb(config)
+    port = frontend_port(config)
+    baseline = open_descriptors(lb.pid)
+    rng = random.Random(7)
+
+    with connect(port) as steady:
+        recv_line(steady)
+        slow = [connect(port) for _ in range(10)]
+        for i in range(30):
+            with connect(port) as sock:
+                if i % 3 == 0:  # garbage, then gone
+                    sock.sendall(rng.randbytes(4096))
+                elif i % 3 == 1:  # oversized: 4 MiB it never reads back, then a reset
+                    sock.settimeout(0.2)
+                    with contextlib.suppress(OSError):
+                        sock.sendall(rng.randbytes(4 << 20))
+                    abort(sock)
+                else:  # truncated: half a message and a half-close
+                    sock.sendall(b"\x00\x01partial")
+                    sock.shutdown(socket.SHUT_WR)
+            # Slow-loris: a byte now and then, never enough to matter, until they stop.
+            if i % 10 == 0:
+                for sock in slow:
+                    with contextlib.suppress(OSError):
+                        sock.sendall(b".")
+            echo_roundtrip(steady, f"still served {i}\n".encode())
+        # Keep `steady` busy past the idle timeout of the silent slow clients.
+        for i in range(8):
+            time.sleep(0.25)
+            echo_roundtrip(steady, f"after {i}\n".encode())
+        closed = [wait_for_close(sock, timeout=5) for sock in slow]
+        assert set(closed) <= {"eof", "reset"}, closed
+        for sock in slow:
+            sock.close()
+
+    assert wait_until(lambda: open_descriptors(lb.pid) <= baseline, timeout=10), (
+        f"{open_descriptors(lb.pid)} descriptors open, {baseline} before"
+    )
+    assert lb.stats()["frontends"]["web"]["current_connections"] == 0
     assert lb.alive()

@@ -1,16 +1,25 @@
-"""Frontend limits: idle timeout and max_connections."""
+"""Frontend limits: idle timeout, max_connections, running out of file descriptors."""
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .clients import connect, echo_roundtrip, recv_exact, recv_line, wait_for_close
+from .clients import (
+    connect,
+    echo_roundtrip,
+    recv_exact,
+    recv_line,
+    wait_for_close,
+    wait_until,
+)
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
 
@@ -116,3 +125,48 @@ def test_max_connections_rejects_the_one_too_many(
                 break
         assert time.monotonic() < deadline, f"no room after closing both: {outcome}"
         time.sleep(0.1)
+
+
+def open_descriptors(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def test_accepting_recovers_after_running_out_of_descriptors(
+    backend: Callable[..., TcpServer],
+    fastlb: Callable[..., FastlbProcess],
+) -> None:
+    """With 128 descriptors in all, 150 clients exhaust fastlb (accept or the backend
+    connect fails with EMFILE). Once they leave, it serves again: nothing spins, nothing
+    leaks, the API answers."""
+    server = backend(named_echo("s1"), "s1")
+    config = make_config([{"name": "s1", "address": server.address, "weight": 1}], splice="never")
+    lb = fastlb(config, open_files=128, hard_open_files=True)
+    port = frontend_port(config)
+    baseline = open_descriptors(lb.pid)
+
+    with contextlib.ExitStack() as stack:
+        crowd = [stack.enter_context(connect(port, timeout=2)) for _ in range(150)]
+        served = 0
+        for sock in crowd:
+            with contextlib.suppress(OSError):
+                served += recv_line(sock) == b"s1"
+        assert 0 < served < len(crowd), f"{served} of {len(crowd)} served: no pressure?"
+
+    def recovered() -> dict[str, Any] | None:
+        try:
+            stats = lb.stats()
+        except (OSError, ValueError):
+            return None  # the API itself may be out of descriptors a moment longer
+        frontend = stats["frontends"]["web"]
+        return frontend if frontend["current_connections"] == 0 else None
+
+    frontend = wait_until(recovered, timeout=15)
+    assert frontend is not None, "connections still open long after every client left"
+    assert frontend["accept_errors"] + frontend["resource_errors"] > 0, frontend
+    with connect(port) as sock:
+        assert recv_line(sock) == b"s1"
+        echo_roundtrip(sock, b"served again\n")
+    assert wait_until(lambda: open_descriptors(lb.pid) <= baseline + 2, timeout=10), (
+        f"{open_descriptors(lb.pid)} descriptors open, {baseline} before"
+    )
+    assert lb.alive()

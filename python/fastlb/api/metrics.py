@@ -49,7 +49,20 @@ _FRONTEND_COUNTERS = [
         "Client connections closed for lack of a local resource (fds, memory, ports)",
         "resource_errors",
     ),
+    (
+        "fastlb_frontend_tls_handshake_failures_total",
+        "TLS handshakes that failed (garbage, old protocol versions, resets)",
+        "tls_handshake_failures",
+    ),
+    (
+        "fastlb_frontend_tls_handshake_timeouts_total",
+        "TLS handshakes not finished within the handshake timeout",
+        "tls_handshake_timeouts",
+    ),
 ]
+# The `reason` label of fastlb_frontend_refused_connections_total: the firewall's reasons
+# (stats key `refused_connections`) and the frontend's max_connections.
+REFUSAL_REASONS = ("acl", "source_connections", "source_rate", "max_connections")
 _SERVER_GAUGES = [
     ("fastlb_server_current_sessions", "Connections open to the server now", "current_connections"),
     ("fastlb_server_weight", "Configured weight of the server (0..256)", "weight"),
@@ -86,10 +99,32 @@ class StatsCollector:
 
     def collect(self) -> Iterator[Metric]:
         stats = self._snapshot()
+        yield from _global_metrics(stats.get("global"))
         yield from _frontend_metrics(stats.get("frontends", {}))
         yield from _server_metrics(stats.get("backends", {}))
         yield from mysql_metrics(stats)
         yield from failover_metrics(stats.get("failover"))
+
+
+def _global_metrics(limits: Mapping[str, Any] | None) -> Iterator[Metric]:
+    if limits is None:
+        return
+    current = GaugeMetricFamily(
+        "fastlb_current_connections", "Client connections open now, all frontends together"
+    )
+    current.add_metric([], limits["current_connections"])
+    yield current
+    if limits["max_connections"] is not None:
+        maximum = GaugeMetricFamily(
+            "fastlb_max_connections", "The global max_connections (accepting pauses there)"
+        )
+        maximum.add_metric([], limits["max_connections"])
+        yield maximum
+    pauses = CounterMetricFamily(
+        "fastlb_accept_pauses", "Times accepting paused because max_connections was reached"
+    )
+    pauses.add_metric([], limits["accept_pauses"])
+    yield pauses
 
 
 def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
@@ -103,6 +138,17 @@ def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
         for proxy, counters in frontends.items():
             counter.add_metric([proxy], counters[key])
         yield counter
+    refused = CounterMetricFamily(
+        "fastlb_frontend_refused_connections",
+        "Client connections closed at accept, by reason",
+        labels=["proxy", "reason"],
+    )
+    for proxy, counters in frontends.items():
+        by_reason = {**counters.get("refused_connections", {})}
+        by_reason["max_connections"] = counters["rejected_connections"]
+        for reason in REFUSAL_REASONS:
+            refused.add_metric([proxy, reason], by_reason.get(reason, 0))
+    yield refused
 
 
 def _servers(backends: Mapping[str, Any]) -> Iterator[tuple[list[str], Mapping[str, Any]]]:

@@ -43,6 +43,8 @@ class ApiServer:
             # create_server's own message repeats the address; keep the OS's words only.
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise OSError(exc.errno, f"api: cannot listen on {listen}: {reason}") from None
+        # Loopback only (the default 127.0.0.1): nothing beyond this host can reach it.
+        self.loopback = ipaddress.ip_address(host).is_loopback
         bound_port = self._socket.getsockname()[1]
         self.url = (
             f"http://[{host}]:{bound_port}"

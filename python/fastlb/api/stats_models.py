@@ -90,6 +90,18 @@ class MysqlFrontendStats(_Open):
     auth_failures: int
     protocol_errors: int
     server_errors: int
+class RefusedConnections(_Open):
+    """Connections closed at accept by the frontend's firewall, per reason."""
+
+    acl: int = Field(description="Source address not allowed by the acl")
+    source_connections: int = Field(description="Source at max_connections_per_source")
+    source_rate: int = Field(description="Source over connection_rate_per_source")
+
+
+class GlobalStats(_Open):
+    current_connections: int
+    max_connections: int | None = Field(description="The global limit (null: none)")
+    accept_pauses: int = Field(description="Times accepting paused at max_connections")
 
 
 class FrontendStats(_Open):
@@ -103,6 +115,9 @@ class FrontendStats(_Open):
     no_server_errors: int
     accept_errors: int
     resource_errors: int
+    refused_connections: RefusedConnections
+    tls_handshake_failures: int
+    tls_handshake_timeouts: int
     mode: str = "tcp"
     mysql: MysqlFrontendStats | None = None
 
@@ -136,6 +151,7 @@ class FailoverStats(_Open):
 
 class StatsSnapshot(_Open):
     uptime_seconds: float
+    global_: GlobalStats = Field(alias="global")
     frontends: dict[str, FrontendStats]
     backends: dict[str, BackendStats]
     failover: FailoverStats | None = None
