@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "FastLBError",
     "NoConfigFileError",
+    "NoPrimaryError",
     "NotRunningError",
     "ServerExistsError",
     "UnknownServerError",
@@ -52,6 +53,11 @@ class ConfigError(FastLBError, ValueError):
 
 class BackendUnavailableError(FastLBError, ConnectionError):
     """No server of a backend can take a connection."""
+
+
+class NoPrimaryError(BackendUnavailableError):
+    """MySQL: a statement that must run on the primary (a write) while no primary is
+    available (down, unreachable, or no server is writable). Reads keep going to replicas."""
 
 
 class UnknownServerError(FastLBError, KeyError):

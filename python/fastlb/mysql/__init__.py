@@ -12,5 +12,22 @@ the in-process `Router` for asyncio services.
 from __future__ import annotations
 
 from .classify import StatementClass, classify
+from .connections import ExecuteResult
+from .monitor import DecisionCallback, TopologyMonitor
+from .router import Router, Session
+from .topology import ServerDecision, ServerObservation, ServerSpec, TopologyDecision, decide
 
-__all__ = ["StatementClass", "classify"]
+__all__ = [
+    "DecisionCallback",
+    "ExecuteResult",
+    "Router",
+    "ServerDecision",
+    "ServerObservation",
+    "ServerSpec",
+    "Session",
+    "StatementClass",
+    "TopologyDecision",
+    "TopologyMonitor",
+    "classify",
+    "decide",
+]

@@ -26,6 +26,7 @@ from typing import Any
 import aiomysql
 import pymysql
 
+from .connections import describe
 from .topology import ServerObservation, ServerSpec, TopologyDecision, decide
 
 __all__ = ["DecisionCallback", "TopologyMonitor"]
@@ -104,8 +105,13 @@ class TopologyMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for name in list(self._connections):
-            self._drop(name)
+        connections, self._connections = self._connections, {}
+        for connection in connections.values():
+            # A polite COM_QUIT (no "Aborted connection" in the server's log), bounded.
+            try:
+                await asyncio.wait_for(connection.ensure_closed(), self.timeout)
+            except (TimeoutError, pymysql.err.MySQLError, OSError):
+                connection.close()
 
     async def __aenter__(self) -> TopologyMonitor:
         await self.start()
@@ -153,14 +159,21 @@ class TopologyMonitor:
         return decision
 
     async def _observe(self, spec: ServerSpec) -> ServerObservation:
-        try:
-            return await asyncio.wait_for(self._query(spec), self.timeout)
-        except TimeoutError:
-            error = f"no answer within {self.timeout:g}s"
-        except (pymysql.err.MySQLError, OSError) as exc:
-            error = _describe(exc)
-        # The connection may be mid-query or broken: never reuse it.
-        self._drop(spec.name)
+        # A kept connection may have died with a server restarted since the last round: then
+        # one more try on a fresh connection, so that a restart is not reported as an outage.
+        attempts = 2 if spec.name in self._connections else 1
+        error = ""
+        for _ in range(attempts):
+            try:
+                return await asyncio.wait_for(self._query(spec), self.timeout)
+            except TimeoutError:
+                error = f"no answer within {self.timeout:g}s"
+                self._drop(spec.name)
+                break  # a hung server: don't wait twice
+            except (pymysql.err.MySQLError, OSError) as exc:
+                error = describe(exc)
+                # The connection may be mid-query or broken: never reuse it.
+                self._drop(spec.name)
         return ServerObservation(
             spec.name, reachable=False, error=error, checked_at=time.monotonic()
         )
@@ -218,7 +231,7 @@ class TopologyMonitor:
             if exc.args and exc.args[0] in (2006, 2013):  # the connection itself broke
                 raise
             # Typically "Access denied; you need SLAVE MONITOR": the server is up.
-            return {"replication_error": f"{statement}: {_describe(exc)}"}
+            return {"replication_error": f"{statement}: {describe(exc)}"}
         if row is None:
             return {"replication_configured": False}
         seconds = _column(row, "Seconds_Behind_Master", "Seconds_Behind_Source")
@@ -235,13 +248,6 @@ class TopologyMonitor:
         connection = self._connections.pop(name, None)
         if connection is not None:
             connection.close()
-
-
-def _describe(exc: BaseException) -> str:
-    """`(2003, "Can't connect ...")` -> `Can't connect ... (2003)`."""
-    if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) == 2:
-        return f"{exc.args[1]} ({exc.args[0]})"
-    return str(exc) or type(exc).__name__
 
 
 def _log_changes(previous: TopologyDecision | None, decision: TopologyDecision) -> None:
