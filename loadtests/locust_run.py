@@ -187,11 +187,16 @@ class LocustRun:
 
 
 def steady_window(samples: list[Sample]) -> tuple[Sample, Sample] | None:
-    """First and last sample of the stretch in which Locust's workers were running."""
-    with_workers = [s for s in samples if len(s.groups.get("locust", {})) > 1]
-    usable = with_workers[SETTLING_SAMPLES:]
+    """First and last sample of the stretch in which all of Locust's processes (the master and
+    every worker) were running: not before the workers are forked, not once one has quit."""
+    sizes = [len(s.groups.get("locust", {})) for s in samples]
+    complete = max(sizes, default=0)
+    if complete < 2:
+        return None
+    running = [s for s, size in zip(samples, sizes, strict=True) if size == complete]
+    usable = running[SETTLING_SAMPLES:]
     if len(usable) < 2:
-        usable = with_workers
+        usable = running
     if len(usable) < 2:
         return None
     return usable[0], usable[-1]

@@ -140,10 +140,13 @@ def sample(t: float, locust: dict[int, float], machine: float) -> procstat.Sampl
     return procstat.Sample(t, {"locust": locust, "lb": {9: t * 0.1}}, machine)
 
 
-def test_the_steady_window_skips_startup_and_needs_workers() -> None:
+def test_the_steady_window_is_while_every_locust_process_runs() -> None:
     master_only = [sample(t, {1: 0.1 * t}, t) for t in range(3)]
     with_workers = [sample(t, {1: 0.1 * t, 2: 0.9 * t, 3: 0.8 * t}, t) for t in range(3, 9)]
-    first, last = locust_run.steady_window(master_only + with_workers) or (None, None)
+    one_worker_quit = [sample(t, {1: 0.1 * t, 2: 0.9 * t}, t) for t in range(9, 11)]
+    window = locust_run.steady_window(master_only + with_workers + one_worker_quit)
+    assert window is not None
+    first, last = window
     assert first is with_workers[locust_run.SETTLING_SAMPLES] and last is with_workers[-1]
     use = procstat.cpu_between(first, last)
     assert use.cores["locust"] == pytest.approx(1.8)
