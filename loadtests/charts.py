@@ -30,7 +30,11 @@ def throughput_chart(summaries: list[ScenarioSummary], path: Path) -> None:
             ax.bar(
                 x, median, width=0.6, color=COLORS[side.target], label=DISPLAY_NAMES[side.target]
             )
-            ax.annotate(f"{median:,.0f}", (x, median), ha="center", va="bottom", fontsize=9)
+            # Inside the bar: above it would collide with the dot of the median round.
+            ax.annotate(
+                f"{median:,.0f}", (x, 0), xytext=(0, 4), textcoords="offset points",
+                ha="center", va="bottom", fontsize=9, color="white", fontweight="bold",
+            )  # fmt: skip
             rounds = [r.rate(s.scenario.metric) / divisor for r in side.runs if r.problem is None]
             ax.plot([x] * len(rounds), rounds, "o", color="black", markersize=3, alpha=0.6)
         ratio = s.throughput_ratio

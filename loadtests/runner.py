@@ -244,7 +244,8 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
         "commit": git_commit(),
         "rounds x duration": f"{args.rounds} x {args.duration} s per target and scenario,"
         " A B A B alternated, medians",
-        "Locust": f"{first_line([locust_run.locust_executable(), '--version'])},"
+        # `locust --version` also names its install path: keep "locust 2.x.y".
+        "Locust": f"{first_line([locust_run.locust_executable(), '--version']).split(' from ')[0]},"
         f" headless, `--processes {args.processes}` (a master + {args.processes} workers),"
         " FastHttpUser, no think time, users spawned in 1 s then stats reset",
         "Python": platform.python_version(),
