@@ -166,6 +166,12 @@ class ScenarioSummary:
             for a, b in zip(self.candidate.runs, self.baseline.runs, strict=False)
         ]
 
+    @property
+    def median_round_ratio(self) -> float | None:
+        """The median of the per-round ratios: each run against the other target's run next to
+        it, which cancels slow drifts of the machine's load that the ratio of medians keeps."""
+        return median(self.round_ratios)
+
     def bottleneck(self) -> tuple[str, str]:
         """(who limited the throughput, the CPU figures that say so), from both targets' runs.
 
@@ -222,6 +228,7 @@ class ScenarioSummary:
                 ),
             },
             "round_ratios": self.round_ratios,
+            "median_round_ratio": self.median_round_ratio,
             "bottleneck": {"limited_by": who, "evidence": evidence},
         }
 

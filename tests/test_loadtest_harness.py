@@ -202,6 +202,7 @@ def test_ratio_of_medians_and_per_round_ratios() -> None:
     assert summary.throughput_ratio == pytest.approx(1.1)
     assert summary.latency_ratio("p50_ms") == pytest.approx(0.5)
     assert summary.round_ratios == pytest.approx([1.25, 3.0, 1.1])
+    assert summary.median_round_ratio == pytest.approx(1.25)
 
 
 def test_a_saturated_machine_mostly_running_locust_is_limited_by_locust() -> None:
@@ -272,7 +273,8 @@ def test_report_files_render_and_round_trip(tmp_path: Path) -> None:
     order = lambda r: (r.scenario, r.round, r.target)  # noqa: E731
     assert sorted(records_from_json(document), key=order) == sorted(records, key=order)
     text = (tmp_path / "report.md").read_text()
-    assert "| keep-alive browsing, 64 B pages | 64 | 1,002 req/s | 1,002 req/s | **1.00** |" in text
+    row = "| keep-alive browsing, 64 B pages | 64 | 1,002 req/s | 1,002 req/s | **1.00** | 1.00 "
+    assert row in text
     assert "![throughput](throughput.png)" in text
     assert "pending issue 4" in text
 
