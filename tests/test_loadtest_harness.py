@@ -126,9 +126,10 @@ def test_cpu_of_a_process_tree_counts_its_children() -> None:
         last = sampler.sample()
         assert burner.pid in last.groups["us"]
         use = procstat.cpu_between(first, last)
-        # The child spins on a core (less whatever the shared machine takes from it).
-        assert 0.3 < use.cores["us"] <= 1.5
-        assert use.busiest_process["us"] >= 0.3
+        # The child spins on a core, less whatever the shared machine takes from it (with a
+        # load of 8 on 2 cores, a quarter of one); without it the tree would be near 0.
+        assert 0.1 < use.cores["us"] <= (os.cpu_count() or 1) + 0.1
+        assert use.busiest_process["us"] > 0.1
         assert use.machine_cores >= use.cores["us"] * 0.9
     finally:
         burner.kill()
