@@ -24,7 +24,7 @@ RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
 SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server \
 	sysbench:sysbench keepalived:keepalived ip:iproute2
 
-PY_PATHS := python tests bench
+PY_PATHS := python tests bench loadtests
 ARGS ?=
 MYSQL_ARGS ?=
 FAILOVER_ARGS ?=
@@ -96,6 +96,7 @@ lint: install ## ruff, mypy, cargo fmt --check, clippy -D warnings (with and wit
 	$(VENV)/bin/ruff format --check $(PY_PATHS)
 	$(VENV)/bin/mypy python/fastlb
 	$(VENV)/bin/mypy bench
+	$(VENV)/bin/mypy loadtests
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
@@ -133,6 +134,26 @@ fuzz: ## Run every cargo-fuzz target for FUZZ_SECONDS (default 30) each; install
 		$(FUZZ_CARGO) fuzz run $$target corpus/$$target seeds/$$target -- \
 			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 || exit 1; \
 	done
+
+.PHONY: loadtest
+loadtest: install ## Locust load test fastlb vs HAProxy, A B A B (DURATION=15s ROUNDS=5 ARGS=...); writes loadtests/results/
+	$(PY) -m loadtests --duration $(or $(DURATION),15s) --rounds $(or $(ROUNDS),5) $(ARGS)
+
+# What CI runs after `make test`: the whole load-test harness, 3 s per target and scenario,
+# into a temp dir (the committed report stays). Fails on errors or missing output, not on ratios.
+.PHONY: loadtest-ci
+loadtest-ci: install ## Short load test (3 s per target and scenario) into a temp dir, and the micro-benchmarks run once
+	$(VENV)/bin/pytest loadtests/micro --benchmark-disable -q
+	out=$$(mktemp -d); \
+	$(PY) -m loadtests --duration 3s --rounds 1 --output-dir "$$out"; \
+	for file in report.json report.md throughput.png latency.png; do \
+		[ -s "$$out/$$file" ] || { echo "error: the load test wrote no $$out/$$file" >&2; exit 1; }; \
+	done; \
+	rm -rf "$$out"
+
+.PHONY: microbench
+microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python (loadtests/micro)
+	$(VENV)/bin/pytest loadtests/micro --benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name $(ARGS)
 
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)

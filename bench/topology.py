@@ -110,6 +110,7 @@ class Topology:
         self._stack = ExitStack()
         self.fastlb_api_port: int | None = None
         self.certificate: BenchCertificate = write_certificate(workdir)
+        self.backend_pids: list[int] = []  # nginx masters (their workers are their children)
 
     def __enter__(self) -> Topology:
         return self
@@ -140,7 +141,8 @@ class Topology:
             write_big_file(prefix / "www" / "big")
             conf = prefix / "nginx.conf"
             conf.write_text(configs.nginx_conf(str(prefix), port, name))
-            self._spawn(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
+            pid = self._spawn(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
+            self.backend_pids.append(pid)
             servers.append(Server(name, port, weight))
         return servers
 

@@ -1,0 +1,7 @@
+"""`python -m loadtests`: see loadtests/runner.py."""
+
+import sys
+
+from loadtests.runner import main
+
+sys.exit(main())

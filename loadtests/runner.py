@@ -1,0 +1,377 @@
+"""`make loadtest` / `python -m loadtests`: Locust against fastlb and HAProxy, alternated, reported.
+
+The topology (two nginx backends with weights 3:1, HAProxy with `nbthread 2`, fastlb with
+`workers: 2`) is `make bench`'s: bench/configs.py generates both load balancers' configs from
+one description and bench/topology.py starts and stops the processes. Here each scenario runs
+`--rounds` times against each target in alternation (A B A B ...), and the report gives the
+medians and their ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import configs
+from bench.runner import check_serves, cpu_model, first_line, git_commit, load_average
+from bench.topology import LoadBalancerProcess, Topology, fastlb_command, find_tool
+from loadtests import charts, locust_run, report
+from loadtests.results_model import (
+    BASELINE,
+    CANDIDATE,
+    RunRecord,
+    median,
+    problems,
+    records_from_json,
+    summarize,
+)
+from loadtests.scenarios import BY_NAME, SCENARIOS, Scenario
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO / "loadtests" / "results"
+OUTPUT_FILES = ("report.json", "report.md", *report.CHARTS)
+# Locust's start (fork, workers connecting) and stop around the measured time, a first guess
+# for the time-left estimate until a run has been timed.
+RUN_OVERHEAD_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A load balancer under test and the URL of each topology frontend on it."""
+
+    label: str
+    process: LoadBalancerProcess
+    urls: dict[str, str]
+
+
+def parse_duration(text: str) -> int:
+    """`30`, `30s`, `2m`, `1m30s` -> whole seconds (Locust's --run-time resolution)."""
+    match = re.fullmatch(r"\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*", text)
+    if not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 10s, 2m, 1m30s)")
+    seconds = int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+    if seconds < 1:
+        raise argparse.ArgumentTypeError("the duration must be at least 1 s")
+    return seconds
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests",
+        description="Locust load test: fastlb vs stock HAProxy, same nginx backends, A/B rounds.",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per scenario")
+    parser.add_argument(
+        "--duration", type=parse_duration, default=15, help="measured time per run (15s, 1m)"
+    )
+    parser.add_argument(
+        "--scenario", action="append", choices=sorted(BY_NAME), help="run only these (repeat)"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="Locust worker processes (default: one per core)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help="where the report goes (default: loadtests/results, or beside --render's file)",
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="run nothing: write report.md and the charts again from an existing report.json",
+    )
+    parser.add_argument(
+        "--keep-workdir", action="store_true", help="keep configs, logs and Locust's CSV/JSON"
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.processes < 1:
+        parser.error("--rounds and --processes must be >= 1")
+    if args.output_dir is None:
+        args.output_dir = args.render.parent if args.render else DEFAULT_OUTPUT
+    return args
+
+
+class Progress:
+    """Prints where the test is and how long it has left: a rewritten line on a terminal,
+    a line every few seconds otherwise (CI logs)."""
+
+    def __init__(self, total_runs: int, duration_s: int) -> None:
+        self.total_runs = total_runs
+        self.duration_s = duration_s
+        self.finished_walls: list[float] = []
+        self.interactive = sys.stdout.isatty()
+        self._last_print = 0.0
+
+    def seconds_left(self, elapsed_in_run: float) -> float:
+        per_run = median(list(self.finished_walls)) or self.duration_s + RUN_OVERHEAD_S
+        remaining = self.total_runs - len(self.finished_walls)
+        return max(0.0, remaining * per_run - elapsed_in_run)
+
+    def tick(self, where: str, elapsed: float, rate: float | None) -> None:
+        now = time.monotonic()
+        if not self.interactive and now - self._last_print < 5.0:
+            return
+        self._last_print = now
+        run_left = max(0.0, self.duration_s + RUN_OVERHEAD_S - elapsed)
+        line = (
+            f"[{len(self.finished_walls) + 1}/{self.total_runs}] {where}"
+            f"  ~{run_left:.0f} s left in this run, ~{clock(self.seconds_left(elapsed))} in all"
+            + (f"  ({rate:,.0f} req/s now)" if rate else "")
+        )
+        if self.interactive:
+            print(f"\r{line:<110}", end="", flush=True)
+        else:
+            print(f"  {line}", flush=True)
+
+    def finished(self, wall_s: float, summary: str) -> None:
+        self.finished_walls.append(wall_s)
+        print(f"\r{summary:<110}" if self.interactive else f"  {summary}", flush=True)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def fastlb_connections(api_port: int | None) -> int | None:
+    """Connections fastlb's frontend accepted so far (its stats API), or None."""
+    if api_port is None:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/stats", timeout=5) as r:
+            return int(json.load(r)["frontends"]["web"]["total_connections"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run_once(
+    scenario: Scenario,
+    target: Target,
+    round_no: int,
+    args: argparse.Namespace,
+    topo: Topology,
+    workdir: Path,
+    progress: Progress,
+) -> RunRecord:
+    """One Locust run of `scenario` against `target`, as a RunRecord."""
+    prefix = workdir / f"{scenario.name}-{target.label}-{round_no}"
+    checks: dict[str, int | str] = {
+        "small-path": "/",
+        "small-bytes": len(configs.SMALL_BODY),
+        "big-path": "/big",
+        "big-bytes": configs.BIG_SIZE,
+    }
+    command = locust_run.locust_command(
+        scenario, target.urls[scenario.frontend], args.duration, args.processes, prefix, checks
+    )
+    where = f"{target.label:<8} {scenario.name:<10} round {round_no}/{args.rounds}"
+    api_port = topo.fastlb_api_port if target.label == CANDIDATE else None
+    connections_before = fastlb_connections(api_port)
+    started = time.monotonic()
+    outcome = locust_run.run(
+        command,
+        prefix,
+        {"lb": [target.process.pid], "backends": topo.backend_pids},
+        timeout_s=args.duration + 60,
+        on_tick=lambda elapsed, rate: progress.tick(where, elapsed, rate),
+    )
+    connections_after = fastlb_connections(api_port)
+    record = RunRecord(scenario.name, target.label, round_no, exit_code=outcome.exit_code)
+    record.failure_lines = outcome.failures
+    record.problem = outcome.problem
+    record.locust_cpu_warnings = outcome.locust_cpu_warnings
+    if connections_before is not None and connections_after is not None:
+        record.fastlb_connections = connections_after - connections_before
+    if outcome.stats is not None:
+        stats = outcome.stats
+        record.requests, record.failures = stats.requests, stats.failures
+        record.duration_s = stats.duration_s
+        record.requests_per_s, record.bytes_per_s = stats.requests_per_s, stats.bytes_per_s
+        record.p50_ms, record.p95_ms, record.p99_ms = (
+            stats.percentile_ms(0.50),
+            stats.percentile_ms(0.95),
+            stats.percentile_ms(0.99),
+        )
+    if outcome.cpu is not None:
+        cpu = outcome.cpu
+        record.lb_cores = cpu.cores["lb"]
+        record.locust_cores = cpu.cores["locust"]
+        record.locust_busiest_process_cores = cpu.busiest_process["locust"]
+        record.backends_cores = cpu.cores["backends"]
+        record.machine_cores = cpu.machine_cores
+        record.other_cores = cpu.other_cores()
+    progress.finished(time.monotonic() - started, describe(record, scenario))
+    return record
+
+
+def describe(r: RunRecord, scenario: Scenario) -> str:
+    text = (
+        f"{scenario.name:<10} round {r.round} {r.target:<8}"
+        f" {report.format_rate(r.rate(scenario.metric), scenario.metric):>14}"
+        f"  p50 {report.format_ms(r.p50_ms)} p99 {report.format_ms(r.p99_ms)} ms"
+        f"  failures {r.failures}"
+    )
+    if r.lb_cores is not None:
+        text += (
+            f"  CPU: LB {r.lb_cores:.2f}, Locust {r.locust_cores:.2f},"
+            f" machine {r.machine_cores:.2f}/{os.cpu_count()}"
+        )
+    return text + (f"  PROBLEM: {r.problem}" if r.problem else "")
+
+
+def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:
+    shown = " ".join(argv if argv is not None else sys.argv[1:])
+    return {
+        "command": f"python -m loadtests {shown}".strip(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {cpu_model()}, {memory()} RAM,"
+        f" Linux {platform.release()}",
+        "commit": git_commit(),
+        "rounds x duration": f"{args.rounds} x {args.duration} s per target and scenario,"
+        " A B A B alternated, medians",
+        # `locust --version` also names its install path: keep "locust 2.x.y".
+        "Locust": f"{first_line([locust_run.locust_executable(), '--version']).split(' from ')[0]},"
+        f" headless, `--processes {args.processes}` (a master + {args.processes} workers),"
+        " FastHttpUser, no think time, users spawned in 1 s then stats reset",
+        "Python": platform.python_version(),
+        "haproxy": first_line([find_tool("haproxy"), "-v"]),
+        "nginx": first_line([find_tool("nginx"), "-v"]),
+        "fastlb": f"{first_line([fastlb_command(), 'version'])}, `workers: {configs.THREADS}`,"
+        " `splice: auto`",
+        "HAProxy config": f"`mode tcp`, `nbthread {configs.THREADS}`, `balance roundrobin`,"
+        " `option splice-auto`",
+        "backends": f"{len(configs.WEIGHTS)} x nginx (1 worker each), weights "
+        + ":".join(map(str, configs.WEIGHTS))
+        + f", `/` = {len(configs.SMALL_BODY)} B, `/big` = {configs.BIG_SIZE // 2**20} MiB",
+    }
+
+
+def memory() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.0f} GiB"
+    except (OSError, ValueError):
+        pass
+    return "unknown"
+
+
+def busy_note(records: list[RunRecord], load_before: str, load_after: str) -> str:
+    """How much of the machine other work took while we measured (it is shared)."""
+    others = median([r.other_cores for r in records])
+    text = f"load average (1 min) {load_before} before, {load_after} after"
+    if others is None:
+        return text
+    verdict = "busy with other work" if others >= 0.25 else "mostly quiet"
+    return (
+        f"{verdict}: processes outside this test used a median {others:.2f} of"
+        f" {os.cpu_count()} cores during the runs; {text}"
+    )
+
+
+def write_outputs(
+    output_dir: Path,
+    scenarios: list[Scenario],
+    records: list[RunRecord],
+    meta: dict[str, str],
+) -> list[str]:
+    """report.json, report.md and the charts; returns the outputs that are missing or empty."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summaries = summarize(scenarios, records, os.cpu_count() or 1, configs.THREADS)
+    report.write_json(output_dir / "report.json", report.report_json(summaries, records, meta))
+    (output_dir / "report.md").write_text(report.markdown(summaries, records, meta))
+    charts.throughput_chart(summaries, output_dir / "throughput.png")
+    charts.latency_chart(summaries, output_dir / "latency.png")
+    print()
+    print("\n".join(report.summary_lines(summaries)))
+    return [
+        name
+        for name in OUTPUT_FILES
+        if not (output_dir / name).exists() or (output_dir / name).stat().st_size == 0
+    ]
+
+
+def render(report_json: Path, output_dir: Path) -> int:
+    """Re-render report.md and the charts (and report.json) from a report.json's records."""
+    document = json.loads(report_json.read_text())
+    unknown = set(document["scenarios"]) - set(BY_NAME)
+    if unknown:
+        raise SystemExit(f"error: {report_json} has scenarios this version lacks: {unknown}")
+    scenarios = [BY_NAME[name] for name in document["scenarios"]]
+    missing = write_outputs(output_dir, scenarios, records_from_json(document), document["meta"])
+    if missing:
+        print(f"error: missing or empty output: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    print(f"\nwrote {', '.join(OUTPUT_FILES)} in {output_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render:
+        return render(args.render, args.output_dir)
+    scenarios = [BY_NAME[n] for n in args.scenario] if args.scenario else list(SCENARIOS)
+    workdir = Path(tempfile.mkdtemp(prefix="fastlb-loadtest-"))
+    os.chmod(workdir, 0o755)  # nginx workers run as nobody when we are root
+    print(f"loadtest: work directory {workdir} (configs, logs, Locust's CSV/JSON)", flush=True)
+    meta = metadata(args, argv)
+    load_before = load_average()
+    records: list[RunRecord] = []
+    with Topology(workdir) as topo:
+        servers = topo.start_backends()
+        haproxy = topo.start_haproxy(BASELINE, servers)
+        fastlb = topo.start_fastlb(CANDIDATE, servers, "auto")
+        targets = [
+            Target(lb.label, lb, {"web": f"http://127.0.0.1:{lb.port}"}) for lb in (fastlb, haproxy)
+        ]
+        for target in targets:
+            check_serves(target.label, target.process.port)
+            unserved = {s.frontend for s in scenarios} - set(target.urls)
+            if unserved:
+                raise SystemExit(f"error: {target.label} serves no frontend {sorted(unserved)}")
+        plan = [
+            (scenario, round_no, target)
+            for scenario in scenarios
+            for round_no in range(1, args.rounds + 1)
+            for target in targets
+        ]
+        print(
+            f"loadtest: {len(plan)} runs of {args.duration} s ({len(scenarios)} scenarios x"
+            f" {args.rounds} rounds x fastlb, HAProxy), Locust with {args.processes} workers",
+            flush=True,
+        )
+        progress = Progress(len(plan), args.duration)
+        for scenario, round_no, target in plan:
+            records.append(run_once(scenario, target, round_no, args, topo, workdir, progress))
+            time.sleep(1.0)  # let the previous run's sockets close before the next one
+    meta["machine load"] = busy_note(records, load_before, load_average())
+    missing = write_outputs(args.output_dir, scenarios, records, meta)
+    found = problems(records) + [f"missing or empty output: {name}" for name in missing]
+    print(f"\nwrote {', '.join(OUTPUT_FILES)} in {args.output_dir}")
+    if found:
+        print(
+            f"\nloadtest FAILED ({len(found)} problems); logs kept in {workdir}:", file=sys.stderr
+        )
+        for line in found:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    if args.keep_workdir:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir)
+    return 0

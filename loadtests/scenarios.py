@@ -1,0 +1,53 @@
+"""What `make loadtest` measures: one Locust user class per scenario, against one frontend.
+
+A scenario names a user class of `loadtests/locustfile.py`, how many users run it, and which
+of the topology's frontends they hit. The same scenario runs against every target (fastlb,
+HAProxy), so adding a scenario here is all a new workload needs, provided the topology serves
+its frontend on both targets (see `Target.urls` in runner.py).
+
+Pending: a MySQL scenario (aiomysql users mixing reads and writes through a `mode: mysql`
+frontend; HAProxy's twin is a writer port + a reader port) waits for fastlb's `mode: mysql`
+(issue 4). It needs a MariaDB primary/replica pair in the topology and a `mysql` frontend on
+both targets; nothing here fakes it in the meantime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    user_class: str  # a class in loadtests/locustfile.py
+    users: int  # concurrent Locust users (all spawned within the first second)
+    metric: str  # the throughput that matters: "requests_per_s" or "bytes_per_s"
+    frontend: str = "web"  # the topology frontend the users hit
+
+
+SCENARIOS = (
+    Scenario(
+        name="keepalive",
+        title="keep-alive browsing, 64 B pages",
+        user_class="KeepAliveBrowser",
+        users=64,
+        metric="requests_per_s",
+    ),
+    Scenario(
+        name="close",
+        title="a new connection per request, 64 B pages",
+        user_class="NewConnectionClient",
+        users=64,
+        metric="requests_per_s",
+    ),
+    Scenario(
+        name="download",
+        title="large downloads, 16 MiB",
+        user_class="LargeDownloader",
+        users=4,
+        metric="bytes_per_s",
+    ),
+)
+
+BY_NAME = {s.name: s for s in SCENARIOS}
