@@ -573,9 +573,11 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         Config.from_mapping(data)
     assert [path for path, _ in caught.value.problems] == [
-        "failover",
         "workers",
         "backends[0] (web).servers[0] (web-01).weight",
+        "failover.interface",
+        "failover.vrid",
+        "failover.virtual_ips",
     ]
 
 
