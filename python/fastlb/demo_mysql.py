@@ -183,6 +183,7 @@ def mariadb_pair() -> Iterator[MariaDBPair]:
             _install_template(workdir / "template")
             for server in (primary, replica):  # both boot at the same time
                 server.start(workdir / "template")
+            shutil.rmtree(workdir / "template")  # copied
             deadline = time.monotonic() + START_TIMEOUT
             for server in (primary, replica):
                 server.wait_ready(deadline)
