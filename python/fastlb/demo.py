@@ -69,7 +69,8 @@ class NamedWebServer:
 
 
 def run_demo(duration: float | None = None) -> int:
-    """Run the demo until SIGINT/SIGTERM or for `duration` seconds; returns the exit status."""
+    """Run the demo until SIGINT/SIGTERM/SIGHUP or for `duration` seconds; returns the exit
+    status."""
     with _stop_on_signals() as stop, contextlib.ExitStack() as cleanup:
         with stop.abandons_startup():
             servers = []
@@ -174,9 +175,9 @@ def _port_if_free(port: int) -> int:
 
 
 class _StopSignals:
-    """SIGINT/SIGTERM during the demo. While starting (inside `abandons_startup()`) the first
-    one raises KeyboardInterrupt, so that the start is abandoned and the ExitStack stops what
-    did start; any other only sets `requested`, so a clean-up is never cut short."""
+    """SIGINT/SIGTERM/SIGHUP during the demo. While starting (inside `abandons_startup()`) the
+    first one raises KeyboardInterrupt, so that the start is abandoned and the ExitStack stops
+    what did start; any other only sets `requested`, so a clean-up is never cut short."""
 
     def __init__(self) -> None:
         self.requested = threading.Event()
@@ -199,12 +200,14 @@ class _StopSignals:
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[_StopSignals]:
-    """Our SIGINT/SIGTERM handler while inside the block (main thread only)."""
+    """Our handler while inside the block (main thread only). SIGHUP too: a closed terminal
+    must not leave the MariaDB servers (in sessions of their own) running."""
     stop = _StopSignals()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, stop.handle) for sig in signals}
     try:
         yield stop
     finally:
