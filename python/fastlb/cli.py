@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("-c", "--config", required=True, metavar="FILE", help=".yaml or .toml")
     check.set_defaults(handler=_check)
 
-    demo = commands.add_parser("demo", help="run fastlb in front of 3 small local web servers")
+    demo = commands.add_parser(
+        "demo", help="run fastlb in front of 3 local web servers and a MariaDB primary/replica"
+    )
     demo.add_argument(
         "--duration", type=float, metavar="SECONDS", help="exit after this long (default: Ctrl-C)"
     )

@@ -1,5 +1,6 @@
 """`fastlb demo`: three small real web servers on localhost, fastlb in front of them with
-weights 3/2/1 and a tcp health check, and the API with its dashboard; prints what to try
+weights 3/2/1 and a tcp health check, and the API with its dashboard; when MariaDB is installed,
+also a primary/replica pair behind a `mode: mysql` frontend (demo_mysql.py). Prints what to try
 and runs until Ctrl-C (or `--duration`)."""
 
 from __future__ import annotations
@@ -14,10 +15,25 @@ from types import FrameType
 from typing import Any
 
 from .balancer import LoadBalancer
+from .demo_mysql import (
+    APP_PASSWORD,
+    APP_USER,
+    DATABASE,
+    MariaDBPair,
+    MariaDBUnavailable,
+    mariadb_pair,
+)
 
 DEMO_SERVERS = (("web-01", 3), ("web-02", 2), ("web-03", 1))
 PREFERRED_FRONTEND_PORT = 8080
 PREFERRED_API_PORT = 9100
+PREFERRED_MYSQL_PORT = 6033
+# Two statements the mariadb client sends one by one: the INSERT to the primary, the SELECT to
+# the replica once it has applied the INSERT.
+WRITE_THEN_READ = (
+    "INSERT INTO notes (note, written_on) VALUES ('mine', @@server_id); "
+    "SELECT *, @@server_id AS read_on FROM notes"
+)
 
 
 class NamedWebServer:
@@ -53,44 +69,60 @@ class NamedWebServer:
 
 
 def run_demo(duration: float | None = None) -> int:
-    """Run the demo until SIGINT/SIGTERM or for `duration` seconds; returns the exit status."""
-    with contextlib.ExitStack() as cleanup:
-        servers = []
-        for name, _ in DEMO_SERVERS:
-            server = NamedWebServer(name)
-            cleanup.callback(server.close)
-            servers.append(server)
-        config = {
-            "workers": 2,
-            "drain_timeout": "2s",
-            "api": {"listen": f"127.0.0.1:{_port_if_free(PREFERRED_API_PORT)}"},
-            "frontends": [
-                {
-                    "name": "web",
-                    "listen": f"127.0.0.1:{_port_if_free(PREFERRED_FRONTEND_PORT)}",
-                    "backend": "web",
-                }
-            ],
-            "backends": [
-                {
-                    "name": "web",
-                    "health_check": {"type": "tcp", "interval": "1s"},
-                    "servers": [
-                        {"name": server.name, "address": server.address, "weight": weight}
-                        for server, (_, weight) in zip(servers, DEMO_SERVERS, strict=True)
-                    ],
-                }
-            ],
-        }
-        balancer = LoadBalancer(config).start()
-        cleanup.callback(balancer.stop)
-        _print_banner(balancer)
-        with _stop_on_signals() as stop_requested:
-            stop_requested.wait(duration)
+    """Run the demo until SIGINT/SIGTERM/SIGHUP or for `duration` seconds; returns the exit
+    status."""
+    with _stop_on_signals() as stop, contextlib.ExitStack() as cleanup:
+        with stop.abandons_startup():
+            servers = []
+            for name, _ in DEMO_SERVERS:
+                server = NamedWebServer(name)
+                cleanup.callback(server.close)
+                servers.append(server)
+            mysql: MariaDBPair | str  # the pair, or why the MySQL part is skipped
+            try:
+                mysql = cleanup.enter_context(mariadb_pair())
+            except MariaDBUnavailable as why:
+                mysql = str(why)
+            balancer = LoadBalancer(_demo_config(servers, mysql)).start()
+            cleanup.callback(balancer.stop)
+        _print_banner(balancer, mysql)
+        stop.requested.wait(duration)
     return 0
 
 
-def _print_banner(balancer: LoadBalancer) -> None:
+def _demo_config(servers: list[NamedWebServer], mysql: MariaDBPair | str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "workers": 2,
+        "drain_timeout": "2s",
+        "api": {"listen": f"127.0.0.1:{_port_if_free(PREFERRED_API_PORT)}"},
+        "frontends": [
+            {
+                "name": "web",
+                "listen": f"127.0.0.1:{_port_if_free(PREFERRED_FRONTEND_PORT)}",
+                "backend": "web",
+            }
+        ],
+        "backends": [
+            {
+                "name": "web",
+                "health_check": {"type": "tcp", "interval": "1s"},
+                "servers": [
+                    {"name": server.name, "address": server.address, "weight": weight}
+                    for server, (_, weight) in zip(servers, DEMO_SERVERS, strict=True)
+                ],
+            }
+        ],
+    }
+    if isinstance(mysql, MariaDBPair):
+        listen = f"127.0.0.1:{_port_if_free(PREFERRED_MYSQL_PORT)}"
+        config["frontends"].append(
+            {"name": "sql", "listen": listen, "mode": "mysql", "backend": "db"}
+        )
+        config["backends"].append(mysql.backend("db"))
+    return config
+
+
+def _print_banner(balancer: LoadBalancer, mysql: MariaDBPair | str) -> None:
     frontend = f"http://{balancer.addresses['web']}/"
     api = balancer.api_url
     weights = ", ".join(f"{name} weight {weight}" for name, weight in DEMO_SERVERS)
@@ -105,11 +137,31 @@ fastlb demo: one frontend in front of 3 web servers ({weights})
   metrics:   curl {api}/metrics
   weights:   fastlb ctl set-weight web web-03 5 --api {api}
   drain:     fastlb ctl drain web web-01 --api {api}
-
+{_mysql_banner(balancer, mysql)}
 Ctrl-C stops everything.
 """,
         flush=True,
     )
+
+
+def _mysql_banner(balancer: LoadBalancer, mysql: MariaDBPair | str) -> str:
+    if isinstance(mysql, str):
+        return f"\nMySQL part skipped: {mysql}\n"
+    host, port = balancer.addresses["sql"].rsplit(":", 1)
+    client = f"mariadb -h {host} -P {port} -u {APP_USER} -p{APP_PASSWORD} {DATABASE}"
+    api = balancer.api_url
+    return f"""
+MySQL read/write splitting: fastlb (mode mysql) at {host}:{port} in front of MariaDB
+  servers:   primary {mysql.primary.address} (server_id 1), read-only replica
+             {mysql.replica.address} (server_id 2), data in {mysql.workdir}
+  read:      {client} -e 'SELECT @@server_id'
+             (2: the replica answers reads)
+  write:     {client} -e "{WRITE_THEN_READ}"
+             (written_on 1: the INSERT ran on the primary; read_on 2: the replica, which
+             waited for that write first: causal_reads: session)
+  routing:   curl {api}/api/stats   (frontends.sql.mysql, mysql_topology)
+             curl -s {api}/metrics | grep fastlb_mysql_
+"""
 
 
 def _port_if_free(port: int) -> int:
@@ -122,20 +174,42 @@ def _port_if_free(port: int) -> int:
     return port
 
 
+class _StopSignals:
+    """SIGINT/SIGTERM/SIGHUP during the demo. While starting (inside `abandons_startup()`) the
+    first one raises KeyboardInterrupt, so that the start is abandoned and the ExitStack stops
+    what did start; any other only sets `requested`, so a clean-up is never cut short."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._starting = False
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested.set()
+        if self._starting:
+            self._starting = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def abandons_startup(self) -> Iterator[None]:
+        self._starting = not self.requested.is_set()
+        try:
+            yield
+        finally:
+            self._starting = False
+
+
 @contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An Event set by SIGINT/SIGTERM while inside the block (main thread only)."""
-    stop_requested = threading.Event()
+def _stop_on_signals() -> Iterator[_StopSignals]:
+    """Our handler while inside the block (main thread only). SIGHUP too: a closed terminal
+    must not leave the MariaDB servers (in sessions of their own) running."""
+    stop = _StopSignals()
     if threading.current_thread() is not threading.main_thread():
-        yield stop_requested
+        yield stop
         return
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, stop.handle) for sig in signals}
     try:
-        yield stop_requested
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
