@@ -86,8 +86,9 @@ def test_max_connections_per_source(backend: Callable[..., TcpServer], fastlb: F
         assert (outcome(first), outcome(second)) == ("served", "served")
         assert attempt("127.0.0.1", port) in {"reset", "eof"}
         assert attempt("127.0.0.3", port) == "served"
-    # Both closed: the source has room again (their close reaches fastlb asynchronously).
-    assert wait_until(lambda: attempt("127.0.0.1", port) == "served", timeout=5)
+    # Both closed: once fastlb has seen them go (asynchronously), the source has room again.
+    assert wait_until(lambda: lb.stats()["frontends"]["web"]["current_connections"] == 0, 5)
+    assert attempt("127.0.0.1", port) == "served"
     assert refused(lb)["source_connections"] == 1
 
 
