@@ -165,3 +165,14 @@ def test_a_mistyped_token_is_never_quoted_back(write_config: Callable[..., Path]
     assert "s3cr3t-value" not in text
     good = Config.from_mapping(config(api={"token": "s3cr3t-value"}))
     assert "s3cr3t-value" not in repr(good) and "s3cr3t-value" not in str(good)
+
+
+def test_check_loads_the_certificates_like_serve_would(
+    write_config: Callable[..., Path], pem: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The files exist, so the config is valid as far as Python can tell; the core reads them.
+    path = write_config(yaml.safe_dump(config({"tls": pem})))
+    assert main(["check", "-c", str(path)]) == 2
+    output = capsys.readouterr().err
+    assert f'frontend "web": tls: certificate {pem["cert"]} / key {pem["key"]}' in output, output
+    assert "no certificate found" in output

@@ -88,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
-        config.to_core_dict()  # resolves host names: an unknown host is a config error too
+        core_json = config.to_core_json()  # resolves host names: an unknown one is an error
+        _check_with_core(core_json)
         if config.failover is not None:
             from .failover.interface import inspect_interface
 
@@ -99,6 +100,19 @@ def _check(args: argparse.Namespace) -> int:
         raise
     print(f"{args.config}: OK")
     return EXIT_OK
+
+
+def _check_with_core(core_json: str) -> None:
+    """Build (never start) the core's engine: it reads the certificate, key and CA files, so
+    a key that does not match its certificate fails `check` as it would fail `serve`."""
+    try:
+        from . import _core
+    except ImportError:  # a config check must work where the core isn't built
+        return
+    try:
+        _core.Engine(core_json)
+    except ValueError as exc:
+        raise ConfigError([("", f"the core refused the configuration: {exc}")]) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
