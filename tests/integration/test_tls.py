@@ -251,3 +251,33 @@ def test_slow_handshakes_time_out_and_leave_no_descriptor_behind(
 
 def open_descriptors(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def test_the_negotiated_alpn_protocol_is_passed_to_a_tls_backend(
+    backend: Backend, fastlb: Fastlb, ca: TestCA
+) -> None:
+    issued = ca.issue("backend", ["localhost"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(issued.cert_path, issued.key_path)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+
+    def say_protocol(conn: socket.socket, server: TcpServer) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(f"{tls.selected_alpn_protocol()}\n".encode())
+            while chunk := tls.recv(65536):
+                tls.sendall(chunk)
+
+    server = backend(say_protocol, "s1")
+    servers = [{"name": "s1", "address": f"localhost:{server.port}", "weight": 1}]
+    site = ca.issue("site", ["web.test"])
+    config = make_config(servers, tls={**site.files, "alpn": ["h2", "http/1.1"]})
+    config["backends"][0]["tls"] = {"ca": str(ca.cert_path)}
+    fastlb(config)
+    port = frontend_port(config)
+    for offered, expected in [(["http/1.1", "h2"], b"h2"), (["http/1.1"], b"http/1.1")]:
+        with tls_connect(port, client_context(ca.cert_path, alpn=offered), "web.test") as sock:
+            assert sock.selected_alpn_protocol() == expected.decode()
+            assert recv_line(sock) == expected, "the backend was offered what the client chose"
+            echo_roundtrip(sock, b"TLS on both sides\n" * 100)
+    with tls_connect(port, client_context(ca.cert_path), "web.test") as sock:
+        assert recv_line(sock) == b"None", "no ALPN from the client: none to the backend"
