@@ -520,7 +520,11 @@ impl Session {
                 upstream.note_status(&outcome);
                 upstream.applied = 0;
                 upstream.caught_up_to = None;
-                outcome.error.is_none().then_some(())
+                outcome.error.is_none().then_some(())?;
+                if session_track {
+                    upstream.track_gtid().await.ok()?;
+                }
+                Some(())
             }
             .await;
             if done.is_none() {

@@ -166,17 +166,24 @@ impl Upstream {
         .await?;
         self.finish_auth(password).await?;
         if track {
-            // MariaDB reports the session's last GTID as a tracked variable; MySQL in its
-            // own GTID tracker.
-            let sql: &[u8] = if self.mariadb {
-                b"SET @@session.session_track_system_variables = 'last_gtid'"
-            } else {
-                b"SET @@session.session_track_gtids = OWN_GTID"
-            };
-            self.session_track = true;
-            if self.query(sql).await?.error.is_some() {
-                self.session_track = false;
-            }
+            self.track_gtid().await?;
+        }
+        Ok(())
+    }
+
+    /// Asks the server to report each write's GTID in its OK packets (again after a
+    /// COM_RESET_CONNECTION, which resets the tracking too).
+    pub async fn track_gtid(&mut self) -> Result<(), UpstreamError> {
+        // MariaDB reports the session's last GTID as a tracked variable; MySQL in its own
+        // GTID tracker.
+        let sql: &[u8] = if self.mariadb {
+            b"SET @@session.session_track_system_variables = 'last_gtid'"
+        } else {
+            b"SET @@session.session_track_gtids = OWN_GTID"
+        };
+        self.session_track = true;
+        if self.query(sql).await?.error.is_some() {
+            self.session_track = false;
         }
         Ok(())
     }

@@ -196,3 +196,17 @@ def test_a_promoted_replica_becomes_the_primary(
         assert one(db, "SELECT @@server_id FROM notes LIMIT 1 FOR UPDATE") == REPLICA_SERVER_ID
         assert one(db, "SELECT COUNT(*) FROM notes WHERE v = 'after failover'") == 1
     assert proxy.stats()["mysql_topology"]["db"]["failed_over"] is True
+
+
+def test_causal_reads_survive_a_connection_reset(
+    start_proxy: Callable[..., FastlbProcess],
+) -> None:
+    # COM_RESET_CONNECTION also resets the server's session tracking: fastlb turns it back on.
+    proxy = start_proxy(causal_reads="session", causal_timeout="2s")
+    with session(proxy) as db:
+        db.cursor().execute("INSERT INTO notes (v) VALUES ('before reset')")
+        db._execute_command(pymysql.constants.COMMAND.COM_RESET_CONNECTION, "")
+        db._read_ok_packet()
+        waits = proxy.stats()["frontends"]["sql"]["mysql"]["causal_waits"]
+        assert write_and_read_back(db, "after reset") == ("after reset", REPLICA_SERVER_ID)
+    assert proxy.stats()["frontends"]["sql"]["mysql"]["causal_waits"] > waits
