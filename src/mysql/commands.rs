@@ -4,7 +4,7 @@ use super::classify::{classify, Classification, Kind, Route};
 use super::login;
 use super::packet::{command, error_code};
 use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
-use super::response::{Rewrite, Shape};
+use super::response::{Failure, Rewrite, Shape};
 use super::route::{decide, Target};
 use super::session::{Flow, Session, Unplaced, Which};
 use super::stream::{Packet, ReadError};
@@ -129,10 +129,7 @@ impl Session {
             self.count_in(which, packet.raw().len());
             let result = match sent {
                 Ok(()) => self.relay_response(which, shape, Rewrite::default()).await,
-                Err(error) => Err(super::response::Failure {
-                    error: super::response::ForwardError::Server(error),
-                    forwarded: false,
-                }),
+                Err(error) => Err(Failure::unsent(error)),
             };
             match result {
                 Ok(outcome) => {
@@ -187,11 +184,7 @@ impl Session {
             return Flow::Close;
         };
         if let Err(error) = upstream.send_raw(raw).await {
-            let failure = super::response::Failure {
-                error: super::response::ForwardError::Server(error),
-                forwarded: false,
-            };
-            return self.server_failed(which, failure, seq).await;
+            return self.server_failed(which, Failure::unsent(error), seq).await;
         }
         self.count_in(which, raw.len());
         match self.relay_response(which, shape, rewrite).await {
@@ -258,11 +251,7 @@ impl Session {
         };
         let serial = upstream.serial;
         if let Err(error) = upstream.send_raw(packet.raw()).await {
-            let failure = super::response::Failure {
-                error: super::response::ForwardError::Server(error),
-                forwarded: false,
-            };
-            return self.server_failed(which, failure, seq).await;
+            return self.server_failed(which, Failure::unsent(error), seq).await;
         }
         match self.relay_response(which, Shape::Prepare, rewrite).await {
             Ok(outcome) => {

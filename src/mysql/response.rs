@@ -98,6 +98,16 @@ pub struct Failure {
     pub forwarded: bool,
 }
 
+impl Failure {
+    /// The command could not even be sent: nothing reached the client.
+    pub fn unsent(error: io::Error) -> Self {
+        Failure {
+            error: ForwardError::Server(error),
+            forwarded: false,
+        }
+    }
+}
+
 /// Forwards one response from `server` to `client` (None: read and drop it).
 /// `session_track`: the server connection negotiated CLIENT_SESSION_TRACK.
 pub async fn forward(
