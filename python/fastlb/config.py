@@ -417,6 +417,8 @@ def _mysql_cross_check(prefix: str, backend: BackendConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
 def _frontend_security(frontend: FrontendConfig) -> dict[str, Any]:
     """The frontend's TLS, ACL and per-source limits as the core wants them (only those
     configured: absent means "none" to the core)."""

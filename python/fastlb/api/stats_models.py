@@ -90,6 +90,8 @@ class MysqlFrontendStats(_Open):
     auth_failures: int
     protocol_errors: int
     server_errors: int
+
+
 class RefusedConnections(_Open):
     """Connections closed at accept by the frontend's firewall, per reason."""
 
