@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::balancer::MAX_WEIGHT;
 use crate::error::{Error, Result};
-pub use crate::mysql::config::{MysqlConfig, ServerRole};
 use crate::firewall::{AclConfig, SourceRateConfig};
+pub use crate::mysql::config::{MysqlConfig, ServerRole};
 use crate::tls::{BackendTlsConfig, FrontendTlsConfig};
 
 /// How the relay moves bytes.

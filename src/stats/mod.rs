@@ -10,6 +10,5 @@ pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
 pub use snapshot::{
     BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, MysqlSnapshot,
-    RefusedSnapshot, ServerMysqlSnapshot,
-    ServerSnapshot, StatsSnapshot, TrafficSnapshot,
+    RefusedSnapshot, ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot, TrafficSnapshot,
 };
