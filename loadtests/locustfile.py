@@ -1,9 +1,9 @@
 """Locust user classes for fastlb's load tests: the traffic a web tier behind a load balancer sees.
 
 Run by `make loadtest` (loadtests/runner.py picks one class per scenario), or on its own
-against any HTTP load balancer:
+against any HTTP load balancer (from the repo root):
 
-    locust -f loadtests/locustfile.py --headless -u 64 -r 64 -t 30s --processes -1 \\
+    PYTHONPATH=. locust -f loadtests/locustfile.py --headless -u 64 -r 64 -t 30s --processes -1 \\
         --host http://127.0.0.1:8080 KeepAliveBrowser
 
 Every user loops without think time (`constant(0)`): the test asks how much traffic each
