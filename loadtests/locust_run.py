@@ -25,6 +25,7 @@ from loadtests.procstat import CpuSampler, CpuUse, Sample, cpu_between
 from loadtests.scenarios import Scenario
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+REPO = LOCUSTFILE.parent.parent
 # Samples dropped at the start of the window in which Locust's workers exist: connecting to the
 # master and spawning the users (all in the first second) is not the steady state.
 SETTLING_SAMPLES = 2
@@ -202,6 +203,13 @@ def steady_window(samples: list[Sample]) -> tuple[Sample, Sample] | None:
     return usable[0], usable[-1]
 
 
+def locust_environment() -> dict[str, str]:
+    """Ours, with the repo root importable: Locust puts only the locustfile's own directory on
+    sys.path, and the locustfile imports `loadtests.mysql_workload`."""
+    path = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
 def run(
     command: list[str],
     prefix: Path,
@@ -220,6 +228,7 @@ def run(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=locust_environment(),
         )
     sampler = CpuSampler({"locust": [proc.pid], **other_roots})
     started = time.monotonic()

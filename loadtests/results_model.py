@@ -41,7 +41,7 @@ class RunRecord:
     locust_busiest_process_cores: float | None = None
     backends_cores: float | None = None
     machine_cores: float | None = None
-    other_cores: float | None = None  # the machine minus Locust, the LB and nginx
+    other_cores: float | None = None  # the machine minus Locust, the LB and the backends
     locust_cpu_warnings: int = 0  # Locust's own "CPU usage above 90%" warnings
     fastlb_connections: int | None = None  # connections fastlb accepted during the run
     exit_code: int = 0
@@ -192,7 +192,7 @@ class ScenarioSummary:
         evidence = (
             f"CPU in cores: Locust {locust:.2f} (busiest process {busiest:.2f}), "
             + ", ".join(f"{DISPLAY_NAMES[name]} {cores:.2f}" for name, cores in lbs.items())
-            + f", nginx {median([r.backends_cores for r in runs]) or 0.0:.2f}, "
+            + f", {self.scenario.backends} {median([r.backends_cores for r in runs]) or 0.0:.2f}, "
             f"everything else on the machine {other:.2f}; machine {machine:.2f} of"
             f" {self.cores} cores busy. CPU per {unit_name(metric)}: Locust"
             f" {format_cost(locust_cost, metric)}, load balancer {format_cost(lb_cost, metric)}"

@@ -2,7 +2,9 @@
 
 The topology (two nginx backends with weights 3:1, HAProxy with `nbthread 2`, fastlb with
 `workers: 2`) is `make bench`'s: bench/configs.py generates both load balancers' configs from
-one description and bench/topology.py starts and stops the processes. Here each scenario runs
+one description and bench/topology.py starts and stops the processes. The MySQL scenario has
+its own (loadtests/mysql_topology.py: a replicated MariaDB pair, fastlb's `mode: mysql`,
+HAProxy's writer + reader ports), started only when it runs. Here each scenario runs
 `--rounds` times against each target in alternation (A B A B ...), and the report gives the
 medians and their ratios.
 """
@@ -20,13 +22,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import configs
 from bench.runner import check_serves, cpu_model, first_line, git_commit, load_average
-from bench.topology import LoadBalancerProcess, Topology, fastlb_command, find_tool
-from loadtests import charts, locust_run, report
+from bench.topology import Topology, fastlb_command, find_tool
+from loadtests import charts, locust_run, mysql_topology, report
+from loadtests.mysql_topology import MySQLTopology
 from loadtests.results_model import (
     BASELINE,
     CANDIDATE,
@@ -47,12 +51,21 @@ RUN_OVERHEAD_S = 5.0
 
 
 @dataclass(frozen=True)
+class Frontend:
+    """Where a scenario's users connect on one target, and the processes serving them."""
+
+    url: str  # Locust's --host
+    lb_pid: int
+    backend_pids: list[int]
+    stats: tuple[int, str] | None = None  # fastlb's API port and this frontend's name
+
+
+@dataclass(frozen=True)
 class Target:
-    """A load balancer under test and the URL of each topology frontend on it."""
+    """A load balancer under test and each topology frontend on it."""
 
     label: str
-    process: LoadBalancerProcess
-    urls: dict[str, str]
+    frontends: dict[str, Frontend] = field(default_factory=dict)
 
 
 def parse_duration(text: str) -> int:
@@ -148,13 +161,14 @@ def clock(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def fastlb_connections(api_port: int | None) -> int | None:
+def fastlb_connections(stats: tuple[int, str] | None) -> int | None:
     """Connections fastlb's frontend accepted so far (its stats API), or None."""
-    if api_port is None:
+    if stats is None:
         return None
+    api_port, name = stats
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/stats", timeout=5) as r:
-            return int(json.load(r)["frontends"]["web"]["total_connections"])
+            return int(json.load(r)["frontends"][name]["total_connections"])
     except (OSError, ValueError, KeyError):
         return None
 
@@ -164,7 +178,6 @@ def run_once(
     target: Target,
     round_no: int,
     args: argparse.Namespace,
-    topo: Topology,
     workdir: Path,
     progress: Progress,
 ) -> RunRecord:
@@ -176,21 +189,21 @@ def run_once(
         "big-path": "/big",
         "big-bytes": configs.BIG_SIZE,
     }
+    frontend = target.frontends[scenario.frontend]
     command = locust_run.locust_command(
-        scenario, target.urls[scenario.frontend], args.duration, args.processes, prefix, checks
+        scenario, frontend.url, args.duration, args.processes, prefix, checks
     )
     where = f"{target.label:<8} {scenario.name:<10} round {round_no}/{args.rounds}"
-    api_port = topo.fastlb_api_port if target.label == CANDIDATE else None
-    connections_before = fastlb_connections(api_port)
+    connections_before = fastlb_connections(frontend.stats)
     started = time.monotonic()
     outcome = locust_run.run(
         command,
         prefix,
-        {"lb": [target.process.pid], "backends": topo.backend_pids},
+        {"lb": [frontend.lb_pid], "backends": frontend.backend_pids},
         timeout_s=args.duration + 60,
         on_tick=lambda elapsed, rate: progress.tick(where, elapsed, rate),
     )
-    connections_after = fastlb_connections(api_port)
+    connections_after = fastlb_connections(frontend.stats)
     record = RunRecord(scenario.name, target.label, round_no, exit_code=outcome.exit_code)
     record.failure_lines = outcome.failures
     record.problem = outcome.problem
@@ -258,6 +271,9 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
         "backends": f"{len(configs.WEIGHTS)} x nginx (1 worker each), weights "
         + ":".join(map(str, configs.WEIGHTS))
         + f", `/` = {len(configs.SMALL_BODY)} B, `/big` = {configs.BIG_SIZE // 2**20} MiB",
+        "MySQL": "MariaDB primary + read-only replica (GTID replication), PyMySQL users;"
+        " fastlb `mode: mysql` splits one port, HAProxy `mode tcp` has a writer port (primary)"
+        " and a reader port (replica) and the user picks the port",
     }
 
 
@@ -321,6 +337,33 @@ def render(report_json: Path, output_dir: Path) -> int:
     return 0
 
 
+def start_targets(frontends: set[str], workdir: Path, processes: ExitStack) -> list[Target]:
+    """fastlb and HAProxy serving each wanted frontend (`web`, `mysql`), their processes
+    registered in `processes` to be stopped."""
+    targets = [Target(CANDIDATE), Target(BASELINE)]
+    if "web" in frontends:
+        topo = processes.enter_context(Topology(workdir))
+        servers = topo.start_backends()
+        haproxy = topo.start_haproxy(BASELINE, servers)
+        fastlb = topo.start_fastlb(CANDIDATE, servers, "auto")
+        for target, lb in zip(targets, (fastlb, haproxy), strict=True):
+            check_serves(lb.label, lb.port)
+            stats = (topo.fastlb_api_port, "web") if lb is fastlb and topo.fastlb_api_port else None
+            target.frontends["web"] = Frontend(
+                f"http://127.0.0.1:{lb.port}", lb.pid, topo.backend_pids, stats
+            )
+    if "mysql" in frontends:
+        mysql = processes.enter_context(MySQLTopology(workdir))
+        print("loadtest: starting a MariaDB primary + replica", flush=True)
+        mysql.start_servers()
+        for target, side in zip(
+            targets, (mysql.start_fastlb(CANDIDATE), mysql.start_haproxy(BASELINE)), strict=True
+        ):
+            stats = (side.api_port, mysql_topology.FRONTEND) if side.api_port else None
+            target.frontends["mysql"] = Frontend(side.url, side.pid, mysql.server_pids(), stats)
+    return targets
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
@@ -332,16 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = metadata(args, argv)
     load_before = load_average()
     records: list[RunRecord] = []
-    with Topology(workdir) as topo:
-        servers = topo.start_backends()
-        haproxy = topo.start_haproxy(BASELINE, servers)
-        fastlb = topo.start_fastlb(CANDIDATE, servers, "auto")
-        targets = [
-            Target(lb.label, lb, {"web": f"http://127.0.0.1:{lb.port}"}) for lb in (fastlb, haproxy)
-        ]
+    with ExitStack() as processes:
+        targets = start_targets({s.frontend for s in scenarios}, workdir, processes)
         for target in targets:
-            check_serves(target.label, target.process.port)
-            unserved = {s.frontend for s in scenarios} - set(target.urls)
+            unserved = {s.frontend for s in scenarios} - set(target.frontends)
             if unserved:
                 raise SystemExit(f"error: {target.label} serves no frontend {sorted(unserved)}")
         plan = [
@@ -357,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         progress = Progress(len(plan), args.duration)
         for scenario, round_no, target in plan:
-            records.append(run_once(scenario, target, round_no, args, topo, workdir, progress))
+            records.append(run_once(scenario, target, round_no, args, workdir, progress))
             time.sleep(1.0)  # let the previous run's sockets close before the next one
     meta["machine load"] = busy_note(records, load_before, load_average())
     missing = write_outputs(args.output_dir, scenarios, records, meta)

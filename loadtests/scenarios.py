@@ -3,12 +3,9 @@
 A scenario names a user class of `loadtests/locustfile.py`, how many users run it, and which
 of the topology's frontends they hit. The same scenario runs against every target (fastlb,
 HAProxy), so adding a scenario here is all a new workload needs, provided the topology serves
-its frontend on both targets (see `Target.urls` in runner.py).
-
-Pending: a MySQL scenario (aiomysql users mixing reads and writes through a `mode: mysql`
-frontend; HAProxy's twin is a writer port + a reader port) waits for fastlb's `mode: mysql`
-(issue 4). It needs a MariaDB primary/replica pair in the topology and a `mysql` frontend on
-both targets; nothing here fakes it in the meantime.
+its frontend on both targets (see `Target.frontends` in runner.py): `web` is the nginx
+topology, `mysql` a replicated MariaDB pair behind fastlb's `mode: mysql` and behind HAProxy's
+writer port + reader port (loadtests/mysql_topology.py).
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ class Scenario:
     users: int  # concurrent Locust users (all spawned within the first second)
     metric: str  # the throughput that matters: "requests_per_s" or "bytes_per_s"
     frontend: str = "web"  # the topology frontend the users hit
+    backends: str = "nginx"  # what serves that frontend, named in the CPU accounting
 
 
 SCENARIOS = (
@@ -47,6 +45,15 @@ SCENARIOS = (
         user_class="LargeDownloader",
         users=4,
         metric="bytes_per_s",
+    ),
+    Scenario(
+        name="mysql",
+        title="MySQL: 80% point selects, 20% writes",
+        user_class="MySQLUser",
+        users=16,
+        metric="requests_per_s",
+        frontend="mysql",
+        backends="mariadbd",
     ),
 )
 

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `loadtests` and `bench` are top-level folders, not installed
     sys.path.insert(0, str(REPO))
 
-from loadtests import locust_run, procstat, report, runner  # noqa: E402
+from loadtests import locust_run, mysql_workload, procstat, report, runner  # noqa: E402
 from loadtests.results_model import (  # noqa: E402
     RunRecord,
     problems,
@@ -106,6 +106,37 @@ def test_locust_command_runs_the_scenarios_class_headless_in_processes(tmp_path:
     for part in ("--headless", "--processes 2", "--run-time 7s", "--users 4", "--big-bytes 5"):
         assert part in joined
     assert "--reset-stats" in command and "--json-file" in command
+
+
+def test_the_mysql_url_says_where_writes_and_reads_go() -> None:
+    split_by_ports = mysql_workload.parse_url(
+        mysql_workload.mysql_url("127.0.0.1:7001", "app", "p@ss:w/rd", "shop", "127.0.0.1:7002")
+    )
+    assert split_by_ports.writer == mysql_workload.Endpoint("127.0.0.1", 7001)
+    assert split_by_ports.reader == mysql_workload.Endpoint("127.0.0.1", 7002)
+    assert (split_by_ports.user, split_by_ports.database) == ("app", "shop")
+    one_port = mysql_workload.parse_url("mysql://app:pw@127.0.0.1:7000/shop")
+    assert one_port.reader == one_port.writer  # the load balancer splits
+    assert one_port.password == "pw"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:1", "mysql://127.0.0.1/shop", "mysql://127.0.0.1:1/", "mysql://:1/db"],
+)
+def test_bad_mysql_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="URL"):
+        mysql_workload.parse_url(url)
+
+
+def test_every_scenario_hits_a_frontend_the_runner_starts() -> None:
+    assert {s.frontend for s in BY_NAME.values()} == {"web", "mysql"}
+    assert BY_NAME["mysql"].user_class == "MySQLUser"
+
+
+def test_locust_can_import_the_repo_from_its_own_sys_path() -> None:
+    path = locust_run.locust_environment()["PYTHONPATH"].split(os.pathsep)
+    assert path[0] == str(REPO)
 
 
 # ---------------------------------------------------------------- CPU from /proc
@@ -214,6 +245,14 @@ def test_a_saturated_machine_mostly_running_locust_is_limited_by_locust() -> Non
     assert "Locust 1,500 us/req, load balancer 200 us/req" in evidence
 
 
+def test_the_mysql_scenarios_backends_are_the_mariadb_servers() -> None:
+    records = [locust_bound(t, 1, 1000) for t in ("fastlb", "haproxy")]
+    for r in records:
+        r.scenario = "mysql"
+    (summary,) = summarize([BY_NAME["mysql"]], records, cores=2, lb_threads=2)
+    assert "mariadbd 0.10" in summary.bottleneck()[1]
+
+
 def test_a_load_balancer_needing_more_cpu_than_locust_is_the_bottleneck() -> None:
     records = [
         record(t, 1, 1000, lb_cores=1.9, locust_cores=0.1, locust_busiest_process_cores=0.05,
@@ -277,7 +316,7 @@ def test_report_files_render_and_round_trip(tmp_path: Path) -> None:
     row = "| keep-alive browsing, 64 B pages | 64 | 1,002 req/s | 1,002 req/s | **1.00** | 1.00 "
     assert row in text
     assert "![throughput](throughput.png)" in text
-    assert "pending issue 4" in text
+    assert "## Problems" in text and "pending" not in text
 
 
 def test_render_rewrites_the_report_from_its_json(tmp_path: Path) -> None:

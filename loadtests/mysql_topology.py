@@ -1,0 +1,161 @@
+"""The MySQL scenario's processes: a replicated MariaDB pair, fastlb's `mode: mysql` frontend in
+front of it, and stock HAProxy's port-based twin (a writer listener to the primary, a reader
+listener to the replica).
+
+The servers are the integration tests' harness (tests/integration/replication.py: a real
+GTID-replicated primary + read-only replica, private ports and datadirs, stopped by pid), so a
+write that reached the replica would fail ("--read-only") and count as a Locust failure. Both
+load balancers get their own process here, so that the scenario's "LB CPU" is the MySQL path's
+alone; fastlb runs `workers: 2` and HAProxy `nbthread 2`, as in the web scenarios.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench import configs
+from bench.topology import fastlb_command, find_tool, free_ports, stop, wait_listening
+from loadtests.mysql_workload import mysql_url, setup_sql
+from tests.integration.mariadb import Template as MariaDBTemplate
+from tests.integration.mariadb import find_binaries, install_template
+from tests.integration.replication import ReplicationPair
+
+FRONTEND = "sql"  # fastlb's frontend name (its stats in /api/stats)
+
+
+@dataclass(frozen=True)
+class MySQLEndpoints:
+    """What the runner needs of one load balancer's MySQL side."""
+
+    url: str  # the Locust --host (mysql_workload.parse_url)
+    pid: int
+    api_port: int | None  # fastlb's stats API
+
+
+class MySQLTopology:
+    """Starts everything on `start()`; a context manager that stops it all (by pid)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir / "mysql"
+        self.workdir.mkdir()
+        self._stack = ExitStack()
+        self.pair: ReplicationPair | None = None
+
+    def __enter__(self) -> MySQLTopology:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def start_servers(self) -> ReplicationPair:
+        """The primary/replica pair with the workload's tables, replicated."""
+        binaries = find_binaries()
+        template = self.workdir / "template" / "data"
+        template.parent.mkdir()
+        install_template(binaries, template)
+        pair = ReplicationPair(MariaDBTemplate(binaries, template), self.workdir)
+        self._stack.callback(pair.close)
+        try:
+            pair.start()
+            # The test is of the proxies, not of the disk: no fsync per commit (the machine is
+            # shared, and another job's I/O would otherwise stall every write for seconds).
+            for server in (pair.primary, pair.replica):
+                server.sql(
+                    "SET GLOBAL innodb_flush_log_at_trx_commit = 2; SET GLOBAL sync_binlog = 0"
+                )
+            pair.primary.sql(setup_sql(pair.database))
+            pair.wait_replicated()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                print(pair.log())
+            raise
+        shutil.rmtree(template.parent)  # copied into each server's datadir
+        self.pair = pair
+        return pair
+
+    def server_pids(self) -> list[int]:
+        assert self.pair is not None
+        return [self.pair.primary.pid, self.pair.replica.pid]
+
+    def _spawn(self, name: str, argv: list[str], port: int) -> int:
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self._stack.callback(stop, proc)
+        wait_listening(port, proc, log, timeout=30.0)
+        return proc.pid
+
+    def _url(self, writer_port: int, reader_port: int | None = None) -> str:
+        assert self.pair is not None
+        reader = f"127.0.0.1:{reader_port}" if reader_port else ""
+        return mysql_url(
+            f"127.0.0.1:{writer_port}",
+            self.pair.app_user,
+            self.pair.app_password,
+            self.pair.database,
+            reader,
+        )
+
+    def start_fastlb(self, name: str) -> MySQLEndpoints:
+        """One `mode: mysql` frontend; fastlb splits reads (replica) from writes (primary)."""
+        pair = self.pair
+        assert pair is not None
+        port, api_port = free_ports(2)
+        config = {
+            "workers": configs.THREADS,
+            "api": {"listen": f"127.0.0.1:{api_port}"},
+            "frontends": [
+                {"name": FRONTEND, "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
+            ],
+            "backends": [
+                {
+                    "name": "db",
+                    "servers": [
+                        {"name": "primary", "address": pair.primary.address, "role": "primary"},
+                        {"name": "replica", "address": pair.replica.address, "role": "replica"},
+                    ],
+                    "mysql": {
+                        "users": [{"user": pair.app_user, "password": pair.app_password}],
+                        "monitor": {
+                            "user": pair.monitor_user,
+                            "password": pair.monitor_password,
+                            "interval": "1s",
+                        },
+                    },
+                }
+            ],
+        }
+        path = self.workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        pid = self._spawn(name, [fastlb_command(), "serve", "-c", str(path)], port)
+        return MySQLEndpoints(self._url(port), pid, api_port)
+
+    def start_haproxy(self, name: str) -> MySQLEndpoints:
+        """Two `mode tcp` listeners: writes go to the writer port (the primary), reads to the
+        reader port (the replica); the application picks the port."""
+        pair = self.pair
+        assert pair is not None
+        writer, reader = free_ports(2)
+        path = self.workdir / f"{name}.cfg"
+        path.write_text(
+            f"global\n  nbthread {configs.THREADS}\n"
+            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n"
+            "  timeout server 120s\n"
+            f"listen mysql-writer\n  bind 127.0.0.1:{writer}\n"
+            f"  server primary {pair.primary.address}\n"
+            f"listen mysql-reader\n  bind 127.0.0.1:{reader}\n"
+            f"  server replica {pair.replica.address}\n"
+        )
+        # -db: foreground, one process (no master), so the pid is the one doing the work.
+        # HAProxy binds every listener before it accepts on any: waiting for one is enough.
+        pid = self._spawn(name, [find_tool("haproxy"), "-f", str(path), "-db"], writer)
+        return MySQLEndpoints(self._url(writer, reader), pid, None)
