@@ -205,7 +205,7 @@ def test_causal_reads_survive_a_connection_reset(
     proxy = start_proxy(causal_reads="session", causal_timeout="2s")
     with session(proxy) as db:
         db.cursor().execute("INSERT INTO notes (v) VALUES ('before reset')")
-        db._execute_command(pymysql.constants.COMMAND.COM_RESET_CONNECTION, "")
+        db._execute_command(0x1F, "")  # COM_RESET_CONNECTION
         db._read_ok_packet()
         waits = proxy.stats()["frontends"]["sql"]["mysql"]["causal_waits"]
         assert write_and_read_back(db, "after reset") == ("after reset", REPLICA_SERVER_ID)
