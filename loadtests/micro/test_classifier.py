@@ -1,7 +1,4 @@
-"""The MySQL statement classifier (`fastlb._core.classify_statement`) on typical statements.
-
-Skipped, saying why, while the core has no classifier: it comes with `mode: mysql` (issue 4).
-"""
+"""The MySQL statement classifier (`fastlb._core.classify_statement`) on typical statements."""
 
 from __future__ import annotations
 
@@ -9,15 +6,7 @@ from typing import Any
 
 import pytest
 
-from fastlb import _core
-
-classify_statement: Any = getattr(_core, "classify_statement", None)
-
-pytestmark = pytest.mark.skipif(
-    classify_statement is None,
-    reason="fastlb._core.classify_statement is not in this build: the MySQL statement"
-    " classifier comes with mode: mysql (issue 4)",
-)
+from fastlb._core import classify_statement
 
 STATEMENTS = {
     "point select": "SELECT id, name, email FROM users WHERE id = 42",
