@@ -141,6 +141,8 @@ impl Session {
                 }
                 Err(failure)
                     if attempts > 0
+                        && which == Which::Replica
+                        && !self.pinned
                         && !failure.forwarded
                         && matches!(failure.error, super::response::ForwardError::Server(_)) =>
                 {
@@ -293,7 +295,7 @@ impl Session {
         if let Err(error) = self.catch_up(which).await {
             return self.catch_up_failed(which, error, seq).await;
         }
-        let serial = match self.prepare_on(id, which).await {
+        let serial = match self.prepare_on(id, which, seq).await {
             Ok(serial) => serial,
             Err(flow) => return flow,
         };
@@ -321,7 +323,7 @@ impl Session {
 
     /// Prepares statement `id` on the connection `which` unless it is there already;
     /// returns that connection's serial.
-    async fn prepare_on(&mut self, id: u32, which: Which) -> Result<u64, Flow> {
+    async fn prepare_on(&mut self, id: u32, which: Which, seq: u8) -> Result<u64, Flow> {
         let Some(upstream) = (match which {
             Which::Primary => self.primary.as_mut(),
             Which::Replica => self.replica.as_mut(),
@@ -340,7 +342,7 @@ impl Session {
         let prepared = async {
             upstream.send_command(&payload).await.ok()?;
             let session_track = upstream.session_track;
-            let outcome = super::response::forward(
+            super::response::forward(
                 &mut upstream.stream,
                 None,
                 Shape::Prepare,
@@ -348,25 +350,33 @@ impl Session {
                 Rewrite::default(),
             )
             .await
-            .ok()?;
-            outcome.prepared
+            .ok()
         }
         .await;
         match prepared {
-            Some(prepared) => {
-                statement.on.push(OnServer {
-                    serial,
-                    id: prepared.statement_id,
-                    types_sent: false,
-                });
-                Ok(serial)
-            }
+            Some(outcome) => match (outcome.prepared, outcome.error) {
+                (Some(prepared), _) => {
+                    statement.on.push(OnServer {
+                        serial,
+                        id: prepared.statement_id,
+                        types_sent: false,
+                    });
+                    Ok(serial)
+                }
+                // The server refused the statement (a table dropped since, say): an SQL
+                // error for this execution; the connection is fine.
+                (None, code) => {
+                    let message = "fastlb: preparing the statement on this server failed";
+                    let code = code.unwrap_or(error_code::UNKNOWN_STATEMENT);
+                    Err(self.send_error(code, b"HY000", message, seq).await)
+                }
+            },
             None => {
-                self.drop_upstream(which).await;
-                let message = "fastlb: preparing the statement on another server failed";
-                Err(self
-                    .send_error(error_code::SERVER_LOST, b"HY000", message, 1)
-                    .await)
+                let failure = super::response::Failure {
+                    error: super::response::ForwardError::Protocol("re-prepare failed"),
+                    forwarded: false,
+                };
+                Err(self.server_failed(which, failure, seq).await)
             }
         }
     }

@@ -79,10 +79,11 @@ pub async fn authenticate(
         plugin = NATIVE_PASSWORD.to_vec();
     }
     let user = settings.user(&user_name);
-    let verified = user.is_some_and(|user| {
-        let expected = auth::expected_token(&plugin, user.password.as_bytes(), &scramble);
-        expected.is_some_and(|expected| auth::constant_time_eq(&expected, &token))
-    });
+    // The token is computed for an unknown user too, so that the answer's timing doesn't
+    // tell which users exist.
+    let password = user.map_or(&b"fastlb: no such user"[..], |u| u.password.as_bytes());
+    let expected = auth::expected_token(&plugin, password, &scramble);
+    let verified = user.is_some() && expected.is_some_and(|e| auth::constant_time_eq(&e, &token));
     let Some(user) = user.filter(|_| verified) else {
         let message = format!(
             "Access denied for user '{}' (using password: {})",

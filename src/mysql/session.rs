@@ -71,6 +71,14 @@ pub struct Session {
     pub connect_timeout: Duration,
 }
 
+/// A session dropped without `close()` (its task cancelled at shutdown) still leaves the
+/// pinned-sessions gauge right.
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.unpin();
+    }
+}
+
 impl Session {
     pub fn view(&self) -> SessionView {
         let open_transaction = if self.primary.as_ref().is_some_and(Upstream::in_transaction) {
@@ -258,9 +266,13 @@ impl Session {
                 bump(&stats.causal_timeouts);
                 false
             }
-            Err(_) => {
+            Err(error) => {
                 bump(&stats.causal_timeouts);
-                self.drop_upstream(Which::Replica).await;
+                // An ERR reply (say, a GTID domain the replica doesn't know) leaves the
+                // connection usable; only a broken one is dropped.
+                if !matches!(error, UpstreamError::Refused { .. }) {
+                    self.drop_upstream(Which::Replica).await;
+                }
                 false
             }
         }
@@ -397,6 +409,10 @@ impl Session {
             return Flow::Close;
         }
         bump(&self.frontend.stats.mysql.server_errors);
+        // A transaction, temporary tables, locks or user variables died with that
+        // connection: going on with a fresh one would make a later COMMIT look successful.
+        let state_lost = (self.pinned && which == Which::Primary)
+            || self.upstream(which).is_some_and(|u| u.in_transaction());
         self.drop_upstream(which).await;
         if failure.forwarded {
             return Flow::Close;
@@ -405,8 +421,13 @@ impl Session {
             "fastlb: lost the connection to the server ({})",
             failure.error
         );
-        self.send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
-            .await
+        let flow = self
+            .send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
+            .await;
+        if state_lost {
+            return Flow::Close;
+        }
+        flow
     }
 
     /// The client gets the outcome of `Unplaced` under the failure policy.

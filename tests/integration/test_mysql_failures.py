@@ -152,3 +152,24 @@ def test_fail_instantly_refuses_sessions_without_a_primary(
     with pytest.raises(pymysql.err.OperationalError) as refused:
         connect(port)
     assert refused.value.args[0] == 1290
+
+
+def test_a_transaction_lost_with_the_primary_ends_the_session(
+    pair: Pair, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    proxy = start_proxy()
+    session = connect(sql_port(proxy))
+    try:
+        session.begin()
+        session.cursor().execute("INSERT INTO items (v) VALUES ('in a transaction')")
+        pair.primary.kill()
+        with pytest.raises(pymysql.err.OperationalError) as lost:
+            session.cursor().execute("INSERT INTO items (v) VALUES ('second')")
+        assert lost.value.args[0] == 2013
+        # Not "no primary" (1290) from a fresh connection: the session is over, so no later
+        # COMMIT can look as if the transaction had survived.
+        with pytest.raises((pymysql.err.OperationalError, pymysql.err.InterfaceError)) as closed:
+            session.cursor().execute("COMMIT")
+        assert not closed.value.args or closed.value.args[0] in (0, 2006, 2013)
+    finally:
+        session.close()
