@@ -309,10 +309,11 @@ impl CoreConfig {
                     frontend.name, frontend.backend
                 ));
             }
-            if frontend.mode == FrontendMode::Mysql && frontend.tls.is_some() {
+            if frontend.mode == FrontendMode::Tcp
+                && frontend.tls.as_ref().is_some_and(|t| !t.required)
+            {
                 return bad(format!(
-                    "frontend {:?}: tls on a mysql frontend (the client's SSLRequest) is not \
-                     supported yet",
+                    "frontend {:?}: tls.required false is for mysql frontends only",
                     frontend.name
                 ));
             }
@@ -355,5 +356,18 @@ mod tests {
         ));
         let typo = GOOD.replace("workers", "wokers");
         assert!(CoreConfig::from_json(&typo).is_err());
+    }
+
+    #[test]
+    fn plaintext_beside_tls_only_on_mysql_frontends() {
+        let tls = GOOD.replace(
+            r#""backend": "web""#,
+            r#""backend": "web", "tls": {"certificates": [{"cert": "/c", "key": "/k"}],
+                "required": false}"#,
+        );
+        assert!(CoreConfig::from_json(&tls)
+            .unwrap_err()
+            .to_string()
+            .contains("tls.required false is for mysql frontends only"));
     }
 }

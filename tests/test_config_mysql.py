@@ -151,3 +151,16 @@ def test_bad_mysql_config_names_the_field(
     assert status == 2, text
     assert expected in text
     assert "Traceback" not in text
+
+
+def test_tls_on_a_mysql_frontend_may_let_plaintext_clients_in(tmp_path: Path) -> None:
+    cert, key = tmp_path / "sql.pem", tmp_path / "sql.key"
+    cert.write_text("certificate\n")
+    key.write_text("key\n")
+    data = mysql_base()
+    data["backends"][0]["mysql"]["users"][0]["password"] = "pw"
+    data["frontends"][0]["tls"] = {"cert": str(cert), "key": str(key), "required": False}
+    data["backends"][0]["tls"] = {"verify": False}
+    core = Config.from_mapping(data).to_core_dict()
+    assert core["frontends"][0]["tls"]["required"] is False
+    assert core["backends"][0]["tls"]["verify"] is False

@@ -57,6 +57,7 @@ def test_security_settings_reach_the_core(pem: dict[str, str]) -> None:
         "min_version": "1.3",
         "handshake_timeout_ms": 3000,
         "session_resumption": True,
+        "required": True,
     }
     # Networks are normalised; an IPv4-mapped block becomes the IPv4 block it means.
     assert web["acl"] == {"allow": ["10.0.0.0/8", "192.0.2.0/24"], "deny": ["10.6.6.6/32"]}
@@ -96,6 +97,7 @@ def test_backend_tls_passes_the_configured_host_names(tmp_path: Path, pem: dict[
         ({"tls": {"certificates": []}}, "tls.certificates", "at least 1 item"),
         ("min 1.1", "tls.min_version", "input should be '1.2' or '1.3'"),
         ("empty alpn", "tls.alpn[0]", "at least 1 character"),
+        ("plaintext too", "tls.required", "only mysql frontends can take plaintext clients"),
         ({"acl": {"allow": ["10.0.0.0/33"]}}, "acl.allow[0]", "invalid CIDR block '10.0.0.0/33'"),
         ({"acl": {"deny": ["example.com"]}}, "acl.deny[0]", "invalid CIDR block 'example.com'"),
         ({"acl": {"permit": []}}, "acl.permit", "unknown key"),
@@ -120,6 +122,7 @@ def test_bad_frontend_security_names_the_field(
         "both forms": {"tls": {**pem, "certificates": [pem]}},
         "min 1.1": {"tls": {**pem, "min_version": 1.1}},
         "empty alpn": {"tls": {**pem, "alpn": [""]}},
+        "plaintext too": {"tls": {**pem, "required": False}},
     }
     found = problems(
         config(named.get(frontend, frontend) if isinstance(frontend, str) else frontend)

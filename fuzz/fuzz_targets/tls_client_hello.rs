@@ -34,6 +34,7 @@ fn server_config() -> Arc<rustls::ServerConfig> {
                 min_version: TlsVersion::Tls12,
                 handshake_timeout_ms: 1_000,
                 session_resumption: true,
+                required: true,
             };
             let store = CertificateStore::new(&certificates).unwrap();
             TlsTermination::from_store(&config, store)

@@ -278,11 +278,12 @@ class Config(_Model):
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
             target = next((b for b in self.backends if b.name == frontend.backend), None)
-            if frontend.mode == "mysql" and frontend.tls is not None:
+            if frontend.mode == "tcp" and frontend.tls is not None and not frontend.tls.required:
                 problems.append(
                     (
-                        f"{item('frontends', index, frontend.name)}.tls",
-                        "TLS on a mysql frontend (the client's SSLRequest) is not supported yet",
+                        f"{item('frontends', index, frontend.name)}.tls.required",
+                        "only mysql frontends can take plaintext clients beside TLS ones; "
+                        "a tcp frontend with tls speaks TLS from the first byte",
                     )
                 )
             if frontend.mode == "mysql" and target is not None and target.mysql is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -107,6 +108,11 @@ class FrontendTlsConfig(_Model):
     min_version: Annotated[Literal["1.2", "1.3"], BeforeValidator(_tls_version)] = "1.2"
     handshake_timeout: PositiveDuration = 10.0
     session_resumption: bool = True
+    required: bool = Field(
+        True,
+        description="mode mysql only: refuse clients that don't ask for TLS (MySQL's "
+        "require_secure_transport); false lets plaintext clients in too",
+    )
 
     @model_validator(mode="after")
     def _one_way_to_give_certificates(self) -> FrontendTlsConfig:
@@ -134,6 +140,7 @@ class FrontendTlsConfig(_Model):
             "min_version": self.min_version,
             "handshake_timeout_ms": max(1, math.ceil(self.handshake_timeout * 1000)),
             "session_resumption": self.session_resumption,
+            "required": self.required,
         }
 
 
@@ -160,3 +167,16 @@ class BackendTlsConfig(_Model):
 
     def to_core_dict(self) -> dict[str, Any]:
         return {"verify": self.verify, "ca": self.ca, "server_name": self.server_name}
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same policy for fastlb's own Python clients of these servers (the MySQL
+        topology monitor)."""
+        context = ssl.create_default_context(cafile=self.ca)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif self.server_name is not None:
+            # aiomysql checks the name it connected to; the chain is still verified, and
+            # the core checks `server_name` on every client connection.
+            context.check_hostname = False
+        return context

@@ -3,8 +3,8 @@
 
 use super::packet::{capability as cap, put_lenenc_bytes, Reader};
 
-/// The capabilities fastlb offers its clients. Not offered: SSL (no TLS on this frontend
-/// yet), COMPRESS (every byte is parsed), SESSION_TRACK and DEPRECATE_EOF (results are
+/// The capabilities fastlb offers its clients, and SSL when the frontend has TLS. Not
+/// offered: COMPRESS (every byte is parsed), SESSION_TRACK and DEPRECATE_EOF (results are
 /// scanned for their end by their EOF packets; fastlb uses session tracking only on its own
 /// primary connections), MariaDB's extended capabilities (LONG_PASSWORD set = "plain MySQL
 /// protocol" to MariaDB clients).
@@ -54,8 +54,13 @@ pub struct Greeting<'a> {
     pub plugin: &'a [u8],
 }
 
-/// Builds the greeting fastlb sends a client.
-pub fn build_greeting(version: &[u8], connection_id: u32, scramble: &[u8; 20]) -> Vec<u8> {
+/// Builds the greeting fastlb sends a client, offering `capabilities`.
+pub fn build_greeting(
+    version: &[u8],
+    capabilities: u32,
+    connection_id: u32,
+    scramble: &[u8; 20],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);
     out.push(10);
     out.extend_from_slice(version);
@@ -63,10 +68,10 @@ pub fn build_greeting(version: &[u8], connection_id: u32, scramble: &[u8; 20]) -
     out.extend_from_slice(&connection_id.to_le_bytes());
     out.extend_from_slice(&scramble[..8]);
     out.push(0);
-    out.extend_from_slice(&(OFFERED as u16).to_le_bytes());
+    out.extend_from_slice(&(capabilities as u16).to_le_bytes());
     out.push(DEFAULT_COLLATION);
     out.extend_from_slice(&super::packet::status::AUTOCOMMIT.to_le_bytes());
-    out.extend_from_slice(&((OFFERED >> 16) as u16).to_le_bytes());
+    out.extend_from_slice(&((capabilities >> 16) as u16).to_le_bytes());
     out.push(21);
     out.extend_from_slice(&[0; 10]);
     out.extend_from_slice(&scramble[8..]);
@@ -111,6 +116,22 @@ pub fn parse_greeting(payload: &[u8]) -> Option<Greeting<'_>> {
     })
 }
 
+/// The SSLRequest: the fixed start of a HandshakeResponse41 (with CLIENT_SSL), after
+/// which both sides switch to TLS and the client sends the whole response.
+pub fn build_ssl_request(capabilities: u32, collation: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    put_fixed_part(&mut out, capabilities | cap::SSL, collation);
+    out
+}
+
+/// Capabilities, max packet size, collation, 23 reserved bytes.
+fn put_fixed_part(out: &mut Vec<u8>, capabilities: u32, collation: u8) {
+    out.extend_from_slice(&capabilities.to_le_bytes());
+    out.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    out.push(collation);
+    out.extend_from_slice(&[0; 23]);
+}
+
 /// A client's HandshakeResponse41.
 #[derive(Debug, PartialEq, Eq)]
 pub struct HandshakeResponse<'a> {
@@ -128,7 +149,7 @@ pub enum ResponseError {
     Malformed,
     /// Pre-4.1 protocol: no secure authentication, fastlb won't speak it.
     TooOld,
-    /// An SSLRequest: TLS isn't offered on this frontend.
+    /// An SSLRequest: the client wants TLS before it says who it is.
     TlsRequested,
 }
 
@@ -177,10 +198,7 @@ pub fn parse_handshake_response(payload: &[u8]) -> Result<HandshakeResponse<'_>,
 /// Builds the response fastlb sends a server when it logs in.
 pub fn build_handshake_response(response: &HandshakeResponse<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + response.user.len() + response.auth.len());
-    out.extend_from_slice(&response.capabilities.to_le_bytes());
-    out.extend_from_slice(&(1u32 << 30).to_le_bytes());
-    out.push(response.collation);
-    out.extend_from_slice(&[0; 23]);
+    put_fixed_part(&mut out, response.capabilities, response.collation);
     out.extend_from_slice(response.user);
     out.push(0);
     if response.capabilities & cap::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
@@ -241,12 +259,12 @@ mod tests {
     #[test]
     fn greeting_round_trip() {
         let scramble = *b"abcdefghijklmnopqrst";
-        let payload = build_greeting(b"10.11.6-MariaDB-fastlb", 42, &scramble);
+        let payload = build_greeting(b"10.11.6-MariaDB-fastlb", OFFERED | cap::SSL, 42, &scramble);
         let greeting = parse_greeting(&payload).unwrap();
         assert_eq!(greeting.version, b"10.11.6-MariaDB-fastlb");
         assert_eq!(greeting.connection_id, 42);
         assert_eq!(greeting.scramble, scramble);
-        assert_eq!(greeting.capabilities, OFFERED);
+        assert_eq!(greeting.capabilities, OFFERED | cap::SSL);
         assert_eq!(greeting.plugin, b"mysql_native_password");
     }
 
@@ -280,8 +298,8 @@ mod tests {
             parse_handshake_response(&[0, 0]),
             Err(ResponseError::Malformed)
         );
-        let mut ssl = (cap::PROTOCOL_41 | cap::SSL).to_le_bytes().to_vec();
-        ssl.extend_from_slice(&[0; 28]);
+        let ssl = build_ssl_request(cap::PROTOCOL_41, 33);
+        assert_eq!(ssl.len(), 32);
         assert_eq!(
             parse_handshake_response(&ssl),
             Err(ResponseError::TlsRequested)

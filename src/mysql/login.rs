@@ -8,8 +8,9 @@
 use super::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, SHA2_FAST_AUTH_OK};
 use super::config::{MysqlSettings, MysqlUser};
 use super::handshake::{self, ResponseError};
-use super::packet::{error_code, frame};
+use super::packet::{capability, error_code, frame};
 use super::stream::{PacketStream, ReadError};
+use crate::tls::{HandshakeError, TlsTermination};
 
 /// Handshake packets are small; anything larger is not a MySQL client.
 const HANDSHAKE_LIMIT: usize = 64 * 1024;
@@ -29,21 +30,53 @@ pub struct ClientLogin {
 pub enum LoginError {
     /// The client went away or sent garbage.
     Protocol,
-    /// Unknown user, wrong password, unsupported client.
+    /// Unknown user, wrong password, unsupported client, plaintext where TLS is required.
     Refused,
+    /// The TLS handshake after the client's SSLRequest failed or timed out.
+    Tls(HandshakeError),
 }
 
-/// Greets the client and checks its credentials.
+/// Greets the client, switches to TLS when it asks (and the frontend has TLS), and checks
+/// its credentials.
 pub async fn authenticate(
     client: &mut PacketStream,
     settings: &MysqlSettings,
+    tls: Option<&TlsTermination>,
     server_version: &[u8],
     connection_id: u32,
 ) -> Result<ClientLogin, LoginError> {
     let scramble = auth::new_scramble();
-    let greeting = handshake::build_greeting(server_version, connection_id, &scramble);
+    let offered = match tls {
+        Some(_) => handshake::OFFERED | capability::SSL,
+        None => handshake::OFFERED,
+    };
+    let greeting = handshake::build_greeting(server_version, offered, connection_id, &scramble);
     send(client, &greeting, 0).await?;
-    let packet = read(client).await?;
+    let mut packet = read(client).await?;
+    let asks_for_tls = matches!(
+        handshake::parse_handshake_response(packet.payload()),
+        Err(ResponseError::TlsRequested)
+    );
+    match tls {
+        Some(tls) if asks_for_tls => {
+            client.accept_tls(tls).await.map_err(LoginError::Tls)?;
+            // The real HandshakeResponse, encrypted; its sequence id follows the request's.
+            packet = read(client).await?;
+        }
+        Some(tls) if tls.required() => {
+            let message = "fastlb: connections to this port must use TLS (connect with --ssl)";
+            let _ = send_error(
+                client,
+                error_code::SECURE_TRANSPORT_REQUIRED,
+                b"HY000",
+                message,
+                packet.next_seq,
+            )
+            .await;
+            return Err(LoginError::Refused);
+        }
+        _ => {}
+    }
     let mut seq = packet.next_seq;
     let response = match handshake::parse_handshake_response(packet.payload()) {
         Ok(response) => response,
@@ -53,6 +86,8 @@ pub async fn authenticate(
                 ResponseError::TooOld => {
                     "fastlb needs a client speaking protocol 4.1 with secure authentication"
                 }
+                // Not offered, or a second request inside TLS.
+                ResponseError::TlsRequested if client.is_tls() => "Bad handshake",
                 ResponseError::TlsRequested => "fastlb does not offer TLS on this port",
             };
             let code = match error {

@@ -21,6 +21,7 @@ mod session;
 mod statements;
 pub mod stats;
 pub mod stream;
+mod transport;
 mod upstream;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,6 +31,8 @@ pub use classify::{classify, Classification, Kind, Route};
 
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;
+use crate::tls::HandshakeError;
+use login::LoginError;
 use prepared::Statements;
 use session::{Session, Unplaced};
 use stream::PacketStream;
@@ -63,19 +66,29 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let login_timeout = frontend
         .idle_timeout()
         .min(std::time::Duration::from_secs(10));
+    let tls = frontend.tls();
     let handshake = tokio::time::timeout(
         login_timeout,
-        login::authenticate(&mut client, &mysql, &version, connection_id),
+        login::authenticate(&mut client, &mysql, tls.as_deref(), &version, connection_id),
     )
     .await;
+    drop(tls);
+    let stats = &frontend.stats;
     let login = match handshake {
         Ok(Ok(login)) => login,
-        Ok(Err(login::LoginError::Refused)) => return bump(&frontend.stats.mysql.auth_failures),
-        Ok(Err(login::LoginError::Protocol)) | Err(_) => {
-            return bump(&frontend.stats.mysql.protocol_errors)
+        Ok(Err(LoginError::Refused)) => return bump(&stats.mysql.auth_failures),
+        Ok(Err(LoginError::Tls(HandshakeError::Timeout))) => {
+            return bump(&stats.tls_handshake_timeouts)
         }
+        Ok(Err(LoginError::Tls(HandshakeError::Failed(_)))) => {
+            return bump(&stats.tls_handshake_failures)
+        }
+        Ok(Err(LoginError::Protocol)) | Err(_) => return bump(&stats.mysql.protocol_errors),
     };
-    bump(&frontend.stats.mysql.sessions);
+    bump(&stats.mysql.sessions);
+    if client.is_tls() {
+        bump(&stats.mysql.tls_sessions);
+    }
     let seq = login.seq;
     let mut session = Session {
         frontend,

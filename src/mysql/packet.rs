@@ -84,6 +84,8 @@ pub mod error_code {
     pub const NO_PRIMARY: u16 = 1290;
     /// ER_NOT_SUPPORTED_AUTH_MODE.
     pub const AUTH_MODE: u16 = 1251;
+    /// ER_SECURE_TRANSPORT_REQUIRED (MySQL's, for `require_secure_transport`).
+    pub const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
     /// CR_SERVER_LOST, "Lost connection to server during query".
     pub const SERVER_LOST: u16 = 2013;
     /// ER_CONNECTION_KILLED: the session's server went away.

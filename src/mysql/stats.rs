@@ -24,6 +24,8 @@ pub struct MysqlCounters {
     pub pinned_sessions: AtomicU64,
     /// Sessions that logged in.
     pub sessions: AtomicU64,
+    /// ... of which over TLS (the client's SSLRequest).
+    pub tls_sessions: AtomicU64,
     /// Logins refused (unknown user, wrong password, unsupported client).
     pub auth_failures: AtomicU64,
     /// Connections closed for malformed or oversized packets.
@@ -42,6 +44,7 @@ pub struct MysqlSnapshot {
     pub no_primary_errors: u64,
     pub pinned_sessions: u64,
     pub sessions: u64,
+    pub tls_sessions: u64,
     pub auth_failures: u64,
     pub protocol_errors: u64,
     pub server_errors: u64,
@@ -58,6 +61,7 @@ impl MysqlCounters {
             no_primary_errors: read(&self.no_primary),
             pinned_sessions: read(&self.pinned_sessions),
             sessions: read(&self.sessions),
+            tls_sessions: read(&self.tls_sessions),
             auth_failures: read(&self.auth_failures),
             protocol_errors: read(&self.protocol_errors),
             server_errors: read(&self.server_errors),

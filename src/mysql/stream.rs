@@ -2,11 +2,14 @@
 //! handshakes, and raw access to the buffer for forwarding results without copying them
 //! into packets.
 
+use rustls_pki_types::ServerName;
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::packet::{parse_header, HEADER_LEN, MAX_PART};
+use super::transport::{Rewound, Transport};
+use crate::tls::{HandshakeError, TlsOrigination, TlsTermination};
 
 /// Initial read buffer: a result of small rows streams through it; it grows only for a
 /// small packet (OK, ERR, a command) that doesn't fit.
@@ -50,7 +53,7 @@ pub enum ReadError {
 }
 
 pub struct PacketStream {
-    io: TcpStream,
+    io: Transport,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -59,7 +62,7 @@ pub struct PacketStream {
 impl PacketStream {
     pub fn new(io: TcpStream) -> Self {
         PacketStream {
-            io,
+            io: Transport::Plain(io),
             buf: vec![0; BUFFER],
             start: 0,
             end: 0,
@@ -152,10 +155,56 @@ impl PacketStream {
     }
 
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.io.write_all(bytes).await
+        self.io.write_all(bytes).await?;
+        // TLS may hold back the last records when the socket was full; a plain socket's
+        // flush does nothing.
+        self.io.flush().await
     }
 
     pub fn set_nodelay(&self) {
-        let _ = self.io.set_nodelay(true);
+        if let Some(socket) = self.io.socket() {
+            let _ = socket.set_nodelay(true);
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.io.is_tls()
+    }
+
+    /// Switches to TLS as the server (after a client's SSLRequest). The client sends its
+    /// hello without waiting for an answer, so what is buffered past the request goes to
+    /// the handshake first. On failure the connection is unusable.
+    pub async fn accept_tls(&mut self, tls: &TlsTermination) -> Result<(), HandshakeError> {
+        let Transport::Plain(socket) = std::mem::replace(&mut self.io, Transport::Detached) else {
+            return Err(HandshakeError::Failed(io::ErrorKind::NotConnected.into()));
+        };
+        let already_read = self.buffered().to_vec();
+        self.consume(already_read.len());
+        let stream = tls.accept(Rewound::new(already_read, socket)).await?;
+        self.io = Transport::Tls(Box::new(stream.into()));
+        Ok(())
+    }
+
+    /// Switches to TLS as the client (after fastlb's SSLRequest to a server, which says
+    /// nothing until the handshake starts). On failure the connection is unusable.
+    pub async fn connect_tls(
+        &mut self,
+        tls: &TlsOrigination,
+        server_name: &ServerName<'static>,
+    ) -> io::Result<()> {
+        let Transport::Plain(socket) = std::mem::replace(&mut self.io, Transport::Detached) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if !self.buffered().is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the server sent data before the TLS handshake",
+            ));
+        }
+        let stream = tls
+            .connect(Rewound::new(Vec::new(), socket), server_name, None)
+            .await?;
+        self.io = Transport::Tls(Box::new(stream.into()));
+        Ok(())
     }
 }

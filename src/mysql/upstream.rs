@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-use super::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, SHA2_FAST_AUTH_OK};
+use super::auth::{
+    self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, SHA2_FAST_AUTH_OK, SHA2_FULL_AUTH,
+};
 use super::config::MysqlUser;
 use super::handshake::{self, HandshakeResponse, PASSED_ON};
 use super::packet::{capability as cap, command, frame, parse_err, status, Reader};
@@ -149,6 +151,19 @@ impl Upstream {
         } else {
             NATIVE_PASSWORD
         };
+        let mut seq = greeting_packet.next_seq;
+        if let Some(tls) = backend.tls() {
+            if offered & cap::SSL == 0 {
+                return Err(UpstreamError::Protocol(
+                    "the backend has tls, but the server doesn't offer TLS (ssl in its config)"
+                        .into(),
+                ));
+            }
+            capabilities |= cap::SSL;
+            let request = handshake::build_ssl_request(capabilities, login.collation);
+            seq = self.send_payload(&request, seq).await?;
+            self.stream.connect_tls(&tls, &self.server.tls_name).await?;
+        }
         let password = login.user.password.as_bytes();
         let token = auth::expected_token(plugin, password, &greeting.scramble).unwrap_or_default();
         let response = HandshakeResponse {
@@ -159,11 +174,8 @@ impl Upstream {
             database: login.database,
             plugin: (capabilities & cap::PLUGIN_AUTH != 0).then_some(plugin),
         };
-        self.send_payload(
-            &handshake::build_handshake_response(&response),
-            greeting_packet.next_seq,
-        )
-        .await?;
+        self.send_payload(&handshake::build_handshake_response(&response), seq)
+            .await?;
         self.finish_auth(password).await?;
         if track {
             self.track_gtid().await?;
@@ -213,11 +225,18 @@ impl Upstream {
                     self.send_payload(&token, seq).await?;
                 }
                 Some(0x01) if payload.get(1) == Some(&SHA2_FAST_AUTH_OK) => {}
+                Some(0x01) if payload.get(1) == Some(&SHA2_FULL_AUTH) && self.stream.is_tls() => {
+                    // Over TLS the server takes the password itself (NUL-terminated).
+                    let mut cleartext = password.to_vec();
+                    cleartext.push(0);
+                    self.send_payload(&cleartext, seq).await?;
+                }
                 Some(0x01) => {
                     return Err(UpstreamError::Protocol(
                         "caching_sha2_password wants full authentication, which needs TLS to \
-                         the server; log in once with a TLS client so the server caches the \
-                         password, or give the user mysql_native_password"
+                         the server (tls on the backend); or log in once with a TLS client so \
+                         the server caches the password, or give the user \
+                         mysql_native_password"
                             .into(),
                     ))
                 }

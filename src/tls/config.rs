@@ -45,6 +45,11 @@ pub struct FrontendTlsConfig {
     /// handshake is a full one (HAProxy's `no-tls-tickets` with `tune.ssl.cachesize 0`).
     #[serde(default = "default_session_resumption")]
     pub session_resumption: bool,
+    /// `mode: mysql` only, where TLS starts after the greeting if the client asks (its
+    /// SSLRequest): refuse clients that don't ask (MySQL's `require_secure_transport`).
+    /// A TCP frontend's clients speak TLS from their first byte, always.
+    #[serde(default = "default_required")]
+    pub required: bool,
 }
 
 impl FrontendTlsConfig {
@@ -58,6 +63,10 @@ fn default_handshake_timeout_ms() -> u64 {
 }
 
 fn default_session_resumption() -> bool {
+    true
+}
+
+fn default_required() -> bool {
     true
 }
 

@@ -8,7 +8,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -66,12 +66,15 @@ impl TlsOrigination {
 
     /// The handshake on a freshly connected `tcp`, as `server_name` unless the backend
     /// sets its own, offering `alpn` when the client negotiated one.
-    pub async fn connect(
+    pub async fn connect<IO>(
         &self,
-        tcp: TcpStream,
+        tcp: IO,
         server_name: &ServerName<'static>,
         alpn: Option<&[u8]>,
-    ) -> io::Result<TlsStream<TcpStream>> {
+    ) -> io::Result<TlsStream<IO>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
         let config = match alpn {
             Some(protocol) => self.config_offering(protocol),
             None => self.config.clone(),

@@ -29,6 +29,7 @@ pub enum HandshakeError {
 pub struct TlsTermination {
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
+    required: bool,
 }
 
 impl std::fmt::Debug for TlsTermination {
@@ -79,14 +80,14 @@ impl TlsTermination {
         Ok(TlsTermination {
             config: Arc::new(server),
             handshake_timeout: config.handshake_timeout(),
+            required: config.required,
         })
     }
 
     /// Runs the server side of the handshake on `io` within the handshake timeout.
     ///
     /// Generic over the transport so that a protocol that switches to TLS mid-stream (the
-    /// MySQL `SSLRequest`, once `mode: mysql` exists) can hand over its socket after the
-    /// plaintext exchange.
+    /// MySQL `SSLRequest`) can hand over its socket after the plaintext exchange.
     pub async fn accept<IO>(&self, io: IO) -> Result<TlsStream<IO>, HandshakeError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
@@ -97,6 +98,11 @@ impl TlsTermination {
             Ok(Err(error)) => Err(HandshakeError::Failed(error)),
             Err(_) => Err(HandshakeError::Timeout),
         }
+    }
+
+    /// Whether a `mode: mysql` client that doesn't ask for TLS is refused.
+    pub fn required(&self) -> bool {
+        self.required
     }
 
     /// The rustls configuration (tests and the fuzz target drive handshakes with it).

@@ -28,6 +28,7 @@ fn termination(alpn: &[&str], min_version: TlsVersion, timeout_ms: u64) -> TlsTe
         min_version,
         handshake_timeout_ms: timeout_ms,
         session_resumption: true,
+        required: true,
     };
     TlsTermination::from_store(&config, CertificateStore::new(&loaded()).unwrap()).unwrap()
 }

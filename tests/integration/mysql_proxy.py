@@ -36,16 +36,17 @@ class Pair:
 
 
 @contextlib.contextmanager
-def standalone_pair(template: Template) -> Iterator[Pair]:
-    """Two independent servers with the same schema (no replication)."""
+def standalone_pair(template: Template, options: tuple[str, ...] = ()) -> Iterator[Pair]:
+    """Two independent servers with the same schema (no replication), started with
+    `options` besides the usual ones."""
     root = Path(tempfile.mkdtemp(prefix="fastlb-mysql-pair-"))
     servers: list[MariaDB] = []
     try:
         for server_id in (PRIMARY_ID, REPLICA_ID):
             workdir = root / f"server{server_id}"
             workdir.mkdir()
-            options = (*SERVER_OPTIONS, f"--server-id={server_id}")
-            server = MariaDB(template.binaries, template.datadir, workdir, options=options)
+            server_options = (*SERVER_OPTIONS, *options, f"--server-id={server_id}")
+            server = MariaDB(template.binaries, template.datadir, workdir, options=server_options)
             servers.append(server)
             server.start()
             server.sql(SCHEMA)

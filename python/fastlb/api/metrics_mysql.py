@@ -32,6 +32,11 @@ _COUNTERS = [
         "no_primary_errors",
     ),
     ("fastlb_mysql_sessions_total", "Client sessions that logged in", "sessions"),
+    (
+        "fastlb_mysql_tls_sessions_total",
+        "Client sessions that logged in over TLS (SSLRequest)",
+        "tls_sessions",
+    ),
     ("fastlb_mysql_auth_failures_total", "Client logins refused", "auth_failures"),
     (
         "fastlb_mysql_protocol_errors_total",

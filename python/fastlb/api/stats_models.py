@@ -87,6 +87,7 @@ class MysqlFrontendStats(_Open):
     no_primary_errors: int
     pinned_sessions: int
     sessions: int
+    tls_sessions: int = Field(description="sessions that switched to TLS (SSLRequest)")
     auth_failures: int
     protocol_errors: int
     server_errors: int

@@ -21,6 +21,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from ssl import SSLContext
 from typing import Any
 
 import aiomysql
@@ -70,6 +71,7 @@ class TopologyMonitor:
         timeout: float | None = None,
         max_replication_lag: float = 5.0,
         on_decision: DecisionCallback | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         if not servers:
             raise ValueError("TopologyMonitor needs at least one server")
@@ -82,6 +84,8 @@ class TopologyMonitor:
         self.timeout = timeout if timeout is not None else max(0.2, min(interval, 2.0))
         self.max_replication_lag = max_replication_lag
         self.on_decision = on_decision
+        #: TLS to the servers (the backend's `tls`), else plaintext.
+        self.ssl = ssl
         #: The latest round's decision (None before the first round).
         self.decision: TopologyDecision | None = None
         #: The latest observation of each server, by name.
@@ -188,6 +192,7 @@ class TopologyMonitor:
                 password=self.password,
                 connect_timeout=self.timeout,
                 autocommit=True,
+                ssl=self.ssl,
             )
             self._connections[spec.name] = connection
         return connection

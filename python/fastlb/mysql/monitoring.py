@@ -68,6 +68,7 @@ class TopologyMonitors:
                 timeout=mysql.monitor.timeout,
                 max_replication_lag=mysql.max_replication_lag,
                 on_decision=self._applier(backend.name),
+                ssl=backend.tls.ssl_context() if backend.tls is not None else None,
             )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
