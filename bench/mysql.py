@@ -7,6 +7,11 @@ path they take in production (classified, sent to the replica connection) while 
 work stays identical; the ratio is then the proxy's cost alone. For reference the same runs go
 through stock HAProxy in `mode tcp` (a plain relay: no protocol, no splitting). Direct,
 fastlb and HAProxy runs alternate, medians compared, with each proxy's CPU time per query.
+
+The `_tls` workloads encrypt every hop: sysbench asks for TLS (`--mysql-ssl=on`); fastlb
+terminates it and opens TLS connections of its own to the server (`tls` on both the frontend
+and the backend), while HAProxy relays the client's TLS session to the server untouched. So
+fastlb does twice the TLS work of a relay, the server the same in all three cases.
 Writes BENCHMARKS-mysql.md.
 """
 
@@ -38,6 +43,7 @@ from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-M
     find_binaries,
     install_template,
 )
+from tests.integration.pki import TestCA  # noqa: E402
 from tests.integration.proc import free_port, listening_ports  # noqa: E402
 
 THREADS = 8
@@ -46,9 +52,11 @@ WORKERS = 2
 TABLES, TABLE_SIZE = 4, 10_000
 # sysbench scripts and their extra options: point selects, and the read-only OLTP mix
 # without BEGIN/COMMIT (so that its reads can go to a replica).
+# The `_tls` ones with TLS on every connection.
 WORKLOADS = {
     "point_select": ("oltp_point_select", []),
     "read_only": ("oltp_read_only", ["--skip_trx=on"]),
+    "point_select_tls": ("oltp_point_select", []),
 }
 TARGET = 0.80  # fastlb must keep at least 80% of direct throughput
 
@@ -79,7 +87,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def sysbench(script: str, port: int, extra: list[str], command: str, seconds: float) -> str:
+def sysbench(
+    script: str,
+    port: int,
+    extra: list[str],
+    command: str,
+    seconds: float,
+    tls_files: Path | None = None,
+) -> str:
+    """Runs sysbench; with `tls_files`, over TLS (sysbench reads its CA and client
+    certificate from fixed names in its working directory)."""
     argv = [
         "sysbench",
         script,
@@ -94,10 +111,13 @@ def sysbench(script: str, port: int, extra: list[str], command: str, seconds: fl
         f"--threads={THREADS}",
         f"--time={max(1, round(seconds))}",
         "--db-ps-mode=auto",
+        *(["--mysql-ssl=on"] if tls_files else []),
         *extra,
         command,
     ]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=seconds + 120, cwd=tls_files
+    )
     if proc.returncode != 0:
         raise SystemExit(f"sysbench {script} {command} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
@@ -138,13 +158,33 @@ def start_haproxy(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[byte
     return proc, port
 
 
-def start_fastlb(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def tls_files(workdir: Path) -> tuple[TestCA, Path]:
+    """A test CA with a certificate for the server and fastlb, and the files sysbench's
+    `--mysql-ssl=on` opens in its working directory: the CA and a client certificate, which
+    MariaDB asks for (and checks against its `--ssl-ca`); fastlb doesn't ask."""
+    directory = workdir / "tls"
+    directory.mkdir()
+    ca = TestCA(directory)
+    client = ca.issue("client", ["sysbench"], client=True)
+    shutil.copy(ca.cert_path, directory / "cacert.pem")
+    shutil.copy(client.cert_path, directory / "client-cert.pem")
+    shutil.copy(client.key_path, directory / "client-key.pem")
+    return ca, directory
+
+
+def start_fastlb(
+    server: MariaDB, workdir: Path, ca: TestCA | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """fastlb in front of `server`; with `ca`, TLS to its clients and to the server."""
     port = free_port()
+    frontend = {"name": "sql", "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
+    backend_tls = {}
+    if ca is not None:
+        frontend["tls"] = ca.issue("fastlb", ["fastlb.test"], ips=("127.0.0.1",)).files
+        backend_tls = {"tls": {"verify": True, "ca": str(ca.cert_path)}}
     config = {
         "workers": WORKERS,
-        "frontends": [
-            {"name": "sql", "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
-        ],
+        "frontends": [frontend],
         "backends": [
             {
                 "name": "db",
@@ -153,12 +193,14 @@ def start_fastlb(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes
                     {"name": "replica", "address": server.address, "role": "replica"},
                 ],
                 "mysql": {"users": [{"user": USER, "password": PASSWORD}]},
+                **backend_tls,
             }
         ],
     }
-    path = workdir / "fastlb.yaml"
+    name = "fastlb" if ca is None else "fastlb-tls"
+    path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    log = workdir / "fastlb.log"
+    log = workdir / f"{name}.log"
     fastlb = str(Path(sys.executable).parent / "fastlb")
     with log.open("wb") as out:
         proc = subprocess.Popen([fastlb, "serve", "-c", str(path)], stdout=out, stderr=out)
@@ -177,7 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     binaries = find_binaries()
     install_template(binaries, workdir / "template")
     (workdir / "server").mkdir()
-    server = MariaDB(binaries, workdir / "template", workdir / "server")
+    ca, client_files = tls_files(workdir)
+    certificate = ca.issue("mariadb", ["mariadb.test"], ips=("127.0.0.1",))
+    server = MariaDB(
+        binaries,
+        workdir / "template",
+        workdir / "server",
+        options=(
+            f"--ssl-cert={certificate.cert_path}",
+            f"--ssl-key={certificate.key_path}",
+            f"--ssl-ca={ca.cert_path}",
+        ),
+    )
     proxies: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, Runs] = {}
     try:
@@ -188,13 +241,23 @@ def main(argv: list[str] | None = None) -> int:
         ports = {"direct": server.port}
         for side, start in (("fastlb", start_fastlb), ("haproxy", start_haproxy)):
             proxies[side], ports[side] = start(server, workdir)
+        proxies["fastlb-tls"], ports["fastlb-tls"] = start_fastlb(server, workdir, ca)
         for name, (script, extra) in WORKLOADS.items():
             runs = results[name] = Runs()
+            tls = name.endswith("_tls")
             for round_no in range(1, args.rounds + 1):
                 for side in ("fastlb", "direct", "haproxy"):
-                    pid = proxies[side].pid if side in proxies else None
+                    process = "fastlb-tls" if tls and side == "fastlb" else side
+                    pid = proxies[process].pid if process in proxies else None
                     cpu_before = cpu_seconds(pid) if pid else 0.0
-                    output = sysbench(script, ports[side], extra, "run", args.duration)
+                    output = sysbench(
+                        script,
+                        ports[process],
+                        extra,
+                        "run",
+                        args.duration,
+                        client_files if tls else None,
+                    )
                     qps = queries_per_second(output)
                     queries = qps * args.duration
                     cpu = (cpu_seconds(pid) - cpu_before) / queries if pid else 0.0
@@ -227,6 +290,9 @@ def summary(results: dict[str, Runs], args: argparse.Namespace) -> list[str]:
         f"- target: fastlb keeps at least {TARGET:.0%} of direct throughput",
         "- reference: stock HAProxy `mode tcp` (a relay only: no MySQL protocol, no"
         " splitting), same thread count",
+        "- `_tls`: TLS on every connection (sysbench `--mysql-ssl=on`); fastlb"
+        " terminates the client's TLS and opens its own to the server, HAProxy relays the"
+        " client's TLS session to the server",
         "",
         "| workload | direct q/s | fastlb q/s | fastlb / direct | target | HAProxy tcp q/s |"
         " HAProxy / direct | CPU per query fastlb / HAProxy |",

@@ -59,9 +59,12 @@ class TestCA:
         self.cert_path = directory / f"{name.replace(' ', '-')}.pem"
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, stem: str, names: list[str], *, ips: tuple[str, ...] = ()) -> Server:
+    def issue(
+        self, stem: str, names: list[str], *, ips: tuple[str, ...] = (), client: bool = False
+    ) -> Server:
         """A server certificate for `names` (the first is also the CN), written to
-        `<stem>.pem` (leaf then this CA: a chain) and `<stem>.key`."""
+        `<stem>.pem` (leaf then this CA: a chain) and `<stem>.key`; with `client`, one for
+        TLS client authentication."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
@@ -77,7 +80,13 @@ class TestCA:
             .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                x509.ExtendedKeyUsage(
+                    [
+                        x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+                        if client
+                        else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+                    ]
+                ),
                 critical=False,
             )
             .sign(self._key, hashes.SHA256())
