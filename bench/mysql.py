@@ -29,6 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,6 +43,7 @@ from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-M
     MariaDB,
     find_binaries,
     install_template,
+    sysbench_command,
 )
 from tests.integration.pki import TestCA  # noqa: E402
 from tests.integration.proc import free_port, listening_ports  # noqa: E402
@@ -97,15 +99,10 @@ def sysbench(
 ) -> str:
     """Runs sysbench; with `tls_files`, over TLS (sysbench reads its CA and client
     certificate from fixed names in its working directory)."""
-    argv = [
-        "sysbench",
+    argv = sysbench_command(
         script,
-        "--db-driver=mysql",
-        "--mysql-host=127.0.0.1",
-        f"--mysql-port={port}",
-        f"--mysql-user={USER}",
-        f"--mysql-password={PASSWORD}",
-        "--mysql-db=sbtest",
+        port,
+        command,
         f"--tables={TABLES}",
         f"--table-size={TABLE_SIZE}",
         f"--threads={THREADS}",
@@ -113,8 +110,7 @@ def sysbench(
         "--db-ps-mode=auto",
         *(["--mysql-ssl=on"] if tls_files else []),
         *extra,
-        command,
-    ]
+    )
     proc = subprocess.run(
         argv, capture_output=True, text=True, timeout=seconds + 120, cwd=tls_files
     )
@@ -177,8 +173,13 @@ def start_fastlb(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """fastlb in front of `server`; with `ca`, TLS to its clients and to the server."""
     port = free_port()
-    frontend = {"name": "sql", "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
-    backend_tls = {}
+    frontend: dict[str, Any] = {
+        "name": "sql",
+        "listen": f"127.0.0.1:{port}",
+        "mode": "mysql",
+        "backend": "db",
+    }
+    backend_tls: dict[str, Any] = {}
     if ca is not None:
         frontend["tls"] = ca.issue("fastlb", ["fastlb.test"], ips=("127.0.0.1",)).files
         backend_tls = {"tls": {"verify": True, "ca": str(ca.cert_path)}}

@@ -8,6 +8,7 @@ and signatures stable, add rather than change).
   process must not serve anything (e.g. while the test holds the GIL).
 - `http_get(url)`: the body of a GET, one new connection each time.
 - `fastlb_command()`: how to run the `fastlb` command of this environment.
+- `set_at(path, value)`: a mutation of a config mapping (`a.0.b` = value; None removes).
 
 `python tests/support.py NAME` runs a NamedHTTPBackend in the foreground and prints its port.
 """
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +61,22 @@ def fastlb_command() -> list[str]:
     """The console script next to this Python, else `python -m fastlb.cli`."""
     script = Path(sys.executable).with_name("fastlb")
     return [str(script)] if script.exists() else [sys.executable, "-m", "fastlb.cli"]
+
+
+def set_at(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation setting `a.0.b` = value in a config mapping (None removes the key)."""
+
+    def mutate(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if value is None:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+
+    return mutate
 
 
 class NamedHTTPBackend:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from fastlb.cli import main
 from fastlb.config import Config, load_config, parse_duration
 from fastlb.errors import ConfigError, FastLBError
+from support import set_at
 
 GOOD_YAML = """\
 workers: 2
@@ -285,54 +286,41 @@ def test_check_ok(write_config: Callable[..., Path], capsys: pytest.CaptureFixtu
 # ------------------------------------------------------------------------- bad configs
 
 
-def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    """A mutation setting `a.0.b` = value (None removes the key)."""
-
-    def mutate(data: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if part.isdigit() else node[part]
-        if value is None:
-            del node[last]
-        else:
-            node[int(last) if last.isdigit() else last] = value
-
-    return mutate
-
-
 SERVER_1 = "backends[0] (web).servers[1] (web-02)"
 
 BAD_CONFIGS = {
-    "wrong type: workers": (_set("workers", "many"), "workers: input should be a valid integer"),
+    "wrong type: workers": (set_at("workers", "many"), "workers: input should be a valid integer"),
     "wrong type: boolean as int": (
-        _set("workers", True),
+        set_at("workers", True),
         "workers: must be an integer, not a boolean",
     ),
     "wrong type: frontends not a list": (
-        _set("frontends", "web"),
+        set_at("frontends", "web"),
         "frontends: input should be a valid list",
     ),
     "wrong type: name": (
-        _set("backends.0.name", 12),
+        set_at("backends.0.name", 12),
         "backends[0].name: input should be a valid string",
     ),
     "wrong type: backup": (
-        _set("backends.0.servers.2.backup", "perhaps"),
+        set_at("backends.0.servers.2.backup", "perhaps"),
         "backends[0] (web).servers[2] (spare).backup: input should be a valid boolean",
     ),
-    "unknown key: top level": (_set("wrokers", 2), "wrokers: unknown key; did you mean 'workers'?"),
+    "unknown key: top level": (
+        set_at("wrokers", 2),
+        "wrokers: unknown key; did you mean 'workers'?",
+    ),
     "unknown key: frontend": (
-        _set("frontends.0.lisen", "x"),
+        set_at("frontends.0.lisen", "x"),
         "frontends[0] (web).lisen: unknown key; did you mean 'listen'?",
     ),
     "unknown key: server": (
-        _set("backends.0.servers.1.colour", 1),
+        set_at("backends.0.servers.1.colour", 1),
         f"{SERVER_1}.colour: unknown key (allowed: name, address, weight, backup, role)",
     ),
-    "missing key": (_set("frontends.0.listen", None), "frontends[0] (web).listen: required"),
+    "missing key": (set_at("frontends.0.listen", None), "frontends[0] (web).listen: required"),
     "missing backend": (
-        _set("frontends.0.backend", "api"),
+        set_at("frontends.0.backend", "api"),
         "frontends[0] (web).backend: no backend named 'api' (defined: web)",
     ),
     "duplicate frontend": (
@@ -346,148 +334,148 @@ BAD_CONFIGS = {
         "backends[1] (web).name: duplicate name 'web' (also backends[0])",
     ),
     "duplicate server": (
-        _set("backends.0.servers.1.name", "web-01"),
+        set_at("backends.0.servers.1.name", "web-01"),
         "backends[0] (web).servers[1] (web-01).name: duplicate name 'web-01' "
         "(also backends[0] (web).servers[0])",
     ),
     "bad name": (
-        _set("backends.0.servers.1.name", "web 02"),
+        set_at("backends.0.servers.1.name", "web 02"),
         "backends[0] (web).servers[1] (web 02).name: invalid name 'web 02'",
     ),
     "address without port": (
-        _set("backends.0.servers.1.address", "localhost"),
+        set_at("backends.0.servers.1.address", "localhost"),
         f"{SERVER_1}.address: invalid address 'localhost': expected host:port",
     ),
     "port out of range": (
-        _set("backends.0.servers.1.address", "127.0.0.1:65536"),
+        set_at("backends.0.servers.1.address", "127.0.0.1:65536"),
         f"{SERVER_1}.address: invalid address '127.0.0.1:65536': port must be between 1 and 65535",
     ),
     "server port 0": (
-        _set("backends.0.servers.1.address", "127.0.0.1:0"),
+        set_at("backends.0.servers.1.address", "127.0.0.1:0"),
         f"{SERVER_1}.address: invalid address '127.0.0.1:0': port must be between 1 and 65535",
     ),
     "listen port out of range": (
-        _set("frontends.0.listen", "0.0.0.0:70000"),
+        set_at("frontends.0.listen", "0.0.0.0:70000"),
         "frontends[0] (web).listen: invalid address '0.0.0.0:70000': "
         "port must be between 0 and 65535",
     ),
     "non-numeric port": (
-        _set("frontends.0.listen", "0.0.0.0:http"),
+        set_at("frontends.0.listen", "0.0.0.0:http"),
         "frontends[0] (web).listen: invalid address '0.0.0.0:http': port must be a number",
     ),
     "bad host": (
-        _set("backends.0.servers.1.address", "web!01:80"),
+        set_at("backends.0.servers.1.address", "web!01:80"),
         f"{SERVER_1}.address: invalid address 'web!01:80': 'web!01' is not a valid host",
     ),
     "IPv6 without brackets": (
-        _set("backends.0.servers.1.address", "::1:80"),
+        set_at("backends.0.servers.1.address", "::1:80"),
         f"{SERVER_1}.address: invalid address '::1:80': write IPv6 as [addr]:port",
     ),
     "bad IPv6": (
-        _set("backends.0.servers.1.address", "[::g]:80"),
+        set_at("backends.0.servers.1.address", "[::g]:80"),
         f"{SERVER_1}.address: invalid address '[::g]:80': '::g' is not an IPv6 address",
     ),
     "listen clash": (
-        _set("api.listen", "127.0.0.1:8080"),
+        set_at("api.listen", "127.0.0.1:8080"),
         "api.listen: 127.0.0.1:8080 is already used by frontends[0] (web)",
     ),
     "weight too high": (
-        _set("backends.0.servers.1.weight", 300),
+        set_at("backends.0.servers.1.weight", 300),
         f"{SERVER_1}.weight: must be between 0 and 256 (got 300)",
     ),
     "weight negative": (
-        _set("backends.0.servers.1.weight", -1),
+        set_at("backends.0.servers.1.weight", -1),
         f"{SERVER_1}.weight: must be between 0 and 256 (got -1)",
     ),
     "weight fractional": (
-        _set("backends.0.servers.1.weight", 1.5),
+        set_at("backends.0.servers.1.weight", 1.5),
         f"{SERVER_1}.weight: input should be a valid integer",
     ),
     "bad duration": (
-        _set("backends.0.connect_timeout", "5 parsecs"),
+        set_at("backends.0.connect_timeout", "5 parsecs"),
         "backends[0] (web).connect_timeout: invalid duration '5 parsecs'",
     ),
-    "negative duration": (_set("drain_timeout", -1), "drain_timeout: invalid duration -1"),
+    "negative duration": (set_at("drain_timeout", -1), "drain_timeout: invalid duration -1"),
     "zero timeout": (
-        _set("frontends.0.idle_timeout", "0s"),
+        set_at("frontends.0.idle_timeout", "0s"),
         "frontends[0] (web).idle_timeout: must be longer than 0s",
     ),
     "bad splice": (
-        _set("splice", "sometimes"),
+        set_at("splice", "sometimes"),
         "splice: input should be 'auto', 'always' or 'never'",
     ),
     "no servers": (
-        _set("backends.0.servers", []),
+        set_at("backends.0.servers", []),
         "backends[0] (web).servers: list should have at least 1 item",
     ),
     "mode http": (
-        _set("frontends.0.mode", "http"),
+        set_at("frontends.0.mode", "http"),
         "frontends[0] (web).mode: mode 'http' is not supported by this version of fastlb yet",
     ),
     "mode mysql": (
-        _set("frontends.0.mode", "mysql"),
+        set_at("frontends.0.mode", "mysql"),
         "frontends[0] (web).mode: mode 'mysql' needs a 'mysql:' section (users, ...) on "
         "backend 'web'",
     ),
     "balance": (
-        _set("backends.0.balance", "leastconn"),
+        set_at("backends.0.balance", "leastconn"),
         "backends[0] (web).balance: balance 'leastconn' is not supported",
     ),
-    "empty token": (_set("api.token", ""), "api.token: must not be empty"),
+    "empty token": (set_at("api.token", ""), "api.token: must not be empty"),
     "missing env var": (
-        _set("api.token", "${FASTLB_TEST_NOT_SET}"),
+        set_at("api.token", "${FASTLB_TEST_NOT_SET}"),
         "api.token: environment variable FASTLB_TEST_NOT_SET is not set",
     ),
     "health_check: no type": (
-        _set("backends.0.health_check", {"interval": "1s"}),
+        set_at("backends.0.health_check", {"interval": "1s"}),
         "backends[0] (web).health_check.type: required",
     ),
     "health_check: bad type": (
-        _set("backends.0.health_check", {"type": "icmp"}),
+        set_at("backends.0.health_check", {"type": "icmp"}),
         "backends[0] (web).health_check.type: input should be 'tcp', 'http' or 'mysql'",
     ),
     "health_check: bad interval": (
-        _set("backends.0.health_check", {"type": "tcp", "interval": "soon"}),
+        set_at("backends.0.health_check", {"type": "tcp", "interval": "soon"}),
         "backends[0] (web).health_check.interval: invalid duration 'soon'",
     ),
     "health_check: zero timeout": (
-        _set("backends.0.health_check", {"type": "tcp", "timeout": 0}),
+        set_at("backends.0.health_check", {"type": "tcp", "timeout": 0}),
         "backends[0] (web).health_check.timeout: must be longer than 0s",
     ),
     "health_check: rise 0": (
-        _set("backends.0.health_check", {"type": "tcp", "rise": 0}),
+        set_at("backends.0.health_check", {"type": "tcp", "rise": 0}),
         "backends[0] (web).health_check.rise: must be between 1 and 1000 (got 0)",
     ),
     "health_check: fall as boolean": (
-        _set("backends.0.health_check", {"type": "tcp", "fall": True}),
+        set_at("backends.0.health_check", {"type": "tcp", "fall": True}),
         "backends[0] (web).health_check.fall: must be an integer, not a boolean",
     ),
     "health_check: status out of range": (
-        _set("backends.0.health_check", {"type": "http", "expect_status": 99}),
+        set_at("backends.0.health_check", {"type": "http", "expect_status": 99}),
         "backends[0] (web).health_check.expect_status: must be between 100 and 599 (got 99)",
     ),
     "health_check: path without slash": (
-        _set("backends.0.health_check", {"type": "http", "path": "health"}),
+        set_at("backends.0.health_check", {"type": "http", "path": "health"}),
         "backends[0] (web).health_check.path: invalid path 'health': must start with '/'",
     ),
     "health_check: path with a space": (
-        _set("backends.0.health_check", {"type": "http", "path": "/a b"}),
+        set_at("backends.0.health_check", {"type": "http", "path": "/a b"}),
         "backends[0] (web).health_check.path: invalid path '/a b'",
     ),
     "health_check: mysql user on http": (
-        _set("backends.0.health_check", {"type": "http", "user": "fastlb_check"}),
+        set_at("backends.0.health_check", {"type": "http", "user": "fastlb_check"}),
         "backends[0] (web).health_check.user: only used by 'mysql' checks, not 'http'",
     ),
     "health_check: http option on tcp": (
-        _set("backends.0.health_check", {"type": "tcp", "path": "/health"}),
+        set_at("backends.0.health_check", {"type": "tcp", "path": "/health"}),
         "backends[0] (web).health_check.path: only used by 'http' checks, not 'tcp'",
     ),
     "health_check: unknown key": (
-        _set("backends.0.health_check", {"type": "tcp", "intervall": "1s"}),
+        set_at("backends.0.health_check", {"type": "tcp", "intervall": "1s"}),
         "backends[0] (web).health_check.intervall: unknown key; did you mean 'interval'?",
     ),
     "health_check: observe not a boolean": (
-        _set("backends.0.health_check", {"type": "tcp", "observe": "often"}),
+        set_at("backends.0.health_check", {"type": "tcp", "observe": "often"}),
         "backends[0] (web).health_check.observe: input should be a valid boolean",
     ),
 }

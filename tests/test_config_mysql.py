@@ -11,6 +11,7 @@ import yaml
 
 from fastlb.cli import main
 from fastlb.config import Config
+from support import set_at
 
 MYSQL_YAML = """
 frontends:
@@ -68,65 +69,51 @@ def test_passwords_stay_out_of_reprs() -> None:
     assert "hunter2" not in repr(config)
 
 
-def _set(path: str, value: Any) -> Any:
-    def mutate(data: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if part.isdigit() else node[part]
-        if value is None:
-            del node[last]
-        else:
-            node[int(last) if last.isdigit() else last] = value
-
-    return mutate
-
-
 DB = "backends[0] (db)"
 BAD = {
     "two primaries": (
-        _set("backends.0.servers.1.role", "primary"),
+        set_at("backends.0.servers.1.role", "primary"),
         f"{DB}.servers[1] (db-replica).role: only one server can be the primary ('db-primary' is)",
     ),
     "unknown role": (
-        _set("backends.0.servers.1.role", "leader"),
+        set_at("backends.0.servers.1.role", "leader"),
         f"{DB}.servers[1] (db-replica).role: input should be 'primary' or 'replica'",
     ),
     "no users": (
-        _set("backends.0.mysql.users", []),
+        set_at("backends.0.mysql.users", []),
         f"{DB}.mysql.users: list should have at least 1 item",
     ),
     "bad rule regex": (
-        _set("backends.0.mysql.rules", [{"match": "(", "route": "replica"}]),
+        set_at("backends.0.mysql.rules", [{"match": "(", "route": "replica"}]),
         f"{DB}.mysql.rules[0].match: not a valid regular expression",
     ),
     "bad rule route": (
-        _set("backends.0.mysql.rules", [{"match": "x", "route": "nowhere"}]),
+        set_at("backends.0.mysql.rules", [{"match": "x", "route": "nowhere"}]),
         f"{DB}.mysql.rules[0].route: input should be 'primary' or 'replica'",
     ),
     "bad policy": (
-        _set("backends.0.mysql.primary_failure", "panic"),
+        set_at("backends.0.mysql.primary_failure", "panic"),
         f"{DB}.mysql.primary_failure: input should be 'error_on_write', 'fail_on_write' or "
         "'fail_instantly'",
     ),
     "bad causal": (
-        _set("backends.0.mysql.causal_reads", "global"),
+        set_at("backends.0.mysql.causal_reads", "global"),
         f"{DB}.mysql.causal_reads: input should be 'off' or 'session'",
     ),
     "bad lag": (
-        _set("backends.0.mysql.max_replication_lag", "soon"),
+        set_at("backends.0.mysql.max_replication_lag", "soon"),
         f"{DB}.mysql.max_replication_lag: invalid duration 'soon'",
     ),
     "role without mysql": (
-        _set("backends.0.mysql", None),
+        set_at("backends.0.mysql", None),
         f"{DB}.servers[0] (db-primary).role: only used by backends with a 'mysql:' section",
     ),
     "backup in mysql backend": (
-        _set("backends.0.servers.2.backup", True),
+        set_at("backends.0.servers.2.backup", True),
         f"{DB}.servers[2] (db-other).backup: MySQL backends route by role",
     ),
     "unknown mysql key": (
-        _set("backends.0.mysql.pool_size", 5),
+        set_at("backends.0.mysql.pool_size", 5),
         f"{DB}.mysql.pool_size: unknown key",
     ),
 }

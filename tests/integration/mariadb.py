@@ -409,3 +409,19 @@ def mariadb_fixture(mariadb_template: Template) -> Iterator[Callable[..., MariaD
             print(f"--- mariadbd log ({server.address}, {workdir}) ---\n{server.log()}")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sysbench_command(script: str, port: int, command: str, *options: str) -> list[str]:
+    """sysbench's mysql driver against 127.0.0.1:`port` as the test user, database sbtest."""
+    return [
+        "sysbench",
+        script,
+        "--db-driver=mysql",
+        "--mysql-host=127.0.0.1",
+        f"--mysql-port={port}",
+        f"--mysql-user={USER}",
+        f"--mysql-password={PASSWORD}",
+        "--mysql-db=sbtest",
+        *options,
+        command,
+    ]

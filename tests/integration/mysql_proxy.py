@@ -86,6 +86,18 @@ def proxy_config(pair: Pair, **mysql: Any) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def running_proxy(config: dict[str, Any], workdir: Path) -> Iterator[FastlbProcess]:
+    """`fastlb serve` with `config`, stopped (by pid) at the end, its log printed (shown when
+    a test fails)."""
+    process = FastlbProcess(config, workdir)
+    try:
+        yield process.start()
+    finally:
+        process.close()
+        print(f"--- fastlb serve log ---\n{process.log()}")
+
+
 def sql_port(process: FastlbProcess) -> int:
     return port_of(process.config["frontends"][0]["listen"])
 

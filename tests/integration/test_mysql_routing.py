@@ -24,6 +24,7 @@ from .mysql_proxy import (
     mysql_stats,
     one,
     proxy_config,
+    running_proxy,
     server_id,
     sql_port,
     standalone_pair,
@@ -39,13 +40,11 @@ pytestmark = pytest.mark.timeout(60)
 def proxy(
     mariadb_template: Template, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastlbProcess]:
-    with standalone_pair(mariadb_template) as pair:
-        process = FastlbProcess(proxy_config(pair), tmp_path_factory.mktemp("fastlb"))
-        try:
-            yield process.start()
-        finally:
-            process.close()
-            print(f"--- fastlb serve log ---\n{process.log()}")
+    with (
+        standalone_pair(mariadb_template) as pair,
+        running_proxy(proxy_config(pair), tmp_path_factory.mktemp("fastlb")) as process,
+    ):
+        yield process
 
 
 @pytest.fixture

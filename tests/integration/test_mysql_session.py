@@ -20,6 +20,7 @@ from .mysql_proxy import (
     mysql_stats,
     one,
     proxy_config,
+    running_proxy,
     server_id,
     sql_port,
     standalone_pair,
@@ -47,12 +48,8 @@ def proxy(
         config["backends"][0]["mysql"]["users"].append(
             {"user": OTHER_USER, "password": OTHER_PASSWORD}
         )
-        process = FastlbProcess(config, tmp_path_factory.mktemp("fastlb"))
-        try:
-            yield process.start()
-        finally:
-            process.close()
-            print(f"--- fastlb serve log ---\n{process.log()}")
+        with running_proxy(config, tmp_path_factory.mktemp("fastlb")) as process:
+            yield process
 
 
 @pytest.fixture

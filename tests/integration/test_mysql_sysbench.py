@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from . import mariadb as mariadb_helpers
-from .mariadb import PASSWORD, USER, Template
-from .mysql_proxy import Pair, proxy_config, sql_port, standalone_pair
+from .mariadb import Template, sysbench_command
+from .mysql_proxy import Pair, proxy_config, running_proxy, sql_port, standalone_pair
 from .proc import FastlbProcess
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
@@ -36,19 +36,7 @@ OPTIONS = [
 
 
 def sysbench(port: int, script: str, command: str, *extra: str) -> str:
-    argv = [
-        "sysbench",
-        script,
-        "--db-driver=mysql",
-        "--mysql-host=127.0.0.1",
-        f"--mysql-port={port}",
-        f"--mysql-user={USER}",
-        f"--mysql-password={PASSWORD}",
-        "--mysql-db=sbtest",
-        *OPTIONS,
-        *extra,
-        command,
-    ]
+    argv = sysbench_command(script, port, command, *OPTIONS, *extra)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -73,12 +61,8 @@ def pair(mariadb_template: Template) -> Iterator[Pair]:
 
 @pytest.fixture(scope="module")
 def proxy(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastlbProcess]:
-    process = FastlbProcess(proxy_config(pair), tmp_path_factory.mktemp("fastlb"))
-    try:
-        yield process.start()
-    finally:
-        process.close()
-        print(f"--- fastlb serve log ---\n{process.log()}")
+    with running_proxy(proxy_config(pair), tmp_path_factory.mktemp("fastlb")) as process:
+        yield process
 
 
 def server_queries(proxy: FastlbProcess) -> dict[str, int]:

@@ -29,6 +29,7 @@ from .mysql_proxy import (
     mysql_stats,
     one,
     proxy_config,
+    running_proxy,
     server_id,
     sql_port,
     standalone_pair,
@@ -79,12 +80,8 @@ def tls_config(pair: Pair, ca: TestCA, **frontend_tls: Any) -> dict[str, Any]:
 def proxy(
     tls_pair: Pair, ca: TestCA, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastlbProcess]:
-    process = FastlbProcess(tls_config(tls_pair, ca), tmp_path_factory.mktemp("fastlb"))
-    try:
-        yield process.start()
-    finally:
-        process.close()
-        print(f"--- fastlb serve log ---\n{process.log()}")
+    with running_proxy(tls_config(tls_pair, ca), tmp_path_factory.mktemp("fastlb")) as process:
+        yield process
 
 
 @pytest.fixture
@@ -177,9 +174,8 @@ def test_prepared_statements_and_the_mariadb_cli_over_tls(
 def test_required_false_takes_plaintext_and_tls_clients(
     tls_pair: Pair, ca: TestCA, tmp_path: Path
 ) -> None:
-    process = FastlbProcess(tls_config(tls_pair, ca, required=False), tmp_path)
-    try:
-        port = sql_port(process.start())
+    with running_proxy(tls_config(tls_pair, ca, required=False), tmp_path) as process:
+        port = sql_port(process)
         with (
             connect(port, ssl_disabled=True) as plain,
             connect(port, **tls_options(ca)) as encrypted,
@@ -189,8 +185,6 @@ def test_required_false_takes_plaintext_and_tls_clients(
             # fastlb -> server is TLS either way (the backend's tls).
             assert server_id(plain) == server_id(encrypted) == REPLICA_ID
         assert mysql_stats(process)["tls_sessions"] == 1
-    finally:
-        process.close()
 
 
 def test_a_hello_in_the_same_segment_as_the_ssl_request_is_not_lost(port: int, ca: TestCA) -> None:
@@ -279,9 +273,7 @@ def test_the_topology_monitor_reaches_tls_only_servers(
         "password": PASSWORD,
         "interval": "200ms",
     }
-    process = FastlbProcess(config, tmp_path)
-    try:
-        process.start()
+    with running_proxy(config, tmp_path) as process:
 
         def servers() -> list[dict[str, Any]]:
             decision = process.stats().get("mysql_topology", {}).get("db")
@@ -289,8 +281,6 @@ def test_the_topology_monitor_reaches_tls_only_servers(
 
         assert wait_until(lambda: len(servers()) == 2, timeout=10), process.log()
         assert all(server["reachable"] for server in servers()), servers()
-    finally:
-        process.close()
 
 
 # --- the MySQL wire protocol, by hand ------------------------------------------------------
