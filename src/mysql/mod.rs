@@ -15,6 +15,7 @@ mod lexer;
 mod login;
 pub mod packet;
 pub mod prepared;
+mod prepared_commands;
 pub mod response;
 pub mod route;
 mod session;

@@ -27,9 +27,8 @@ pub struct Prepared {
     pub param_types: Option<Vec<u8>>,
     pub on: Vec<OnServer>,
     /// COM_STMT_SEND_LONG_DATA payloads waiting for the next execution (where it runs is
-    /// decided then).
-    pub long_data: Vec<Vec<u8>>,
-    pub long_data_bytes: usize,
+    /// decided then); counted in `Statements::long_data_bytes`.
+    long_data: Vec<Vec<u8>>,
     /// The connection of the last execution (a cursor's rows are fetched there).
     pub executed_on: Option<u64>,
 }
@@ -43,7 +42,6 @@ impl Prepared {
             param_types: None,
             on: Vec::new(),
             long_data: Vec::new(),
-            long_data_bytes: 0,
             executed_on: None,
         }
     }
@@ -87,6 +85,9 @@ impl Prepared {
 pub struct Statements {
     next_id: u32,
     map: HashMap<u32, Prepared>,
+    /// Long data buffered across all statements: bounded per session, or a client could
+    /// park the limit's worth under each of its thousands of statements.
+    long_data_bytes: usize,
 }
 
 impl Statements {
@@ -105,11 +106,38 @@ impl Statements {
     }
 
     pub fn remove(&mut self, id: u32) -> Option<Prepared> {
+        self.take_long_data(id);
         self.map.remove(&id)
     }
 
     pub fn clear(&mut self) {
         self.map.clear();
+        self.long_data_bytes = 0;
+    }
+
+    /// Buffers a COM_STMT_SEND_LONG_DATA payload for statement `id` (unknown ids are
+    /// ignored, as servers do). False when the session's buffered long data would exceed
+    /// `limit` bytes.
+    pub fn buffer_long_data(&mut self, id: u32, payload: &[u8], limit: usize) -> bool {
+        let Some(statement) = self.map.get_mut(&id) else {
+            return true;
+        };
+        if self.long_data_bytes + payload.len() > limit {
+            return false;
+        }
+        self.long_data_bytes += payload.len();
+        statement.long_data.push(payload.to_vec());
+        true
+    }
+
+    /// The long data waiting for statement `id`'s next execution (or a reset).
+    pub fn take_long_data(&mut self, id: u32) -> Vec<Vec<u8>> {
+        let Some(statement) = self.map.get_mut(&id) else {
+            return Vec::new();
+        };
+        let taken = std::mem::take(&mut statement.long_data);
+        self.long_data_bytes -= taken.iter().map(Vec::len).sum::<usize>();
+        taken
     }
 
     pub fn len(&self) -> usize {
@@ -210,5 +238,31 @@ mod tests {
         assert_eq!(prepared.executed_on, None);
         assert_eq!(statement_id(&[0x19, 1, 0, 0, 0]), Some(1));
         assert_eq!(statement_id(&[0x19, 1]), None);
+    }
+
+    #[test]
+    fn long_data_is_bounded_per_session() {
+        let mut statements = Statements::default();
+        let ids: Vec<u32> = (0..3)
+            .map(|_| {
+                let id = statements.next_id();
+                let sql = b"SELECT ?".to_vec();
+                statements.insert(id, Prepared::new(sql, classify(b"SELECT ?"), 1));
+                id
+            })
+            .collect();
+        let chunk = [0u8; 40];
+        assert!(statements.buffer_long_data(ids[0], &chunk, 100));
+        assert!(statements.buffer_long_data(ids[1], &chunk, 100));
+        // A third statement can't add another 40 bytes: the bound is the session's.
+        assert!(!statements.buffer_long_data(ids[2], &chunk, 100));
+        // Executing (taking) or closing a statement frees its share.
+        assert_eq!(statements.take_long_data(ids[0]).len(), 1);
+        assert!(statements.buffer_long_data(ids[2], &chunk, 100));
+        statements.remove(ids[1]);
+        assert!(statements.buffer_long_data(ids[0], &chunk, 100));
+        assert!(!statements.buffer_long_data(ids[0], &chunk, 100));
+        // Unknown statements are ignored, as servers do.
+        assert!(statements.buffer_long_data(999, &chunk, 0));
     }
 }

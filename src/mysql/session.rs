@@ -214,6 +214,15 @@ impl Session {
     }
 
     /// Closes one of the session's connections; its prepared statements are forgotten.
+    /// Buffers grown by a large packet shrink back between commands (a session idles with
+    /// its base buffers, not with its largest packet).
+    pub fn release_excess_buffers(&mut self) {
+        self.client.release_excess();
+        for upstream in [&mut self.primary, &mut self.replica].into_iter().flatten() {
+            upstream.stream.release_excess();
+        }
+    }
+
     pub async fn drop_upstream(&mut self, which: Which) {
         let taken = match which {
             Which::Primary => self.primary.take(),
@@ -287,6 +296,11 @@ impl Session {
             let replica = self.ensure_replica().await;
             if replica.is_ok() && self.replica_caught_up().await {
                 return Ok(Which::Replica);
+            }
+            if let Err(Unplaced::Refused(_)) = replica {
+                // Every replica refused this session's login or replayed state: it stays
+                // on the primary rather than knocking on them again for each read.
+                self.pin();
             }
             bump(&stats.reads_on_primary);
             return match self.ensure_primary().await {

@@ -15,6 +15,9 @@ use crate::tls::{HandshakeError, TlsOrigination, TlsTermination};
 /// small packet (OK, ERR, a command) that doesn't fit.
 const BUFFER: usize = 16 * 1024;
 
+/// A buffer grown past this by a large packet goes back to `BUFFER` between commands.
+const KEEP_AT_MOST: usize = 4 * BUFFER;
+
 /// One logical packet as it arrived: the raw parts (headers included, to forward as they
 /// are) and the joined payload when it spans more than one part.
 pub struct Packet {
@@ -78,6 +81,16 @@ impl PacketStream {
         self.start += n;
         debug_assert!(self.start <= self.end);
         if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Gives back the memory a large packet made the buffer grow to, once nothing is
+    /// buffered (called between commands: within a result, rows as large keep coming).
+    pub fn release_excess(&mut self) {
+        if self.start == self.end && self.buf.len() > KEEP_AT_MOST {
+            self.buf = vec![0; BUFFER];
             self.start = 0;
             self.end = 0;
         }
@@ -206,5 +219,33 @@ impl PacketStream {
             .await?;
         self.io = Transport::Tls(Box::new(stream.into()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_large_packet_grows_the_buffer_until_the_command_is_done() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut stream = PacketStream::new(listener.accept().await.unwrap().0);
+        let mut large = Vec::new();
+        super::super::packet::frame(&mut large, &[7; 200_000], 0);
+        peer.write_all(&large).await.unwrap();
+        let packet = stream.read_packet(1 << 20).await.unwrap();
+        assert_eq!(packet.payload().len(), 200_000);
+        assert!(stream.buf.len() >= 200_000);
+        stream.release_excess();
+        assert_eq!(stream.buf.len(), BUFFER);
+        // Small packets don't make it grow again.
+        let mut small = Vec::new();
+        super::super::packet::frame(&mut small, b"\x03SELECT 1", 0);
+        peer.write_all(&small).await.unwrap();
+        assert_eq!(stream.read_packet(1 << 20).await.unwrap().payload()[0], 3);
+        assert_eq!(stream.buf.len(), BUFFER);
     }
 }

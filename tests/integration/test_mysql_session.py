@@ -12,6 +12,7 @@ import mysql.connector
 import pytest
 
 from . import mariadb as mariadb_helpers
+from .clients import wait_until
 from .mariadb import PASSWORD, USER, Template
 from .mysql_proxy import (
     PRIMARY_ID,
@@ -32,6 +33,8 @@ mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
 pytestmark = pytest.mark.timeout(60)
 
 OTHER_USER, OTHER_PASSWORD = "reporting", "report-pw"
+# May change binary logging on the primary (BINLOG ADMIN, in ALL), not on the replica.
+SPLIT_USER, SPLIT_PASSWORD = "ops", "ops-pw"
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,15 @@ def proxy(
             server.sql(
                 f"CREATE USER '{OTHER_USER}'@'%' IDENTIFIED BY '{OTHER_PASSWORD}';"
                 f"GRANT SELECT ON *.* TO '{OTHER_USER}'@'%';"
+                f"CREATE USER '{SPLIT_USER}'@'%' IDENTIFIED BY '{SPLIT_PASSWORD}';"
             )
+        pair.primary.sql(f"GRANT ALL ON *.* TO '{SPLIT_USER}'@'%'")
+        pair.replica.sql(f"GRANT SELECT ON *.* TO '{SPLIT_USER}'@'%'")
         config = proxy_config(pair)
-        config["backends"][0]["mysql"]["users"].append(
-            {"user": OTHER_USER, "password": OTHER_PASSWORD}
-        )
+        config["backends"][0]["mysql"]["users"] += [
+            {"user": OTHER_USER, "password": OTHER_PASSWORD},
+            {"user": SPLIT_USER, "password": SPLIT_PASSWORD},
+        ]
         with running_proxy(config, tmp_path_factory.mktemp("fastlb")) as process:
             yield process
 
@@ -115,6 +122,23 @@ def test_reset_connection_forgets_session_state(port: int, proxy: FastlbProcess)
     finally:
         connection.close()
     assert mysql_stats(proxy)["pinned_sessions"] == 0
+
+
+def test_a_setting_the_replica_refuses_moves_the_session_to_the_primary(
+    port: int, proxy: FastlbProcess
+) -> None:
+    with connect(port, user=SPLIT_USER, password=SPLIT_PASSWORD) as session:
+        assert server_id(session) == REPLICA_ID
+        pinned = mysql_stats(proxy)["pinned_sessions"]
+        with session.cursor() as cursor:
+            cursor.execute("SET SESSION sql_log_bin = 0")  # the replica would refuse it
+        # Replayed on the replica before the next read, refused: the read runs on the
+        # primary instead of failing, and so does every later one.
+        assert server_id(session) == PRIMARY_ID
+        assert server_id(session) == PRIMARY_ID
+        assert one(session, "SELECT @@sql_log_bin") == 0
+        assert mysql_stats(proxy)["pinned_sessions"] == pinned + 1
+    assert wait_until(lambda: mysql_stats(proxy)["pinned_sessions"] == pinned, timeout=5)
 
 
 def test_load_data_local_infile(port: int, tmp_path: Path) -> None:
