@@ -13,9 +13,11 @@ pub struct OnServer {
     pub serial: u64,
     /// That server's id for the statement.
     pub id: u32,
-    /// The server has seen the parameter types (they are sent only with the first
-    /// execution; later ones say "as before").
-    pub types_sent: bool,
+    /// Which of the client's parameter types this connection has seen
+    /// (`Prepared::types_generation`; 0: none). Clients send types when they bind new
+    /// ones and otherwise say "as before", meaning their latest, which a connection that
+    /// ran an older execution doesn't have.
+    pub types_seen: u32,
 }
 
 #[derive(Debug)]
@@ -25,6 +27,8 @@ pub struct Prepared {
     pub params: u16,
     /// The parameter types of the last execution that sent them.
     pub param_types: Option<Vec<u8>>,
+    /// Counts the changes of `param_types`.
+    types_generation: u32,
     pub on: Vec<OnServer>,
     /// COM_STMT_SEND_LONG_DATA payloads waiting for the next execution (where it runs is
     /// decided then); counted in `Statements::long_data_bytes`.
@@ -40,6 +44,7 @@ impl Prepared {
             class,
             params,
             param_types: None,
+            types_generation: 0,
             on: Vec::new(),
             long_data: Vec::new(),
             executed_on: None,
@@ -65,14 +70,18 @@ impl Prepared {
         let types_len = 2 * params;
         match out.get(flag_at) {
             Some(1) => {
-                self.param_types = Some(out.get(flag_at + 1..flag_at + 1 + types_len)?.to_vec());
-                self.on[index].types_sent = true;
+                let types = out.get(flag_at + 1..flag_at + 1 + types_len)?;
+                if self.param_types.as_deref() != Some(types) {
+                    self.param_types = Some(types.to_vec());
+                    self.types_generation += 1;
+                }
+                self.on[index].types_seen = self.types_generation;
             }
-            Some(0) if !on.types_sent => {
+            Some(0) if on.types_seen != self.types_generation => {
                 if let Some(types) = &self.param_types {
                     out[flag_at] = 1;
                     out.splice(flag_at + 1..flag_at + 1, types.iter().copied());
-                    self.on[index].types_sent = true;
+                    self.on[index].types_seen = self.types_generation;
                 }
             }
             _ => {}
@@ -196,7 +205,7 @@ mod tests {
         prepared.on.push(OnServer {
             serial: 1,
             id: 50,
-            types_sent: false,
+            types_seen: 0,
         });
         let first = prepared.execute_payload(&execute(9, true), 1).unwrap();
         assert_eq!(statement_id(&first), Some(50));
@@ -206,7 +215,7 @@ mod tests {
         prepared.on.push(OnServer {
             serial: 2,
             id: 7,
-            types_sent: false,
+            types_seen: 0,
         });
         let second = prepared.execute_payload(&execute(9, false), 2).unwrap();
         assert_eq!(second, {
@@ -218,6 +227,19 @@ mod tests {
         let third = prepared.execute_payload(&execute(9, false), 2).unwrap();
         assert_eq!(third, execute(7, false));
         assert!(prepared.execute_payload(&execute(9, false), 3).is_none());
+
+        // The client binds other types on connection 2, then runs "as before" on
+        // connection 1, which only saw the first types: it gets the new ones.
+        let mut rebound = execute(9, true);
+        rebound[12] = 8; // the first parameter a LONGLONG now
+        prepared.execute_payload(&rebound, 2).unwrap();
+        let back_on_first = prepared.execute_payload(&execute(9, false), 1).unwrap();
+        assert_eq!(back_on_first[..12], execute(50, true)[..12]);
+        assert_eq!(back_on_first[12..16], [8, 0, 254, 0]);
+        assert_eq!(
+            prepared.execute_payload(&execute(9, false), 1).unwrap(),
+            execute(50, false)
+        );
     }
 
     #[test]
@@ -228,7 +250,7 @@ mod tests {
         prepared.on.push(OnServer {
             serial: 4,
             id: 1,
-            types_sent: true,
+            types_seen: 0,
         });
         prepared.executed_on = Some(4);
         statements.insert(id, prepared);

@@ -57,7 +57,7 @@ impl Session {
                     statement.on.push(OnServer {
                         serial,
                         id: prepared.statement_id,
-                        types_sent: false,
+                        types_seen: 0,
                     });
                     self.statements.insert(id, statement);
                 }
@@ -154,7 +154,7 @@ impl Session {
                     statement.on.push(OnServer {
                         serial,
                         id: prepared.statement_id,
-                        types_sent: false,
+                        types_seen: 0,
                     });
                     Ok(serial)
                 }

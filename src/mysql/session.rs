@@ -184,6 +184,15 @@ impl Session {
                 Ok(())
             }
             Err(UpstreamError::Refused { payload, .. }) => Err(Unplaced::Refused(payload)),
+            // The primary answered, but not as it should (no TLS where the backend wants
+            // it, garbage, a session too changed to replay): that, not "no primary".
+            Err(UpstreamError::Protocol(why)) => {
+                Err(Unplaced::Refused(super::packet::err_payload(
+                    error_code::SERVER_LOST,
+                    b"HY000",
+                    &format!("fastlb: {why}"),
+                )))
+            }
             Err(_) => Err(Unplaced::NoPrimary),
         }
     }

@@ -264,6 +264,18 @@ def test_reload_serves_the_renewed_certificate(proxy: FastlbProcess, port: int, 
         assert server_id(before) == REPLICA_ID  # the established session goes on
 
 
+def test_a_server_without_tls_behind_a_tls_backend_is_a_clear_error(
+    mariadb_template: Template, ca: TestCA, tmp_path: Path
+) -> None:
+    with (
+        standalone_pair(mariadb_template) as plain_pair,
+        running_proxy(tls_config(plain_pair, ca), tmp_path) as process,
+    ):
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            connect(sql_port(process), **tls_options(ca))
+        assert "the backend has tls, but the server doesn't offer TLS" in refused.value.args[1]
+
+
 def test_the_topology_monitor_reaches_tls_only_servers(
     tls_pair: Pair, ca: TestCA, tmp_path: Path
 ) -> None:
