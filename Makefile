@@ -123,7 +123,8 @@ bench-failover: install ## Failover outage of a VIP pair, fastlb vs keepalived (
 # and RUSTC_BOOTSTRAP=1 lets it take them (one build shared with nothing else to fetch).
 # With a nightly toolchain at hand: make fuzz FUZZ_CARGO="cargo +nightly".
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := config_json cidr tls_client_hello cert_subject pem
+FUZZ_TARGETS := config_json cidr tls_client_hello cert_subject pem \
+	mysql_statement mysql_client_packets mysql_server_packets
 FUZZ_CARGO ?= RUSTC_BOOTSTRAP=1 cargo
 
 .PHONY: fuzz

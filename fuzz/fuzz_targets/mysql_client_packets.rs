@@ -1,0 +1,50 @@
+//! Bytes a MySQL client sends fastlb before and after logging in: the handshake response
+//! (and SSLRequest), COM_CHANGE_USER, and the prepared-statement commands whose payloads
+//! fastlb rewrites (COM_STMT_EXECUTE with parameter types, COM_STMT_SEND_LONG_DATA). None
+//! may panic; a rewritten execute carries the server's statement id.
+#![no_main]
+
+use fastlb::mysql::handshake::{parse_change_user, parse_handshake_response};
+use fastlb::mysql::packet::{parse_header, HEADER_LEN};
+use fastlb::mysql::prepared::{statement_id, with_statement_id, OnServer, Prepared, Statements};
+use fastlb::mysql::classify;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&params, payload)) = data.split_first() else {
+        return;
+    };
+    if data.len() >= HEADER_LEN {
+        let (len, _seq) = parse_header(data);
+        assert!(len < 1 << 24);
+    }
+    let _ = parse_handshake_response(payload);
+    let _ = parse_change_user(payload);
+    if let Some(id) = statement_id(payload) {
+        let rewritten = with_statement_id(payload, id ^ 0x5a5a).expect("same length");
+        assert_eq!(rewritten.len(), payload.len());
+    }
+    // The same execute on two server connections: the second must get the types the
+    // client bound on the first when it says "as before".
+    let mut prepared = Prepared::new(b"SELECT ?".to_vec(), classify(b"SELECT ?"), params.into());
+    for serial in [1, 2] {
+        prepared.on.push(OnServer {
+            serial,
+            id: 77,
+            types_seen: 0,
+        });
+    }
+    for serial in [1, 2, 1] {
+        if let Some(out) = prepared.execute_payload(payload, serial) {
+            assert_eq!(statement_id(&out), Some(77));
+            assert!(out.len() >= payload.len());
+        }
+    }
+    let mut statements = Statements::default();
+    let id = statements.next_id();
+    statements.insert(id, prepared);
+    for chunk in payload.chunks(7) {
+        let _ = statements.buffer_long_data(id, chunk, 64);
+    }
+    assert!(statements.take_long_data(id).iter().map(Vec::len).sum::<usize>() <= 64);
+});
