@@ -4,6 +4,7 @@ tests/integration/test_mysql_router.py)."""
 
 from __future__ import annotations
 
+import ssl
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,6 +60,17 @@ def test_objects_with_attributes_work_like_mappings() -> None:
     )
     arguments = router_arguments(as_objects)
     assert arguments["user"] == "app" and arguments["replicas"][0].weight == 3
+
+
+def test_the_backends_tls_becomes_the_routers_ssl_context() -> None:
+    assert "ssl" not in router_arguments(backend())
+    unverified = router_arguments({**backend(), "tls": {"verify": False}})["ssl"]
+    assert isinstance(unverified, ssl.SSLContext)
+    assert unverified.verify_mode == ssl.CERT_NONE
+    verified = router_arguments({**backend(), "tls": {"server_name": "db.internal"}})["ssl"]
+    assert verified.verify_mode == ssl.CERT_REQUIRED
+    with pytest.raises(ValueError, match="ca"):
+        router_arguments({**backend(), "tls": {"ca": "/nonexistent/ca.pem"}})
 
 
 def test_choosing_a_user() -> None:

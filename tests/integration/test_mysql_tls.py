@@ -5,6 +5,7 @@ server side is encrypted too."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import ssl
@@ -17,6 +18,8 @@ from typing import Any
 import mysql.connector
 import pymysql
 import pytest
+
+from fastlb.mysql import Router
 
 from . import mariadb as mariadb_helpers
 from .clients import wait_until
@@ -293,6 +296,21 @@ def test_the_topology_monitor_reaches_tls_only_servers(
 
         assert wait_until(lambda: len(servers()) == 2, timeout=10), process.log()
         assert all(server["reachable"] for server in servers()), servers()
+
+
+def test_the_in_process_router_uses_the_backends_tls(tls_pair: Pair, ca: TestCA) -> None:
+    backend = tls_config(tls_pair, ca)["backends"][0]
+    # Without a monitor: these two servers don't replicate, a monitor would keep the
+    # unreplicating one out of the read pool.
+    router = Router.from_config(backend, db="app", causal_reads="off", monitor_interval=None)
+
+    async def main() -> None:
+        async with router:
+            assert await router.fetchone("SELECT @@server_id") == (REPLICA_ID,)
+            cipher = await router.fetchone("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            assert cipher is not None and cipher[1]
+
+    asyncio.run(main())
 
 
 # --- the MySQL wire protocol, by hand ------------------------------------------------------

@@ -28,6 +28,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
+from ssl import SSLContext
 from typing import Any, Literal
 
 import aiomysql
@@ -95,6 +96,7 @@ class Router:
         connect_timeout: float = 2.0,
         causal_wait_timeout: float = 1.0,
         charset: str = "utf8mb4",
+        ssl: SSLContext | None = None,
     ) -> None:
         if causal_reads not in ("session", "off"):
             raise ValueError(f"causal_reads must be 'session' or 'off' (got {causal_reads!r})")
@@ -121,6 +123,8 @@ class Router:
         self.connect_timeout = connect_timeout
         self.causal_wait_timeout = causal_wait_timeout
         self.charset = charset
+        #: TLS to the servers (pools and monitor); None: plaintext.
+        self.ssl = ssl
 
         self._pools: dict[str, aiomysql.Pool] = {}
         self._monitor: TopologyMonitor | None = None
@@ -160,6 +164,7 @@ class Router:
                     autocommit=True,
                     connect_timeout=self.connect_timeout,
                     charset=self.charset,
+                    ssl=self.ssl,
                 )
             if self.monitor_interval is None:
                 self._apply(self._static_decision())
@@ -171,6 +176,7 @@ class Router:
                     interval=self.monitor_interval,
                     max_replication_lag=self.max_replication_lag,
                     on_decision=self._apply,
+                    ssl=self.ssl,
                 )
                 await self._monitor.start()
         except BaseException:

@@ -15,6 +15,7 @@ Accepted shape (a mapping, or any object with these attributes, e.g. the config 
       primary_failure: error_on_write            # optional (error_on_write)
       rules:                                     # optional, in order
         - {match: "^SELECT .* FROM reports", route: primary}
+    tls: {verify: true, ca: /etc/mysql/ca.pem}   # optional: TLS to the servers
 
 Durations are numbers of seconds or `250ms` / `2s` / `1m` strings. `${ENV}` references must
 already be expanded (the config loader does it). ValueError names the offending field.
@@ -25,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..config_security import BackendTlsConfig
 from ..config_types import parse_duration, split_host_port
 from .topology import ServerSpec
 
@@ -99,6 +101,11 @@ def router_arguments(backend: Any, *, user: str | None = None) -> dict[str, Any]
             for index, rule in enumerate(_get(mysql, "rules", None, where="mysql") or ())
         ],
     }
+    tls = _get(backend, "tls", None, where="backend")
+    if tls is not None:
+        # A config model has the TLS policy already; a mapping is checked like the proxy's.
+        policy = tls if hasattr(tls, "ssl_context") else BackendTlsConfig.model_validate(tls)
+        arguments["ssl"] = policy.ssl_context()
     monitor = _get(mysql, "monitor", None, where="mysql")
     if monitor is not None:
         arguments["monitor_user"] = _get(monitor, "user", where="mysql.monitor")
