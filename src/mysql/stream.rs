@@ -186,7 +186,9 @@ impl PacketStream {
 
     /// Switches to TLS as the server (after a client's SSLRequest). The client sends its
     /// hello without waiting for an answer, so what is buffered past the request goes to
-    /// the handshake first. On failure the connection is unusable.
+    /// the handshake first: to rustls, as TLS records, never as MySQL packets, so plaintext
+    /// injected behind the request can't reach the session (the STARTTLS injection of
+    /// CVE-2011-0411). On failure the connection is unusable.
     pub async fn accept_tls(&mut self, tls: &TlsTermination) -> Result<(), HandshakeError> {
         let Transport::Plain(socket) = std::mem::replace(&mut self.io, Transport::Detached) else {
             return Err(HandshakeError::Failed(io::ErrorKind::NotConnected.into()));
