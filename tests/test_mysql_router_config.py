@@ -68,7 +68,10 @@ def test_the_backends_tls_becomes_the_routers_ssl_context() -> None:
     assert isinstance(unverified, ssl.SSLContext)
     assert unverified.verify_mode == ssl.CERT_NONE
     verified = router_arguments({**backend(), "tls": {"server_name": "db.internal"}})["ssl"]
-    assert verified.verify_mode == ssl.CERT_REQUIRED
+    assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
+    # Whatever host the client library dialled, the certificate must name `server_name`.
+    dialled = verified.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="10.0.0.5")
+    assert dialled.server_hostname == "db.internal"
     with pytest.raises(ValueError, match="ca"):
         router_arguments({**backend(), "tls": {"ca": "/nonexistent/ca.pem"}})
 

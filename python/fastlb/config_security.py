@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import socket
 import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -170,13 +171,55 @@ class BackendTlsConfig(_Model):
 
     def ssl_context(self) -> ssl.SSLContext:
         """The same policy for fastlb's own Python clients of these servers (the MySQL
-        topology monitor)."""
-        context = ssl.create_default_context(cafile=self.ca)
+        topology monitor, `fastlb.mysql.Router`): the chain verified against `ca` (else
+        the system's), the name against `server_name` (else the host dialled)."""
+        context: ssl.SSLContext
+        if self.server_name is not None:
+            context = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.server_name = self.server_name
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self.ca is not None:
+            context.load_verify_locations(cafile=self.ca)
+        else:
+            context.load_default_certs()
         if not self.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        elif self.server_name is not None:
-            # aiomysql checks the name it connected to; the chain is still verified, and
-            # the core checks `server_name` on every client connection.
-            context.check_hostname = False
         return context
+
+
+class _ServerNameContext(ssl.SSLContext):
+    """Checks every server's certificate for one configured name (and sends it as SNI),
+    whatever host the client library dialled: aiomysql passes the address it connected
+    to, usually an IP."""
+
+    server_name: str
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        return super().wrap_socket(
+            sock,
+            server_side,
+            do_handshake_on_connect,
+            suppress_ragged_eofs,
+            self.server_name,
+            session,
+        )
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        return super().wrap_bio(incoming, outgoing, server_side, self.server_name, session)

@@ -7,6 +7,7 @@ use super::response::{Failure, Rewrite, Shape};
 use super::route::{decide, Target};
 use super::session::{Flow, Session, Unplaced, Which};
 use super::stream::{Packet, ReadError};
+use super::upstream::UpstreamError;
 use crate::stats::bump;
 
 impl Session {
@@ -153,7 +154,13 @@ impl Session {
     /// COM_FIELD_LIST and COM_STATISTICS: answered by any server, a replica preferably.
     async fn read_only_command(&mut self, packet: &Packet) -> Flow {
         let seq = packet.next_seq;
-        let target = self.view().open_transaction.unwrap_or(Target::Replica);
+        // A pinned session stays off the replicas (its state may not replay there).
+        let fallback = if self.pinned {
+            Target::Primary
+        } else {
+            Target::Replica
+        };
+        let target = self.view().open_transaction.unwrap_or(fallback);
         let which = match self.ready(target, true, seq).await {
             Ok(which) => which,
             Err(flow) => return flow,
@@ -213,7 +220,7 @@ impl Session {
             Ok(()) => return Ok(which),
             Err(error) => error,
         };
-        let refused = matches!(error, super::upstream::UpstreamError::Refused { .. });
+        let refused = matches!(error, UpstreamError::ReplayRefused(_));
         if !(refused && which == Which::Replica && self.view().open_transaction.is_none()) {
             return Err(self.catch_up_failed(which, error, seq).await);
         }
@@ -229,16 +236,13 @@ impl Session {
         }
     }
 
-    async fn catch_up_failed(
-        &mut self,
-        which: Which,
-        error: super::upstream::UpstreamError,
-        seq: u8,
-    ) -> Flow {
+    async fn catch_up_failed(&mut self, which: Which, error: UpstreamError, seq: u8) -> Flow {
         self.drop_upstream(which).await;
         match error {
-            super::upstream::UpstreamError::Refused { payload, .. } => {
-                self.send_payload(&payload, seq).await
+            UpstreamError::Refused { payload, .. } => self.send_payload(&payload, seq).await,
+            UpstreamError::ReplayRefused(code) => {
+                self.send_payload(&super::replay::replay_error(code), seq)
+                    .await
             }
             other => {
                 let message = format!("fastlb: server connection failed: {other}");

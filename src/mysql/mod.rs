@@ -16,6 +16,7 @@ mod login;
 pub mod packet;
 pub mod prepared;
 mod prepared_commands;
+mod replay;
 pub mod response;
 pub mod route;
 mod session;
@@ -63,7 +64,8 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
         (None, None) => FALLBACK_VERSION.to_vec(),
     };
     let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-    // A client gets as long to log in as it may idle, at most 10 s (slow-loris logins).
+    // A client gets as long to log in as it may idle, at most 10 s (slow-loris logins),
+    // a TLS handshake included.
     let login_timeout = frontend
         .idle_timeout()
         .min(std::time::Duration::from_secs(10));
@@ -81,6 +83,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
         Ok(Err(LoginError::Tls(HandshakeError::Timeout))) => {
             return bump(&stats.tls_handshake_timeouts)
         }
+        Err(_) if client.in_tls_handshake() => return bump(&stats.tls_handshake_timeouts),
         Ok(Err(LoginError::Tls(HandshakeError::Failed(_)))) => {
             return bump(&stats.tls_handshake_failures)
         }

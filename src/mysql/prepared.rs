@@ -73,7 +73,8 @@ impl Prepared {
                 let types = out.get(flag_at + 1..flag_at + 1 + types_len)?;
                 if self.param_types.as_deref() != Some(types) {
                     self.param_types = Some(types.to_vec());
-                    self.types_generation += 1;
+                    // Never back to 0, which means "no types seen".
+                    self.types_generation = self.types_generation.wrapping_add(1).max(1);
                 }
                 self.on[index].types_seen = self.types_generation;
             }

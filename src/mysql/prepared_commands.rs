@@ -83,6 +83,9 @@ impl Session {
         if class.pins_primary {
             self.pin();
         }
+        // Any execution uses the long data up, a failed one too (client libraries resend
+        // it before they retry).
+        let long_data = self.statements.take_long_data(id);
         let which = match self
             .ready(target, Session::reads_only(class.kind), seq)
             .await
@@ -94,7 +97,6 @@ impl Session {
             Ok(serial) => serial,
             Err(flow) => return flow,
         };
-        let long_data = self.statements.take_long_data(id);
         let Some(statement) = self.statements.get_mut(id) else {
             return Flow::Close;
         };

@@ -12,6 +12,7 @@ use super::classify::Kind;
 use super::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
 use super::packet::{error_code, frame, ok_payload, status};
 use super::prepared::Statements;
+use super::replay::{catch_up, refused_if_error, replay_error};
 use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
 use super::route::{SessionView, Target};
 use super::stream::PacketStream;
@@ -19,10 +20,6 @@ use super::upstream::{Login, Upstream, UpstreamError};
 use crate::balancer::{Backend, Server};
 use crate::proxy::Frontend;
 use crate::stats::bump;
-
-/// Statements replayed on connections opened later; past this the session is pinned to
-/// the connections it has (a client that keeps changing state has a reason to).
-const MAX_STATE_ENTRIES: usize = 1024;
 
 /// What the session does after a command.
 pub enum Flow {
@@ -45,6 +42,9 @@ pub enum Unplaced {
     NoServer,
     /// A server refused to log the session in: its ERR packet goes to the client.
     Refused(Vec<u8>),
+    /// Every replica tried refused to replay the session's state (this ERR packet goes to
+    /// the client if the primary can't take the statement either).
+    ReplayRefused(Vec<u8>),
 }
 
 pub struct Session {
@@ -142,7 +142,11 @@ impl Session {
         let mut upstream = match opened {
             Ok(upstream) => upstream,
             Err(error) => {
-                if matches!(error, UpstreamError::Connect(_) | UpstreamError::Io(_)) {
+                let failed_connect = matches!(
+                    error,
+                    UpstreamError::Connect(_) | UpstreamError::Io(_) | UpstreamError::Protocol(_)
+                );
+                if failed_connect {
                     bump(&server.stats.connect_errors);
                     // Passive observation, as for TCP frontends: `fall` failed connects in
                     // a row take the server out now.
@@ -184,6 +188,7 @@ impl Session {
                 Ok(())
             }
             Err(UpstreamError::Refused { payload, .. }) => Err(Unplaced::Refused(payload)),
+            Err(UpstreamError::ReplayRefused(code)) => Err(Unplaced::Refused(replay_error(code))),
             // The primary answered, but not as it should (no TLS where the backend wants
             // it, garbage, a session too changed to replay): that, not "no primary".
             Err(UpstreamError::Protocol(why)) => {
@@ -206,6 +211,7 @@ impl Session {
         }
         self.drop_upstream(Which::Replica).await;
         let mut refused = None;
+        let mut replay_refused = None;
         for _ in 0..3 {
             let Some(server) = self.backend.pick_replica() else {
                 break;
@@ -216,13 +222,17 @@ impl Session {
                     return Ok(());
                 }
                 Err(UpstreamError::Refused { payload, .. }) => refused = Some(payload),
+                Err(UpstreamError::ReplayRefused(code)) => replay_refused = Some(code),
                 Err(_) => {}
             }
         }
-        Err(refused.map_or(Unplaced::NoServer, Unplaced::Refused))
+        Err(match (replay_refused, refused) {
+            (Some(code), _) => Unplaced::ReplayRefused(replay_error(code)),
+            (None, Some(payload)) => Unplaced::Refused(payload),
+            (None, None) => Unplaced::NoServer,
+        })
     }
 
-    /// Closes one of the session's connections; its prepared statements are forgotten.
     /// Buffers grown by a large packet shrink back between commands (a session idles with
     /// its base buffers, not with its largest packet).
     pub fn release_excess_buffers(&mut self) {
@@ -232,6 +242,7 @@ impl Session {
         }
     }
 
+    /// Closes one of the session's connections; its prepared statements are forgotten.
     pub async fn drop_upstream(&mut self, which: Which) {
         let taken = match which {
             Which::Primary => self.primary.take(),
@@ -306,9 +317,10 @@ impl Session {
             if replica.is_ok() && self.replica_caught_up().await {
                 return Ok(Which::Replica);
             }
-            if let Err(Unplaced::Refused(_)) = replica {
-                // Every replica refused this session's login or replayed state: it stays
-                // on the primary rather than knocking on them again for each read.
+            if let Err(Unplaced::ReplayRefused(_)) = replica {
+                // A replica refused this session's state (a login refusal may be
+                // temporary: too many connections): the session stays on the primary
+                // rather than replaying it on replicas again for each read.
                 self.pin();
             }
             bump(&stats.reads_on_primary);
@@ -331,17 +343,6 @@ impl Session {
                 Err(error)
             }
         }
-    }
-
-    /// Replays state the connection hasn't applied yet.
-    pub async fn catch_up(&mut self, which: Which) -> Result<(), UpstreamError> {
-        let state = std::mem::take(&mut self.state);
-        let result = match self.upstream(which) {
-            Some(upstream) => catch_up(upstream, &state).await,
-            None => Ok(()),
-        };
-        self.state = state;
-        result
     }
 
     /// Forwards the response to the command just sent on `which` to the client, and
@@ -406,25 +407,6 @@ impl Session {
         Ok(outcome)
     }
 
-    /// Records a successful state change for replay; the connection that ran it has it.
-    pub fn record_state(&mut self, payload: &[u8], ran_on: Which) {
-        // Repeating the last change changes nothing (pools re-send the same SET).
-        if self.state.last().map(Vec::as_slice) == Some(payload) {
-        } else if self.state.len() < MAX_STATE_ENTRIES {
-            self.state.push(payload.to_vec());
-        } else {
-            // Not recorded (memory stays bounded): the session can't open new connections
-            // any more, so it stays on the ones it has.
-            self.state_overflowed = true;
-            self.pin();
-            return;
-        }
-        let applied = self.state.len();
-        if let Some(upstream) = self.upstream(ran_on) {
-            upstream.applied = applied;
-        }
-    }
-
     /// A server connection failed during a command: drop it; tell the client unless it
     /// already got part of the answer (then its connection ends too).
     pub async fn server_failed(&mut self, which: Which, failure: Failure, seq: u8) -> Flow {
@@ -456,7 +438,9 @@ impl Session {
     /// The client gets the outcome of `Unplaced` under the failure policy.
     pub async fn unplaced(&mut self, unplaced: Unplaced, seq: u8) -> Flow {
         match unplaced {
-            Unplaced::Refused(payload) => self.send_payload(&payload, seq).await,
+            Unplaced::Refused(payload) | Unplaced::ReplayRefused(payload) => {
+                self.send_payload(&payload, seq).await
+            }
             Unplaced::NoServer => {
                 bump(&self.frontend.stats.no_server);
                 let message = format!(
@@ -518,46 +502,6 @@ impl Session {
             kind,
             Kind::Read | Kind::BeginReadOnly | Kind::SessionState | Kind::SetAutocommit(_)
         )
-    }
-}
-
-/// Replays `state[upstream.applied..]` on `upstream`.
-async fn catch_up(upstream: &mut Upstream, state: &[Vec<u8>]) -> Result<(), UpstreamError> {
-    while upstream.applied < state.len() {
-        let payload = &state[upstream.applied];
-        upstream.send_command(payload).await?;
-        let shape = if payload.first() == Some(&super::packet::command::QUERY) {
-            Shape::Results
-        } else {
-            Shape::Single
-        };
-        let session_track = upstream.session_track;
-        let outcome = forward(
-            &mut upstream.stream,
-            None,
-            shape,
-            session_track,
-            Rewrite::default(),
-        )
-        .await?;
-        upstream.note_status(&outcome);
-        refused_if_error(outcome)?;
-        upstream.applied += 1;
-    }
-    Ok(())
-}
-
-fn refused_if_error(outcome: Outcome) -> Result<(), UpstreamError> {
-    match outcome.error {
-        Some(code) => Err(UpstreamError::Refused {
-            payload: super::packet::err_payload(
-                code,
-                b"HY000",
-                "fastlb: replaying the session's state on a new server connection failed",
-            ),
-            message: format!("replaying session state failed with error {code}"),
-        }),
-        None => Ok(()),
     }
 }
 

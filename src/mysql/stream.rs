@@ -184,6 +184,12 @@ impl PacketStream {
         self.io.is_tls()
     }
 
+    /// A TLS handshake started and hasn't finished (or was abandoned): the socket is with
+    /// it.
+    pub fn in_tls_handshake(&self) -> bool {
+        matches!(self.io, Transport::Detached)
+    }
+
     /// Switches to TLS as the server (after a client's SSLRequest). The client sends its
     /// hello without waiting for an answer, so what is buffered past the request goes to
     /// the handshake first: to rustls, as TLS records, never as MySQL packets, so plaintext

@@ -39,9 +39,14 @@ pub enum UpstreamError {
     Connect(Error),
     #[error("server connection: {0}")]
     Io(#[from] std::io::Error),
-    /// The server refused the login (or a replayed statement) with this ERR packet.
+    /// The server refused the login (or one of fastlb's own statements) with this ERR
+    /// packet.
     #[error("server refused: {message}")]
     Refused { payload: Vec<u8>, message: String },
+    /// A statement of the session's state, replayed on this connection, was refused with
+    /// this error code (the client ran it successfully on another connection).
+    #[error("replaying the session's state failed with error {0}")]
+    ReplayRefused(u16),
     #[error("{0}")]
     Protocol(String),
 }
@@ -162,7 +167,10 @@ impl Upstream {
             capabilities |= cap::SSL;
             let request = handshake::build_ssl_request(capabilities, login.collation);
             seq = self.send_payload(&request, seq).await?;
-            self.stream.connect_tls(&tls, &self.server.tls_name).await?;
+            self.stream
+                .connect_tls(&tls, &self.server.tls_name)
+                .await
+                .map_err(|e| UpstreamError::Protocol(format!("TLS to the server: {e}")))?;
         }
         let password = login.user.password.as_bytes();
         let token = auth::expected_token(plugin, password, &greeting.scramble).unwrap_or_default();

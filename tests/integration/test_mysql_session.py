@@ -124,16 +124,19 @@ def test_reset_connection_forgets_session_state(port: int, proxy: FastlbProcess)
     assert mysql_stats(proxy)["pinned_sessions"] == 0
 
 
+@pytest.mark.parametrize("replica_connection", ["open", "not yet open"])
 def test_a_setting_the_replica_refuses_moves_the_session_to_the_primary(
-    port: int, proxy: FastlbProcess
+    port: int, proxy: FastlbProcess, replica_connection: str
 ) -> None:
     with connect(port, user=SPLIT_USER, password=SPLIT_PASSWORD) as session:
-        assert server_id(session) == REPLICA_ID
+        if replica_connection == "open":
+            assert server_id(session) == REPLICA_ID
         pinned = mysql_stats(proxy)["pinned_sessions"]
         with session.cursor() as cursor:
             cursor.execute("SET SESSION sql_log_bin = 0")  # the replica would refuse it
-        # Replayed on the replica before the next read, refused: the read runs on the
-        # primary instead of failing, and so does every later one.
+        # Replayed on the replica before the next read (on the open connection, or on a new
+        # one as it opens), refused: the read runs on the primary instead of failing, and so
+        # does every later one.
         assert server_id(session) == PRIMARY_ID
         assert server_id(session) == PRIMARY_ID
         assert one(session, "SELECT @@sql_log_bin") == 0

@@ -11,6 +11,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import mysql.connector
 import pymysql
 import pytest
 
+from fastlb.errors import NoPrimaryError
 from fastlb.mysql import Router
 
 from . import mariadb as mariadb_helpers
@@ -311,6 +313,51 @@ def test_the_in_process_router_uses_the_backends_tls(tls_pair: Pair, ca: TestCA)
             assert cipher is not None and cipher[1]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("server_name", "works"), [("db.test", True), ("other.test", False)])
+def test_the_routers_tls_checks_the_configured_server_name(
+    tls_pair: Pair, ca: TestCA, server_name: str, works: bool
+) -> None:
+    backend = tls_config(tls_pair, ca)["backends"][0]
+    backend["tls"]["server_name"] = server_name
+    router = Router.from_config(backend, db="app", causal_reads="off", monitor_interval=None)
+
+    async def main() -> None:
+        async with router:
+            if works:
+                assert await router.fetchone("SELECT @@server_id") == (REPLICA_ID,)
+            else:
+                # Refused by the certificate check alone: the same setup with the name the
+                # certificate carries works (the other case).
+                with pytest.raises(NoPrimaryError):
+                    await router.fetchone("SELECT @@server_id")
+
+    asyncio.run(main())
+
+
+def test_a_stalled_tls_handshake_counts_as_a_handshake_timeout(
+    tls_pair: Pair, ca: TestCA, tmp_path: Path
+) -> None:
+    config = tls_config(tls_pair, ca)
+    # The login budget (the idle timeout, at most 10 s) ends before the handshake's own
+    # 10 s timeout: either way it's a handshake that didn't finish.
+    config["frontends"][0]["idle_timeout"] = "1s"
+    with running_proxy(config, tmp_path) as process:
+        port = sql_port(process)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            read_packet(slow)
+            request = struct.pack("<IIB23x", CLIENT_PROTOCOL_41 | CLIENT_SSL, 1 << 24, 45)
+            slow.sendall(frame(request, 1) + b"\x16\x03")  # a hello that never completes
+            started = time.monotonic()
+            drain(slow)  # closed by fastlb
+            assert time.monotonic() - started < 5
+        frontend = process.stats()["frontends"]["sql"]
+        assert wait_until(
+            lambda: process.stats()["frontends"]["sql"]["tls_handshake_timeouts"] == 1,
+            timeout=5,
+        ), frontend
+        assert frontend["mysql"]["protocol_errors"] == 0
 
 
 # --- the MySQL wire protocol, by hand ------------------------------------------------------
