@@ -15,7 +15,7 @@ __version__: str
 
 @final
 class Engine:
-    """The Rust data path: its own tokio runtime, listeners, balancer, relay and counters.
+    """The Rust data path: per-worker tokio runtimes, listeners, balancer, relay and counters.
 
     `config_json` is the *core* configuration (see `fastlb.config.Config.to_core_json`):
     addresses are resolved `ip:port` strings and durations are integer milliseconds.

@@ -1,17 +1,18 @@
-//! The engine: owns the tokio runtime, the frontends and backends; start, stop, change.
+//! The engine: owns the workers (one tokio runtime each), the frontends and backends; start,
+//! stop, change.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::frontend::Frontend;
 use super::global_limit::GlobalLimit;
 use super::listener::{accept_loop, bind};
+use super::workers::Workers;
 use crate::balancer::{AdminState, Backend};
 use crate::config::{BackendConfig, CoreConfig, FrontendConfig, ServerConfig, SpliceMode};
 use crate::error::{Error, Result};
@@ -35,52 +36,64 @@ pub struct Engine {
 pub(super) struct State {
     pub backends: HashMap<String, Arc<Backend>>,
     pub frontends: Vec<Listening>,
-    pub runtime: Option<Runtime>,
+    /// The worker threads, while running.
+    pub runtime: Option<Workers>,
 }
 
-/// A frontend and, while running, its accept loop.
+/// A frontend and, while running, its accept loops.
 pub(super) struct Listening {
     pub frontend: Arc<Frontend>,
     pub accept: Option<AcceptLoop>,
 }
 
+/// A frontend's accept loops, one per worker, stopped together.
 pub(super) struct AcceptLoop {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl AcceptLoop {
-    /// Spawns the accept loop of an already bound listener.
+    /// Spawns one accept loop per worker, each on its own listener (from `bind_frontend`).
     pub fn spawn(
-        runtime: &Runtime,
+        workers: &Workers,
         frontend: &Arc<Frontend>,
         global: &Arc<GlobalLimit>,
-        listener: std::net::TcpListener,
+        listeners: Vec<std::net::TcpListener>,
     ) -> Result<Self> {
-        let listener = {
-            let _entered = runtime.enter();
-            TcpListener::from_std(listener).map_err(Error::Runtime)?
-        };
         let (stop, stopped) = watch::channel(false);
-        let task = runtime.spawn(accept_loop(
-            listener,
-            frontend.clone(),
-            global.clone(),
-            stopped,
-        ));
-        Ok(AcceptLoop { stop, task })
+        let mut tasks = Vec::with_capacity(listeners.len());
+        for (worker, listener) in workers.handles().iter().zip(listeners) {
+            // Registered with this worker's epoll: its connections are served there.
+            let listener = {
+                let _entered = worker.enter();
+                TcpListener::from_std(listener).map_err(Error::Runtime)?
+            };
+            tasks.push(worker.spawn(accept_loop(
+                listener,
+                frontend.clone(),
+                global.clone(),
+                stopped.clone(),
+            )));
+        }
+        Ok(AcceptLoop { stop, tasks })
     }
 
-    /// Closes the listener: new connections are refused once this returns.
-    pub fn close(self, runtime: &Runtime) {
+    /// Closes the listeners: new connections are refused once this returns.
+    pub fn close(self, workers: &Workers) {
         let _ = self.stop.send(true);
-        let _ = runtime.block_on(self.task);
+        for task in self.tasks {
+            let _ = workers.block_on(task);
+        }
     }
 }
 
-/// Binds a frontend's address, naming the frontend in the error.
-pub(super) fn bind_frontend(name: &str, address: SocketAddr) -> Result<std::net::TcpListener> {
-    bind(address).map_err(|source| Error::Bind {
+/// Binds a frontend's address once per worker, naming the frontend in the error.
+pub(super) fn bind_frontend(
+    name: &str,
+    address: SocketAddr,
+    workers: usize,
+) -> Result<Vec<std::net::TcpListener>> {
+    bind(address, workers).map_err(|source| Error::Bind {
         frontend: name.to_string(),
         addr: address,
         source,
@@ -130,7 +143,7 @@ impl Engine {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Binds every frontend, then starts the runtime, its accept loops and health checks.
+    /// Binds every frontend, then starts the workers, their accept loops and health checks.
     /// If any address can't be bound, nothing is left listening and the error names the
     /// frontend.
     pub fn start(&self) -> Result<()> {
@@ -141,19 +154,20 @@ impl Engine {
         let listeners = state
             .frontends
             .iter()
-            .map(|l| bind_frontend(&l.frontend.name, l.frontend.addresses().configured))
+            .map(|l| {
+                bind_frontend(
+                    &l.frontend.name,
+                    l.frontend.addresses().configured,
+                    self.workers,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         ignore_sigpipe();
         raise_open_files_limit();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.workers)
-            .thread_name("fastlb-worker")
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
+        let runtime = Workers::start(self.workers)?;
         for (listening, listener) in state.frontends.iter_mut().zip(listeners) {
             let frontend = &listening.frontend;
-            let bound = listener.local_addr().map_err(Error::Runtime)?;
+            let bound = listener[0].local_addr().map_err(Error::Runtime)?;
             frontend.set_addresses(frontend.addresses().configured, Some(bound));
             listening.accept = Some(AcceptLoop::spawn(
                 &runtime,
@@ -187,8 +201,8 @@ impl Engine {
         while self.current_connections() > 0 && Instant::now() < until {
             std::thread::sleep(DRAIN_POLL);
         }
-        // Dropping the runtime's tasks closes their sockets (and ends the health checks).
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        // Dropping the workers' tasks closes their sockets (and ends the health checks).
+        runtime.shutdown();
     }
 
     pub fn is_running(&self) -> bool {
@@ -244,7 +258,7 @@ impl Engine {
             .ok_or_else(|| Error::UnknownBackend(backend.to_string()))?;
         let added = backend.add_server(server)?;
         if let Some(runtime) = &state.runtime {
-            health::ensure_checked(runtime.handle(), backend, &added);
+            health::ensure_checked(runtime.control(), backend, &added);
         }
         Ok(())
     }
@@ -314,10 +328,10 @@ pub(super) fn load_backend_tls(config: &BackendConfig) -> Result<Option<Arc<TlsO
 }
 
 /// Starts the check loop of every checked server that has none yet.
-pub(super) fn start_health_checks(runtime: &Runtime, backends: &HashMap<String, Arc<Backend>>) {
+pub(super) fn start_health_checks(runtime: &Workers, backends: &HashMap<String, Arc<Backend>>) {
     for backend in backends.values() {
         for server in backend.servers() {
-            health::ensure_checked(runtime.handle(), backend, &server);
+            health::ensure_checked(runtime.control(), backend, &server);
         }
     }
 }

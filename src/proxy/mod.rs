@@ -7,6 +7,7 @@ mod listener;
 mod reload;
 mod session;
 mod snapshot;
+mod workers;
 
 pub use engine::Engine;
 pub use frontend::{ConnectionSlot, Frontend};

@@ -60,7 +60,7 @@ impl Engine {
                 .map(|l| l.frontend.addresses())
                 .is_some_and(|a| a.configured == wanted.listen || a.bound == Some(wanted.listen));
             if running && !unchanged {
-                let listener = bind_frontend(&wanted.name, wanted.listen)?;
+                let listener = bind_frontend(&wanted.name, wanted.listen, self.workers)?;
                 new_listeners.insert(wanted.name.clone(), listener);
             }
         }
@@ -120,7 +120,7 @@ impl Engine {
             if let Some(old) = listening.accept.take() {
                 old.close(runtime);
             }
-            frontend.set_addresses(wanted.listen, listener.local_addr().ok());
+            frontend.set_addresses(wanted.listen, listener[0].local_addr().ok());
             listening.accept = Some(AcceptLoop::spawn(
                 runtime,
                 frontend,

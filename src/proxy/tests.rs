@@ -309,6 +309,21 @@ fn binding_a_taken_port_names_the_frontend_and_leaves_nothing_listening() {
     assert!(!engine.is_running());
 }
 
+#[test]
+fn a_port_another_engine_listens_on_is_taken_too() {
+    // Each worker binds its own SO_REUSEPORT socket; that must not let a second fastlb
+    // share the first one's port.
+    let (_first, address) = engine(&[("a", name_server("a"), 1)], "never", "");
+    let json = format!(
+        r#"{{"workers": 2, "frontends": [{{"name": "web", "listen": "{address}", "backend": "b"}}],
+            "backends": [{{"name": "b", "servers": []}}]}}"#
+    );
+    let second = Engine::new(CoreConfig::from_json(&json).unwrap()).unwrap();
+    let error = second.start().unwrap_err().to_string();
+    assert!(error.contains("frontend \"web\""), "{error}");
+    assert!(!second.is_running());
+}
+
 /// Polls `condition` for up to 5 s (a bounded wait, not a timing assertion).
 fn wait_for(condition: impl Fn() -> bool) {
     for _ in 0..500 {
