@@ -260,20 +260,8 @@ impl Session {
             };
             let session_track = upstream.session_track;
             let done = async {
-                upstream
-                    .send_command(&[command::RESET_CONNECTION])
-                    .await
-                    .ok()?;
-                let outcome = super::response::forward(
-                    &mut upstream.stream,
-                    None,
-                    Shape::Single,
-                    session_track,
-                    Rewrite::default(),
-                )
-                .await
-                .ok()?;
-                upstream.note_status(&outcome);
+                let reset = [command::RESET_CONNECTION];
+                let outcome = upstream.run(&reset, Shape::Single).await.ok()?;
                 upstream.applied = 0;
                 upstream.caught_up_to = None;
                 outcome.error.is_none().then_some(())?;

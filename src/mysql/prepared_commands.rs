@@ -244,20 +244,7 @@ impl Session {
             let Some(upstream) = self.upstream(which) else {
                 continue;
             };
-            let session_track = upstream.session_track;
-            let done = async {
-                upstream.send_command(&payload).await.ok()?;
-                super::response::forward(
-                    &mut upstream.stream,
-                    None,
-                    Shape::Single,
-                    session_track,
-                    Rewrite::default(),
-                )
-                .await
-                .ok()
-            }
-            .await;
+            let done = upstream.run(&payload, Shape::Single).await.ok();
             if done.is_none() {
                 self.drop_upstream(which).await;
             }

@@ -2,7 +2,7 @@
 //! order as the client changes it, and replayed on each server connection before its next
 //! statement there, so that every connection of the session behaves as the client set it.
 
-use super::response::{forward, Outcome, Rewrite, Shape};
+use super::response::{Outcome, Shape};
 use super::session::{Session, Which};
 use super::upstream::{Upstream, UpstreamError};
 
@@ -49,23 +49,12 @@ pub(super) async fn catch_up(
 ) -> Result<(), UpstreamError> {
     while upstream.applied < state.len() {
         let payload = &state[upstream.applied];
-        upstream.send_command(payload).await?;
         let shape = if payload.first() == Some(&super::packet::command::QUERY) {
             Shape::Results
         } else {
             Shape::Single
         };
-        let session_track = upstream.session_track;
-        let outcome = forward(
-            &mut upstream.stream,
-            None,
-            shape,
-            session_track,
-            Rewrite::default(),
-        )
-        .await?;
-        upstream.note_status(&outcome);
-        refused_if_error(outcome)?;
+        refused_if_error(upstream.run(payload, shape).await?)?;
         upstream.applied += 1;
     }
     Ok(())

@@ -280,11 +280,17 @@ impl Upstream {
         let mut payload = Vec::with_capacity(sql.len() + 1);
         payload.push(command::QUERY);
         payload.extend_from_slice(sql);
-        self.send_command(&payload).await?;
+        self.run(&payload, Shape::Results).await
+    }
+
+    /// Runs a command of fastlb's own (a replayed SET, a reset...) and drops its reply of
+    /// `shape`, noting its status flags.
+    pub async fn run(&mut self, payload: &[u8], shape: Shape) -> Result<Outcome, UpstreamError> {
+        self.send_command(payload).await?;
         let outcome = forward(
             &mut self.stream,
             None,
-            Shape::Results,
+            shape,
             self.session_track,
             Rewrite::default(),
         )
