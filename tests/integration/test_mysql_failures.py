@@ -4,6 +4,7 @@ stopped (reads go on, writes get a clear error; or the connection closes, per
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from .mysql_proxy import (
     connect,
     mysql_stats,
     proxy_config,
+    running_proxy,
     server_id,
     sql_port,
     standalone_pair,
@@ -44,19 +46,14 @@ def pair(mariadb_template: Template) -> Iterator[Pair]:
 
 @pytest.fixture
 def start_proxy(tmp_path: Path, pair: Pair) -> Iterator[Callable[..., FastlbProcess]]:
-    started: list[FastlbProcess] = []
+    with contextlib.ExitStack() as running:
 
-    def start(**mysql: Any) -> FastlbProcess:
-        config = proxy_config(pair, **mysql)
-        config["backends"][0]["health_check"] = CHECK
-        process = FastlbProcess(config, tmp_path)
-        started.append(process)
-        return process.start()
+        def start(**mysql: Any) -> FastlbProcess:
+            config = proxy_config(pair, **mysql)
+            config["backends"][0]["health_check"] = CHECK
+            return running.enter_context(running_proxy(config, tmp_path))
 
-    yield start
-    for process in started:
-        process.close()
-        print(f"--- fastlb serve log ---\n{process.log()}")
+        yield start
 
 
 def wait_status(process: FastlbProcess, server: str, status: str) -> None:

@@ -6,6 +6,8 @@ read pool and back, a promoted replica becoming the primary, and the topology in
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 from . import mariadb as mariadb_helpers
 from . import replication as replication_helpers
-from .mysql_proxy import connect, one, server_id
+from .mysql_proxy import connect, one, running_proxy, server_id
 from .proc import FastlbProcess, free_port, port_of
 from .replication import PRIMARY_SERVER_ID, REPLICA_SERVER_ID, ReplicationPair
 
@@ -70,19 +72,13 @@ def start_proxy(
 ) -> Iterator[Callable[..., FastlbProcess]]:
     replication.primary.sql(TABLE)
     replication.wait_replicated()
-    started: list[FastlbProcess] = []
+    with contextlib.ExitStack() as running:
 
-    def start(**mysql: Any) -> FastlbProcess:
-        workdir = tmp_path / f"fastlb{len(started)}"
-        workdir.mkdir()
-        process = FastlbProcess(config(replication, **mysql), workdir)
-        started.append(process)
-        return process.start()
+        def start(**mysql: Any) -> FastlbProcess:
+            workdir = Path(tempfile.mkdtemp(prefix="fastlb", dir=tmp_path))
+            return running.enter_context(running_proxy(config(replication, **mysql), workdir))
 
-    yield start
-    for process in started:
-        process.close()
-        print(f"--- fastlb serve log ---\n{process.log()}")
+        yield start
 
 
 def session(proxy: FastlbProcess) -> pymysql.Connection[Any]:
