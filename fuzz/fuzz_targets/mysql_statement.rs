@@ -11,5 +11,4 @@ fuzz_target!(|sql: &[u8]| {
         assert!(matches!(class.kind, Kind::Read | Kind::BeginReadOnly), "{class:?}");
         assert!(!class.pins_primary && !class.multi_statement, "{class:?}");
     }
-    assert_eq!(classify(sql), class, "the same text, another verdict");
 });

@@ -154,13 +154,14 @@ impl Session {
     /// COM_FIELD_LIST and COM_STATISTICS: answered by any server, a replica preferably.
     async fn read_only_command(&mut self, packet: &Packet) -> Flow {
         let seq = packet.next_seq;
-        // A pinned session stays off the replicas (its state may not replay there).
-        let fallback = if self.pinned {
-            Target::Primary
-        } else {
-            Target::Replica
+        // Routed like a plain read (transactions, pins and autocommit=0 keep the primary).
+        let read = Classification {
+            kind: Kind::Read,
+            route: Route::Replica,
+            pins_primary: false,
+            multi_statement: false,
         };
-        let target = self.view().open_transaction.unwrap_or(fallback);
+        let target = decide(self.view(), read, None);
         let which = match self.ready(target, true, seq).await {
             Ok(which) => which,
             Err(flow) => return flow,

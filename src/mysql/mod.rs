@@ -80,12 +80,9 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let login = match handshake {
         Ok(Ok(login)) => login,
         Ok(Err(LoginError::Refused)) => return bump(&stats.mysql.auth_failures),
-        Ok(Err(LoginError::Tls(HandshakeError::Timeout))) => {
-            return bump(&stats.tls_handshake_timeouts)
-        }
-        Err(_) if client.in_tls_handshake() => return bump(&stats.tls_handshake_timeouts),
-        Ok(Err(LoginError::Tls(HandshakeError::Failed(_)))) => {
-            return bump(&stats.tls_handshake_failures)
+        Ok(Err(LoginError::Tls(error))) => return frontend.count_tls_handshake_error(&error),
+        Err(_) if client.in_tls_handshake() => {
+            return frontend.count_tls_handshake_error(&HandshakeError::Timeout)
         }
         Ok(Err(LoginError::Protocol)) | Err(_) => return bump(&stats.mysql.protocol_errors),
     };

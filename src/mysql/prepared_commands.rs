@@ -136,20 +136,7 @@ impl Session {
         }
         let mut payload = vec![command::STMT_PREPARE];
         payload.extend_from_slice(&statement.sql);
-        let prepared = async {
-            upstream.send_command(&payload).await.ok()?;
-            let session_track = upstream.session_track;
-            super::response::forward(
-                &mut upstream.stream,
-                None,
-                Shape::Prepare,
-                session_track,
-                Rewrite::default(),
-            )
-            .await
-            .ok()
-        }
-        .await;
+        let prepared = upstream.run(&payload, Shape::Prepare).await.ok();
         match prepared {
             Some(outcome) => match (outcome.prepared, outcome.error) {
                 (Some(prepared), _) => {

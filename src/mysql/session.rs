@@ -129,6 +129,11 @@ impl Session {
 
     /// Opens a connection to `server` as the session's user and replays its state.
     async fn connect(&mut self, server: Arc<Server>) -> Result<Upstream, UpstreamError> {
+        if self.state_overflowed {
+            return Err(UpstreamError::Protocol(
+                "the session changed its state too often to replay it on a new connection".into(),
+            ));
+        }
         let is_primary = server.role() == Some(ServerRole::Primary);
         let login = Login {
             user: &self.user,
@@ -162,11 +167,6 @@ impl Session {
         server.observe_connect_success();
         if !self.autocommit && is_primary {
             refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
-        }
-        if self.state_overflowed {
-            return Err(UpstreamError::Protocol(
-                "the session changed its state too often to replay it on a new connection".into(),
-            ));
         }
         catch_up(&mut upstream, &self.state).await?;
         Ok(upstream)

@@ -11,7 +11,7 @@ use crate::balancer::Backend;
 use crate::config::{FrontendConfig, FrontendMode, SpliceMode};
 use crate::firewall::{Firewall, Refusal, SourceRefusal, SourceTicket};
 use crate::stats::{bump, FrontendStats};
-use crate::tls::TlsTermination;
+use crate::tls::{HandshakeError, TlsTermination};
 
 pub struct Frontend {
     pub name: String,
@@ -92,6 +92,15 @@ impl Frontend {
     #[inline]
     pub fn tls(&self) -> Option<Arc<TlsTermination>> {
         self.tls.load_full()
+    }
+
+    /// Counts a client's TLS handshake that failed or timed out.
+    #[cold]
+    pub fn count_tls_handshake_error(&self, error: &HandshakeError) {
+        bump(match error {
+            HandshakeError::Timeout => &self.stats.tls_handshake_timeouts,
+            HandshakeError::Failed(_) => &self.stats.tls_handshake_failures,
+        });
     }
 
     /// Counts a connection the firewall closed at accept.

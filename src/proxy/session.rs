@@ -15,7 +15,7 @@ use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
 use crate::relay::{relay, relay_streams, RelayCounters};
 use crate::stats::bump;
-use crate::tls::{HandshakeError, TlsOrigination, TlsTermination};
+use crate::tls::{TlsOrigination, TlsTermination};
 
 /// The connection to the server.
 enum Upstream {
@@ -71,8 +71,7 @@ async fn serve_plain(client: TcpStream, frontend: &Frontend) {
 async fn serve_tls(client: TcpStream, frontend: &Frontend, tls: Arc<TlsTermination>) {
     let client = match tls.accept(client).await {
         Ok(client) => client,
-        Err(HandshakeError::Timeout) => return bump(&frontend.stats.tls_handshake_timeouts),
-        Err(HandshakeError::Failed(_)) => return bump(&frontend.stats.tls_handshake_failures),
+        Err(error) => return frontend.count_tls_handshake_error(&error),
     };
     drop(tls);
     let alpn = client.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
