@@ -302,8 +302,7 @@ class KeepalivedNode:
             return "Entering BACKUP STATE" in self.log() or "Entering MASTER STATE" in self.log()
 
         wait_until(ready, START_TIMEOUT, f"keepalived on {self.host} started")
-        with contextlib.suppress(AssertionError):
-            wait_until(lambda: self._data_path_ready(), START_TIMEOUT, "fastlb data path")
+        wait_until(self._data_path_ready, START_TIMEOUT, f"fastlb data path on {self.host}")
         return self
 
     def _data_path_ready(self) -> bool:

@@ -8,6 +8,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -133,3 +134,8 @@ def echo_large(sock: socket.socket, payload: bytes) -> None:
         sender.join(timeout=DEFAULT_TIMEOUT)
     assert not errors, errors
     assert got == payload, f"echo of {len(payload)} bytes differs"
+
+
+def open_descriptors(pid: int) -> int:
+    """How many file descriptors process `pid` has open (for leak checks)."""
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from .clients import (
     ask_name,
     connect,
     echo_roundtrip,
+    open_descriptors,
     recv_line,
     wait_for_close,
     wait_until,
@@ -98,10 +98,6 @@ def test_burst_of_resetting_clients_does_not_hurt_others(
     # Every accepted connection was counted once, including the hostile ones.
     assert stats["frontends"]["web"]["total_connections"] >= 1 + 10
     assert lb.alive()
-
-
-def open_descriptors(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 def test_garbage_oversized_truncated_and_slow_clients_leave_no_descriptor_behind(

@@ -7,7 +7,6 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from .clients import (
     connect,
     echo_roundtrip,
+    open_descriptors,
     recv_exact,
     recv_line,
     wait_for_close,
@@ -125,10 +125,6 @@ def test_max_connections_rejects_the_one_too_many(
                 break
         assert time.monotonic() < deadline, f"no room after closing both: {outcome}"
         time.sleep(0.1)
-
-
-def open_descriptors(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 def test_accepting_recovers_after_running_out_of_descriptors(

@@ -18,6 +18,7 @@ import pytest
 
 from . import mariadb as mariadb_helpers
 from . import replication as replication_helpers
+from .clients import wait_until
 from .mysql_proxy import connect, one, running_proxy, server_id
 from .proc import FastlbProcess, free_port, port_of
 from .replication import PRIMARY_SERVER_ID, REPLICA_SERVER_ID, ReplicationPair
@@ -91,15 +92,6 @@ def session(proxy: FastlbProcess) -> pymysql.Connection[Any]:
     )
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not {what} after {SETTLE}s")
-
-
 def server(proxy: FastlbProcess, name: str) -> dict[str, Any]:
     mysql: dict[str, Any] = proxy.stats()["backends"]["db"]["servers"][name]["mysql"]
     return mysql
@@ -138,7 +130,7 @@ def test_causal_reads_use_the_primary_when_the_replica_lags(
     proxy = start_proxy(causal_reads="session", causal_timeout="200ms", max_replication_lag="1h")
     replication.set_delay(3)
     # Restarting replication for the delay may take the replica out of the pool a moment.
-    wait_for(lambda: server(proxy, "replica")["in_read_pool"], "in the read pool")
+    assert wait_until(lambda: server(proxy, "replica")["in_read_pool"], SETTLE), "in the read pool"
     with session(proxy) as db:
         seen, where = write_and_read_back(db, "delayed")
         assert (seen, where) == ("delayed", PRIMARY_SERVER_ID)
@@ -152,7 +144,7 @@ def test_without_causal_reads_a_lagging_replica_serves_stale_reads(
     # off, and a replica 3 s behind (the lag limit set high so that it stays in the pool).
     proxy = start_proxy(max_replication_lag="1h")
     replication.set_delay(3)
-    wait_for(lambda: server(proxy, "replica")["in_read_pool"], "in the read pool")
+    assert wait_until(lambda: server(proxy, "replica")["in_read_pool"], SETTLE), "in the read pool"
     with session(proxy) as db:
         assert write_and_read_back(db, "stale") == (None, -1)
 
@@ -174,7 +166,8 @@ def test_lag_takes_the_replica_out_of_the_read_pool_and_back(
         assert server_id(db) == PRIMARY_SERVER_ID, "reads moved to the primary"
         replication.set_delay(0)
         replication.wait_replicated()
-        wait_for(lambda: server(proxy, "replica")["in_read_pool"], "back in the read pool")
+        back = wait_until(lambda: server(proxy, "replica")["in_read_pool"], SETTLE)
+        assert back, "back in the read pool"
         assert server_id(db) == REPLICA_SERVER_ID
     topology = proxy.stats()["mysql_topology"]["db"]
     assert topology["primary"] == "primary"
@@ -186,7 +179,7 @@ def test_a_promoted_replica_becomes_the_primary(
     proxy = start_proxy()
     replication.stop_primary()
     replication.promote_replica()
-    wait_for(lambda: server(proxy, "replica")["role"] == "primary", "promoted")
+    assert wait_until(lambda: server(proxy, "replica")["role"] == "primary", SETTLE), "promoted"
     with session(proxy) as db:
         db.cursor().execute("INSERT INTO notes (v) VALUES ('after failover')")
         assert one(db, "SELECT @@server_id FROM notes LIMIT 1 FOR UPDATE") == REPLICA_SERVER_ID

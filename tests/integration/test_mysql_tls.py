@@ -25,7 +25,7 @@ from fastlb.errors import NoPrimaryError
 from fastlb.mysql import Router
 
 from . import mariadb as mariadb_helpers
-from .clients import wait_until
+from .clients import recv_exact, recv_until_eof, wait_until
 from .mariadb import PASSWORD, USER, Template
 from .mysql_proxy import (
     PRIMARY_ID,
@@ -248,7 +248,7 @@ def test_garbage_after_the_ssl_request_closes_only_that_connection(
         hostile.sendall(frame(request, 1) + b"GET / HTTP/1.0\r\n\r\n" * 10)
         with connect(port, **tls_options(ca)) as other:
             assert server_id(other) == REPLICA_ID
-        drain(hostile)  # an alert or nothing, then EOF (still open after 10 s: fails)
+        recv_until_eof(hostile)  # an alert or nothing, then EOF (still open after 10 s: fails)
     assert wait_until(
         lambda: proxy.stats()["frontends"]["sql"]["tls_handshake_failures"] == failures + 1,
         timeout=5,
@@ -359,7 +359,7 @@ def test_a_stalled_tls_handshake_counts_as_a_handshake_timeout(
             request = struct.pack("<IIB23x", CLIENT_PROTOCOL_41 | CLIENT_SSL, 1 << 24, 45)
             slow.sendall(frame(request, 1) + b"\x16\x03")  # a hello that never completes
             started = time.monotonic()
-            drain(slow)  # closed by fastlb
+            recv_until_eof(slow)  # closed by fastlb
             assert time.monotonic() - started < 5
         frontend = process.stats()["frontends"]["sql"]
         assert wait_until(
@@ -381,15 +381,6 @@ def read_packet(sock: socket.socket) -> bytes:
     return recv_exact(sock, int.from_bytes(header[:3], "little"))
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        assert chunk, "connection closed"
-        data += chunk
-    return data
-
-
 def parse_greeting(payload: bytes) -> tuple[int, bytes]:
     """(capabilities, the 20-byte scramble) of a HandshakeV10."""
     assert payload[0] == 10
@@ -409,10 +400,3 @@ def native_password_token(password: bytes, scramble: bytes) -> bytes:
     stage2 = hashlib.sha1(stage1).digest()
     mask = hashlib.sha1(scramble + stage2).digest()
     return bytes(a ^ b for a, b in zip(stage1, mask, strict=True))
-
-
-def drain(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data

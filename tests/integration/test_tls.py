@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .clients import connect, echo_roundtrip, recv_line, wait_until
+from .clients import connect, echo_roundtrip, open_descriptors, recv_line, wait_until
 from .pki import TestCA, serial_of
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
@@ -251,10 +251,6 @@ def test_slow_handshakes_time_out_and_leave_no_descriptor_behind(
     assert wait_until(lambda: open_descriptors(lb.pid) <= descriptors, timeout=10), (
         f"{open_descriptors(lb.pid)} descriptors open, {descriptors} before"
     )
-
-
-def open_descriptors(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 def test_the_negotiated_alpn_protocol_is_passed_to_a_tls_backend(
