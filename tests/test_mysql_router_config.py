@@ -47,9 +47,11 @@ def test_the_documented_shape() -> None:
     assert arguments["causal_reads"] == "off"
     assert arguments["primary_failure"] == "fail_on_write"
     assert arguments["rules"] == [("^SELECT .* FROM reports", "primary")]
+    # Unset fields take the proxy's defaults.
     router = Router.from_config(backend(), db="shop")
-    assert router.db == "shop" and router.causal_reads == "session"
-    assert router.max_replication_lag == 5.0 and router.monitor_interval == 1.0
+    assert router.db == "shop" and router.causal_reads == "off"
+    assert router.max_replication_lag == 10.0 and router.monitor_interval == 1.0
+    assert router.causal_wait_timeout == 0.5
 
 
 def test_objects_with_attributes_work_like_mappings() -> None:

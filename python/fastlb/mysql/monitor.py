@@ -27,7 +27,7 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from .connections import describe
+from .connections import describe, is_connection_error
 from .topology import ServerObservation, ServerSpec, TopologyDecision, decide
 
 __all__ = ["DecisionCallback", "TopologyMonitor"]
@@ -233,7 +233,7 @@ class TopologyMonitor:
                 await cursor.execute(statement)
                 row = await cursor.fetchone()
         except (pymysql.err.OperationalError, pymysql.err.ProgrammingError) as exc:
-            if exc.args and exc.args[0] in (2006, 2013):  # the connection itself broke
+            if is_connection_error(exc):  # the connection itself broke
                 raise
             # Typically "Access denied; you need SLAVE MONITOR": the server is up.
             return {"replication_error": f"{statement}: {describe(exc)}"}

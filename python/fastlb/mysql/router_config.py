@@ -10,15 +10,18 @@ Accepted shape (a mapping, or any object with these attributes, e.g. the config 
     mysql:
       users: [{user: app, password: secret}]     # the Router logs in as one of them
       monitor: {user: monitor, password: "...", interval: 1s}   # optional
-      max_replication_lag: 5s                    # optional (5s)
-      causal_reads: session                      # optional: off | session (session)
+      max_replication_lag: 5s                    # optional (10s)
+      causal_reads: session                      # optional: off | session (off)
+      causal_timeout: 500ms                      # optional (500ms)
       primary_failure: error_on_write            # optional (error_on_write)
       rules:                                     # optional, in order
         - {match: "^SELECT .* FROM reports", route: primary}
     tls: {verify: true, ca: /etc/mysql/ca.pem}   # optional: TLS to the servers
 
-Durations are numbers of seconds or `250ms` / `2s` / `1m` strings. `${ENV}` references must
-already be expanded (the config loader does it). ValueError names the offending field.
+Defaults are the proxy's (`config_mysql.MysqlConfig`), so that one section routes alike in
+the proxy and the Router. Durations are numbers of seconds or `250ms` / `2s` / `1m` strings.
+`${ENV}` references must already be expanded (the config loader does it). ValueError names
+the offending field.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..config_mysql import MysqlConfig
 from ..config_security import BackendTlsConfig
 from ..config_types import parse_duration, split_host_port
 from .topology import ServerSpec
@@ -40,6 +44,11 @@ def _get(obj: Any, key: str, default: Any = _MISSING, *, where: str) -> Any:
     if value is _MISSING:
         raise ValueError(f"{where}.{key}: required")
     return value
+
+
+def _default(field: str) -> Any:
+    """The proxy's default for a `mysql:` field: one section routes the same in both."""
+    return MysqlConfig.model_fields[field].default
 
 
 def _seconds(value: Any, where: str) -> float:
@@ -89,10 +98,17 @@ def router_arguments(backend: Any, *, user: str | None = None) -> dict[str, Any]
         "user": str(_get(login, "user", where="mysql.users[]")),
         "password": str(_get(login, "password", "", where="mysql.users[]")),
         "max_replication_lag": _seconds(
-            _get(mysql, "max_replication_lag", 5.0, where="mysql"), "mysql.max_replication_lag"
+            _get(mysql, "max_replication_lag", _default("max_replication_lag"), where="mysql"),
+            "mysql.max_replication_lag",
         ),
-        "causal_reads": _get(mysql, "causal_reads", "session", where="mysql"),
-        "primary_failure": _get(mysql, "primary_failure", "error_on_write", where="mysql"),
+        "causal_reads": _get(mysql, "causal_reads", _default("causal_reads"), where="mysql"),
+        "causal_wait_timeout": _seconds(
+            _get(mysql, "causal_timeout", _default("causal_timeout"), where="mysql"),
+            "mysql.causal_timeout",
+        ),
+        "primary_failure": _get(
+            mysql, "primary_failure", _default("primary_failure"), where="mysql"
+        ),
         "rules": [
             (
                 str(_get(rule, "match", where=f"mysql.rules[{index}]")),
