@@ -88,6 +88,7 @@ impl Firewall {
     /// accounting needed); the ticket otherwise, to be held for the connection's life.
     #[inline]
     pub fn admit(&self, peer: IpAddr) -> Result<Option<SourceTicket>, Refusal> {
+        let peer = canonical(peer);
         if let Some(acl) = self.acl.load().as_deref() {
             if !acl.permits(peer) {
                 return Err(Refusal::Acl);
@@ -96,10 +97,7 @@ impl Firewall {
         if !self.sources.is_active() {
             return Ok(None);
         }
-        self.sources
-            .admit(canonical(peer))
-            .map(Some)
-            .map_err(Refusal::Source)
+        self.sources.admit(peer).map(Some).map_err(Refusal::Source)
     }
 }
 

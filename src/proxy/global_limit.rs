@@ -126,6 +126,8 @@ mod tests {
             async move { limit.acquire().await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "the limit did not hold the waiter");
+        assert_eq!(limit.pauses(), 1);
         limit.set_max(Some(1001));
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await

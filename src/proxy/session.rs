@@ -53,15 +53,7 @@ async fn serve_plain(client: TcpStream, frontend: &Frontend) {
             )
             .await
         }
-        Upstream::Tls(upstream) => {
-            Box::pin(relay_streams(
-                client,
-                upstream,
-                frontend.idle_timeout(),
-                counters,
-            ))
-            .await
-        }
+        Upstream::Tls(upstream) => Box::pin(relay_tls(client, upstream, frontend, &server)).await,
     };
     server.stats.session_time.record(started.elapsed());
 }

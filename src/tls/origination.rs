@@ -1,5 +1,6 @@
 //! TLS to backend servers: the client-side configuration and the handshake after connect.
 
+use arc_swap::ArcSwap;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::ClientConfig;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -7,7 +8,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -22,8 +23,10 @@ pub struct TlsOrigination {
     /// Overrides every server's own name (`tls.server_name`).
     server_name: Option<ServerName<'static>>,
     /// The same configuration offering one ALPN protocol: the one the client negotiated
-    /// with the frontend, passed through (protocols come from frontend configs: few).
-    with_alpn: Mutex<HashMap<Vec<u8>, Arc<ClientConfig>>>,
+    /// with the frontend, passed through (protocols come from frontend configs: few). Read
+    /// without a lock on every connect, by every worker; a protocol seen for the first time
+    /// swaps in a new map.
+    with_alpn: ArcSwap<HashMap<Vec<u8>, Arc<ClientConfig>>>,
 }
 
 impl std::fmt::Debug for TlsOrigination {
@@ -60,7 +63,7 @@ impl TlsOrigination {
         Ok(TlsOrigination {
             config: Arc::new(client),
             server_name,
-            with_alpn: Mutex::new(HashMap::new()),
+            with_alpn: ArcSwap::default(),
         })
     }
 
@@ -84,15 +87,18 @@ impl TlsOrigination {
     }
 
     fn config_offering(&self, protocol: &[u8]) -> Arc<ClientConfig> {
-        let mut cache = self.with_alpn.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .entry(protocol.to_vec())
-            .or_insert_with(|| {
-                let mut config = (*self.config).clone();
-                config.alpn_protocols = vec![protocol.to_vec()];
-                Arc::new(config)
-            })
-            .clone()
+        if let Some(config) = self.with_alpn.load().get(protocol) {
+            return config.clone();
+        }
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![protocol.to_vec()];
+        let config = Arc::new(config);
+        self.with_alpn.rcu(|known| {
+            let mut known = HashMap::clone(known);
+            known.insert(protocol.to_vec(), config.clone());
+            known
+        });
+        config
     }
 }
 
