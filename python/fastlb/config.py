@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import os
 import re
 import tomllib
@@ -48,6 +47,7 @@ from .config_types import (
     Weight,
     between,
     field_error,
+    milliseconds,
     parse_duration,
     refuse_bool,
     resolve_address,
@@ -168,9 +168,9 @@ class HealthCheckConfig(_Model):
     def to_core_dict(self) -> dict[str, Any]:
         return {
             "type": self.type,
-            "interval_ms": _milliseconds(self.interval),
-            "fast_interval_ms": _milliseconds(self.effective_fast_interval),
-            "timeout_ms": _milliseconds(self.timeout),
+            "interval_ms": milliseconds(self.interval),
+            "fast_interval_ms": milliseconds(self.effective_fast_interval),
+            "timeout_ms": milliseconds(self.timeout),
             "rise": self.rise,
             "fall": self.fall,
             "path": self.path,
@@ -337,7 +337,7 @@ class Config(_Model):
                 "backend": f.backend,
                 "mode": f.mode,
                 "max_connections": f.max_connections,
-                "idle_timeout_ms": _milliseconds(f.idle_timeout),
+                "idle_timeout_ms": milliseconds(f.idle_timeout),
                 **_frontend_security(f),
             }
             for i, f in enumerate(self.frontends)
@@ -346,7 +346,7 @@ class Config(_Model):
             {
                 "name": b.name,
                 "retries": b.retries,
-                "connect_timeout_ms": _milliseconds(b.connect_timeout),
+                "connect_timeout_ms": milliseconds(b.connect_timeout),
                 "all_backups": b.all_backups,
                 # Only when configured: absent means "no check" to the core.
                 **({"health_check": b.health_check.to_core_dict()} if b.health_check else {}),
@@ -429,7 +429,7 @@ def _frontend_security(frontend: FrontendConfig) -> dict[str, Any]:
         "acl": frontend.acl.model_dump() if frontend.acl else None,
         "max_connections_per_source": frontend.max_connections_per_source,
         "connection_rate_per_source": (
-            {"connections": rate.connections, "window_ms": _milliseconds(rate.window)}
+            {"connections": rate.connections, "window_ms": milliseconds(rate.window)}
             if rate
             else None
         ),
@@ -446,11 +446,6 @@ def _host_name(address: str) -> str | None:
     except ValueError:
         return host.rstrip(".")
     return None
-
-
-def _milliseconds(seconds: float) -> int:
-    # Round up so that a sub-millisecond duration never becomes 0 ("no timeout" to some code).
-    return max(1, math.ceil(seconds * 1000))
 
 
 # --------------------------------------------------------------------------- loading

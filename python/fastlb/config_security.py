@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from .config_types import PositiveDuration, between, field_error, refuse_bool
+from .config_types import PositiveDuration, between, field_error, milliseconds, refuse_bool
 
 __all__ = [
     "AclConfig",
@@ -139,7 +139,7 @@ class FrontendTlsConfig(_Model):
             "certificates": [{"cert": p.cert, "key": p.key} for p in self.pairs],
             "alpn": list(self.alpn),
             "min_version": self.min_version,
-            "handshake_timeout_ms": max(1, math.ceil(self.handshake_timeout * 1000)),
+            "handshake_timeout_ms": milliseconds(self.handshake_timeout),
             "session_resumption": self.session_resumption,
             "required": self.required,
         }

@@ -181,3 +181,9 @@ def resolve_address(address: str) -> str:
         infos.sort(key=lambda info: info[0] != socket.AF_INET)
         ip = ipaddress.ip_address(infos[0][4][0])
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def milliseconds(seconds: float) -> int:
+    """A duration for the core: rounded up, so that a sub-millisecond duration never
+    becomes 0 ("no timeout" to some code)."""
+    return max(1, math.ceil(seconds * 1000))

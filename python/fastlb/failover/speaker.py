@@ -24,7 +24,7 @@ from .addresses import VirtualAddresses
 from .config import FailoverConfig
 from .garp import GratuitousArp
 from .interface import FailoverError, InterfaceInfo, inspect_interface, require_capabilities
-from .machine import ChangeState, Effect, SendAdvert, State, VrrpMachine
+from .machine import OWNER_PRIORITY, ChangeState, Effect, SendAdvert, State, VrrpMachine
 from .packet import VRRP_MULTICAST_GROUP, VRRP_TTL, Advertisement, MalformedPacket, decode_datagram
 from .transport import VrrpSocket
 
@@ -318,8 +318,8 @@ class VrrpSpeaker:
             return
         problem = None
         if received.ttl != VRRP_TTL:
-            problem = f"TTL {received.ttl} instead of 255 (sent from beyond a router?)"
-        elif set(advert.addresses) != set(self._vips) and advert.priority != 255:
+            problem = f"TTL {received.ttl} instead of {VRRP_TTL} (sent from beyond a router?)"
+        elif set(advert.addresses) != set(self._vips) and advert.priority != OWNER_PRIORITY:
             problem = (
                 f"virtual IPs {', '.join(map(str, advert.addresses))} differ from ours "
                 "(a misconfiguration: check virtual_ips on both nodes)"

@@ -74,9 +74,6 @@ class TopologyMonitors:
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
 
-    def __bool__(self) -> bool:
-        return bool(self._monitors)
-
     def _applier(self, backend: str) -> Callable[[TopologyDecision], None]:
         def apply(decision: TopologyDecision) -> None:
             apply_decision(self._engine, backend, decision)
