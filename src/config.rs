@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use crate::balancer::MAX_WEIGHT;
 use crate::error::{Error, Result};
-use crate::firewall::{AclConfig, SourceRateConfig};
+use crate::firewall::{AclConfig, Cidr, SourceRateConfig};
+use crate::http::{HttpBackendConfig, HttpFrontendConfig};
 pub use crate::mysql::config::{MysqlConfig, ServerRole};
+use crate::proxy_protocol::ProxyVersion;
 use crate::tls::{BackendTlsConfig, FrontendTlsConfig};
 
 /// How the relay moves bytes.
@@ -49,6 +51,8 @@ pub enum FrontendMode {
     Tcp,
     /// Terminates the MySQL protocol and routes each statement (read/write splitting).
     Mysql,
+    /// Parses, routes and balances each HTTP request (`http` section required).
+    Http,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +75,19 @@ pub struct FrontendConfig {
     pub max_connections_per_source: Option<u32>,
     #[serde(default)]
     pub connection_rate_per_source: Option<SourceRateConfig>,
+    /// Read a PROXY protocol header (v1 or v2) first; refused from peers outside
+    /// `trusted_proxies`.
+    #[serde(default)]
+    pub accept_proxy: bool,
+    /// The whole PROXY header must arrive within this.
+    #[serde(default)]
+    pub proxy_timeout_ms: u64,
+    /// Peers whose PROXY header and `X-Forwarded-For` are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Cidr>,
+    /// `mode: http` only.
+    #[serde(default)]
+    pub http: Option<HttpFrontendConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +107,15 @@ pub struct BackendConfig {
     pub mysql: Option<MysqlConfig>,
     #[serde(default)]
     pub tls: Option<BackendTlsConfig>,
+    /// Send a PROXY protocol header on every new server connection.
+    #[serde(default)]
+    pub send_proxy: Option<ProxyVersion>,
+    /// Health checks send the PROXY header too (servers that require it on every connection).
+    #[serde(default)]
+    pub check_send_proxy: bool,
+    /// The HTTP server-connection pool (used by `mode: http` frontends).
+    #[serde(default)]
+    pub http: Option<HttpBackendConfig>,
     pub servers: Vec<ServerConfig>,
 }
 
@@ -307,6 +333,12 @@ impl CoreConfig {
                 return bad(format!(
                     "frontend {:?}: mode mysql needs a mysql section on backend {:?}",
                     frontend.name, frontend.backend
+                ));
+            }
+            if (frontend.mode == FrontendMode::Http) != frontend.http.is_some() {
+                return bad(format!(
+                    "frontend {:?}: an http section goes with mode http, and only with it",
+                    frontend.name
                 ));
             }
             if frontend.mode == FrontendMode::Tcp

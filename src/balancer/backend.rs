@@ -338,6 +338,9 @@ mod tests {
             health_check: None,
             mysql: None,
             tls: None,
+            send_proxy: None,
+            check_send_proxy: false,
+            http: None,
             servers: servers
                 .iter()
                 .enumerate()

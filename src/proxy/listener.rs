@@ -138,6 +138,11 @@ fn admit(client: TcpStream, peer: SocketAddr, frontend: &Arc<Frontend>, global: 
             FrontendMode::Mysql => {
                 tokio::spawn(crate::mysql::serve(client, slot));
             }
+            FrontendMode::Http => {
+                let local = client.local_addr().unwrap_or(peer);
+                let origin = super::ClientOrigin::direct(peer, local);
+                tokio::spawn(crate::http::serve(client, slot, origin));
+            }
         },
         None => bump(&frontend.stats.rejected),
     }

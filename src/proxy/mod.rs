@@ -4,6 +4,7 @@ mod engine;
 mod frontend;
 mod global_limit;
 mod listener;
+mod origin;
 mod reload;
 mod session;
 mod snapshot;
@@ -11,6 +12,7 @@ mod workers;
 
 pub use engine::Engine;
 pub use frontend::{ConnectionSlot, Frontend};
+pub use origin::ClientOrigin;
 
 #[cfg(test)]
 mod runtime_tests;

@@ -40,6 +40,7 @@ impl Engine {
                     mode: match f.mode {
                         FrontendMode::Tcp => "tcp",
                         FrontendMode::Mysql => "mysql",
+                        FrontendMode::Http => "http",
                     },
                     mysql: (f.mode == FrontendMode::Mysql).then(|| f.stats.mysql.snapshot()),
                 };
