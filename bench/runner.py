@@ -1,4 +1,9 @@
-"""The A/B loop: start the topology, alternate candidate and baseline, report."""
+"""The A/B loop: start the topology, alternate candidate and baseline, report.
+
+Every scenario runs on both load balancers at each thread count (`--threads 1,2`: HAProxy
+`nbthread`, fastlb `workers`); a round is candidate then baseline at each count in turn
+(A B A B ...), and the report takes medians over rounds.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,22 @@ import json
 import os
 import platform
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import configs, report, wrk
+from bench import configs, h2load, probes, report, wrk
+from bench.probes import ProbeFailed, check_serves
 from bench.report import ScenarioResult, SideRuns
-from bench.scenarios import BY_NAME, SCENARIOS, Scenario
+from bench.result import LoadParseError, LoadResult
+from bench.scenarios import BY_NAME, HTTP_FRONTENDS, SCENARIOS, Scenario
 from bench.topology import LoadBalancerProcess, Topology, fastlb_command, find_tool
+
+__all__ = ["check_serves", "main"]  # check_serves: loadtests/ imports it from here
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,9 +39,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="A/B benchmark: fastlb vs stock HAProxy (same nginx backends, weights 3:1).",
     )
     parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per scenario")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per client run")
     parser.add_argument(
         "--scenario", action="append", choices=sorted(BY_NAME), help="run only these (repeat)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=thread_counts,
+        default=[1, 2],
+        help="I/O thread counts to run both load balancers at, e.g. 1,2 (default) or 2",
     )
     parser.add_argument(
         "--splice", choices=("auto", "always", "never"), default="auto", help="fastlb's splice"
@@ -41,8 +56,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--haproxy-splice",
         choices=sorted(configs.HAPROXY_SPLICE),
         default="auto",
-        help="HAProxy's: auto = option splice-auto (the reference), always = splice-request"
-        " + splice-response, never = no splice option",
+        help="HAProxy's (mode tcp): auto = option splice-auto (the reference), always ="
+        " splice-request + splice-response, never = no splice option",
+    )
+    parser.add_argument(
+        "--haproxy-reuse",
+        choices=configs.HAPROXY_REUSE,
+        default="safe",
+        help="HAProxy's http-reuse for keep-alive and h2 clients (default safe)",
+    )
+    parser.add_argument(
+        "--haproxy-close-reuse",
+        choices=configs.HAPROXY_REUSE,
+        default=configs.HAPROXY_CLOSE_REUSE,
+        help="HAProxy's http-reuse for `Connection: close` clients (default always: safe never"
+        " reuses a server connection for a client's first request)",
     )
     parser.add_argument(
         "--candidate",
@@ -53,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only, keep BENCHMARKS.md")
     parser.add_argument(
-        "--keep-workdir", action="store_true", help="keep configs, logs and wrk reports"
+        "--keep-workdir", action="store_true", help="keep configs, logs and client reports"
     )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration <= 0:
@@ -61,35 +89,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def thread_counts(text: str) -> list[int]:
+    """`1,2` -> [1, 2]: distinct positive integers, in the order given."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if not counts or any(c < 1 for c in counts) or len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(f"distinct positive thread counts, e.g. 1,2: {text!r}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenarios = [BY_NAME[n] for n in args.scenario] if args.scenario else list(SCENARIOS)
+    http = any(s.frontend in HTTP_FRONTENDS for s in scenarios)
     workdir = Path(tempfile.mkdtemp(prefix="fastlb-bench-"))
     os.chmod(workdir, 0o755)  # nginx workers run as nobody when we are root
-    print(f"bench: work directory {workdir} (configs, logs, every wrk report)", flush=True)
+    print(f"bench: work directory {workdir} (configs, logs, every client report)", flush=True)
     load_before = load_average()
     with Topology(workdir) as topo:
         servers = topo.start_backends()
-        baseline = topo.start_haproxy("haproxy", servers, args.haproxy_splice)
-        if args.candidate == "fastlb":
-            candidate = topo.start_fastlb("fastlb", servers, args.splice)
-        else:
-            candidate = topo.start_haproxy("haproxy-b", servers, args.haproxy_splice)
-        for lb in (candidate, baseline):
-            check_serves(lb.label, lb.port)
-            check_serves(lb.label, lb.tls_port, tls=True)
-            # Warm-up: page cache for /big, lazily created pools, CPU frequency.
-            wrk.run(
-                f"http://127.0.0.1:{lb.port}/",
-                threads=configs.THREADS,
-                connections=16,
-                duration_s=1,
-                script_dir=workdir,
+        pairs: list[tuple[LoadBalancerProcess, LoadBalancerProcess]] = []
+        for threads in args.threads:
+            baseline = topo.start_haproxy(
+                f"haproxy-{threads}t",
+                servers,
+                args.haproxy_splice,
+                threads=threads,
+                http=http,
+                reuse=args.haproxy_reuse,
+                close_reuse=args.haproxy_close_reuse,
             )
-        results = [
-            run_scenario(scenario, candidate, baseline, args, workdir) for scenario in scenarios
-        ]
-        distribution = fastlb_distribution(topo.fastlb_api_port)
+            if args.candidate == "fastlb":
+                candidate = topo.start_fastlb(
+                    f"fastlb-{threads}t", servers, args.splice, threads=threads, http=http
+                )
+            else:
+                candidate = topo.start_haproxy(
+                    f"haproxy-b-{threads}t",
+                    servers,
+                    args.haproxy_splice,
+                    threads=threads,
+                    http=http,
+                    reuse=args.haproxy_reuse,
+                    close_reuse=args.haproxy_close_reuse,
+                )
+            pairs.append((candidate, baseline))
+        checks = {}
+        for candidate, baseline in pairs:
+            checks[candidate.label] = check_load_balancer(candidate, http, required=False)
+            checks[baseline.label] = check_load_balancer(baseline, http, required=True)
+        results = [run_scenario(scenario, pairs, args, workdir) for scenario in scenarios]
+        distribution = fastlb_distribution(topo)
+        appendix = {
+            f"Config: {lb.label}": (workdir / f"{lb.label}.{ext}").read_text()
+            for lb, ext in (
+                (pairs[0][1], "cfg"),
+                (pairs[0][0], "yaml" if args.candidate == "fastlb" else "cfg"),
+            )
+        }
     if not args.keep_workdir:
         shutil.rmtree(workdir)  # on an exception it stays, with the logs that explain it
     print()
@@ -97,105 +156,198 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         meta = metadata(args, argv)
         meta["load average (1 min)"] = f"{load_before} before, {load_average()} after"
+        meta.update({f"checks, {label}": text for label, text in checks.items() if text})
         if distribution:
             meta["fastlb connections per server"] = distribution
-        args.output.write_text(report.markdown(results, meta, configs.THREADS, args.duration))
+        text = report.markdown(results, meta, configs.CLIENT_THREADS, args.duration, appendix)
+        args.output.write_text(text)
         print(f"\nwrote {args.output}")
     return 0
 
 
+def check_load_balancer(lb: LoadBalancerProcess, http: bool, *, required: bool) -> str:
+    """Probe every frontend before timing; warm it up (page cache, pools, CPU frequency).
+
+    A frontend of the candidate that fails its probe is marked unavailable (its scenarios
+    report why, nothing is measured); the baseline must pass every probe.
+    """
+    check_serves(lb.label, lb.port)
+    check_serves(lb.label, lb.tls_port, tls=True)
+    found = []
+    if http:
+        probes_by_frontend: tuple[tuple[str, Callable[[int], str]], ...] = (
+            ("http", probes.check_http),
+            ("http_close", probes.check_reuse),
+            ("https", probes.check_h2),
+        )
+        for frontend, probe in probes_by_frontend:
+            if frontend == "http_close" and "http" in lb.unavailable:
+                # fastlb serves both from one frontend: what failed for one fails for both.
+                lb.unavailable.setdefault(frontend, lb.unavailable["http"])
+            if frontend in lb.unavailable:
+                continue
+            try:
+                found.append(probe(getattr(lb.ports, frontend)))
+            except ProbeFailed as exc:
+                if required:
+                    raise SystemExit(f"error: {lb.label} {frontend}: {exc}") from None
+                lb.unavailable[frontend] = str(exc)
+        for frontend, why in sorted(lb.unavailable.items()):
+            print(f"bench: {lb.label} {frontend}: not available ({why})", flush=True)
+    ports = [lb.port] + ([lb.ports.http] if http and "http" not in lb.unavailable else [])
+    for port in ports:
+        wrk.run(
+            f"http://127.0.0.1:{port}/",
+            threads=configs.CLIENT_THREADS,
+            connections=16,
+            duration_s=1,
+            script_dir=Path(tempfile.gettempdir()),
+        )
+    return "; ".join(found)
+
+
 def run_scenario(
     scenario: Scenario,
-    candidate: LoadBalancerProcess,
-    baseline: LoadBalancerProcess,
+    pairs: list[tuple[LoadBalancerProcess, LoadBalancerProcess]],
     args: argparse.Namespace,
     workdir: Path,
 ) -> ScenarioResult:
-    """`args.rounds` rounds of candidate then baseline (A B A B ...), every run kept."""
-    result = ScenarioResult(scenario, SideRuns(candidate.label), SideRuns(baseline.label))
+    """`args.rounds` rounds of candidate then baseline at each thread count, every run kept."""
+    result = ScenarioResult(scenario, [], [])
+    sides: list[tuple[SideRuns, LoadBalancerProcess]] = []
+    for candidate, baseline in pairs:
+        for runs, lb in ((result.candidates, candidate), (result.baselines, baseline)):
+            side = SideRuns(label(lb), threads=lb.threads)
+            side.unavailable = lb.unavailable.get(scenario.frontend, "")
+            runs.append(side)
+            sides.append((side, lb))
     for round_no in range(1, args.rounds + 1):
-        for side, lb in ((result.candidate, candidate), (result.baseline, baseline)):
-            cpu_before = lb.cpu_seconds()
-            run, raw = wrk.run(
-                url(lb, scenario),
-                threads=configs.THREADS,
-                connections=scenario.connections,
-                duration_s=args.duration,
-                headers=scenario.headers,
-                script_dir=workdir,
-            )
-            (workdir / f"{scenario.name}-{side.label}-{round_no}.txt").write_text(raw)
-            side.results.append(run)
-            side.cpu_seconds.append(lb.cpu_seconds() - cpu_before)
-            value = report.format_metric(getattr(run, scenario.metric), scenario.metric)
-            cost = report.format_cost(side.costs(scenario.metric)[-1], scenario.metric)
-            flag = f"  ERRORS {run.socket_errors} non-2xx {run.non_2xx}" if run.errors else ""
-            print(
-                f"  {scenario.name:<10} round {round_no} {side.label:<9} {value:>16}"
-                f"  LB CPU {cost}{flag}",
-                flush=True,
-            )
+        for side, lb in sides:
+            if side.unavailable:
+                continue
+            measure(scenario, side, lb, args, workdir / f"{scenario.name}-{lb.label}-{round_no}")
             time.sleep(0.5)  # let the previous run's sockets close before the next one
     return result
 
 
-def url(lb: LoadBalancerProcess, scenario: Scenario) -> str:
-    if scenario.tls:
-        return f"https://127.0.0.1:{lb.tls_port}{scenario.path}"
-    return f"http://127.0.0.1:{lb.port}{scenario.path}"
+def label(lb: LoadBalancerProcess) -> str:
+    """The report's name of a side: the process name without its thread count."""
+    return lb.label.rsplit("-", 1)[0] if lb.label.endswith("t") else lb.label
 
 
-def check_serves(label: str, port: int, *, tls: bool = False) -> None:
-    """One request through the load balancer must reach nginx before anything is timed."""
-    context = ssl.create_default_context()
-    # The benchmark's self-signed certificate: what is checked here is that it relays.
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    scheme = "https" if tls else "http"
-    address = f"{scheme}://127.0.0.1:{port}/"
-    with urllib.request.urlopen(address, timeout=5, context=context if tls else None) as response:
-        body = response.read().decode()
-    if body != configs.SMALL_BODY:
-        raise SystemExit(f"error: {label} on port {port} answered {body!r}")
-
-
-def fastlb_distribution(api_port: int | None) -> str:
-    """Connections fastlb gave each server over the whole run (should be ~3:1), from its API."""
-    if api_port is None:
-        return ""
+def measure(
+    scenario: Scenario,
+    side: SideRuns,
+    lb: LoadBalancerProcess,
+    args: argparse.Namespace,
+    record: Path,
+) -> None:
+    """One client run against `lb`: its result and the LB's CPU time appended to `side`."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/stats", timeout=5) as r:
-            servers = json.load(r)["backends"]["web"]["servers"]
-        return ", ".join(f"{name} {s['total_connections']:,}" for name, s in servers.items())
-    except (OSError, ValueError, KeyError) as exc:
-        return f"unavailable ({exc})"
+        cpu_before = lb.cpu_seconds()
+        run, raw = run_client(scenario, lb, args.duration, record.parent)
+        cpu = lb.cpu_seconds() - cpu_before
+    except (LoadParseError, OSError) as exc:  # OSError: the process is gone from /proc
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        side.failures.append(why)
+        record.with_suffix(".txt").write_text(str(exc))
+        print(f"  {scenario.name:<14} {side.setting:<14} FAILED: {why}", flush=True)
+        return
+    record.with_suffix(".txt").write_text(raw)
+    side.results.append(run)
+    side.cpu_seconds.append(cpu)
+    value = report.format_metric(getattr(run, scenario.metric), scenario.metric)
+    cost = report.format_cost(side.costs(scenario.metric)[-1], scenario.metric)
+    flag = f"  ERRORS {run.socket_errors} non-2xx {run.non_2xx}" if run.errors else ""
+    round_no = len(side.results) + len(side.failures)
+    print(
+        f"  {scenario.name:<14} round {round_no} {side.setting:<14} {value:>16}"
+        f"  LB CPU {cost}{flag}",
+        flush=True,
+    )
+
+
+def run_client(
+    scenario: Scenario, lb: LoadBalancerProcess, duration_s: float, workdir: Path
+) -> tuple[LoadResult, str]:
+    target = url(lb, scenario)
+    if scenario.tool == "h2load":
+        return h2load.run(
+            target,
+            threads=configs.CLIENT_THREADS,
+            connections=scenario.connections,
+            streams=scenario.streams,
+            duration_s=duration_s,
+            headers=scenario.headers,
+        )
+    return wrk.run(
+        target,
+        threads=configs.CLIENT_THREADS,
+        connections=scenario.connections,
+        duration_s=duration_s,
+        headers=scenario.headers,
+        script_dir=workdir,
+    )
+
+
+def url(lb: LoadBalancerProcess, scenario: Scenario) -> str:
+    scheme = "https" if scenario.tls else "http"
+    port = getattr(lb.ports, scenario.frontend)
+    return f"{scheme}://127.0.0.1:{port}{scenario.path}"
+
+
+def fastlb_distribution(topo: Topology) -> str:
+    """Connections each fastlb gave each server over the whole run (~3:1), from its API: per
+    backend, so `web-http` shows how few server connections the HTTP pool opened."""
+    parts = []
+    for name, api_port in topo.fastlb_api_ports.items():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/stats", timeout=5) as r:
+                backends = json.load(r)["backends"]
+            for backend, stats in backends.items():
+                servers = stats["servers"]
+                counts = ", ".join(f"{s} {v['total_connections']:,}" for s, v in servers.items())
+                parts.append(f"{name} {backend}: {counts}")
+        except (OSError, ValueError, KeyError) as exc:
+            parts.append(f"{name}: unavailable ({exc})")
+    return "; ".join(parts)
 
 
 def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     options = configs.HAPROXY_SPLICE[args.haproxy_splice]
     haproxy_splice = " + ".join(f"`{o}`" for o in options) or "no splice option"
+    threads = "/".join(str(t) for t in args.threads)
     return {
         "command": f"python -m bench {shown}".strip(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {cpu_model()}, Linux {platform.release()}",
         "commit": git_commit(),
         "rounds x duration": f"{args.rounds} x {args.duration:g} s, A/B alternated, medians",
+        "thread counts": f"{threads} for both (HAProxy `nbthread`, fastlb `workers`);"
+        f" clients always `-t{configs.CLIENT_THREADS}`",
         "haproxy": first_line([find_tool("haproxy"), "-v"]),
         "nginx": first_line([find_tool("nginx"), "-v"]),
         "wrk": first_line([find_tool("wrk"), "-v"]),
+        "h2load": first_line([find_tool("h2load"), "--version"]),
         "fastlb": (
-            f"{first_line([fastlb_command(), 'version'])}, `workers: {configs.THREADS}`,"
+            f"{first_line([fastlb_command(), 'version'])}, `workers: {threads}`,"
             f" `splice: {args.splice}`"
             if args.candidate == "fastlb"
             else "not measured (harness check: HAProxy vs HAProxy)"
         ),
-        "HAProxy config": f"`mode tcp`, `nbthread {configs.THREADS}`, `balance roundrobin`,"
-        f" {haproxy_splice} in every scenario",
+        "HAProxy config, TCP/TLS": f"`mode tcp`, `balance roundrobin`, {haproxy_splice}",
+        "HAProxy config, HTTP": "`mode http`, `option forwardfor`, `option http-keep-alive`,"
+        f" `http-reuse {args.haproxy_reuse}` (keep-alive, h2), `http-reuse"
+        f" {args.haproxy_close_reuse}` (`Connection: close` clients), `timeout http-request"
+        f" {configs.HTTP_REQUEST_TIMEOUT}`, h2 by `alpn h2,http/1.1` on the TLS bind",
+        "fastlb config, HTTP": "`mode: http`, `forwarded: {x_forwarded_for: true}`, backend"
+        " `http: {server_reuse: true, max_idle: 1024}` (docs/http.md); the full configs are at"
+        " the end",
         "backends": "2 x nginx (1 worker each), weights 3:1, `/` = 64 B, `/big` = 16 MiB",
-        "TLS scenarios": "both terminate TLS in TCP mode with the same self-signed ECDSA P-256"
-        " certificate, TLS 1.2 minimum (wrk negotiates 1.3), session resumption off on both"
-        " (HAProxy `no-tls-tickets` + `tune.ssl.cachesize 0`, fastlb"
+        "TLS scenarios": "both terminate TLS with the same self-signed ECDSA P-256"
+        " certificate, TLS 1.2 minimum (wrk and h2load negotiate 1.3), session resumption off"
+        " on both (HAProxy `no-tls-tickets` + `tune.ssl.cachesize 0`, fastlb"
         " `session_resumption: false`): every new connection is a full handshake",
     }
 

@@ -15,12 +15,12 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import configs
 from bench.certs import BenchCertificate, write_certificate
-from bench.configs import Server
+from bench.configs import Ports, Server
 
 # Below Linux's default ephemeral range (32768-60999), so a client's connect() can't take
 # one of our listening ports between picking it and binding it; above the well-known ones.
@@ -29,13 +29,23 @@ PORT_RANGE = (20000, 32000)
 
 @dataclass(frozen=True)
 class LoadBalancerProcess:
-    """A running load balancer: its label in the report, its frontend ports (plain TCP and
-    TLS-terminating), its pid."""
+    """A running load balancer: its label in the report, its frontend ports, its pid, its
+    I/O threads, and the frontends it could not serve (`unavailable`: "http" or "https" ->
+    why, e.g. the build has no `mode http` yet)."""
 
     label: str
-    port: int
+    ports: Ports
     pid: int
-    tls_port: int
+    threads: int = configs.THREADS
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def port(self) -> int:
+        return self.ports.tcp
+
+    @property
+    def tls_port(self) -> int:
+        return self.ports.tls
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the whole process (every thread) so far."""
@@ -108,7 +118,8 @@ class Topology:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._stack = ExitStack()
-        self.fastlb_api_port: int | None = None
+        self.fastlb_api_port: int | None = None  # the last fastlb started (loadtests/)
+        self.fastlb_api_ports: dict[str, int] = {}  # every fastlb: name -> API port
         self.certificate: BenchCertificate = write_certificate(workdir)
         self.backend_pids: list[int] = []  # nginx masters (their workers are their children)
 
@@ -147,25 +158,78 @@ class Topology:
         return servers
 
     def start_haproxy(
-        self, name: str, servers: list[Server], splice: str = "auto"
+        self,
+        name: str,
+        servers: list[Server],
+        splice: str = "auto",
+        *,
+        threads: int = configs.THREADS,
+        http: bool = False,
+        reuse: str = "safe",
+        close_reuse: str = configs.HAPROXY_CLOSE_REUSE,
     ) -> LoadBalancerProcess:
-        port, tls_port = free_ports(2)
+        """HAProxy with its TCP and TLS frontends, and its `mode http` ones when `http`."""
+        ports = Ports(*free_ports(5)) if http else Ports(*free_ports(2))
         cfg = self.workdir / f"{name}.cfg"
         crt = str(self.certificate.combined)
-        cfg.write_text(configs.haproxy_cfg(port, servers, splice, tls_port, crt))
+        text = configs.haproxy_cfg(ports, servers, splice, crt, threads, reuse, close_reuse)
+        cfg.write_text(text)
         # -db: foreground, one process (no master), so the pid is the one doing the work.
-        pid = self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], port)
-        return LoadBalancerProcess(name, port, pid, tls_port)
+        pid = self._spawn(name, [find_tool("haproxy"), "-f", str(cfg), "-db"], ports.tcp)
+        return LoadBalancerProcess(name, ports, pid, threads)
 
-    def start_fastlb(self, name: str, servers: list[Server], splice: str) -> LoadBalancerProcess:
-        port, api_port, tls_port = free_ports(3)
-        cfg = self.workdir / f"{name}.yaml"
+    def start_fastlb(
+        self,
+        name: str,
+        servers: list[Server],
+        splice: str,
+        *,
+        threads: int = configs.THREADS,
+        http: bool = False,
+    ) -> LoadBalancerProcess:
+        """fastlb with its TCP and TLS frontends, and its `mode: http` ones when `http`.
+
+        A build that refuses the HTTP frontends (`fastlb check` fails: no `mode: http` yet,
+        or no h2) still runs the TCP scenarios: the most complete config it accepts is used
+        and what was dropped is recorded in `unavailable`, with the reason `check` gave.
+        """
+        tcp, api_port, tls, http_port, https_port = free_ports(5)
         cert, key = str(self.certificate.cert), str(self.certificate.key)
-        cfg.write_text(configs.fastlb_yaml(port, api_port, servers, splice, tls_port, cert, key))
+        cfg = self.workdir / f"{name}.yaml"
+        # One HTTP/1.1 frontend serves keep-alive and `Connection: close` clients alike.
+        full = Ports(tcp, tls, http_port, https_port, http_close=http_port)
+        attempts = [full, Ports(tcp, tls, http_port, http_close=http_port)]
+        attempts = [*attempts, Ports(tcp, tls)] if http else [Ports(tcp, tls)]
+        unavailable: dict[str, str] = {}
+        for ports in attempts:
+            cfg.write_text(
+                configs.fastlb_yaml(ports, api_port, servers, splice, cert, key, threads)
+            )
+            refusal = fastlb_check(cfg)
+            if refusal is None:
+                break
+            dropped = "https" if ports.https else "http"
+            unavailable[dropped] = f"config refused: {refusal}"
+            if dropped == "http":
+                unavailable.setdefault("https", unavailable["http"])
+        else:
+            raise ProcessFailed(f"fastlb refused even its TCP config {cfg}: {refusal}")
         argv = [fastlb_command(), "serve", "-c", str(cfg)]
-        pid = self._spawn(name, argv, port, timeout=30.0)
+        pid = self._spawn(name, argv, tcp, timeout=30.0)
         self.fastlb_api_port = api_port
-        return LoadBalancerProcess(name, port, pid, tls_port)
+        self.fastlb_api_ports[name] = api_port
+        return LoadBalancerProcess(name, ports, pid, threads, unavailable)
+
+
+def fastlb_check(cfg: Path) -> str | None:
+    """None if `fastlb check` accepts the config, else the last line it printed (why)."""
+    proc = subprocess.run(
+        [fastlb_command(), "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode == 0:
+        return None
+    lines = (proc.stderr + proc.stdout).strip().splitlines()
+    return " / ".join(line.strip() for line in lines[-3:]) or f"exit {proc.returncode}"
 
 
 def write_big_file(path: Path) -> None:

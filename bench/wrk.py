@@ -1,4 +1,4 @@
-"""Run wrk and parse what it prints into a `WrkResult`.
+"""Run wrk and parse what it prints into a `LoadResult`.
 
 wrk's human-readable report is parsed (it is what people paste and what the fixture in
 bench/fixtures holds); a tiny Lua `done()` hook adds one line with the exact totals, since
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from bench.result import LoadParseError, LoadResult
 
 DONE_SCRIPT = """\
 done = function(summary, latency, requests)
@@ -35,32 +36,11 @@ _PERCENTILE = re.compile(rf"^\s*(50|75|90|99)%\s+{_NUMBER}(us|ms|s|m|h)\s*$", re
 _EXACT = re.compile(r"^fastlb-bench: requests=(\d+) bytes=(\d+) duration_us=(\d+)", re.MULTILINE)
 
 
-class WrkParseError(ValueError):
+class WrkParseError(LoadParseError):
     """wrk's output lacked a line the benchmark needs (the message quotes the output)."""
 
 
-@dataclass(frozen=True)
-class WrkResult:
-    requests: int
-    duration_s: float
-    bytes_read: int
-    requests_per_s: float
-    latency_avg_s: float
-    latency_percentiles_s: dict[int, float]
-    socket_errors: dict[str, int]
-    non_2xx: int
-
-    @property
-    def bytes_per_s(self) -> float:
-        return self.bytes_read / self.duration_s if self.duration_s else 0.0
-
-    @property
-    def errors(self) -> int:
-        """Every failure wrk saw: socket errors (connect/read/write/timeout) + non-2xx/3xx."""
-        return sum(self.socket_errors.values()) + self.non_2xx
-
-
-def parse(output: str) -> WrkResult:
+def parse(output: str) -> LoadResult:
     """Parse wrk 4.x's report (with or without --latency and the done() line)."""
     totals = _TOTALS.search(output)
     rps = _RPS.search(output)
@@ -76,7 +56,7 @@ def parse(output: str) -> WrkResult:
     latency = _LATENCY.search(output)
     socket = _SOCKET_ERRORS.search(output)
     non_2xx = _NON_2XX.search(output)
-    return WrkResult(
+    return LoadResult(
         requests=requests,
         duration_s=duration,
         bytes_read=bytes_read,
@@ -105,7 +85,7 @@ def run(
     duration_s: float,
     headers: tuple[str, ...] = (),
     script_dir: Path,
-) -> tuple[WrkResult, str]:
+) -> tuple[LoadResult, str]:
     """Run wrk once; return the parsed result and the raw output (kept for the record)."""
     script = script_dir / "done.lua"
     if not script.exists():
