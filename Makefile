@@ -21,7 +21,7 @@ EXT_STAMP := $(VENV)/.fastlb-ext
 RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
 
 # Debian packages the tests and the benchmark run for real: command -> package.
-SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server \
+SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client chromium:chromium mariadbd:mariadb-server \
 	sysbench:sysbench keepalived:keepalived ip:iproute2
 
 PY_PATHS := python tests bench loadtests
@@ -34,7 +34,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: system-deps
-system-deps: ## Install Debian's haproxy, nginx-light, wrk, chromium, mariadb-server, sysbench and keepalived when missing (root), or say what is missing
+system-deps: ## Install Debian's haproxy, nginx-light, wrk, nghttp2-client (h2load), chromium, mariadb-server, sysbench and keepalived when missing (root), or say what is missing
 	@missing=""; \
 	for pair in $(SYSTEM_TOOLS); do \
 		tool=$${pair%%:*}; pkg=$${pair#*:}; \

@@ -110,8 +110,12 @@ def run(
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise H2loadParseError(f"{' '.join(argv)} exited with {proc.returncode}:\n{output}")
-    result = parse(output)
+    return require_h2(parse(output), url), output
+
+
+def require_h2(result: LoadResult, url: str) -> LoadResult:
+    """`result` if every connection negotiated h2, else NotHttp2Error (h2load fell back)."""
     if result.protocols != {"h2"}:
         negotiated = ", ".join(sorted(result.protocols)) or "nothing"
         raise NotHttp2Error(f"{url}: the server negotiated {negotiated}, not h2")
-    return result, output
+    return result

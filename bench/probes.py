@@ -83,9 +83,13 @@ def check_h2(port: int) -> str:
         result = h2load.parse(proc.stdout + proc.stderr)
     except LoadParseError as exc:
         raise ProbeFailed(str(exc).splitlines()[0]) from None
-    if result.protocols != {"h2"}:
+    try:
+        h2load.require_h2(result, f"https://127.0.0.1:{port}/")
+    except h2load.NotHttp2Error:
         negotiated = ", ".join(sorted(result.protocols)) or "nothing"
-        raise ProbeFailed(f"h2 not built (ALPN offered h2, http/1.1; negotiated {negotiated})")
+        raise ProbeFailed(
+            f"h2 not built: ALPN offered h2, http/1.1; the frontend chose {negotiated}"
+        ) from None
     if result.errors:
         raise ProbeFailed(f"h2 requests failed ({result.errors} of {result.requests})")
     return "ALPN h2"

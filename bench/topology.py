@@ -210,8 +210,8 @@ class Topology:
                 break
             dropped = "https" if ports.https else "http"
             unavailable[dropped] = f"config refused: {refusal}"
-            if dropped == "http":
-                unavailable.setdefault("https", unavailable["http"])
+            if dropped == "http":  # then h2 was refused for the same reason (or more)
+                unavailable["https"] = unavailable["http"]
         else:
             raise ProcessFailed(f"fastlb refused even its TCP config {cfg}: {refusal}")
         argv = [fastlb_command(), "serve", "-c", str(cfg)]
@@ -222,14 +222,18 @@ class Topology:
 
 
 def fastlb_check(cfg: Path) -> str | None:
-    """None if `fastlb check` accepts the config, else the last line it printed (why)."""
+    """None if `fastlb check` accepts the config, else its first complaint, without the file
+    name (the report quotes it as the reason a scenario was not measured)."""
     proc = subprocess.run(
         [fastlb_command(), "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
     )
     if proc.returncode == 0:
         return None
-    lines = (proc.stderr + proc.stdout).strip().splitlines()
-    return " / ".join(line.strip() for line in lines[-3:]) or f"exit {proc.returncode}"
+    lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+    complaints = [line.removeprefix(f"{cfg}: ") for line in lines if line.startswith(f"{cfg}:")]
+    first = complaints[0] if complaints else (lines[-1] if lines else f"exit {proc.returncode}")
+    more = f" (+{len(complaints) - 1} more)" if len(complaints) > 1 else ""
+    return first + more
 
 
 def write_big_file(path: Path) -> None:
