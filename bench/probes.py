@@ -93,3 +93,10 @@ def check_h2(port: int) -> str:
     if result.errors:
         raise ProbeFailed(f"h2 requests failed ({result.errors} of {result.requests})")
     return "ALPN h2"
+
+
+def server_connections(ports: list[int]) -> int:
+    """nginx's connection serial numbers summed over the backends, asked directly (not through
+    a load balancer): the difference across a run is how many server connections the load
+    balancer opened (each ask opens one connection itself, which the caller subtracts)."""
+    return sum(int(get(port, "/conn").strip()) for port in ports)

@@ -27,6 +27,9 @@ class SideRuns:
     unavailable: str = ""
     # Runs whose client output was no report (the first line of why); they count as errors.
     failures: list[str] = field(default_factory=list)
+    # Connections the load balancer opened to the servers during each run (nginx's count):
+    # shows the HTTP pool at work (Connection: close clients, few server connections).
+    server_connections: list[int] = field(default_factory=list)
 
     @property
     def setting(self) -> str:
@@ -47,6 +50,12 @@ class SideRuns:
     def median_cost(self, metric: str) -> float:
         costs = self.costs(metric)
         return statistics.median(costs) if costs else 0.0
+
+    def server_connections_per_1k(self) -> float | None:
+        """Median over rounds of server connections opened per 1,000 requests."""
+        pairs = zip(self.results, self.server_connections, strict=False)
+        values = [1000 * opened / run.requests for run, opened in pairs if run.requests]
+        return statistics.median(values) if values else None
 
     def values(self, metric: str) -> list[float]:
         return [float(getattr(r, metric)) for r in self.results]
@@ -261,8 +270,9 @@ def markdown(
         "",
         f"| scenario | threads | {cand_label} | {base_label} | ratio |"
         f" LB CPU {cand_label} | LB CPU {base_label} | {cand_label} latency |"
-        f" {base_label} latency |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f" {base_label} latency | server connections per 1k requests, {cand_label} /"
+        f" {base_label} |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         metric = r.scenario.metric
@@ -276,6 +286,7 @@ def markdown(
                 f"| {r.scenario.name} | {cand.threads} | {_value(cand, metric)} |"
                 f" {_value(base, metric)} | {ratio} | {_cost(cand, metric)} |"
                 f" {_cost(base, metric)} | {format_latency(cand)} | {format_latency(base)} |"
+                f" {_per_1k(cand)} / {_per_1k(base)} |"
             )
     out += ["", "## Every round", ""]
     out += [
@@ -299,6 +310,11 @@ def markdown(
     for title, text in (appendix or {}).items():
         out += ["", f"## {title}", "", "```", text.rstrip(), "```"]
     return "\n".join(out) + "\n"
+
+
+def _per_1k(side: SideRuns) -> str:
+    value = side.server_connections_per_1k() if side.measured else None
+    return "-" if value is None else f"{value:,.1f}"
 
 
 def _label(results: list[ScenarioResult], attribute: str) -> str:

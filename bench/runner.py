@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         for candidate, baseline in pairs:
             checks[candidate.label] = check_load_balancer(candidate, http, required=False)
             checks[baseline.label] = check_load_balancer(baseline, http, required=True)
-        results = [run_scenario(scenario, pairs, args, workdir) for scenario in scenarios]
+        backend_ports = [server.port for server in servers]
+        results = [
+            run_scenario(scenario, pairs, args, workdir, backend_ports) for scenario in scenarios
+        ]
         distribution = fastlb_distribution(topo)
         appendix = {
             f"Config: {lb.label}": (workdir / f"{lb.label}.{ext}").read_text()
@@ -211,6 +214,7 @@ def run_scenario(
     pairs: list[tuple[LoadBalancerProcess, LoadBalancerProcess]],
     args: argparse.Namespace,
     workdir: Path,
+    backend_ports: list[int],
 ) -> ScenarioResult:
     """`args.rounds` rounds of candidate then baseline at each thread count, every run kept."""
     result = ScenarioResult(scenario, [], [])
@@ -225,7 +229,8 @@ def run_scenario(
         for side, lb in sides:
             if side.unavailable:
                 continue
-            measure(scenario, side, lb, args, workdir / f"{scenario.name}-{lb.label}-{round_no}")
+            record = workdir / f"{scenario.name}-{lb.label}-{round_no}"
+            measure(scenario, side, lb, args.duration, record, backend_ports)
             time.sleep(0.5)  # let the previous run's sockets close before the next one
     return result
 
@@ -239,15 +244,21 @@ def measure(
     scenario: Scenario,
     side: SideRuns,
     lb: LoadBalancerProcess,
-    args: argparse.Namespace,
+    duration_s: float,
     record: Path,
+    backend_ports: list[int],
 ) -> None:
-    """One client run against `lb`: its result and the LB's CPU time appended to `side`."""
+    """One client run against `lb`: its result, the LB's CPU time and the server connections
+    it opened (nginx's serials, asked before and after) appended to `side`."""
     try:
+        serial_before = probes.server_connections(backend_ports)
         cpu_before = lb.cpu_seconds()
-        run, raw = run_client(scenario, lb, args.duration, record.parent)
+        run, raw = run_client(scenario, lb, duration_s, record.parent)
         cpu = lb.cpu_seconds() - cpu_before
-    except (LoadParseError, OSError) as exc:  # OSError: the process is gone from /proc
+        # The ask after the run opened one connection per backend itself; the one before
+        # was counted in serial_before already.
+        opened = probes.server_connections(backend_ports) - serial_before - len(backend_ports)
+    except (LoadParseError, ProbeFailed, OSError) as exc:  # OSError: the LB is gone
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         side.failures.append(why)
         record.with_suffix(".txt").write_text(str(exc))
@@ -256,13 +267,14 @@ def measure(
     record.with_suffix(".txt").write_text(raw)
     side.results.append(run)
     side.cpu_seconds.append(cpu)
+    side.server_connections.append(opened)
     value = report.format_metric(getattr(run, scenario.metric), scenario.metric)
     cost = report.format_cost(side.costs(scenario.metric)[-1], scenario.metric)
     flag = f"  ERRORS {run.socket_errors} non-2xx {run.non_2xx}" if run.errors else ""
     round_no = len(side.results) + len(side.failures)
     print(
         f"  {scenario.name:<14} round {round_no} {side.setting:<14} {value:>16}"
-        f"  LB CPU {cost}{flag}",
+        f"  LB CPU {cost}  server connections {opened:,}{flag}",
         flush=True,
     )
 

@@ -230,6 +230,18 @@ def test_headline_compares_each_sides_best_thread_count() -> None:
     assert "| http-keepalive | 2 | 70,000 req/s | 51,000 req/s | 1.37 |" in text
 
 
+def test_server_connections_per_thousand_requests() -> None:
+    pooled, unpooled = _side("fastlb", 1, 30_000), _side("haproxy", 1, 20_000)
+    pooled.server_connections = [60, 90, 30]  # 300,000 requests per run
+    unpooled.server_connections = [200_000] * 3
+    assert pooled.server_connections_per_1k() == pytest.approx(0.2)
+    assert unpooled.server_connections_per_1k() == pytest.approx(1000.0)
+    result = ScenarioResult(BY_NAME["http-close"], [pooled], [unpooled])
+    text = markdown([result], {"command": "python -m bench"}, 2, 5.0)
+    assert "| 0.2 / 1,000.0 |" in text
+    assert SideRuns("fastlb", threads=1).server_connections_per_1k() is None
+
+
 def test_p99_above_the_baselines_misses_even_with_the_ratio() -> None:
     result = ScenarioResult(
         BY_NAME["http-keepalive"],
