@@ -82,7 +82,7 @@ def check_h2(port: int) -> str:
     try:
         result = h2load.parse(proc.stdout + proc.stderr)
     except LoadParseError as exc:
-        raise ProbeFailed(str(exc).splitlines()[0]) from None
+        raise ProbeFailed(f"h2 not working: {str(exc).splitlines()[0]}") from None
     try:
         h2load.require_h2(result, f"https://127.0.0.1:{port}/")
     except h2load.NotHttp2Error:

@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             pairs.append((candidate, baseline))
         checks = {}
         for candidate, baseline in pairs:
-            checks[candidate.label] = check_load_balancer(candidate, http, required=False)
-            checks[baseline.label] = check_load_balancer(baseline, http, required=True)
+            checks[candidate.label] = check_load_balancer(candidate, http, workdir, required=False)
+            checks[baseline.label] = check_load_balancer(baseline, http, workdir, required=True)
         backend_ports = [server.port for server in servers]
         results = [
             run_scenario(scenario, pairs, args, workdir, backend_ports) for scenario in scenarios
@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def check_load_balancer(lb: LoadBalancerProcess, http: bool, *, required: bool) -> str:
+def check_load_balancer(
+    lb: LoadBalancerProcess, http: bool, workdir: Path, *, required: bool
+) -> str:
     """Probe every frontend before timing; warm it up (page cache, pools, CPU frequency).
 
     A frontend of the candidate that fails its probe is marked unavailable (its scenarios
@@ -204,7 +206,7 @@ def check_load_balancer(lb: LoadBalancerProcess, http: bool, *, required: bool) 
             threads=configs.CLIENT_THREADS,
             connections=16,
             duration_s=1,
-            script_dir=Path(tempfile.gettempdir()),
+            script_dir=workdir,
         )
     return "; ".join(found)
 
