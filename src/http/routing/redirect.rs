@@ -145,9 +145,9 @@ impl Redirect {
 /// The request's Host for a Location: `None` when it is not a plain `host[:port]` (anything
 /// else, `/`, `@`, `?`..., would change what the URL means), without its port if asked.
 fn request_authority(value: &[u8], without_port: bool) -> Option<&[u8]> {
-    let (host, _) = split_port(value)?;
+    let (host, port) = split_port(value)?;
     let plain = |b: &u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(b);
-    if !value.iter().all(plain) {
+    if !host.iter().all(plain) || !port.unwrap_or_default().iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(if without_port { host } else { value })

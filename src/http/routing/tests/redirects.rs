@@ -112,7 +112,14 @@ fn without_a_usable_host_the_location_is_relative() {
     // HTTP/1.0 without Host.
     assert_eq!(location(to_https.clone(), &get("/x"), false), "/p/x");
     // A Host that would change the URL's meaning is not echoed.
-    for host in ["evil.com/x", "a@evil.com", "[::1", "a b"] {
+    for host in [
+        "evil.com/x",
+        "a@evil.com",
+        "[::1",
+        "a b",
+        "a.com:80:90",
+        "a.com:x",
+    ] {
         assert_eq!(
             location(to_https.clone(), &get("/x").host(host), false),
             "/p/x"
