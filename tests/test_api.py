@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from http_stats import with_http
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastlb import LoadBalancer
 from fastlb.api.metrics import StatsCollector
 from fastlb.api.stats_models import StatsSnapshot
-from http_stats import with_http
 from support import NamedHTTPBackend, free_port, http_get
 
 TOKEN = "test-token-123"
