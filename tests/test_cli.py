@@ -453,9 +453,10 @@ def test_stats_once_shows_every_server(
 
 def stats_cells(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
     """`fastlb stats`'s table for two snapshots, as {row name: cells}."""
-    console = Console(width=250, file=io.StringIO(), color_system=None)
+    output = io.StringIO()
+    console = Console(width=250, file=output, color_system=None)
     console.print(render_stats(previous, current, "http://127.0.0.1:9100"))
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = output.getvalue()
     return {
         row[0]: row
         for line in text.splitlines()

@@ -542,7 +542,9 @@ def test_dashboard_shows_http_requests_responses_and_pool(
     assert dom.ids["status"] == "Live", dom.ids
 
     web = dom.frontends["web"]
-    rate, total = re.fullmatch(r"([\d.]+)total ([\d,]+)", web["http_rate"]).groups()  # type: ignore[union-attr]
+    match = re.fullmatch(r"([\d.]+)total ([\d,]+)", web["http_rate"])
+    assert match, web
+    rate, total = match.groups()
     requests = count(total)
     assert (float(rate), (requests - 100) % 50) == (25.0, 0), web
     shown = {c: count(web[f"http_{c}"]) for c in ("2xx", "3xx", "4xx", "5xx")}
