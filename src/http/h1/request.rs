@@ -134,7 +134,9 @@ fn decide(
         if facts.codings.chunked_misplaced {
             return Err(HeadError::ChunkedNotLast);
         }
-        if facts.codings.unknown {
+        // Only `chunked` alone: a server that does not know `gzip` as a transfer coding may
+        // misread the framing, and no client needs it (HAProxy refuses them too, with 422).
+        if facts.codings.other {
             return Err(HeadError::UnknownTransferCoding);
         }
         if !facts.codings.chunked_last {
