@@ -148,7 +148,7 @@ async fn broken_senders_are_refused() {
 
 #[tokio::test]
 async fn write_header_precedes_the_data() {
-    let (mut sender, mut receiver) = pair().await;
+    let (mut sender, receiver) = pair().await;
     write_header(
         &mut sender,
         ProxyVersion::V1,
