@@ -284,3 +284,19 @@ fn trusted_proxies_judge_mapped_peers_as_ipv4() {
     };
     assert!(!nobody.trusts("127.0.0.1".parse().unwrap()));
 }
+
+#[test]
+fn the_fuzz_seeds_are_headers() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/proxy_protocol");
+    let mut count = 0;
+    for entry in std::fs::read_dir(seeds).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            parse(&bytes).is_ok(),
+            "{:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        count += 1;
+    }
+    assert!(count >= 6);
+}
