@@ -25,6 +25,7 @@ import pytest
 
 from fastlb import _core
 
+from . import pki
 from .clients import recv_until_eof, wait_for_close, wait_until
 from .proc import free_port
 
@@ -38,7 +39,8 @@ CLIENT_IP = "127.0.0.2"
 # --- nginx that wants a PROXY header on every connection ----------------------------------
 
 
-def nginx_conf(prefix: Path, port: int) -> str:
+def nginx_conf(prefix: Path, port: int, tls: pki.Server | None) -> str:
+    ssl = f"ssl_certificate {tls.cert_path}; ssl_certificate_key {tls.key_path};" if tls else ""
     return f"""\
 daemon off;
 master_process on;
@@ -54,7 +56,8 @@ http {{
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
     server {{
-        listen 127.0.0.1:{port} proxy_protocol;
+        listen 127.0.0.1:{port} {"ssl " if tls else ""}proxy_protocol;
+        {ssl}
         set_real_ip_from 127.0.0.1;
         real_ip_header proxy_protocol;
         set $client $proxy_protocol_addr:$proxy_protocol_port;
@@ -65,17 +68,17 @@ http {{
 """
 
 
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[str]:
-    """A real nginx on a free port whose every connection must open with a PROXY header;
-    `/` answers what the header said. Yields its `127.0.0.1:port`."""
+@contextmanager
+def running_nginx(prefix: Path, tls: pki.Server | None = None) -> Iterator[str]:
+    """A real nginx on a free port whose every connection must open with a PROXY header
+    (then, with `tls`, a TLS handshake); `/` answers what the header said. Yields its
+    `127.0.0.1:port`."""
     if NGINX is None:
         pytest.fail("nginx is not installed (Debian: apt-get install nginx-light)")
-    prefix = tmp_path / "nginx"
     prefix.mkdir()
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_conf(prefix, port))
+    conf.write_text(nginx_conf(prefix, port, tls))
     log = (prefix / "stdout.log").open("wb")
     proc = subprocess.Popen(
         [NGINX, "-p", str(prefix), "-c", str(conf)],
@@ -96,6 +99,13 @@ def nginx(tmp_path: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[str]:
+    """`running_nginx`, plain HTTP."""
+    with running_nginx(tmp_path / "nginx") as address:
+        yield address
 
 
 def _listens(port: int) -> bool:
@@ -235,6 +245,19 @@ def test_send_proxy_from_an_ipv6_client(nginx: str, version: str) -> None:
         # TCP6 / AF_INET6 though nginx itself is reached over IPv4.
         assert body.startswith("remote=::1 client=::1:"), body
         assert f"server=::1:{address[1]}" in body, body
+
+
+def test_send_proxy_precedes_tls_to_the_server(tmp_path: Path) -> None:
+    # nginx's `listen ... ssl proxy_protocol` reads the header, then the handshake: the order
+    # HAProxy's `send-proxy` + `ssl` uses.
+    ca = pki.TestCA(tmp_path)
+    certificate = ca.issue("nginx", ["localhost"], ips=("127.0.0.1",))
+    with running_nginx(tmp_path / "nginx", tls=certificate) as server:
+        config = core_config(server, send_proxy="v2")
+        config["backends"][0]["tls"] = {"verify": True, "ca": str(ca.cert_path)}
+        with engine(config) as (_, address):
+            body = curl(address)
+    assert body.startswith(f"remote={CLIENT_IP} client={CLIENT_IP}:"), body
 
 
 def test_without_send_proxy_nginx_refuses(nginx: str) -> None:
