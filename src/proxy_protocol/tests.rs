@@ -300,3 +300,58 @@ fn the_fuzz_seeds_are_headers() {
     }
     assert!(count >= 6);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    fn any_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<u32>().prop_map(|v| IpAddr::V4(Ipv4Addr::from(v))),
+            any::<u128>().prop_map(|v| IpAddr::V6(Ipv6Addr::from(v))),
+            any::<u32>().prop_map(|v| IpAddr::V6(Ipv4Addr::from(v).to_ipv6_mapped())),
+        ]
+    }
+
+    /// Bytes after either signature (so the parsers' depths are reached, not just refusals).
+    fn any_input() -> impl Strategy<Value = Vec<u8>> {
+        let signatures = prop_oneof![
+            Just(b"PROXY ".to_vec()),
+            Just(b"PROXY TCP4 ".to_vec()),
+            Just(b"\r\n\r\n\0\r\nQUIT\n\x21".to_vec()),
+            Just(Vec::new()),
+        ];
+        (signatures, proptest::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(signature, rest)| [signature, rest].concat())
+    }
+
+    proptest! {
+        #[test]
+        fn any_pair_of_addresses_round_trips(
+            client in any_ip(), local in any_ip(), ports in any::<(u16, u16)>()
+        ) {
+            let (client, local) = (SocketAddr::new(client, ports.0), SocketAddr::new(local, ports.1));
+            for version in [ProxyVersion::V1, ProxyVersion::V2] {
+                let mut header = Vec::new();
+                encode(version, client, local, &mut header);
+                let (parsed, length) = parse(&header).unwrap();
+                let parsed = parsed.unwrap();
+                prop_assert_eq!(length, header.len());
+                prop_assert_eq!(parsed.client.ip().to_canonical(), client.ip().to_canonical());
+                prop_assert_eq!(parsed.local.ip().to_canonical(), local.ip().to_canonical());
+                prop_assert_eq!((parsed.client.port(), parsed.local.port()), ports);
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_refused_or_parsed_consistently(input in any_input()) {
+            let scanned = scan(&input);
+            if let Ok((_, length)) = parse(&input) {
+                prop_assert_eq!(scanned.ok(), Some(Scan::Complete(length)));
+                // Whatever follows the header is not part of it.
+                prop_assert_eq!(parse(&input[..length]).unwrap().1, length);
+            }
+        }
+    }
+}
