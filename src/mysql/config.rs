@@ -181,3 +181,40 @@ impl MysqlSettings {
             .map(|&(_, route)| route)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(rules: &[(&str, RuleRoute)]) -> MysqlSettings {
+        MysqlSettings::new(&MysqlConfig {
+            users: vec![],
+            causal_reads: CausalReads::Off,
+            causal_timeout_ms: 500,
+            primary_failure: PrimaryFailure::ErrorOnWrite,
+            rules: rules
+                .iter()
+                .map(|&(pattern, route)| MysqlRule {
+                    pattern: pattern.into(),
+                    route,
+                })
+                .collect(),
+            server_version: None,
+            max_packet_bytes: 1024,
+        })
+    }
+
+    #[test]
+    fn rules_ignore_case_and_dots_match_newlines() {
+        let rules = settings(&[(r"^select\b.*\bfrom reports", RuleRoute::Primary)]);
+        assert_eq!(
+            rules.rule_route(b"SELECT a FROM REPORTS"),
+            Some(RuleRoute::Primary)
+        );
+        assert_eq!(
+            rules.rule_route(b"select a\nfrom reports"),
+            Some(RuleRoute::Primary)
+        );
+        assert_eq!(rules.rule_route(b"SELECT a FROM orders"), None);
+    }
+}
