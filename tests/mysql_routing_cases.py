@@ -21,11 +21,13 @@ Target = Literal["primary", "replica"]
 SessionState = Literal["free", "transaction", "read_only_transaction", "autocommit_off", "pinned"]
 
 #: The user rules every case is routed with (first match wins). Matching ignores case and
-#: `.` matches a newline: the first rule must catch `SELECT ...\nFROM Reports`.
-RULES: list[dict[str, str]] = [
-    {"match": r"^select\b.*\bfrom\s+reports\b", "route": "primary"},
-    {"match": r"\bfrom\s+archive\b", "route": "replica"},
+#: `.` matches a newline: the first rule must catch `SELECT ...\nFROM reports`. As
+#: `Router(rules=...)` takes them; `RULES` is the configuration's form.
+RULE_TUPLES: list[tuple[str, Target]] = [
+    (r"^select\b.*\bfrom\s+reports\b", "primary"),
+    (r"\bfrom\s+archive\b", "replica"),
 ]
+RULES: list[dict[str, str]] = [{"match": match, "route": route} for match, route in RULE_TUPLES]
 
 TABLES = "; ".join(
     f"CREATE TABLE {name} (id INT PRIMARY KEY); INSERT INTO {name} VALUES (1)"

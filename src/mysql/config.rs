@@ -1,7 +1,7 @@
 //! A MySQL backend's read/write splitting settings (the `mysql:` section, as the core
 //! receives it), and their compiled form.
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -77,7 +77,9 @@ pub enum RuleRoute {
 }
 
 /// A user routing rule: a regular expression on the statement text (ProxySQL's query
-/// rules); the first match wins, before the classifier.
+/// rules); the first match wins, before the classifier. Matching ignores case (SQL keywords
+/// and unquoted names are case-insensitive) and `.` matches a newline (statements span
+/// lines): see `compile_rule`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlRule {
@@ -130,18 +132,29 @@ impl MysqlConfig {
             return Err("at most one server can have role primary".into());
         }
         for rule in &self.rules {
-            Regex::new(&rule.pattern)
-                .map_err(|e| format!("mysql rule {:?} is not a valid regex: {e}", rule.pattern))?;
+            compile_rule(&rule.pattern)?;
         }
         Ok(())
     }
+}
+
+/// Compiles a rule's pattern the one way both the proxy and `fastlb.mysql.Router` (through
+/// `_core.RoutingPolicy`) match it: a search anywhere in the statement text, ignoring case,
+/// `.` matching a newline (Python's `re.IGNORECASE | re.DOTALL`).
+pub fn compile_rule(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .dot_matches_new_line(true)
+        .build()
+        .map_err(|e| format!("mysql rule {pattern:?} is not a valid regex: {e}"))
 }
 
 /// The settings a session uses, compiled once per (re)load.
 #[derive(Debug)]
 pub struct MysqlSettings {
     pub config: MysqlConfig,
-    pub rules: Vec<(Regex, RuleRoute)>,
+    /// The rules that compiled, each with its index in `config.rules`.
+    rules: Vec<(usize, Regex, RuleRoute)>,
 }
 
 impl PartialEq for MysqlSettings {
@@ -155,9 +168,12 @@ impl MysqlSettings {
         let rules = config
             .rules
             .iter()
+            .enumerate()
             // Validated with the configuration; a rule that doesn't compile is dropped
             // rather than taking the backend down.
-            .filter_map(|rule| Some((Regex::new(&rule.pattern).ok()?, rule.route)))
+            .filter_map(|(index, rule)| {
+                Some((index, compile_rule(&rule.pattern).ok()?, rule.route))
+            })
             .collect();
         MysqlSettings {
             config: config.clone(),
@@ -175,10 +191,15 @@ impl MysqlSettings {
 
     /// The first user rule matching `statement`.
     pub fn rule_route(&self, statement: &[u8]) -> Option<RuleRoute> {
+        self.matching_rule(statement).map(|(_, route)| route)
+    }
+
+    /// The first user rule matching `statement`: its index in `config.rules` and its route.
+    pub fn matching_rule(&self, statement: &[u8]) -> Option<(usize, RuleRoute)> {
         self.rules
             .iter()
-            .find(|(regex, _)| regex.is_match(statement))
-            .map(|&(_, route)| route)
+            .find(|(_, regex, _)| regex.is_match(statement))
+            .map(|&(index, _, route)| (index, route))
     }
 }
 

@@ -11,7 +11,7 @@ pub enum Target {
 }
 
 /// What the session knows when a statement arrives.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionView {
     /// A transaction is open on this connection: everything stays there until it ends.
     pub open_transaction: Option<Target>,
@@ -19,6 +19,15 @@ pub struct SessionView {
     pub pinned: bool,
     /// autocommit=0: every statement is part of a transaction, on the primary.
     pub autocommit: bool,
+}
+
+impl SessionView {
+    /// A session that has done nothing yet: no transaction, no pin, autocommit on.
+    pub const FREE: SessionView = SessionView {
+        open_transaction: None,
+        pinned: false,
+        autocommit: true,
+    };
 }
 
 /// Decides the target. Order: an open transaction, then the session's pin and autocommit,
@@ -34,6 +43,8 @@ pub fn decide(view: SessionView, class: Classification, rule: Option<RuleRoute>)
     if matches!(class.kind, Kind::SessionState | Kind::SetAutocommit(_)) {
         return Target::Primary;
     }
+    // A multi-statement may hold a write anywhere after its first statement (the classifier
+    // sends every one to the primary): a replica rule matching its text doesn't move it.
     match rule {
         Some(RuleRoute::Primary) => return Target::Primary,
         Some(RuleRoute::Replica) if !class.multi_statement => return Target::Replica,
@@ -50,11 +61,7 @@ mod tests {
     use super::*;
     use crate::mysql::classify::classify;
 
-    const FREE: SessionView = SessionView {
-        open_transaction: None,
-        pinned: false,
-        autocommit: true,
-    };
+    const FREE: SessionView = SessionView::FREE;
 
     fn target(view: SessionView, sql: &str) -> Target {
         decide(view, classify(sql.as_bytes()), None)
@@ -107,5 +114,10 @@ mod tests {
         );
         let set = classify(b"SET @@session.sql_mode = ''");
         assert_eq!(decide(FREE, set, Some(RuleRoute::Replica)), Target::Primary);
+        let multi = classify(b"SELECT * FROM archive; DELETE FROM archive");
+        assert_eq!(
+            decide(FREE, multi, Some(RuleRoute::Replica)),
+            Target::Primary
+        );
     }
 }

@@ -72,7 +72,7 @@ def test_the_router_follows_the_table(pair: Pair, case: table.Case) -> None:
             user=USER,
             password=PASSWORD,
             db="app",
-            rules=[(rule["match"], rule["route"]) for rule in table.RULES],
+            rules=table.RULE_TUPLES,
             monitor_interval=None,
         )
         async with router:
