@@ -1,30 +1,21 @@
 //! MySQL read/write splitting: a `mode: mysql` frontend terminates the MySQL protocol,
 //! authenticates clients with the configured users, and sends each statement to the
-//! primary or a replica (see `route.rs` for the policy, `session.rs` for the connections).
-//! The statement classifier (`classify`) is shared with `fastlb.mysql.Router` through
-//! `fastlb._core.classify_statement`.
+//! primary or a replica. Three parts, each only using the ones before it:
+//!
+//! - `protocol/`: packets, the packet stream, TLS transport, handshake, auth, login;
+//! - `classify/`: the statement classifier (pure: bytes in, `Classification` out);
+//! - `session/`: one client's session — the routing policy (`route.rs`), its server
+//!   connections (`upstream.rs`), the command loop, prepared statements, state replay.
+//!
+//! `config` (the `mysql:` section) and `stats` (its counters) serve all three. The
+//! classifier and the routing policy are shared with `fastlb.mysql.Router` through
+//! `fastlb._core.classify_statement` and `fastlb._core.RoutingPolicy`.
 
-pub mod auth;
 pub mod classify;
-mod commands;
 pub mod config;
-mod cursor;
-mod functions;
-pub mod handshake;
-mod lexer;
-mod login;
-pub mod packet;
-pub mod prepared;
-mod prepared_commands;
-mod replay;
-pub mod response;
-pub mod route;
-mod session;
-mod statements;
+pub mod protocol;
+pub mod session;
 pub mod stats;
-pub mod stream;
-mod transport;
-mod upstream;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::net::TcpStream;
@@ -34,10 +25,10 @@ pub use classify::{classify, Classification, Kind, Route};
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;
 use crate::tls::HandshakeError;
-use login::LoginError;
-use prepared::Statements;
+use protocol::login::{self, LoginError};
+use protocol::stream::PacketStream;
+use session::prepared::Statements;
 use session::{Session, Unplaced};
-use stream::PacketStream;
 
 /// Connection ids fastlb announces in its greetings.
 static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
@@ -56,7 +47,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let _ = client.set_nodelay(true);
     let mut client = PacketStream::new(client);
     if mysql.config.server_version.is_none() && backend.server_version().is_none() {
-        upstream::learn_server_version(&backend, settings.connect_timeout).await;
+        session::learn_server_version(&backend, settings.connect_timeout).await;
     }
     let version = match (&mysql.config.server_version, backend.server_version()) {
         (Some(configured), _) => configured.as_bytes().to_vec(),

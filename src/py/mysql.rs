@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::mysql::config::{MysqlConfig, MysqlSettings};
-use crate::mysql::route::{decide, SessionView, Target};
+use crate::mysql::session::route::{decide, SessionView, Target};
 use crate::mysql::{classify, Classification, Kind, Route};
 
 /// What `classify_statement` found: see `fastlb._core.pyi`.

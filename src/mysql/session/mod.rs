@@ -5,21 +5,30 @@
 //! way MaxScale's readwritesplit works: no state leaks between clients, and a replica is
 //! chosen by weighted round robin once per session rather than per statement.
 
+mod commands;
+pub mod prepared;
+mod prepared_commands;
+mod replay;
+pub mod response;
+pub mod route;
+mod upstream;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::classify::Kind;
-use super::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
-use super::packet::{error_code, frame, ok_payload, status};
-use super::prepared::Statements;
-use super::replay::{catch_up, refused_if_error, replay_error};
-use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
-use super::route::{SessionView, Target};
-use super::stream::PacketStream;
-use super::upstream::{Login, Upstream, UpstreamError};
 use crate::balancer::{Backend, Server};
+use crate::mysql::classify::Kind;
+use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
+use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
+use crate::mysql::protocol::stream::PacketStream;
 use crate::proxy::Frontend;
 use crate::stats::bump;
+use prepared::Statements;
+use replay::{catch_up, refused_if_error, replay_error};
+use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
+use route::{SessionView, Target};
+pub use upstream::learn_server_version;
+use upstream::{Login, Upstream, UpstreamError};
 
 /// What the session does after a command.
 pub enum Flow {
@@ -191,13 +200,13 @@ impl Session {
             Err(UpstreamError::ReplayRefused(code)) => Err(Unplaced::Refused(replay_error(code))),
             // The primary answered, but not as it should (no TLS where the backend wants
             // it, garbage, a session too changed to replay): that, not "no primary".
-            Err(UpstreamError::Protocol(why)) => {
-                Err(Unplaced::Refused(super::packet::err_payload(
+            Err(UpstreamError::Protocol(why)) => Err(Unplaced::Refused(
+                crate::mysql::protocol::packet::err_payload(
                     error_code::SERVER_LOST,
                     b"HY000",
                     &format!("fastlb: {why}"),
-                )))
-            }
+                ),
+            )),
             Err(_) => Err(Unplaced::NoPrimary),
         }
     }
@@ -353,7 +362,8 @@ impl Session {
         shape: Shape,
         rewrite: Rewrite,
     ) -> Result<Outcome, Failure> {
-        let strip = self.capabilities & super::packet::capability::SESSION_TRACK == 0;
+        let strip =
+            self.capabilities & crate::mysql::protocol::packet::capability::SESSION_TRACK == 0;
         let rewrite = Rewrite {
             strip_session_state: strip,
             ..rewrite
@@ -467,7 +477,7 @@ impl Session {
     }
 
     pub async fn send_error(&mut self, code: u16, state: &[u8; 5], message: &str, seq: u8) -> Flow {
-        let payload = super::packet::err_payload(code, state, message);
+        let payload = crate::mysql::protocol::packet::err_payload(code, state, message);
         self.send_payload(&payload, seq).await
     }
 
@@ -514,11 +524,13 @@ async fn relay_local_infile(
     let fail = |error, forwarded| Failure { error, forwarded };
     loop {
         let packet = client
-            .read_packet(super::packet::MAX_PART)
+            .read_packet(crate::mysql::protocol::packet::MAX_PART)
             .await
             .map_err(|e| match e {
-                super::stream::ReadError::Io(io) => fail(ForwardError::Client(io), true),
-                super::stream::ReadError::TooLarge(_) => {
+                crate::mysql::protocol::stream::ReadError::Io(io) => {
+                    fail(ForwardError::Client(io), true)
+                }
+                crate::mysql::protocol::stream::ReadError::TooLarge(_) => {
                     fail(ForwardError::Protocol("oversized file packet"), true)
                 }
             })?;

@@ -1,9 +1,9 @@
 //! The statement rules: what each kind of statement is, by its leading keywords and the facts
 //! its tokens showed (`cursor.rs`). One function per statement family; each says why.
 
-use super::classify::{Classification, Kind, Route, EMPTY};
 use super::cursor::{is, upper, Cursor};
 use super::lexer::Token;
+use super::{Classification, Kind, Route, EMPTY};
 
 /// `EXPLAIN EXPLAIN ...` and `SET STATEMENT ... FOR` nest; deeper than this is no real query.
 const MAX_NESTING: u8 = 8;

@@ -19,9 +19,14 @@
 //! `lexer.rs`); `sql_mode=NO_BACKSLASH_ESCAPES` is not known to the classifier (a string
 //! ending in a backslash then hides what follows it).
 
-use super::cursor::Cursor;
-use super::lexer::Lexer;
-use super::statements::statement;
+mod cursor;
+mod functions;
+mod lexer;
+mod statements;
+
+use cursor::Cursor;
+use lexer::Lexer;
+use statements::statement;
 
 /// Where a statement may run when the session is not inside a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,5 +156,4 @@ pub(super) const EMPTY: Classification = Classification {
 };
 
 #[cfg(test)]
-#[path = "classify_tests.rs"]
 mod tests;

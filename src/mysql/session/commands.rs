@@ -1,13 +1,13 @@
 //! The session's command loop: each client command read, routed and answered.
 
-use super::classify::{classify, Classification, Kind, Route};
-use super::login;
-use super::packet::{command, error_code};
 use super::response::{Failure, Rewrite, Shape};
 use super::route::{decide, Target};
-use super::session::{Flow, Session, Unplaced, Which};
-use super::stream::{Packet, ReadError};
 use super::upstream::UpstreamError;
+use super::{Flow, Session, Unplaced, Which};
+use crate::mysql::classify::{classify, Classification, Kind, Route};
+use crate::mysql::protocol::login;
+use crate::mysql::protocol::packet::{command, error_code};
+use crate::mysql::protocol::stream::{Packet, ReadError};
 use crate::stats::bump;
 
 impl Session {
@@ -293,7 +293,8 @@ impl Session {
     /// over with new server connections.
     async fn change_user(&mut self, packet: &Packet) -> Flow {
         let seq = packet.next_seq;
-        let Some(request) = super::handshake::parse_change_user(packet.payload()) else {
+        let Some(request) = crate::mysql::protocol::handshake::parse_change_user(packet.payload())
+        else {
             return self.malformed(seq).await;
         };
         let user_name = request.user.to_vec();
@@ -331,7 +332,7 @@ impl Session {
             Ok(()) => Ok(()),
             Err(Unplaced::NoPrimary)
                 if self.settings.config.primary_failure
-                    != super::config::PrimaryFailure::FailInstantly =>
+                    != crate::mysql::config::PrimaryFailure::FailInstantly =>
             {
                 self.ensure_replica().await
             }

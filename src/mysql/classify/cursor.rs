@@ -4,9 +4,9 @@
 //! The statement rules (`statements.rs`) look at the leading keywords themselves and combine
 //! them with these facts, which need the whole statement.
 
-use super::classify::{Classification, Kind, Route};
 use super::functions::{self, Call};
 use super::lexer::{Lexer, Token};
+use super::{Classification, Kind, Route};
 
 /// `word` in uppercase in `buf` (words longer than the buffer compare equal to no keyword).
 pub(super) fn upper<'b>(word: &[u8], buf: &'b mut [u8; 24]) -> &'b [u8] {

@@ -3,8 +3,8 @@
 //! statement there, so that every connection of the session behaves as the client set it.
 
 use super::response::{Outcome, Shape};
-use super::session::{Session, Which};
 use super::upstream::{Upstream, UpstreamError};
+use super::{Session, Which};
 
 /// Statements replayed on connections opened later; past this the session is pinned to
 /// the connections it has (a client that keeps changing state has a reason to).
@@ -49,7 +49,7 @@ pub(super) async fn catch_up(
 ) -> Result<(), UpstreamError> {
     while upstream.applied < state.len() {
         let payload = &state[upstream.applied];
-        let shape = if payload.first() == Some(&super::packet::command::QUERY) {
+        let shape = if payload.first() == Some(&crate::mysql::protocol::packet::command::QUERY) {
             Shape::Results
         } else {
             Shape::Single
@@ -69,7 +69,7 @@ pub(super) fn refused_if_error(outcome: Outcome) -> Result<(), UpstreamError> {
 
 /// What the client sees when a server refused to replay its session's state.
 pub fn replay_error(code: u16) -> Vec<u8> {
-    super::packet::err_payload(
+    crate::mysql::protocol::packet::err_payload(
         code,
         b"HY000",
         "fastlb: replaying the session's state on another server connection failed",

@@ -1,7 +1,7 @@
 //! Where one statement goes, given what the session has done so far (pure: no I/O).
 
-use super::classify::{Classification, Kind, Route};
-use super::config::RuleRoute;
+use crate::mysql::classify::{Classification, Kind, Route};
+use crate::mysql::config::RuleRoute;
 
 /// The server role a statement is sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
