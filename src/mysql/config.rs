@@ -6,25 +6,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 use crate::config::ServerConfig;
-
-/// A server's place in a primary/replica cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerRole {
-    /// Takes the writes (and the reads of transactions and pinned sessions).
-    Primary,
-    /// Takes the reads it can serve, weighted round robin.
-    Replica,
-}
-
-impl ServerRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerRole::Primary => "primary",
-            ServerRole::Replica => "replica",
-        }
-    }
-}
+use crate::mysql::Role;
 
 /// A user fastlb authenticates clients as, and logs in to the servers as.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -68,14 +50,6 @@ pub enum PrimaryFailure {
     FailInstantly,
 }
 
-/// Where a rule sends the statements it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleRoute {
-    Primary,
-    Replica,
-}
-
 /// A user routing rule: a regular expression on the statement text (ProxySQL's query
 /// rules); the first match wins, before the classifier. Matching ignores case (SQL keywords
 /// and unquoted names are case-insensitive) and `.` matches a newline (statements span
@@ -85,7 +59,7 @@ pub enum RuleRoute {
 pub struct MysqlRule {
     #[serde(rename = "match")]
     pub pattern: String,
-    pub route: RuleRoute,
+    pub route: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -126,7 +100,7 @@ impl MysqlConfig {
         }
         let primaries = servers
             .iter()
-            .filter(|s| s.role == Some(ServerRole::Primary))
+            .filter(|s| s.role == Some(Role::Primary))
             .count();
         if primaries > 1 {
             return Err("at most one server can have role primary".into());
@@ -154,7 +128,7 @@ pub fn compile_rule(pattern: &str) -> Result<Regex, String> {
 pub struct MysqlSettings {
     pub config: MysqlConfig,
     /// The rules that compiled, each with its index in `config.rules`.
-    rules: Vec<(usize, Regex, RuleRoute)>,
+    rules: Vec<(usize, Regex, Role)>,
 }
 
 impl PartialEq for MysqlSettings {
@@ -190,12 +164,12 @@ impl MysqlSettings {
     }
 
     /// The first user rule matching `statement`.
-    pub fn rule_route(&self, statement: &[u8]) -> Option<RuleRoute> {
+    pub fn rule_route(&self, statement: &[u8]) -> Option<Role> {
         self.matching_rule(statement).map(|(_, route)| route)
     }
 
     /// The first user rule matching `statement`: its index in `config.rules` and its route.
-    pub fn matching_rule(&self, statement: &[u8]) -> Option<(usize, RuleRoute)> {
+    pub fn matching_rule(&self, statement: &[u8]) -> Option<(usize, Role)> {
         self.rules
             .iter()
             .find(|(_, regex, _)| regex.is_match(statement))
@@ -207,7 +181,7 @@ impl MysqlSettings {
 mod tests {
     use super::*;
 
-    fn settings(rules: &[(&str, RuleRoute)]) -> MysqlSettings {
+    fn settings(rules: &[(&str, Role)]) -> MysqlSettings {
         MysqlSettings::new(&MysqlConfig {
             users: vec![],
             causal_reads: CausalReads::Off,
@@ -227,14 +201,14 @@ mod tests {
 
     #[test]
     fn rules_ignore_case_and_dots_match_newlines() {
-        let rules = settings(&[(r"^select\b.*\bfrom reports", RuleRoute::Primary)]);
+        let rules = settings(&[(r"^select\b.*\bfrom reports", Role::Primary)]);
         assert_eq!(
             rules.rule_route(b"SELECT a FROM REPORTS"),
-            Some(RuleRoute::Primary)
+            Some(Role::Primary)
         );
         assert_eq!(
             rules.rule_route(b"select a\nfrom reports"),
-            Some(RuleRoute::Primary)
+            Some(Role::Primary)
         );
         assert_eq!(rules.rule_route(b"SELECT a FROM orders"), None);
     }

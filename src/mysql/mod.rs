@@ -14,13 +14,16 @@
 pub mod classify;
 pub mod config;
 pub mod protocol;
+mod role;
 pub mod session;
 pub mod stats;
+
+pub use role::Role;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::net::TcpStream;
 
-pub use classify::{classify, Classification, Kind, Route};
+pub use classify::{classify, Classification, Kind};
 
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;

@@ -8,8 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::mysql::config::{MysqlConfig, MysqlSettings};
-use crate::mysql::session::route::{decide, SessionView, Target};
-use crate::mysql::{classify, Classification, Kind, Route};
+use crate::mysql::session::route::{decide, SessionView};
+use crate::mysql::Role;
+use crate::mysql::{classify, Classification, Kind};
 
 /// What `classify_statement` found: see `fastlb._core.pyi`.
 #[pyclass(name = "StatementClass", module = "fastlb._core", frozen, eq)]
@@ -29,13 +30,6 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::SessionState => "session_state",
         Kind::Call => "call",
         Kind::Other => "other",
-    }
-}
-
-fn route_name(route: Route) -> &'static str {
-    match route {
-        Route::Replica => "replica",
-        Route::Primary => "primary",
     }
 }
 
@@ -65,7 +59,7 @@ impl PyStatementClass {
 
     #[getter]
     fn route(&self) -> &'static str {
-        route_name(self.inner.route)
+        self.inner.route.as_str()
     }
 
     #[getter]
@@ -115,13 +109,6 @@ fn classify_statement(sql: &Bound<'_, PyAny>) -> PyResult<PyStatementClass> {
     Ok(PyStatementClass { inner })
 }
 
-fn target_name(target: Target) -> &'static str {
-    match target {
-        Target::Primary => "primary",
-        Target::Replica => "replica",
-    }
-}
-
 /// What a session has done so far, as `route::decide` reads it: see `fastlb._core.pyi`.
 #[pyclass(name = "SessionView", module = "fastlb._core", frozen, eq)]
 #[derive(PartialEq)]
@@ -136,8 +123,8 @@ impl PySessionView {
     fn new(in_transaction: Option<&str>, pinned: bool, autocommit: bool) -> PyResult<Self> {
         let open_transaction = match in_transaction {
             None => None,
-            Some("primary") => Some(Target::Primary),
-            Some("replica") => Some(Target::Replica),
+            Some("primary") => Some(Role::Primary),
+            Some("replica") => Some(Role::Replica),
             Some(other) => {
                 return Err(PyValueError::new_err(format!(
                     "in_transaction must be 'primary', 'replica' or None (got {other:?})"
@@ -155,7 +142,7 @@ impl PySessionView {
 
     #[getter]
     fn in_transaction(&self) -> Option<&'static str> {
-        self.inner.open_transaction.map(target_name)
+        self.inner.open_transaction.map(Role::as_str)
     }
 
     #[getter]
@@ -184,7 +171,7 @@ impl PySessionView {
 /// One routing decision and what it was made from: see `fastlb._core.pyi`.
 #[pyclass(name = "Routing", module = "fastlb._core", frozen)]
 pub struct PyRouting {
-    target: Target,
+    target: Role,
     rule: Option<usize>,
     statement: Py<PyStatementClass>,
 }
@@ -193,7 +180,7 @@ pub struct PyRouting {
 impl PyRouting {
     #[getter]
     fn target(&self) -> &'static str {
-        target_name(self.target)
+        self.target.as_str()
     }
 
     #[getter]
@@ -248,7 +235,7 @@ impl PyRoutingPolicy {
             let rule = self.settings.rule_route(text);
             decide(view, classify(text), rule)
         })?;
-        Ok(target_name(target))
+        Ok(target.as_str())
     }
 
     /// `route()` with its reasons: the matching rule's index and the classification.

@@ -18,15 +18,16 @@ use std::time::Duration;
 
 use crate::balancer::{Backend, Server};
 use crate::mysql::classify::Kind;
-use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
+use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure};
 use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
 use crate::mysql::protocol::stream::PacketStream;
+use crate::mysql::Role;
 use crate::proxy::Frontend;
 use crate::stats::bump;
 use prepared::Statements;
 use replay::{catch_up, refused_if_error, replay_error};
 use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
-use route::{SessionView, Target};
+use route::SessionView;
 pub use upstream::learn_server_version;
 use upstream::{Login, Upstream, UpstreamError};
 
@@ -34,13 +35,6 @@ use upstream::{Login, Upstream, UpstreamError};
 pub enum Flow {
     Continue,
     Close,
-}
-
-/// The session's connection a statement runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
-    Primary,
-    Replica,
 }
 
 /// Why a statement could not be placed.
@@ -91,9 +85,9 @@ impl Drop for Session {
 impl Session {
     pub fn view(&self) -> SessionView {
         let open_transaction = if self.primary.as_ref().is_some_and(Upstream::in_transaction) {
-            Some(Target::Primary)
+            Some(Role::Primary)
         } else if self.replica.as_ref().is_some_and(Upstream::in_transaction) {
-            Some(Target::Replica)
+            Some(Role::Replica)
         } else {
             None
         };
@@ -119,18 +113,18 @@ impl Session {
         }
     }
 
-    pub fn upstream(&mut self, which: Which) -> Option<&mut Upstream> {
+    pub fn upstream(&mut self, which: Role) -> Option<&mut Upstream> {
         match which {
-            Which::Primary => self.primary.as_mut(),
-            Which::Replica => self.replica.as_mut(),
+            Role::Primary => self.primary.as_mut(),
+            Role::Replica => self.replica.as_mut(),
         }
     }
 
-    pub fn which_serial(&self, serial: u64) -> Option<Which> {
+    pub fn which_serial(&self, serial: u64) -> Option<Role> {
         if self.primary.as_ref().is_some_and(|u| u.serial == serial) {
-            Some(Which::Primary)
+            Some(Role::Primary)
         } else if self.replica.as_ref().is_some_and(|u| u.serial == serial) {
-            Some(Which::Replica)
+            Some(Role::Replica)
         } else {
             None
         }
@@ -143,7 +137,7 @@ impl Session {
                 "the session changed its state too often to replay it on a new connection".into(),
             ));
         }
-        let is_primary = server.role() == Some(ServerRole::Primary);
+        let is_primary = server.role() == Some(Role::Primary);
         let login = Login {
             user: &self.user,
             database: self.database.as_deref(),
@@ -184,12 +178,12 @@ impl Session {
     /// Makes sure the primary connection exists and still points at the primary.
     pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
         if let Some(current) = &self.primary {
-            let still_primary = current.server.role() == Some(ServerRole::Primary);
+            let still_primary = current.server.role() == Some(Role::Primary);
             if still_primary || current.in_transaction() {
                 return Ok(());
             }
         }
-        self.drop_upstream(Which::Primary).await;
+        self.drop_upstream(Role::Primary).await;
         let server = self.backend.primary().ok_or(Unplaced::NoPrimary)?;
         match self.connect(server).await {
             Ok(upstream) => {
@@ -218,7 +212,7 @@ impl Session {
                 return Ok(());
             }
         }
-        self.drop_upstream(Which::Replica).await;
+        self.drop_upstream(Role::Replica).await;
         let mut refused = None;
         let mut replay_refused = None;
         for _ in 0..3 {
@@ -252,10 +246,10 @@ impl Session {
     }
 
     /// Closes one of the session's connections; its prepared statements are forgotten.
-    pub async fn drop_upstream(&mut self, which: Which) {
+    pub async fn drop_upstream(&mut self, which: Role) {
         let taken = match which {
-            Which::Primary => self.primary.take(),
-            Which::Replica => self.replica.take(),
+            Role::Primary => self.primary.take(),
+            Role::Replica => self.replica.take(),
         };
         if let Some(upstream) = taken {
             self.statements.forget_connection(upstream.serial);
@@ -309,7 +303,7 @@ impl Session {
                 // An ERR reply (say, a GTID domain the replica doesn't know) leaves the
                 // connection usable; only a broken one is dropped.
                 if !matches!(error, UpstreamError::Refused { .. }) {
-                    self.drop_upstream(Which::Replica).await;
+                    self.drop_upstream(Role::Replica).await;
                 }
                 false
             }
@@ -318,13 +312,13 @@ impl Session {
 
     /// Chooses the connection for a statement meant for `target`. `read`: the statement
     /// only reads, so it may go to the other side when its target is unavailable.
-    pub async fn place(&mut self, target: Target, read: bool) -> Result<Which, Unplaced> {
+    pub async fn place(&mut self, target: Role, read: bool) -> Result<Role, Unplaced> {
         let frontend = self.frontend.clone();
         let stats = &frontend.stats.mysql;
-        if target == Target::Replica {
+        if target == Role::Replica {
             let replica = self.ensure_replica().await;
             if replica.is_ok() && self.replica_caught_up().await {
-                return Ok(Which::Replica);
+                return Ok(Role::Replica);
             }
             if let Err(Unplaced::ReplayRefused(_)) = replica {
                 // A replica refused this session's state (a login refusal may be
@@ -334,16 +328,16 @@ impl Session {
             }
             bump(&stats.reads_on_primary);
             return match self.ensure_primary().await {
-                Ok(()) => Ok(Which::Primary),
+                Ok(()) => Ok(Role::Primary),
                 // No primary either: a replica that hasn't caught up beats no answer.
-                Err(_) if self.replica.is_some() => Ok(Which::Replica),
+                Err(_) if self.replica.is_some() => Ok(Role::Replica),
                 Err(error) => Err(error),
             };
         }
         match self.ensure_primary().await {
-            Ok(()) => Ok(Which::Primary),
+            Ok(()) => Ok(Role::Primary),
             Err(Unplaced::NoPrimary) if read && self.view().open_transaction.is_none() => {
-                self.ensure_replica().await.map(|()| Which::Replica)
+                self.ensure_replica().await.map(|()| Role::Replica)
             }
             Err(error) => {
                 if matches!(error, Unplaced::NoPrimary) {
@@ -358,7 +352,7 @@ impl Session {
     /// notes what it says (status, GTID). A LOCAL INFILE request is served here too.
     pub async fn relay_response(
         &mut self,
-        which: Which,
+        which: Role,
         shape: Shape,
         rewrite: Rewrite,
     ) -> Result<Outcome, Failure> {
@@ -369,8 +363,8 @@ impl Session {
             ..rewrite
         };
         let Some(upstream) = (match which {
-            Which::Primary => self.primary.as_mut(),
-            Which::Replica => self.replica.as_mut(),
+            Role::Primary => self.primary.as_mut(),
+            Role::Replica => self.replica.as_mut(),
         }) else {
             return Err(Failure {
                 error: ForwardError::Protocol("no connection"),
@@ -399,7 +393,7 @@ impl Session {
         upstream.note_status(&outcome);
         upstream.server.stats.traffic.add_out(outcome.bytes);
         self.frontend.stats.traffic.add_out(outcome.bytes);
-        if which == Which::Primary {
+        if which == Role::Primary {
             self.autocommit = upstream.autocommit();
             if let Some(gtid) = &outcome.gtid {
                 self.last_gtid = Some(gtid.clone());
@@ -410,8 +404,8 @@ impl Session {
             bump(&upstream.server.stats.queries);
             let stats = &self.frontend.stats.mysql;
             bump(match which {
-                Which::Primary => &stats.queries_primary,
-                Which::Replica => &stats.queries_replica,
+                Role::Primary => &stats.queries_primary,
+                Role::Replica => &stats.queries_replica,
             });
         }
         Ok(outcome)
@@ -419,14 +413,14 @@ impl Session {
 
     /// A server connection failed during a command: drop it; tell the client unless it
     /// already got part of the answer (then its connection ends too).
-    pub async fn server_failed(&mut self, which: Which, failure: Failure, seq: u8) -> Flow {
+    pub async fn server_failed(&mut self, which: Role, failure: Failure, seq: u8) -> Flow {
         if let ForwardError::Client(_) = failure.error {
             return Flow::Close;
         }
         bump(&self.frontend.stats.mysql.server_errors);
         // A transaction, temporary tables, locks or user variables died with that
         // connection: going on with a fresh one would make a later COMMIT look successful.
-        let state_lost = (self.pinned && which == Which::Primary)
+        let state_lost = (self.pinned && which == Role::Primary)
             || self.upstream(which).is_some_and(|u| u.in_transaction());
         self.drop_upstream(which).await;
         if failure.forwarded {
@@ -502,8 +496,8 @@ impl Session {
     /// Ends the session's server connections politely.
     pub async fn close(mut self) {
         self.unpin();
-        self.drop_upstream(Which::Replica).await;
-        self.drop_upstream(Which::Primary).await;
+        self.drop_upstream(Role::Replica).await;
+        self.drop_upstream(Role::Primary).await;
     }
 
     /// Whether `kind` only reads (it may run on a replica when the primary is gone).

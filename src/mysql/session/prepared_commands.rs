@@ -4,10 +4,11 @@
 use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
 use super::response::{Failure, Rewrite, Shape};
 use super::route::decide;
-use super::{Flow, Session, Which};
+use super::{Flow, Session};
 use crate::mysql::classify::classify;
 use crate::mysql::protocol::packet::{command, error_code};
 use crate::mysql::protocol::stream::Packet;
+use crate::mysql::Role;
 use crate::stats::bump;
 
 /// Prepared statements one session may hold (MySQL's default max_prepared_stmt_count is
@@ -120,10 +121,10 @@ impl Session {
 
     /// Prepares statement `id` on the connection `which` unless it is there already;
     /// returns that connection's serial.
-    async fn prepare_on(&mut self, id: u32, which: Which, seq: u8) -> Result<u64, Flow> {
+    async fn prepare_on(&mut self, id: u32, which: Role, seq: u8) -> Result<u64, Flow> {
         let Some(upstream) = (match which {
-            Which::Primary => self.primary.as_mut(),
-            Which::Replica => self.replica.as_mut(),
+            Role::Primary => self.primary.as_mut(),
+            Role::Replica => self.replica.as_mut(),
         }) else {
             return Err(Flow::Close);
         };

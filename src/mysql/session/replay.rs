@@ -4,7 +4,8 @@
 
 use super::response::{Outcome, Shape};
 use super::upstream::{Upstream, UpstreamError};
-use super::{Session, Which};
+use super::Session;
+use crate::mysql::Role;
 
 /// Statements replayed on connections opened later; past this the session is pinned to
 /// the connections it has (a client that keeps changing state has a reason to).
@@ -12,7 +13,7 @@ const MAX_STATE_ENTRIES: usize = 1024;
 
 impl Session {
     /// Records a successful state change for replay; the connection that ran it has it.
-    pub fn record_state(&mut self, payload: &[u8], ran_on: Which) {
+    pub fn record_state(&mut self, payload: &[u8], ran_on: Role) {
         // Repeating the last change changes nothing (pools re-send the same SET).
         if self.state.last().map(Vec::as_slice) == Some(payload) {
         } else if self.state.len() < MAX_STATE_ENTRIES {
@@ -31,7 +32,7 @@ impl Session {
     }
 
     /// Replays state the connection hasn't applied yet.
-    pub async fn catch_up(&mut self, which: Which) -> Result<(), UpstreamError> {
+    pub async fn catch_up(&mut self, which: Role) -> Result<(), UpstreamError> {
         let state = std::mem::take(&mut self.state);
         let result = match self.upstream(which) {
             Some(upstream) => catch_up(upstream, &state).await,

@@ -18,6 +18,7 @@ use crate::mysql::protocol::packet::{
     capability as cap, command, frame, parse_err, status, Reader,
 };
 use crate::mysql::protocol::stream::{Packet, PacketStream, ReadError};
+use crate::mysql::Role;
 
 /// Identifies a connection for the statement ids prepared on it.
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
@@ -360,7 +361,7 @@ pub async fn learn_server_version(backend: &Backend, timeout: Duration) {
     let servers = backend.servers();
     let primary_first = servers
         .iter()
-        .filter(|s| s.role() == Some(crate::mysql::config::ServerRole::Primary))
+        .filter(|s| s.role() == Some(Role::Primary))
         .chain(servers.iter())
         .filter(|s| s.accepts_new());
     for server in primary_first {
