@@ -30,8 +30,7 @@ use crate::stats::bump;
 use crate::tls::HandshakeError;
 use protocol::login::{self, LoginError};
 use protocol::stream::PacketStream;
-use session::prepared::Statements;
-use session::{Session, Unplaced};
+use session::Session;
 
 /// Connection ids fastlb announces in its greetings.
 static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
@@ -85,40 +84,15 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
         bump(&stats.mysql.tls_sessions);
     }
     let seq = login.seq;
-    let mut session = Session {
+    let session = Session::new(
         frontend,
         backend,
-        settings: mysql,
+        mysql,
         client,
-        user: login.user,
-        capabilities: login.capabilities,
-        collation: login.collation,
-        database: login.database,
-        state: Vec::new(),
-        state_overflowed: false,
-        autocommit: true,
-        pinned: false,
-        last_gtid: None,
-        primary: None,
-        replica: None,
-        statements: Statements::default(),
-        connect_timeout: settings.connect_timeout,
-    };
-    match session.open_first_connection().await {
-        Ok(()) => {
-            if let session::Flow::Close = session.send_ok(seq).await {
-                return session.close().await;
-            }
-        }
-        Err(unplaced) => {
-            if let Unplaced::NoPrimary = unplaced {
-                bump(&session.frontend.stats.mysql.no_primary);
-            }
-            session.unplaced(unplaced, seq).await;
-            return session.close().await;
-        }
-    }
-    session.run().await;
+        login,
+        settings.connect_timeout,
+    );
+    session.serve(seq).await;
     // The slot counted this connection on the frontend until now.
     drop(slot);
 }

@@ -278,7 +278,6 @@ impl Session {
 
     fn forget_session_state(&mut self) {
         self.state.clear();
-        self.state_overflowed = false;
         self.statements.clear();
         self.unpin();
         self.last_gtid = None;

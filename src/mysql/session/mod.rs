@@ -6,6 +6,7 @@
 //! chosen by weighted round robin once per session rather than per statement.
 
 mod commands;
+mod connections;
 pub mod prepared;
 mod prepared_commands;
 mod replay;
@@ -19,13 +20,15 @@ use std::time::Duration;
 use crate::balancer::{Backend, Server};
 use crate::mysql::classify::Kind;
 use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure};
+use crate::mysql::protocol::login::ClientLogin;
 use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
 use crate::mysql::protocol::stream::PacketStream;
 use crate::mysql::Role;
 use crate::proxy::Frontend;
 use crate::stats::bump;
+use connections::Connections;
 use prepared::Statements;
-use replay::{catch_up, refused_if_error, replay_error};
+use replay::{refused_if_error, replay_error, StateLog};
 use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
 use route::SessionView;
 pub use upstream::learn_server_version;
@@ -50,28 +53,28 @@ pub enum Unplaced {
     ReplayRefused(Vec<u8>),
 }
 
+/// One client's session. Its parts are private to `session/`: the connections
+/// (`Connections`), the state to replay (`StateLog`), the prepared statements
+/// (`Statements`), and what the client logged in as.
 pub struct Session {
-    pub frontend: Arc<Frontend>,
-    pub backend: Arc<Backend>,
-    pub settings: Arc<MysqlSettings>,
-    pub client: PacketStream,
-    pub user: MysqlUser,
-    pub capabilities: u32,
-    pub collation: u8,
-    pub database: Option<Vec<u8>>,
-    /// Command payloads that changed session state (SET, USE, COM_INIT_DB,
-    /// COM_SET_OPTION), replayed in order on connections that haven't run them.
-    pub state: Vec<Vec<u8>>,
-    /// More state changes than MAX_STATE_ENTRIES: no new connection can replay them.
-    pub state_overflowed: bool,
-    pub autocommit: bool,
-    pub pinned: bool,
+    frontend: Arc<Frontend>,
+    backend: Arc<Backend>,
+    settings: Arc<MysqlSettings>,
+    client: PacketStream,
+    user: MysqlUser,
+    capabilities: u32,
+    collation: u8,
+    database: Option<Vec<u8>>,
+    /// State changes (SET, USE, COM_INIT_DB, COM_SET_OPTION), replayed in order on
+    /// connections that haven't run them.
+    state: StateLog,
+    autocommit: bool,
+    pinned: bool,
     /// The GTID of the session's last write (causal reads).
-    pub last_gtid: Option<Vec<u8>>,
-    pub primary: Option<Upstream>,
-    pub replica: Option<Upstream>,
-    pub statements: Statements,
-    pub connect_timeout: Duration,
+    last_gtid: Option<Vec<u8>>,
+    connections: Connections,
+    statements: Statements,
+    connect_timeout: Duration,
 }
 
 /// A session dropped without `close()` (its task cancelled at shutdown) still leaves the
@@ -83,16 +86,57 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// A session for a client that logged in as `login`; no server connection yet.
+    pub fn new(
+        frontend: Arc<Frontend>,
+        backend: Arc<Backend>,
+        settings: Arc<MysqlSettings>,
+        client: PacketStream,
+        login: ClientLogin,
+        connect_timeout: Duration,
+    ) -> Self {
+        Session {
+            frontend,
+            backend,
+            settings,
+            client,
+            user: login.user,
+            capabilities: login.capabilities,
+            collation: login.collation,
+            database: login.database,
+            state: StateLog::default(),
+            autocommit: true,
+            pinned: false,
+            last_gtid: None,
+            connections: Connections::default(),
+            statements: Statements::default(),
+            connect_timeout,
+        }
+    }
+
+    /// Opens the first server connection, answers the client's login (`seq`: the sequence
+    /// id of that answer) and serves its commands until it goes.
+    pub async fn serve(mut self, seq: u8) {
+        match self.open_first_connection().await {
+            Ok(()) => {
+                if let Flow::Close = self.send_ok(seq).await {
+                    return self.close().await;
+                }
+            }
+            Err(unplaced) => {
+                if let Unplaced::NoPrimary = unplaced {
+                    bump(&self.frontend.stats.mysql.no_primary);
+                }
+                self.unplaced(unplaced, seq).await;
+                return self.close().await;
+            }
+        }
+        self.run().await;
+    }
+
     pub fn view(&self) -> SessionView {
-        let open_transaction = if self.primary.as_ref().is_some_and(Upstream::in_transaction) {
-            Some(Role::Primary)
-        } else if self.replica.as_ref().is_some_and(Upstream::in_transaction) {
-            Some(Role::Replica)
-        } else {
-            None
-        };
         SessionView {
-            open_transaction,
+            open_transaction: self.connections.open_transaction(),
             pinned: self.pinned,
             autocommit: self.autocommit,
         }
@@ -114,25 +158,16 @@ impl Session {
     }
 
     pub fn upstream(&mut self, which: Role) -> Option<&mut Upstream> {
-        match which {
-            Role::Primary => self.primary.as_mut(),
-            Role::Replica => self.replica.as_mut(),
-        }
+        self.connections.get_mut(which)
     }
 
     pub fn which_serial(&self, serial: u64) -> Option<Role> {
-        if self.primary.as_ref().is_some_and(|u| u.serial == serial) {
-            Some(Role::Primary)
-        } else if self.replica.as_ref().is_some_and(|u| u.serial == serial) {
-            Some(Role::Replica)
-        } else {
-            None
-        }
+        self.connections.side_of(serial)
     }
 
     /// Opens a connection to `server` as the session's user and replays its state.
     async fn connect(&mut self, server: Arc<Server>) -> Result<Upstream, UpstreamError> {
-        if self.state_overflowed {
+        if self.state.overflowed() {
             return Err(UpstreamError::Protocol(
                 "the session changed its state too often to replay it on a new connection".into(),
             ));
@@ -171,13 +206,13 @@ impl Session {
         if !self.autocommit && is_primary {
             refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
         }
-        catch_up(&mut upstream, &self.state).await?;
+        self.state.replay_on(&mut upstream).await?;
         Ok(upstream)
     }
 
     /// Makes sure the primary connection exists and still points at the primary.
     pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
-        if let Some(current) = &self.primary {
+        if let Some(current) = self.connections.get(Role::Primary) {
             let still_primary = current.server.role() == Some(Role::Primary);
             if still_primary || current.in_transaction() {
                 return Ok(());
@@ -187,7 +222,7 @@ impl Session {
         let server = self.backend.primary().ok_or(Unplaced::NoPrimary)?;
         match self.connect(server).await {
             Ok(upstream) => {
-                self.primary = Some(upstream);
+                self.connections.set(Role::Primary, upstream);
                 Ok(())
             }
             Err(UpstreamError::Refused { payload, .. }) => Err(Unplaced::Refused(payload)),
@@ -207,7 +242,7 @@ impl Session {
 
     /// Makes sure a replica connection to a replica that takes reads exists.
     pub async fn ensure_replica(&mut self) -> Result<(), Unplaced> {
-        if let Some(current) = &self.replica {
+        if let Some(current) = self.connections.get(Role::Replica) {
             if current.server.serves_reads() || current.in_transaction() {
                 return Ok(());
             }
@@ -221,7 +256,7 @@ impl Session {
             };
             match self.connect(server).await {
                 Ok(upstream) => {
-                    self.replica = Some(upstream);
+                    self.connections.set(Role::Replica, upstream);
                     return Ok(());
                 }
                 Err(UpstreamError::Refused { payload, .. }) => refused = Some(payload),
@@ -240,18 +275,14 @@ impl Session {
     /// its base buffers, not with its largest packet).
     pub fn release_excess_buffers(&mut self) {
         self.client.release_excess();
-        for upstream in [&mut self.primary, &mut self.replica].into_iter().flatten() {
+        for upstream in self.connections.iter_mut() {
             upstream.stream.release_excess();
         }
     }
 
     /// Closes one of the session's connections; its prepared statements are forgotten.
     pub async fn drop_upstream(&mut self, which: Role) {
-        let taken = match which {
-            Role::Primary => self.primary.take(),
-            Role::Replica => self.replica.take(),
-        };
-        if let Some(upstream) = taken {
+        if let Some(upstream) = self.connections.take(which) {
             self.statements.forget_connection(upstream.serial);
             upstream.quit().await;
         }
@@ -268,7 +299,7 @@ impl Session {
         };
         let timeout = self.settings.causal_timeout();
         let stats = &self.frontend.stats.mysql;
-        let Some(replica) = self.replica.as_mut() else {
+        let Some(replica) = self.connections.get_mut(Role::Replica) else {
             return false;
         };
         if replica.caught_up_to.as_ref() == Some(&gtid) {
@@ -330,7 +361,7 @@ impl Session {
             return match self.ensure_primary().await {
                 Ok(()) => Ok(Role::Primary),
                 // No primary either: a replica that hasn't caught up beats no answer.
-                Err(_) if self.replica.is_some() => Ok(Role::Replica),
+                Err(_) if self.connections.is_open(Role::Replica) => Ok(Role::Replica),
                 Err(error) => Err(error),
             };
         }
@@ -362,10 +393,7 @@ impl Session {
             strip_session_state: strip,
             ..rewrite
         };
-        let Some(upstream) = (match which {
-            Role::Primary => self.primary.as_mut(),
-            Role::Replica => self.replica.as_mut(),
-        }) else {
+        let Some(upstream) = self.connections.get_mut(which) else {
             return Err(Failure {
                 error: ForwardError::Protocol("no connection"),
                 forwarded: false,
@@ -477,8 +505,8 @@ impl Session {
 
     pub async fn send_ok(&mut self, seq: u8) -> Flow {
         let flags = self
-            .primary
-            .as_ref()
+            .connections
+            .get(Role::Primary)
             .map_or(status::AUTOCOMMIT, |u| u.status);
         self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
             .await

@@ -122,10 +122,7 @@ impl Session {
     /// Prepares statement `id` on the connection `which` unless it is there already;
     /// returns that connection's serial.
     async fn prepare_on(&mut self, id: u32, which: Role, seq: u8) -> Result<u64, Flow> {
-        let Some(upstream) = (match which {
-            Role::Primary => self.primary.as_mut(),
-            Role::Replica => self.replica.as_mut(),
-        }) else {
+        let Some(upstream) = self.connections.get_mut(which) else {
             return Err(Flow::Close);
         };
         let serial = upstream.serial;
