@@ -565,3 +565,6 @@ async fn relay_local_infile(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
