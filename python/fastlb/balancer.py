@@ -481,6 +481,12 @@ class LoadBalancer:
                 frontend.backend,
             )
         for backend in self.config.backends:
+            if backend.tls is not None and not backend.tls.verify:
+                log.warning(
+                    "backend %s: tls.verify is false: any server certificate is accepted "
+                    "(traffic is encrypted, the servers are not authenticated)",
+                    backend.name,
+                )
             for server in backend.servers:
                 log.info(
                     "backend %s: server %s %s weight %d%s",

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod config;
+pub mod h1;
 pub mod routing;
 
 pub use config::{ForwardedConfig, HttpBackendConfig, HttpFrontendConfig};

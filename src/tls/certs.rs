@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::config::CertificateFiles;
+use super::der;
 use super::subject::common_name;
 
 /// A certificate ready to serve, and the host names it is valid for (lowercase; wildcards
@@ -51,9 +52,7 @@ pub fn from_pem(
         .load_private_key(key)
         .map_err(|_| "the private key is of an unsupported type".to_string())?;
     let certified = CertifiedKey::new(chain, signing_key);
-    certified
-        .keys_match()
-        .map_err(|_| "the private key does not belong to the certificate".to_string())?;
+    check_keys_match(&certified)?;
     let names = names_of(&certified.cert[0])?;
     Ok(LoadedCertificate {
         key: Arc::new(certified),
@@ -87,10 +86,49 @@ fn describe(error: &pem::Error, what: &str) -> String {
     }
 }
 
-/// The DNS names of the leaf's subjectAltName, else its subject CN.
+/// The key must be the certificate's: each failure says what it really is (a key that
+/// belongs to another certificate, or a certificate that can't be read).
+fn check_keys_match(certified: &CertifiedKey) -> Result<(), String> {
+    match certified.keys_match() {
+        Ok(()) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(MISMATCH.into())
+        }
+        // The key can't tell its public half: nothing to compare, as rustls itself allows.
+        Err(rustls::Error::InconsistentKeys(_)) => Ok(()),
+        // webpki reads X.509 v3 only: compare a v1 certificate's key ourselves.
+        Err(error) => {
+            let leaf = &certified.cert[0];
+            let parts = der::certificate_parts(leaf)
+                .ok_or_else(|| format!("the certificate can't be parsed: {error}"))?;
+            let Some(key) = certified.key.public_key() else {
+                return Ok(());
+            };
+            if parts.version == 3 {
+                return Err(format!("the certificate can't be parsed: {error}"));
+            }
+            match key.as_ref() == parts.public_key_info {
+                true => Ok(()),
+                false => Err(MISMATCH.into()),
+            }
+        }
+    }
+}
+
+const MISMATCH: &str = "the private key does not belong to the certificate";
+
+/// The DNS names of the leaf's subjectAltName, else its subject CN (an X.509 v1
+/// certificate has no extensions: its CN).
 fn names_of(leaf: &CertificateDer<'_>) -> Result<Vec<String>, String> {
-    let cert = webpki::EndEntityCert::try_from(leaf)
-        .map_err(|e| format!("the certificate can't be parsed: {e}"))?;
+    let cert = match webpki::EndEntityCert::try_from(leaf) {
+        Ok(cert) => cert,
+        Err(webpki::Error::UnsupportedCertVersion) => {
+            let parts = der::certificate_parts(leaf)
+                .ok_or("the certificate can't be parsed: not DER X.509")?;
+            return Ok(common_name(parts.subject).into_iter().collect());
+        }
+        Err(e) => return Err(format!("the certificate can't be parsed: {e}")),
+    };
     let mut names: Vec<String> = cert
         .valid_dns_names()
         .map(|name| name.trim_end_matches('.').to_ascii_lowercase())

@@ -13,6 +13,7 @@
 
 mod certs;
 pub mod config;
+mod der;
 mod origination;
 mod sni;
 pub mod subject;

@@ -3,9 +3,12 @@
 use arc_swap::ArcSwap;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::ClientConfig;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, verify_tls13_signature_with_raw_key,
+    CryptoProvider, WebPkiSupportedAlgorithms,
+};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use tokio_rustls::TlsConnector;
 
 use super::certs::parse_chain;
 use super::config::BackendTlsConfig;
+use super::der::certificate_parts;
 use super::provider;
 
 /// A backend's TLS client configuration, loaded once per (re)load.
@@ -132,8 +136,8 @@ fn trusted_roots(config: &BackendTlsConfig) -> Result<RootCertStore, String> {
 }
 
 /// `verify: false`: any certificate is accepted (the traffic is encrypted, the server not
-/// authenticated). The handshake signatures are still checked, so the peer must at least
-/// hold the key of the certificate it shows.
+/// authenticated), X.509 v1 ones included. The handshake signatures are still checked, so
+/// the peer must at least hold the key of the certificate it shows.
 #[derive(Debug)]
 struct NoVerification(Arc<CryptoProvider>);
 
@@ -155,12 +159,11 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let algorithms = &self.0.signature_verification_algorithms;
+        match raw_public_key(cert) {
+            Some(key) => verify_with_raw_key(message, &key, dss, algorithms),
+            None => verify_tls12_signature(message, cert, dss, algorithms),
+        }
     }
 
     fn verify_tls13_signature(
@@ -169,15 +172,51 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let algorithms = &self.0.signature_verification_algorithms;
+        match raw_public_key(cert) {
+            Some(key) => verify_tls13_signature_with_raw_key(message, &key, dss, algorithms),
+            None => verify_tls13_signature(message, cert, dss, algorithms),
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The public key of an X.509 v1 certificate, which webpki (v3 only) can't read; `None` for
+/// anything else, which rustls checks as usual.
+fn raw_public_key(cert: &CertificateDer<'_>) -> Option<SubjectPublicKeyInfoDer<'static>> {
+    let parts = certificate_parts(cert).filter(|parts| parts.version < 3)?;
+    Some(SubjectPublicKeyInfoDer::from(
+        parts.public_key_info.to_vec(),
+    ))
+}
+
+/// A TLS 1.2 handshake signature checked against a bare public key: each algorithm rustls
+/// would try for the scheme, the first that fits the key decides (as rustls does).
+fn verify_with_raw_key(
+    message: &[u8],
+    key: &SubjectPublicKeyInfoDer<'_>,
+    dss: &DigitallySignedStruct,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let entity = webpki::RawPublicKeyEntity::try_from(key)
+        .map_err(|e| rustls::Error::General(format!("server public key: {e}")))?;
+    let candidates = algorithms
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == dss.scheme)
+        .map(|(_, candidates)| *candidates)
+        .ok_or(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)?;
+    for algorithm in candidates {
+        match entity.verify_signature(*algorithm, message, dss.signature()) {
+            Ok(()) => return Ok(HandshakeSignatureValid::assertion()),
+            Err(webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)) => continue,
+            Err(_) => break,
+        }
+    }
+    Err(rustls::Error::InvalidCertificate(
+        rustls::CertificateError::BadSignature,
+    ))
 }

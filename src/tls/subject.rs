@@ -4,7 +4,8 @@
 //! falls back to the CN as older servers do. A deliberately small DER walker: bounded,
 //! never panics on malformed input (fuzzed: `fuzz/fuzz_targets/cert_subject.rs`).
 
-const SEQUENCE: u8 = 0x30;
+use super::der::{split_tlv, SEQUENCE};
+
 const SET: u8 = 0x31;
 const OID: u8 = 0x06;
 /// 2.5.4.3 (id-at-commonName), DER-encoded.
@@ -12,33 +13,6 @@ const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 /// The string types a CN may be encoded with (UTF8String, PrintableString, IA5String,
 /// T61String); BMPString and UniversalString names are not host names anyway.
 const STRING_TAGS: [u8; 4] = [0x0c, 0x13, 0x16, 0x14];
-
-/// One tag-length-value: the tag and the value's bytes, and what follows it.
-fn split_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None; // multi-byte tags never occur in a Name
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (length, rest) = match first {
-        0..=0x7f => (usize::from(first), rest),
-        0x81..=0x84 => {
-            let count = usize::from(first & 0x7f);
-            if rest.len() < count {
-                return None;
-            }
-            let (bytes, rest) = rest.split_at(count);
-            let length = bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b));
-            (length, rest)
-        }
-        _ => return None, // indefinite or absurd lengths: not DER
-    };
-    if rest.len() < length {
-        return None;
-    }
-    let (value, rest) = rest.split_at(length);
-    Some((tag, value, rest))
-}
 
 /// The last CN of a subject (the most specific one, as RFC 6125 says to use), given the
 /// contents of the subject's outer SEQUENCE (what `webpki::Cert::subject()` returns).

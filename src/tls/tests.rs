@@ -195,3 +195,89 @@ async fn garbage_fails_and_silence_times_out() {
     let outcome = tokio::time::timeout(Duration::from_secs(5), server.accept(server_io)).await;
     assert!(matches!(outcome, Ok(Err(HandshakeError::Timeout))));
 }
+
+const V1_PEM: &[u8] = include_bytes!("testdata/v1.pem");
+const V1_KEY: &[u8] = include_bytes!("testdata/v1.key");
+const V1_OTHER_KEY: &[u8] = include_bytes!("testdata/v1-other.key");
+
+#[test]
+fn an_x509_v1_certificate_loads_with_its_key_and_only_with_it() {
+    let loaded = from_pem(V1_PEM, V1_KEY, &provider()).unwrap();
+    assert_eq!(loaded.names, ["localhost"]);
+    let error = from_pem(V1_PEM, V1_OTHER_KEY, &provider()).unwrap_err();
+    assert_eq!(error, "the private key does not belong to the certificate");
+    // A certificate that isn't one at all says so instead of blaming the key.
+    let garbage = b"-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+    let error = from_pem(garbage, V1_KEY, &provider()).unwrap_err();
+    assert!(
+        error.starts_with("the certificate can't be parsed"),
+        "{error}"
+    );
+}
+
+/// A server presenting the v1 certificate at one protocol version, signing its handshakes
+/// with `key` (the certificate's own, or an impostor's).
+fn v1_server(
+    version: &'static rustls::SupportedProtocolVersion,
+    key: &[u8],
+) -> tokio_rustls::TlsAcceptor {
+    #[derive(Debug)]
+    struct Fixed(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::server::ResolvesServerCert for Fixed {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+    let signing_key = provider()
+        .key_provider
+        .load_private_key(parse_key(key).unwrap())
+        .unwrap();
+    let key = Arc::new(rustls::sign::CertifiedKey::new(
+        parse_chain(V1_PEM).unwrap(),
+        signing_key,
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(key)));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn verify_false_accepts_a_v1_server_certificate_and_still_checks_signatures() {
+    let origination = TlsOrigination::load(&BackendTlsConfig {
+        verify: false,
+        ca: None,
+        server_name: None,
+    })
+    .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let acceptor = v1_server(version, V1_KEY);
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let serving = tokio::spawn(async move {
+            let mut stream = acceptor.accept(server_io).await.unwrap();
+            stream.write_all(b"ok").await.unwrap();
+            stream.flush().await.unwrap();
+        });
+        let mut stream = origination.connect(client_io, &name, None).await.unwrap();
+        let mut answer = [0u8; 2];
+        stream.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"ok", "{version:?}");
+        serving.await.unwrap();
+
+        // Signed with a key that isn't the certificate's: refused.
+        let acceptor = v1_server(version, V1_OTHER_KEY);
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move { acceptor.accept(server_io).await.map(drop) });
+        let refused = origination.connect(client_io, &name, None).await;
+        assert!(
+            refused.is_err(),
+            "{version:?}: an impostor's signature passed"
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! One client of a `mode: mysql` frontend: its server connections (at most one to the
+//! primary, one to a replica), its session state, and where each statement goes.
+//!
+//! Connections are the session's own (opened when first needed, kept for its life), the
+//! way MaxScale's readwritesplit works: no state leaks between clients, and a replica is
+//! chosen by weighted round robin once per session rather than per statement.
+
+mod commands;
+mod connections;
+pub mod prepared;
+mod prepared_commands;
+mod replay;
+pub mod response;
+pub mod route;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::balancer::{Backend, Server};
+use crate::mysql::classify::Kind;
+use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure};
+use crate::mysql::protocol::login::ClientLogin;
+use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
+use crate::mysql::protocol::stream::PacketStream;
+use crate::mysql::Role;
+use crate::proxy::Frontend;
+use crate::stats::bump;
+use connections::Connections;
+use prepared::Statements;
+use replay::{refused_if_error, replay_error, StateLog};
+use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
+use route::SessionView;
+pub use upstream::learn_server_version;
+use upstream::{Login, Upstream, UpstreamError};
+
+/// What the session does after a command.
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+/// Why a statement could not be placed.
+pub enum Unplaced {
+    /// No primary is available (the failure policy decides what the client sees).
+    NoPrimary,
+    /// No server at all.
+    NoServer,
+    /// A server refused to log the session in: its ERR packet goes to the client.
+    Refused(Vec<u8>),
+    /// Every replica tried refused to replay the session's state (this ERR packet goes to
+    /// the client if the primary can't take the statement either).
+    ReplayRefused(Vec<u8>),
+}
+
+/// One client's session. Its parts are private to `session/`: the connections
+/// (`Connections`), the state to replay (`StateLog`), the prepared statements
+/// (`Statements`), and what the client logged in as.
+pub struct Session {
+    frontend: Arc<Frontend>,
+    backend: Arc<Backend>,
+    settings: Arc<MysqlSettings>,
+    client: PacketStream,
+    user: MysqlUser,
+    capabilities: u32,
+    collation: u8,
+    database: Option<Vec<u8>>,
+    /// State changes (SET, USE, COM_INIT_DB, COM_SET_OPTION), replayed in order on
+    /// connections that haven't run them.
+    state: StateLog,
+    autocommit: bool,
+    pinned: bool,
+    /// The GTID of the session's last write (causal reads).
+    last_gtid: Option<Vec<u8>>,
+    connections: Connections,
+    statements: Statements,
+    connect_timeout: Duration,
+}
+
+/// A session dropped without `close()` (its task cancelled at shutdown) still leaves the
+/// pinned-sessions gauge right.
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.unpin();
+    }
+}
+
+impl Session {
+    /// A session for a client that logged in as `login`; no server connection yet.
+    pub fn new(
+        frontend: Arc<Frontend>,
+        backend: Arc<Backend>,
+        settings: Arc<MysqlSettings>,
+        client: PacketStream,
+        login: ClientLogin,
+        connect_timeout: Duration,
+    ) -> Self {
+        Session {
+            frontend,
+            backend,
+            settings,
+            client,
+            user: login.user,
+            capabilities: login.capabilities,
+            collation: login.collation,
+            database: login.database,
+            state: StateLog::default(),
+            autocommit: true,
+            pinned: false,
+            last_gtid: None,
+            connections: Connections::default(),
+            statements: Statements::default(),
+            connect_timeout,
+        }
+    }
+
+    /// Opens the first server connection, answers the client's login (`seq`: the sequence
+    /// id of that answer) and serves its commands until it goes.
+    pub async fn serve(mut self, seq: u8) {
+        match self.open_first_connection().await {
+            Ok(()) => {
+                if let Flow::Close = self.send_ok(seq).await {
+                    return self.close().await;
+                }
+            }
+            Err(unplaced) => {
+                if let Unplaced::NoPrimary = unplaced {
+                    bump(&self.frontend.stats.mysql.no_primary);
+                }
+                self.unplaced(unplaced, seq).await;
+                return self.close().await;
+            }
+        }
+        self.run().await;
+    }
+
+    pub fn view(&self) -> SessionView {
+        SessionView {
+            open_transaction: self.connections.open_transaction(),
+            pinned: self.pinned,
+            autocommit: self.autocommit,
+        }
+    }
+
+    pub fn pin(&mut self) {
+        if !self.pinned {
+            self.pinned = true;
+            bump(&self.frontend.stats.mysql.pinned_sessions);
+        }
+    }
+
+    pub fn unpin(&mut self) {
+        if self.pinned {
+            self.pinned = false;
+            let gauge = &self.frontend.stats.mysql.pinned_sessions;
+            gauge.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub fn upstream(&mut self, which: Role) -> Option<&mut Upstream> {
+        self.connections.get_mut(which)
+    }
+
+    pub fn which_serial(&self, serial: u64) -> Option<Role> {
+        self.connections.side_of(serial)
+    }
+
+    /// Opens a connection to `server` as the session's user and replays its state.
+    async fn connect(&mut self, server: Arc<Server>) -> Result<Upstream, UpstreamError> {
+        if self.state.overflowed() {
+            return Err(UpstreamError::Protocol(
+                "the session changed its state too often to replay it on a new connection".into(),
+            ));
+        }
+        let is_primary = server.role() == Some(Role::Primary);
+        let login = Login {
+            user: &self.user,
+            database: self.database.as_deref(),
+            collation: self.collation,
+            client_capabilities: self.capabilities,
+            track_gtid: is_primary && self.settings.config.causal_reads == CausalReads::Session,
+        };
+        let opened =
+            Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
+        let mut upstream = match opened {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                let failed_connect = matches!(
+                    error,
+                    UpstreamError::Connect(_) | UpstreamError::Io(_) | UpstreamError::Protocol(_)
+                );
+                if failed_connect {
+                    bump(&server.stats.connect_errors);
+                    // Passive observation, as for TCP frontends: `fall` failed connects in
+                    // a row take the server out now.
+                    let settings = self.backend.settings();
+                    let fall = settings.health_check.as_ref().filter(|c| c.observe);
+                    if fall.is_some_and(|check| server.observe_connect_failure(check.fall)) {
+                        self.backend.republish();
+                    }
+                }
+                return Err(error);
+            }
+        };
+        server.observe_connect_success();
+        if !self.autocommit && is_primary {
+            refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
+        }
+        self.state.replay_on(&mut upstream).await?;
+        Ok(upstream)
+    }
+
+    /// Makes sure the primary connection exists and still points at the primary.
+    pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
+        if let Some(current) = self.connections.get(Role::Primary) {
+            let still_primary = current.server.role() == Some(Role::Primary);
+            if still_primary || current.in_transaction() {
+                return Ok(());
+            }
+        }
+        self.drop_upstream(Role::Primary).await;
+        let server = self.backend.primary().ok_or(Unplaced::NoPrimary)?;
+        match self.connect(server).await {
+            Ok(upstream) => {
+                self.connections.set(Role::Primary, upstream);
+                Ok(())
+            }
+            Err(UpstreamError::Refused { payload, .. }) => Err(Unplaced::Refused(payload)),
+            Err(UpstreamError::ReplayRefused(code)) => Err(Unplaced::Refused(replay_error(code))),
+            // The primary answered, but not as it should (no TLS where the backend wants
+            // it, garbage, a session too changed to replay): that, not "no primary".
+            Err(UpstreamError::Protocol(why)) => Err(Unplaced::Refused(
+                crate::mysql::protocol::packet::err_payload(
+                    error_code::SERVER_LOST,
+                    b"HY000",
+                    &format!("fastlb: {why}"),
+                ),
+            )),
+            Err(_) => Err(Unplaced::NoPrimary),
+        }
+    }
+
+    /// Makes sure a replica connection to a replica that takes reads exists.
+    pub async fn ensure_replica(&mut self) -> Result<(), Unplaced> {
+        if let Some(current) = self.connections.get(Role::Replica) {
+            if current.server.serves_reads() || current.in_transaction() {
+                return Ok(());
+            }
+        }
+        self.drop_upstream(Role::Replica).await;
+        let mut refused = None;
+        let mut replay_refused = None;
+        for _ in 0..3 {
+            let Some(server) = self.backend.pick_replica() else {
+                break;
+            };
+            match self.connect(server).await {
+                Ok(upstream) => {
+                    self.connections.set(Role::Replica, upstream);
+                    return Ok(());
+                }
+                Err(UpstreamError::Refused { payload, .. }) => refused = Some(payload),
+                Err(UpstreamError::ReplayRefused(code)) => replay_refused = Some(code),
+                Err(_) => {}
+            }
+        }
+        Err(match (replay_refused, refused) {
+            (Some(code), _) => Unplaced::ReplayRefused(replay_error(code)),
+            (None, Some(payload)) => Unplaced::Refused(payload),
+            (None, None) => Unplaced::NoServer,
+        })
+    }
+
+    /// Buffers grown by a large packet shrink back between commands (a session idles with
+    /// its base buffers, not with its largest packet).
+    pub fn release_excess_buffers(&mut self) {
+        self.client.release_excess();
+        for upstream in self.connections.iter_mut() {
+            upstream.stream.release_excess();
+        }
+    }
+
+    /// Closes one of the session's connections; its prepared statements are forgotten.
+    pub async fn drop_upstream(&mut self, which: Role) {
+        if let Some(upstream) = self.connections.take(which) {
+            self.statements.forget_connection(upstream.serial);
+            upstream.quit().await;
+        }
+    }
+
+    /// Whether the replica connection has applied the session's last write, waiting a
+    /// little for it if not (causal reads).
+    async fn replica_caught_up(&mut self) -> bool {
+        if self.settings.config.causal_reads != CausalReads::Session {
+            return true;
+        }
+        let Some(gtid) = self.last_gtid.clone() else {
+            return true;
+        };
+        let timeout = self.settings.causal_timeout();
+        let stats = &self.frontend.stats.mysql;
+        let Some(replica) = self.connections.get_mut(Role::Replica) else {
+            return false;
+        };
+        if replica.caught_up_to.as_ref() == Some(&gtid) {
+            return true;
+        }
+        // The GTID came from the server; still, only GTID characters go into the SQL.
+        let gtid_text = String::from_utf8_lossy(&gtid);
+        if !gtid_text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | ',' | '\n'))
+        {
+            return false;
+        }
+        bump(&stats.causal_waits);
+        let seconds = timeout.as_secs_f64();
+        let sql = if replica.mariadb {
+            format!("SELECT MASTER_GTID_WAIT('{gtid_text}', {seconds:.3})")
+        } else {
+            format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{gtid_text}', {seconds:.3})")
+        };
+        match replica.query_value(sql.as_bytes()).await {
+            Ok(Some(value)) if value == b"0" => {
+                replica.caught_up_to = Some(gtid);
+                true
+            }
+            Ok(_) => {
+                bump(&stats.causal_timeouts);
+                false
+            }
+            Err(error) => {
+                bump(&stats.causal_timeouts);
+                // An ERR reply (say, a GTID domain the replica doesn't know) leaves the
+                // connection usable; only a broken one is dropped.
+                if !matches!(error, UpstreamError::Refused { .. }) {
+                    self.drop_upstream(Role::Replica).await;
+                }
+                false
+            }
+        }
+    }
+
+    /// Chooses the connection for a statement meant for `target`. `read`: the statement
+    /// only reads, so it may go to the other side when its target is unavailable.
+    pub async fn place(&mut self, target: Role, read: bool) -> Result<Role, Unplaced> {
+        let frontend = self.frontend.clone();
+        let stats = &frontend.stats.mysql;
+        if target == Role::Replica {
+            let replica = self.ensure_replica().await;
+            if replica.is_ok() && self.replica_caught_up().await {
+                return Ok(Role::Replica);
+            }
+            if let Err(Unplaced::ReplayRefused(_)) = replica {
+                // A replica refused this session's state (a login refusal may be
+                // temporary: too many connections): the session stays on the primary
+                // rather than replaying it on replicas again for each read.
+                self.pin();
+            }
+            bump(&stats.reads_on_primary);
+            return match self.ensure_primary().await {
+                Ok(()) => Ok(Role::Primary),
+                // No primary either: a replica that hasn't caught up beats no answer.
+                Err(_) if self.connections.is_open(Role::Replica) => Ok(Role::Replica),
+                Err(error) => Err(error),
+            };
+        }
+        match self.ensure_primary().await {
+            Ok(()) => Ok(Role::Primary),
+            Err(Unplaced::NoPrimary) if read && self.view().open_transaction.is_none() => {
+                self.ensure_replica().await.map(|()| Role::Replica)
+            }
+            Err(error) => {
+                if matches!(error, Unplaced::NoPrimary) {
+                    bump(&stats.no_primary);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Forwards the response to the command just sent on `which` to the client, and
+    /// notes what it says (status, GTID). A LOCAL INFILE request is served here too.
+    pub async fn relay_response(
+        &mut self,
+        which: Role,
+        shape: Shape,
+        rewrite: Rewrite,
+    ) -> Result<Outcome, Failure> {
+        let strip =
+            self.capabilities & crate::mysql::protocol::packet::capability::SESSION_TRACK == 0;
+        let rewrite = Rewrite {
+            strip_session_state: strip,
+            ..rewrite
+        };
+        let Some(upstream) = self.connections.get_mut(which) else {
+            return Err(Failure {
+                error: ForwardError::Protocol("no connection"),
+                forwarded: false,
+            });
+        };
+        let mut outcome = forward(
+            &mut upstream.stream,
+            Some(&mut self.client),
+            shape,
+            upstream.session_track,
+            rewrite,
+        )
+        .await?;
+        while outcome.local_infile {
+            relay_local_infile(&mut self.client, upstream).await?;
+            outcome = forward(
+                &mut upstream.stream,
+                Some(&mut self.client),
+                Shape::Results,
+                upstream.session_track,
+                rewrite,
+            )
+            .await?;
+        }
+        upstream.note_status(&outcome);
+        upstream.server.stats.traffic.add_out(outcome.bytes);
+        self.frontend.stats.traffic.add_out(outcome.bytes);
+        if which == Role::Primary {
+            self.autocommit = upstream.autocommit();
+            if let Some(gtid) = &outcome.gtid {
+                self.last_gtid = Some(gtid.clone());
+            }
+        }
+        // Statements run (queries, executions); not prepares or other commands.
+        if shape == Shape::Results {
+            bump(&upstream.server.stats.queries);
+            let stats = &self.frontend.stats.mysql;
+            bump(match which {
+                Role::Primary => &stats.queries_primary,
+                Role::Replica => &stats.queries_replica,
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// A server connection failed during a command: drop it; tell the client unless it
+    /// already got part of the answer (then its connection ends too).
+    pub async fn server_failed(&mut self, which: Role, failure: Failure, seq: u8) -> Flow {
+        if let ForwardError::Client(_) = failure.error {
+            return Flow::Close;
+        }
+        bump(&self.frontend.stats.mysql.server_errors);
+        // A transaction, temporary tables, locks or user variables died with that
+        // connection: going on with a fresh one would make a later COMMIT look successful.
+        let state_lost = (self.pinned && which == Role::Primary)
+            || self.upstream(which).is_some_and(|u| u.in_transaction());
+        self.drop_upstream(which).await;
+        if failure.forwarded {
+            return Flow::Close;
+        }
+        let message = format!(
+            "fastlb: lost the connection to the server ({})",
+            failure.error
+        );
+        let flow = self
+            .send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
+            .await;
+        if state_lost {
+            return Flow::Close;
+        }
+        flow
+    }
+
+    /// The client gets the outcome of `Unplaced` under the failure policy.
+    pub async fn unplaced(&mut self, unplaced: Unplaced, seq: u8) -> Flow {
+        match unplaced {
+            Unplaced::Refused(payload) | Unplaced::ReplayRefused(payload) => {
+                self.send_payload(&payload, seq).await
+            }
+            Unplaced::NoServer => {
+                bump(&self.frontend.stats.no_server);
+                let message = format!(
+                    "fastlb: no server of backend '{}' is available",
+                    self.backend.name
+                );
+                self.send_error(error_code::SERVER_GONE, b"HY000", &message, seq)
+                    .await
+            }
+            Unplaced::NoPrimary => {
+                let message = format!(
+                    "fastlb: no primary is available for writes in backend '{}'",
+                    self.backend.name
+                );
+                let flow = self
+                    .send_error(error_code::NO_PRIMARY, b"HY000", &message, seq)
+                    .await;
+                match self.settings.config.primary_failure {
+                    PrimaryFailure::ErrorOnWrite => flow,
+                    PrimaryFailure::FailOnWrite | PrimaryFailure::FailInstantly => Flow::Close,
+                }
+            }
+        }
+    }
+
+    pub async fn send_error(&mut self, code: u16, state: &[u8; 5], message: &str, seq: u8) -> Flow {
+        let payload = crate::mysql::protocol::packet::err_payload(code, state, message);
+        self.send_payload(&payload, seq).await
+    }
+
+    pub async fn send_ok(&mut self, seq: u8) -> Flow {
+        let flags = self
+            .connections
+            .get(Role::Primary)
+            .map_or(status::AUTOCOMMIT, |u| u.status);
+        self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
+            .await
+    }
+
+    pub async fn send_payload(&mut self, payload: &[u8], seq: u8) -> Flow {
+        let mut out = Vec::with_capacity(payload.len() + 4);
+        frame(&mut out, payload, seq);
+        match self.client.write_all(&out).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    }
+
+    /// Ends the session's server connections politely.
+    pub async fn close(mut self) {
+        self.unpin();
+        self.drop_upstream(Role::Replica).await;
+        self.drop_upstream(Role::Primary).await;
+    }
+
+    /// Whether `kind` only reads (it may run on a replica when the primary is gone).
+    pub fn reads_only(kind: Kind) -> bool {
+        matches!(
+            kind,
+            Kind::Read | Kind::BeginReadOnly | Kind::SessionState | Kind::SetAutocommit(_)
+        )
+    }
+}
+
+/// The server asked for a LOCAL INFILE: the client's file packets go to it, up to the
+/// empty packet that ends the file.
+async fn relay_local_infile(
+    client: &mut PacketStream,
+    upstream: &mut Upstream,
+) -> Result<(), Failure> {
+    let fail = |error, forwarded| Failure { error, forwarded };
+    loop {
+        let packet = client
+            .read_packet(crate::mysql::protocol::packet::MAX_PART)
+            .await
+            .map_err(|e| match e {
+                crate::mysql::protocol::stream::ReadError::Io(io) => {
+                    fail(ForwardError::Client(io), true)
+                }
+                crate::mysql::protocol::stream::ReadError::TooLarge(_) => {
+                    fail(ForwardError::Protocol("oversized file packet"), true)
+                }
+            })?;
+        upstream
+            .send_raw(packet.raw())
+            .await
+            .map_err(|e| fail(ForwardError::Server(e), true))?;
+        if packet.payload().is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
