@@ -45,4 +45,14 @@ def to_yaml(translation: Translation) -> str:
         "`fastlb import-haproxy`.\n"
         "# Read the import report (printed on stderr) for what differs from HAProxy.\n"
     )
-    return header + yaml.safe_dump(translation.config, sort_keys=False, width=100)
+    return header + yaml.dump(
+        translation.config, Dumper=_PlainDumper, sort_keys=False, width=100
+    )
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a block shared by several frontends (the binds of one HAProxy frontend) out
+    in full each time: `&id001` anchors would puzzle the reader of a config file."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
