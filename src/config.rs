@@ -12,7 +12,7 @@ use crate::balancer::MAX_WEIGHT;
 use crate::error::{Error, Result};
 use crate::firewall::{AclConfig, Cidr, SourceRateConfig};
 use crate::http::{HttpBackendConfig, HttpFrontendConfig};
-pub use crate::mysql::config::{MysqlConfig, ServerRole};
+pub use crate::mysql::{config::MysqlConfig, Role as ServerRole};
 use crate::proxy_protocol::ProxyVersion;
 use crate::tls::{BackendTlsConfig, FrontendTlsConfig};
 

@@ -1,5 +1,5 @@
 """`fastlb.mysql.classify` / `fastlb._core.classify_statement`: the Rust classifier seen from
-Python (the rules themselves are tested in src/mysql/classify_tests.rs)."""
+Python (the rules themselves are tested in src/mysql/classify/tests.rs)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
 //! may panic; a rewritten execute carries the server's statement id.
 #![no_main]
 
-use fastlb::mysql::handshake::{parse_change_user, parse_handshake_response};
-use fastlb::mysql::prepared::{statement_id, with_statement_id, OnServer, Prepared, Statements};
+use fastlb::mysql::protocol::handshake::{parse_change_user, parse_handshake_response};
+use fastlb::mysql::session::prepared::{statement_id, with_statement_id, OnServer, Prepared, Statements};
 use fastlb::mysql::classify;
 use libfuzzer_sys::fuzz_target;
 

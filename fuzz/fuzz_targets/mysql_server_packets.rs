@@ -3,8 +3,8 @@
 //! hostile server must not crash the proxy; stripping the session state never grows an OK.
 #![no_main]
 
-use fastlb::mysql::handshake::parse_greeting;
-use fastlb::mysql::packet::{eof_status, parse_err, parse_ok, strip_session_state, tracked_gtid};
+use fastlb::mysql::protocol::handshake::parse_greeting;
+use fastlb::mysql::protocol::packet::{eof_status, parse_err, parse_ok, strip_session_state, tracked_gtid};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|payload: &[u8]| {

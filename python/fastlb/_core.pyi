@@ -5,6 +5,9 @@ from typing import Any, Literal, Self, final
 
 __all__ = [
     "Engine",
+    "Routing",
+    "RoutingPolicy",
+    "SessionView",
     "StatementClass",
     "WeightedRoundRobin",
     "__version__",
@@ -115,3 +118,60 @@ class StatementClass:
 def classify_statement(sql: str | bytes) -> StatementClass:
     """Classify one statement text (what a client sends in COM_QUERY / COM_STMT_PREPARE) with
     the proxy's rules. TypeError for anything but str or bytes; never fails on content."""
+
+@final
+class SessionView:
+    """What a MySQL session has done so far, as the routing policy reads it (immutable;
+    compares by value). The default is a free session: no transaction, no pin, autocommit."""
+
+    def __new__(
+        cls,
+        *,
+        in_transaction: Literal["primary", "replica"] | None = None,
+        pinned: bool = False,
+        autocommit: bool = True,
+    ) -> Self:
+        """ValueError when `in_transaction` is anything but primary, replica or None."""
+    @property
+    def in_transaction(self) -> Literal["primary", "replica"] | None:
+        """The connection a transaction is open on: everything stays there until it ends."""
+    @property
+    def pinned(self) -> bool:
+        """Temporary tables, locks, user variables, SQL PREPARE: the primary from now on."""
+    @property
+    def autocommit(self) -> bool:
+        """False after `SET autocommit = 0`: every statement is in a transaction, primary."""
+
+@final
+class Routing:
+    """One decision of `RoutingPolicy.decide`: where, and what it was made from."""
+
+    @property
+    def target(self) -> Literal["primary", "replica"]: ...
+    @property
+    def rule(self) -> int | None:
+        """The index in `rules` of the first user rule that matched, None when none did (a
+        rule may match and still not decide: transactions, pins and state changes win)."""
+    @property
+    def statement(self) -> StatementClass: ...
+
+@final
+class RoutingPolicy:
+    """The `mode: mysql` proxy's routing policy for one `mysql:` section: the same decision
+    function and compiled user rules the proxy uses. Rules are searched anywhere in the text,
+    ignoring case, `.` matching newlines; the first match wins. Order: an open transaction,
+    then the session's pin and autocommit=0, then state changes (primary), then the rules
+    (a replica rule doesn't move a multi-statement), then the classifier.
+
+    `config_json` is the section in the core's form (`MysqlConfig.to_core_dict()` as JSON).
+    ValueError when it isn't valid, naming a rule whose regular expression doesn't compile.
+    """
+
+    def __new__(cls, config_json: str) -> Self: ...
+    def route(
+        self, sql: str | bytes, session: SessionView | None = None
+    ) -> Literal["primary", "replica"]:
+        """Where `sql` runs for `session` (a free session when None). TypeError for anything
+        but str or bytes."""
+    def decide(self, sql: str | bytes, session: SessionView | None = None) -> Routing:
+        """`route()` with the matching rule and the statement's classification."""

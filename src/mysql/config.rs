@@ -1,30 +1,12 @@
 //! A MySQL backend's read/write splitting settings (the `mysql:` section, as the core
 //! receives it), and their compiled form.
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::time::Duration;
 
 use crate::config::ServerConfig;
-
-/// A server's place in a primary/replica cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerRole {
-    /// Takes the writes (and the reads of transactions and pinned sessions).
-    Primary,
-    /// Takes the reads it can serve, weighted round robin.
-    Replica,
-}
-
-impl ServerRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerRole::Primary => "primary",
-            ServerRole::Replica => "replica",
-        }
-    }
-}
+use crate::mysql::Role;
 
 /// A user fastlb authenticates clients as, and logs in to the servers as.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -68,22 +50,16 @@ pub enum PrimaryFailure {
     FailInstantly,
 }
 
-/// Where a rule sends the statements it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleRoute {
-    Primary,
-    Replica,
-}
-
 /// A user routing rule: a regular expression on the statement text (ProxySQL's query
-/// rules); the first match wins, before the classifier.
+/// rules); the first match wins, before the classifier. Matching ignores case (SQL keywords
+/// and unquoted names are case-insensitive) and `.` matches a newline (statements span
+/// lines): see `compile_rule`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlRule {
     #[serde(rename = "match")]
     pub pattern: String,
-    pub route: RuleRoute,
+    pub route: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -124,24 +100,35 @@ impl MysqlConfig {
         }
         let primaries = servers
             .iter()
-            .filter(|s| s.role == Some(ServerRole::Primary))
+            .filter(|s| s.role == Some(Role::Primary))
             .count();
         if primaries > 1 {
             return Err("at most one server can have role primary".into());
         }
         for rule in &self.rules {
-            Regex::new(&rule.pattern)
-                .map_err(|e| format!("mysql rule {:?} is not a valid regex: {e}", rule.pattern))?;
+            compile_rule(&rule.pattern)?;
         }
         Ok(())
     }
+}
+
+/// Compiles a rule's pattern the one way both the proxy and `fastlb.mysql.Router` (through
+/// `_core.RoutingPolicy`) match it: a search anywhere in the statement text, ignoring case,
+/// `.` matching a newline (Python's `re.IGNORECASE | re.DOTALL`).
+pub fn compile_rule(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .dot_matches_new_line(true)
+        .build()
+        .map_err(|e| format!("mysql rule {pattern:?} is not a valid regex: {e}"))
 }
 
 /// The settings a session uses, compiled once per (re)load.
 #[derive(Debug)]
 pub struct MysqlSettings {
     pub config: MysqlConfig,
-    pub rules: Vec<(Regex, RuleRoute)>,
+    /// The rules that compiled, each with its index in `config.rules`.
+    rules: Vec<(usize, Regex, Role)>,
 }
 
 impl PartialEq for MysqlSettings {
@@ -155,9 +142,12 @@ impl MysqlSettings {
         let rules = config
             .rules
             .iter()
+            .enumerate()
             // Validated with the configuration; a rule that doesn't compile is dropped
             // rather than taking the backend down.
-            .filter_map(|rule| Some((Regex::new(&rule.pattern).ok()?, rule.route)))
+            .filter_map(|(index, rule)| {
+                Some((index, compile_rule(&rule.pattern).ok()?, rule.route))
+            })
             .collect();
         MysqlSettings {
             config: config.clone(),
@@ -174,10 +164,52 @@ impl MysqlSettings {
     }
 
     /// The first user rule matching `statement`.
-    pub fn rule_route(&self, statement: &[u8]) -> Option<RuleRoute> {
+    pub fn rule_route(&self, statement: &[u8]) -> Option<Role> {
+        self.matching_rule(statement).map(|(_, route)| route)
+    }
+
+    /// The first user rule matching `statement`: its index in `config.rules` and its route.
+    pub fn matching_rule(&self, statement: &[u8]) -> Option<(usize, Role)> {
         self.rules
             .iter()
-            .find(|(regex, _)| regex.is_match(statement))
-            .map(|&(_, route)| route)
+            .find(|(_, regex, _)| regex.is_match(statement))
+            .map(|&(index, _, route)| (index, route))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(rules: &[(&str, Role)]) -> MysqlSettings {
+        MysqlSettings::new(&MysqlConfig {
+            users: vec![],
+            causal_reads: CausalReads::Off,
+            causal_timeout_ms: 500,
+            primary_failure: PrimaryFailure::ErrorOnWrite,
+            rules: rules
+                .iter()
+                .map(|&(pattern, route)| MysqlRule {
+                    pattern: pattern.into(),
+                    route,
+                })
+                .collect(),
+            server_version: None,
+            max_packet_bytes: 1024,
+        })
+    }
+
+    #[test]
+    fn rules_ignore_case_and_dots_match_newlines() {
+        let rules = settings(&[(r"^select\b.*\bfrom reports", Role::Primary)]);
+        assert_eq!(
+            rules.rule_route(b"SELECT a FROM REPORTS"),
+            Some(Role::Primary)
+        );
+        assert_eq!(
+            rules.rule_route(b"select a\nfrom reports"),
+            Some(Role::Primary)
+        );
+        assert_eq!(rules.rule_route(b"SELECT a FROM orders"), None);
     }
 }

@@ -1,43 +1,36 @@
 //! MySQL read/write splitting: a `mode: mysql` frontend terminates the MySQL protocol,
 //! authenticates clients with the configured users, and sends each statement to the
-//! primary or a replica (see `route.rs` for the policy, `session.rs` for the connections).
-//! The statement classifier (`classify`) is shared with `fastlb.mysql.Router` through
-//! `fastlb._core.classify_statement`.
+//! primary or a replica. Three parts, each only using the ones before it:
+//!
+//! - `protocol/`: packets, the packet stream, TLS transport, handshake, auth, login;
+//! - `classify/`: the statement classifier (pure: bytes in, `Classification` out);
+//! - `session/`: one client's session — the routing policy (`route.rs`), its server
+//!   connections (`upstream.rs`), the command loop, prepared statements, state replay.
+//!
+//! `config` (the `mysql:` section) and `stats` (its counters) serve all three. The
+//! classifier and the routing policy are shared with `fastlb.mysql.Router` through
+//! `fastlb._core.classify_statement` and `fastlb._core.RoutingPolicy`.
 
-pub mod auth;
 pub mod classify;
-mod commands;
 pub mod config;
-mod cursor;
-mod functions;
-pub mod handshake;
-mod lexer;
-mod login;
-pub mod packet;
-pub mod prepared;
-mod prepared_commands;
-mod replay;
-pub mod response;
-pub mod route;
-mod session;
-mod statements;
+pub mod protocol;
+mod role;
+pub mod session;
 pub mod stats;
-pub mod stream;
-mod transport;
-mod upstream;
+
+pub use role::Role;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::net::TcpStream;
 
-pub use classify::{classify, Classification, Kind, Route};
+pub use classify::{classify, Classification, Kind};
 
 use crate::proxy::ConnectionSlot;
 use crate::stats::bump;
 use crate::tls::HandshakeError;
-use login::LoginError;
-use prepared::Statements;
-use session::{Session, Unplaced};
-use stream::PacketStream;
+use protocol::login::{self, LoginError};
+use protocol::stream::PacketStream;
+use session::Session;
 
 /// Connection ids fastlb announces in its greetings.
 static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
@@ -56,7 +49,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let _ = client.set_nodelay(true);
     let mut client = PacketStream::new(client);
     if mysql.config.server_version.is_none() && backend.server_version().is_none() {
-        upstream::learn_server_version(&backend, settings.connect_timeout).await;
+        session::learn_server_version(&backend, settings.connect_timeout).await;
     }
     let version = match (&mysql.config.server_version, backend.server_version()) {
         (Some(configured), _) => configured.as_bytes().to_vec(),
@@ -91,40 +84,15 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
         bump(&stats.mysql.tls_sessions);
     }
     let seq = login.seq;
-    let mut session = Session {
+    let session = Session::new(
         frontend,
         backend,
-        settings: mysql,
+        mysql,
         client,
-        user: login.user,
-        capabilities: login.capabilities,
-        collation: login.collation,
-        database: login.database,
-        state: Vec::new(),
-        state_overflowed: false,
-        autocommit: true,
-        pinned: false,
-        last_gtid: None,
-        primary: None,
-        replica: None,
-        statements: Statements::default(),
-        connect_timeout: settings.connect_timeout,
-    };
-    match session.open_first_connection().await {
-        Ok(()) => {
-            if let session::Flow::Close = session.send_ok(seq).await {
-                return session.close().await;
-            }
-        }
-        Err(unplaced) => {
-            if let Unplaced::NoPrimary = unplaced {
-                bump(&session.frontend.stats.mysql.no_primary);
-            }
-            session.unplaced(unplaced, seq).await;
-            return session.close().await;
-        }
-    }
-    session.run().await;
+        login,
+        settings.connect_timeout,
+    );
+    session.serve(seq).await;
     // The slot counted this connection on the frontend until now.
     drop(slot);
 }

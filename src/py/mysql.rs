@@ -1,11 +1,16 @@
-//! `fastlb._core.classify_statement`: the MySQL statement classifier for Python
-//! (`fastlb.mysql.Router` routes with the same rules as the proxy).
+//! `fastlb._core.classify_statement` and `fastlb._core.RoutingPolicy`: the MySQL statement
+//! classifier and routing policy for Python. `fastlb.mysql.Router` asks them rather than
+//! deciding itself, so it routes with exactly the proxy's code (`route::decide` and the
+//! compiled user rules of `MysqlSettings`).
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::mysql::{classify, Classification, Kind, Route};
+use crate::mysql::config::{MysqlConfig, MysqlSettings};
+use crate::mysql::session::route::{decide, SessionView};
+use crate::mysql::Role;
+use crate::mysql::{classify, Classification, Kind};
 
 /// What `classify_statement` found: see `fastlb._core.pyi`.
 #[pyclass(name = "StatementClass", module = "fastlb._core", frozen, eq)]
@@ -25,13 +30,6 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::SessionState => "session_state",
         Kind::Call => "call",
         Kind::Other => "other",
-    }
-}
-
-fn route_name(route: Route) -> &'static str {
-    match route {
-        Route::Replica => "replica",
-        Route::Primary => "primary",
     }
 }
 
@@ -61,7 +59,7 @@ impl PyStatementClass {
 
     #[getter]
     fn route(&self) -> &'static str {
-        route_name(self.inner.route)
+        self.inner.route.as_str()
     }
 
     #[getter]
@@ -90,24 +88,181 @@ impl PyStatementClass {
     }
 }
 
+/// The statement text's bytes (`str` as UTF-8, `bytes` as they are); TypeError otherwise.
+fn with_sql<T>(sql: &Bound<'_, PyAny>, caller: &str, then: impl FnOnce(&[u8]) -> T) -> PyResult<T> {
+    if let Ok(bytes) = sql.cast::<PyBytes>() {
+        Ok(then(bytes.as_bytes()))
+    } else if let Ok(text) = sql.cast::<PyString>() {
+        Ok(then(text.to_str()?.as_bytes()))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{caller}() takes str or bytes, not {}",
+            sql.get_type().name()?
+        )))
+    }
+}
+
 /// Classifies one statement text (`str`, or `bytes` in the connection's charset).
 #[pyfunction]
 fn classify_statement(sql: &Bound<'_, PyAny>) -> PyResult<PyStatementClass> {
-    let inner = if let Ok(bytes) = sql.cast::<PyBytes>() {
-        classify(bytes.as_bytes())
-    } else if let Ok(text) = sql.cast::<PyString>() {
-        classify(text.to_str()?.as_bytes())
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "classify_statement() takes str or bytes, not {}",
-            sql.get_type().name()?
-        )));
-    };
+    let inner = with_sql(sql, "classify_statement", classify)?;
     Ok(PyStatementClass { inner })
+}
+
+/// What a session has done so far, as `route::decide` reads it: see `fastlb._core.pyi`.
+#[pyclass(name = "SessionView", module = "fastlb._core", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PySessionView {
+    inner: SessionView,
+}
+
+#[pymethods]
+impl PySessionView {
+    #[new]
+    #[pyo3(signature = (*, in_transaction=None, pinned=false, autocommit=true))]
+    fn new(in_transaction: Option<&str>, pinned: bool, autocommit: bool) -> PyResult<Self> {
+        let open_transaction = match in_transaction {
+            None => None,
+            Some("primary") => Some(Role::Primary),
+            Some("replica") => Some(Role::Replica),
+            Some(other) => {
+                return Err(PyValueError::new_err(format!(
+                    "in_transaction must be 'primary', 'replica' or None (got {other:?})"
+                )))
+            }
+        };
+        Ok(PySessionView {
+            inner: SessionView {
+                open_transaction,
+                pinned,
+                autocommit,
+            },
+        })
+    }
+
+    #[getter]
+    fn in_transaction(&self) -> Option<&'static str> {
+        self.inner.open_transaction.map(Role::as_str)
+    }
+
+    #[getter]
+    fn pinned(&self) -> bool {
+        self.inner.pinned
+    }
+
+    #[getter]
+    fn autocommit(&self) -> bool {
+        self.inner.autocommit
+    }
+
+    fn __repr__(&self) -> String {
+        let in_transaction = match self.in_transaction() {
+            Some(target) => format!("'{target}'"),
+            None => "None".into(),
+        };
+        format!(
+            "SessionView(in_transaction={in_transaction}, pinned={}, autocommit={})",
+            python_bool(self.inner.pinned),
+            python_bool(self.inner.autocommit),
+        )
+    }
+}
+
+/// One routing decision and what it was made from: see `fastlb._core.pyi`.
+#[pyclass(name = "Routing", module = "fastlb._core", frozen)]
+pub struct PyRouting {
+    target: Role,
+    rule: Option<usize>,
+    statement: Py<PyStatementClass>,
+}
+
+#[pymethods]
+impl PyRouting {
+    #[getter]
+    fn target(&self) -> &'static str {
+        self.target.as_str()
+    }
+
+    #[getter]
+    fn rule(&self) -> Option<usize> {
+        self.rule
+    }
+
+    #[getter]
+    fn statement(&self, py: Python<'_>) -> Py<PyStatementClass> {
+        self.statement.clone_ref(py)
+    }
+
+    fn __repr__(&self) -> String {
+        let rule = self.rule.map_or("None".into(), |index| index.to_string());
+        format!(
+            "Routing(target='{}', rule={rule}, statement={})",
+            self.target(),
+            self.statement.get().__repr__()
+        )
+    }
+}
+
+/// The proxy's routing policy for one `mysql:` section: see `fastlb._core.pyi`.
+#[pyclass(name = "RoutingPolicy", module = "fastlb._core", frozen)]
+pub struct PyRoutingPolicy {
+    settings: MysqlSettings,
+}
+
+#[pymethods]
+impl PyRoutingPolicy {
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let config: MysqlConfig = serde_json::from_str(config_json)
+            .map_err(|e| PyValueError::new_err(format!("invalid mysql section: {e}")))?;
+        // The proxy drops a rule that doesn't compile (the configuration was checked before);
+        // here the caller hears about it.
+        config.validate(&[]).map_err(PyValueError::new_err)?;
+        Ok(PyRoutingPolicy {
+            settings: MysqlSettings::new(&config),
+        })
+    }
+
+    /// Where `sql` runs for a session in state `session` (a free session by default).
+    #[pyo3(signature = (sql, session=None))]
+    fn route(
+        &self,
+        sql: &Bound<'_, PyAny>,
+        session: Option<&PySessionView>,
+    ) -> PyResult<&'static str> {
+        let view = session.map_or(SessionView::FREE, |s| s.inner);
+        let target = with_sql(sql, "route", |text| {
+            let rule = self.settings.rule_route(text);
+            decide(view, classify(text), rule)
+        })?;
+        Ok(target.as_str())
+    }
+
+    /// `route()` with its reasons: the matching rule's index and the classification.
+    #[pyo3(signature = (sql, session=None))]
+    fn decide(
+        &self,
+        py: Python<'_>,
+        sql: &Bound<'_, PyAny>,
+        session: Option<&PySessionView>,
+    ) -> PyResult<PyRouting> {
+        let view = session.map_or(SessionView::FREE, |s| s.inner);
+        let (class, rule) = with_sql(sql, "decide", |text| {
+            (classify(text), self.settings.matching_rule(text))
+        })?;
+        Ok(PyRouting {
+            target: decide(view, class, rule.map(|(_, route)| route)),
+            rule: rule.map(|(index, _)| index),
+            statement: Py::new(py, PyStatementClass { inner: class })?,
+        })
+    }
 }
 
 pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyStatementClass>()?;
+    m.add_class::<PySessionView>()?;
+    m.add_class::<PyRouting>()?;
+    m.add_class::<PyRoutingPolicy>()?;
     m.add_function(wrap_pyfunction!(classify_statement, m)?)?;
     Ok(())
 }

@@ -63,8 +63,9 @@ _FRONTEND_COUNTERS = [
     ),
 ]
 # The `reason` label of fastlb_frontend_refused_connections_total: the firewall's reasons
-# (stats key `refused_connections`) and the frontend's max_connections.
-REFUSAL_REASONS = ("acl", "source_connections", "source_rate", "max_connections")
+# (stats key `refused_connections`), the frontend's max_connections, and `proxy`: a PROXY
+# protocol header from an untrusted peer, or a bad or slow one (`accept_proxy`).
+REFUSAL_REASONS = ("acl", "source_connections", "source_rate", "max_connections", "proxy")
 _SERVER_GAUGES = [
     ("fastlb_server_current_sessions", "Connections open to the server now", "current_connections"),
     ("fastlb_server_weight", "Configured weight of the server (0..256)", "weight"),
@@ -149,6 +150,7 @@ def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
     for proxy, counters in frontends.items():
         by_reason = {**counters.get("refused_connections", {})}
         by_reason["max_connections"] = counters["rejected_connections"]
+        by_reason["proxy"] = counters["proxy_refused"]
         for reason in REFUSAL_REASONS:
             refused.add_metric([proxy, reason], by_reason.get(reason, 0))
     yield refused

@@ -166,6 +166,10 @@ class FrontendStats(_Open):
     accept_errors: int
     resource_errors: int
     refused_connections: RefusedConnections
+    proxy_refused: int = Field(
+        description="accept_proxy: closed for a PROXY header from an untrusted peer, or a "
+        "bad or slow one"
+    )
     tls_handshake_failures: int
     tls_handshake_timeouts: int
     mode: str = "tcp"

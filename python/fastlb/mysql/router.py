@@ -7,11 +7,12 @@
         async with router.transaction() as tx:                    # one primary connection
             await tx.execute("UPDATE stock SET n = n - 1 WHERE item = %s", ("book",))
 
-Each statement is classified by the proxy's own classifier (`fastlb._core`), user rules first;
-replica reads are spread by weighted round-robin over the replicas the topology monitor
-(`monitor.py`) keeps in the read pool. With `causal_reads="session"`, a read that follows a
-write of the same asyncio context (task) waits on the replica for that write's GTID
-(MASTER_GTID_WAIT, `causal_wait_timeout`), else reads from the primary. Reads fall back to
+Each statement is routed by the proxy's own policy (`fastlb._core.RoutingPolicy`: the same
+classifier and the same compiled user rules, first); replica reads are spread by weighted
+round-robin over the replicas the topology monitor (`monitor.py`) keeps in the read pool.
+With `causal_reads="session"`, a read that follows a write of the same asyncio context (task)
+waits on the replica for that write's GTID (MASTER_GTID_WAIT, `causal_wait_timeout`), else
+reads from the primary. Reads fall back to
 the primary when no replica is usable (none, lagging, down, or failing right now); writes
 raise `fastlb.errors.NoPrimaryError` (a ConnectionError) when there is no primary.
 
@@ -24,20 +25,21 @@ connection, for SET, temporary tables, GET_LOCK, user variables).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from ssl import SSLContext
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiomysql
 
-from .._core import StatementClass, WeightedRoundRobin
+from .._core import RoutingPolicy, StatementClass, WeightedRoundRobin
+from ..config_mysql import MysqlConfig, MysqlRule, MysqlUser
 from ..config_types import split_host_port
 from ..errors import BackendUnavailableError, NoPrimaryError, NotRunningError
 from . import gtid
-from .classify import classify
 from .connections import (
     CausalPosition,
     ExecuteResult,
@@ -49,14 +51,17 @@ from .connections import (
     wait_for_gtid,
 )
 from .monitor import TopologyMonitor
-from .rules import RouteName, Rule, first_match
 from .session import BLOCK_KINDS, Held, Session, statement_summary
 from .topology import ServerObservation, ServerSpec, TopologyDecision, decide
+
+if TYPE_CHECKING:
+    from ..config import BackendConfig
 
 __all__ = ["ExecuteResult", "Router", "Session"]
 
 log = logging.getLogger("fastlb.mysql")
 
+RouteName = Literal["primary", "replica"]
 CausalReads = Literal["session", "off"]
 PrimaryFailure = Literal["error_on_write", "fail_on_write", "fail_instantly"]
 
@@ -114,7 +119,18 @@ class Router:
         self.user, self.password, self.db = user, password, db
         self.causal_reads: CausalReads = causal_reads
         self.max_replication_lag = max_replication_lag
-        self.rules = tuple(Rule.of(match, route) for match, route in rules)
+        # The rules go to the core as they go to the proxy: validated by the same model,
+        # compiled by the same code (ValueError naming a rule that doesn't compile).
+        section = MysqlConfig(
+            users=[MysqlUser(user=user, password=password)],
+            causal_reads=causal_reads,
+            primary_failure=primary_failure,
+            rules=[MysqlRule(match=match, route=route) for match, route in rules],
+        )
+        self.rules: tuple[tuple[str, RouteName], ...] = tuple(
+            (rule.match, rule.route) for rule in section.rules
+        )
+        self._policy = RoutingPolicy(json.dumps(section.to_core_dict()))
         self.monitor_interval = monitor_interval
         self.monitor_user = monitor_user or user
         self.monitor_password = (monitor_password or "") if monitor_user else password
@@ -137,10 +153,14 @@ class Router:
 
     @classmethod
     def from_config(
-        cls, backend: Mapping[str, Any] | Any, *, user: str | None = None, **overrides: Any
+        cls,
+        backend: BackendConfig | Mapping[str, Any],
+        *,
+        user: str | None = None,
+        **overrides: Any,
     ) -> Router:
-        """A Router for one `mode: mysql` backend of the proxy's configuration (a mapping or
-        a config model object); see `router_config.py` for the accepted shape."""
+        """A Router for one `mode: mysql` backend of the proxy's configuration (the validated
+        `BackendConfig`, or a mapping validated into one); see `router_config.py`."""
         from .router_config import router_arguments
 
         return cls(**{**router_arguments(backend, user=user), **overrides})
@@ -242,12 +262,13 @@ class Router:
 
     async def _statement(self, sql: str, args: Any, fetch: Fetch) -> Any:
         self._require_started()
-        statement = classify(sql)
+        # Every statement here runs in autocommit on a pooled connection: a free session.
+        routing = self._policy.decide(sql)
+        statement = routing.statement
         self._refuse_connection_state(sql, statement)
-        rule = first_match(self.rules, sql)
-        if rule is not None:
+        if routing.rule is not None:
             self._events["rules_matched"] += 1
-        route = rule.route if rule is not None else statement.route
+        route = routing.target
         if self._decision_primary() is None and self.primary_failure == "fail_instantly":
             raise self._no_primary("any statement (primary_failure: fail_instantly)")
         if route == "replica":

@@ -1,13 +1,14 @@
 //! The binary protocol's commands (COM_STMT_*): prepared statements mapped between the
 //! ids the client knows and each server connection's own (see `prepared.rs`).
 
-use super::classify::classify;
-use super::packet::{command, error_code};
 use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
 use super::response::{Failure, Rewrite, Shape};
 use super::route::decide;
-use super::session::{Flow, Session, Which};
-use super::stream::Packet;
+use super::{Flow, Session};
+use crate::mysql::classify::classify;
+use crate::mysql::protocol::packet::{command, error_code};
+use crate::mysql::protocol::stream::Packet;
+use crate::mysql::Role;
 use crate::stats::bump;
 
 /// Prepared statements one session may hold (MySQL's default max_prepared_stmt_count is
@@ -106,25 +107,22 @@ impl Session {
                 .on_server(serial)
                 .and_then(|on| with_statement_id(&long_data, on.id))
             {
-                super::packet::frame(&mut out, &payload, 0);
+                crate::mysql::protocol::packet::frame(&mut out, &payload, 0);
             }
         }
         let Some(payload) = statement.execute_payload(packet.payload(), serial) else {
             return self.malformed(seq).await;
         };
         statement.executed_on = Some(serial);
-        super::packet::frame(&mut out, &payload, 0);
+        crate::mysql::protocol::packet::frame(&mut out, &payload, 0);
         self.send_and_relay(which, &out, Shape::Results, Rewrite::default(), seq)
             .await
     }
 
     /// Prepares statement `id` on the connection `which` unless it is there already;
     /// returns that connection's serial.
-    async fn prepare_on(&mut self, id: u32, which: Which, seq: u8) -> Result<u64, Flow> {
-        let Some(upstream) = (match which {
-            Which::Primary => self.primary.as_mut(),
-            Which::Replica => self.replica.as_mut(),
-        }) else {
+    async fn prepare_on(&mut self, id: u32, which: Role, seq: u8) -> Result<u64, Flow> {
+        let Some(upstream) = self.connections.get_mut(which) else {
             return Err(Flow::Close);
         };
         let serial = upstream.serial;
@@ -259,7 +257,7 @@ impl Session {
             return self.unknown_statement(id, "mysqld_stmt_fetch", seq).await;
         };
         let mut out = Vec::new();
-        super::packet::frame(&mut out, &payload, 0);
+        crate::mysql::protocol::packet::frame(&mut out, &payload, 0);
         self.send_and_relay(which, &out, Shape::UntilEof, Rewrite::default(), seq)
             .await
     }

@@ -5,33 +5,39 @@
 //! way MaxScale's readwritesplit works: no state leaks between clients, and a replica is
 //! chosen by weighted round robin once per session rather than per statement.
 
+mod commands;
+mod connections;
+pub mod prepared;
+mod prepared_commands;
+mod replay;
+pub mod response;
+pub mod route;
+mod upstream;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::classify::Kind;
-use super::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure, ServerRole};
-use super::packet::{error_code, frame, ok_payload, status};
-use super::prepared::Statements;
-use super::replay::{catch_up, refused_if_error, replay_error};
-use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
-use super::route::{SessionView, Target};
-use super::stream::PacketStream;
-use super::upstream::{Login, Upstream, UpstreamError};
 use crate::balancer::{Backend, Server};
+use crate::mysql::classify::Kind;
+use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure};
+use crate::mysql::protocol::login::ClientLogin;
+use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
+use crate::mysql::protocol::stream::PacketStream;
+use crate::mysql::Role;
 use crate::proxy::Frontend;
 use crate::stats::bump;
+use connections::Connections;
+use prepared::Statements;
+use replay::{refused_if_error, replay_error, StateLog};
+use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
+use route::SessionView;
+pub use upstream::learn_server_version;
+use upstream::{Login, Upstream, UpstreamError};
 
 /// What the session does after a command.
 pub enum Flow {
     Continue,
     Close,
-}
-
-/// The session's connection a statement runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
-    Primary,
-    Replica,
 }
 
 /// Why a statement could not be placed.
@@ -47,28 +53,28 @@ pub enum Unplaced {
     ReplayRefused(Vec<u8>),
 }
 
+/// One client's session. Its parts are private to `session/`: the connections
+/// (`Connections`), the state to replay (`StateLog`), the prepared statements
+/// (`Statements`), and what the client logged in as.
 pub struct Session {
-    pub frontend: Arc<Frontend>,
-    pub backend: Arc<Backend>,
-    pub settings: Arc<MysqlSettings>,
-    pub client: PacketStream,
-    pub user: MysqlUser,
-    pub capabilities: u32,
-    pub collation: u8,
-    pub database: Option<Vec<u8>>,
-    /// Command payloads that changed session state (SET, USE, COM_INIT_DB,
-    /// COM_SET_OPTION), replayed in order on connections that haven't run them.
-    pub state: Vec<Vec<u8>>,
-    /// More state changes than MAX_STATE_ENTRIES: no new connection can replay them.
-    pub state_overflowed: bool,
-    pub autocommit: bool,
-    pub pinned: bool,
+    frontend: Arc<Frontend>,
+    backend: Arc<Backend>,
+    settings: Arc<MysqlSettings>,
+    client: PacketStream,
+    user: MysqlUser,
+    capabilities: u32,
+    collation: u8,
+    database: Option<Vec<u8>>,
+    /// State changes (SET, USE, COM_INIT_DB, COM_SET_OPTION), replayed in order on
+    /// connections that haven't run them.
+    state: StateLog,
+    autocommit: bool,
+    pinned: bool,
     /// The GTID of the session's last write (causal reads).
-    pub last_gtid: Option<Vec<u8>>,
-    pub primary: Option<Upstream>,
-    pub replica: Option<Upstream>,
-    pub statements: Statements,
-    pub connect_timeout: Duration,
+    last_gtid: Option<Vec<u8>>,
+    connections: Connections,
+    statements: Statements,
+    connect_timeout: Duration,
 }
 
 /// A session dropped without `close()` (its task cancelled at shutdown) still leaves the
@@ -80,16 +86,57 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// A session for a client that logged in as `login`; no server connection yet.
+    pub fn new(
+        frontend: Arc<Frontend>,
+        backend: Arc<Backend>,
+        settings: Arc<MysqlSettings>,
+        client: PacketStream,
+        login: ClientLogin,
+        connect_timeout: Duration,
+    ) -> Self {
+        Session {
+            frontend,
+            backend,
+            settings,
+            client,
+            user: login.user,
+            capabilities: login.capabilities,
+            collation: login.collation,
+            database: login.database,
+            state: StateLog::default(),
+            autocommit: true,
+            pinned: false,
+            last_gtid: None,
+            connections: Connections::default(),
+            statements: Statements::default(),
+            connect_timeout,
+        }
+    }
+
+    /// Opens the first server connection, answers the client's login (`seq`: the sequence
+    /// id of that answer) and serves its commands until it goes.
+    pub async fn serve(mut self, seq: u8) {
+        match self.open_first_connection().await {
+            Ok(()) => {
+                if let Flow::Close = self.send_ok(seq).await {
+                    return self.close().await;
+                }
+            }
+            Err(unplaced) => {
+                if let Unplaced::NoPrimary = unplaced {
+                    bump(&self.frontend.stats.mysql.no_primary);
+                }
+                self.unplaced(unplaced, seq).await;
+                return self.close().await;
+            }
+        }
+        self.run().await;
+    }
+
     pub fn view(&self) -> SessionView {
-        let open_transaction = if self.primary.as_ref().is_some_and(Upstream::in_transaction) {
-            Some(Target::Primary)
-        } else if self.replica.as_ref().is_some_and(Upstream::in_transaction) {
-            Some(Target::Replica)
-        } else {
-            None
-        };
         SessionView {
-            open_transaction,
+            open_transaction: self.connections.open_transaction(),
             pinned: self.pinned,
             autocommit: self.autocommit,
         }
@@ -110,31 +157,22 @@ impl Session {
         }
     }
 
-    pub fn upstream(&mut self, which: Which) -> Option<&mut Upstream> {
-        match which {
-            Which::Primary => self.primary.as_mut(),
-            Which::Replica => self.replica.as_mut(),
-        }
+    pub fn upstream(&mut self, which: Role) -> Option<&mut Upstream> {
+        self.connections.get_mut(which)
     }
 
-    pub fn which_serial(&self, serial: u64) -> Option<Which> {
-        if self.primary.as_ref().is_some_and(|u| u.serial == serial) {
-            Some(Which::Primary)
-        } else if self.replica.as_ref().is_some_and(|u| u.serial == serial) {
-            Some(Which::Replica)
-        } else {
-            None
-        }
+    pub fn which_serial(&self, serial: u64) -> Option<Role> {
+        self.connections.side_of(serial)
     }
 
     /// Opens a connection to `server` as the session's user and replays its state.
     async fn connect(&mut self, server: Arc<Server>) -> Result<Upstream, UpstreamError> {
-        if self.state_overflowed {
+        if self.state.overflowed() {
             return Err(UpstreamError::Protocol(
                 "the session changed its state too often to replay it on a new connection".into(),
             ));
         }
-        let is_primary = server.role() == Some(ServerRole::Primary);
+        let is_primary = server.role() == Some(Role::Primary);
         let login = Login {
             user: &self.user,
             database: self.database.as_deref(),
@@ -168,48 +206,48 @@ impl Session {
         if !self.autocommit && is_primary {
             refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
         }
-        catch_up(&mut upstream, &self.state).await?;
+        self.state.replay_on(&mut upstream).await?;
         Ok(upstream)
     }
 
     /// Makes sure the primary connection exists and still points at the primary.
     pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
-        if let Some(current) = &self.primary {
-            let still_primary = current.server.role() == Some(ServerRole::Primary);
+        if let Some(current) = self.connections.get(Role::Primary) {
+            let still_primary = current.server.role() == Some(Role::Primary);
             if still_primary || current.in_transaction() {
                 return Ok(());
             }
         }
-        self.drop_upstream(Which::Primary).await;
+        self.drop_upstream(Role::Primary).await;
         let server = self.backend.primary().ok_or(Unplaced::NoPrimary)?;
         match self.connect(server).await {
             Ok(upstream) => {
-                self.primary = Some(upstream);
+                self.connections.set(Role::Primary, upstream);
                 Ok(())
             }
             Err(UpstreamError::Refused { payload, .. }) => Err(Unplaced::Refused(payload)),
             Err(UpstreamError::ReplayRefused(code)) => Err(Unplaced::Refused(replay_error(code))),
             // The primary answered, but not as it should (no TLS where the backend wants
             // it, garbage, a session too changed to replay): that, not "no primary".
-            Err(UpstreamError::Protocol(why)) => {
-                Err(Unplaced::Refused(super::packet::err_payload(
+            Err(UpstreamError::Protocol(why)) => Err(Unplaced::Refused(
+                crate::mysql::protocol::packet::err_payload(
                     error_code::SERVER_LOST,
                     b"HY000",
                     &format!("fastlb: {why}"),
-                )))
-            }
+                ),
+            )),
             Err(_) => Err(Unplaced::NoPrimary),
         }
     }
 
     /// Makes sure a replica connection to a replica that takes reads exists.
     pub async fn ensure_replica(&mut self) -> Result<(), Unplaced> {
-        if let Some(current) = &self.replica {
+        if let Some(current) = self.connections.get(Role::Replica) {
             if current.server.serves_reads() || current.in_transaction() {
                 return Ok(());
             }
         }
-        self.drop_upstream(Which::Replica).await;
+        self.drop_upstream(Role::Replica).await;
         let mut refused = None;
         let mut replay_refused = None;
         for _ in 0..3 {
@@ -218,7 +256,7 @@ impl Session {
             };
             match self.connect(server).await {
                 Ok(upstream) => {
-                    self.replica = Some(upstream);
+                    self.connections.set(Role::Replica, upstream);
                     return Ok(());
                 }
                 Err(UpstreamError::Refused { payload, .. }) => refused = Some(payload),
@@ -237,18 +275,14 @@ impl Session {
     /// its base buffers, not with its largest packet).
     pub fn release_excess_buffers(&mut self) {
         self.client.release_excess();
-        for upstream in [&mut self.primary, &mut self.replica].into_iter().flatten() {
+        for upstream in self.connections.iter_mut() {
             upstream.stream.release_excess();
         }
     }
 
     /// Closes one of the session's connections; its prepared statements are forgotten.
-    pub async fn drop_upstream(&mut self, which: Which) {
-        let taken = match which {
-            Which::Primary => self.primary.take(),
-            Which::Replica => self.replica.take(),
-        };
-        if let Some(upstream) = taken {
+    pub async fn drop_upstream(&mut self, which: Role) {
+        if let Some(upstream) = self.connections.take(which) {
             self.statements.forget_connection(upstream.serial);
             upstream.quit().await;
         }
@@ -265,7 +299,7 @@ impl Session {
         };
         let timeout = self.settings.causal_timeout();
         let stats = &self.frontend.stats.mysql;
-        let Some(replica) = self.replica.as_mut() else {
+        let Some(replica) = self.connections.get_mut(Role::Replica) else {
             return false;
         };
         if replica.caught_up_to.as_ref() == Some(&gtid) {
@@ -300,7 +334,7 @@ impl Session {
                 // An ERR reply (say, a GTID domain the replica doesn't know) leaves the
                 // connection usable; only a broken one is dropped.
                 if !matches!(error, UpstreamError::Refused { .. }) {
-                    self.drop_upstream(Which::Replica).await;
+                    self.drop_upstream(Role::Replica).await;
                 }
                 false
             }
@@ -309,13 +343,13 @@ impl Session {
 
     /// Chooses the connection for a statement meant for `target`. `read`: the statement
     /// only reads, so it may go to the other side when its target is unavailable.
-    pub async fn place(&mut self, target: Target, read: bool) -> Result<Which, Unplaced> {
+    pub async fn place(&mut self, target: Role, read: bool) -> Result<Role, Unplaced> {
         let frontend = self.frontend.clone();
         let stats = &frontend.stats.mysql;
-        if target == Target::Replica {
+        if target == Role::Replica {
             let replica = self.ensure_replica().await;
             if replica.is_ok() && self.replica_caught_up().await {
-                return Ok(Which::Replica);
+                return Ok(Role::Replica);
             }
             if let Err(Unplaced::ReplayRefused(_)) = replica {
                 // A replica refused this session's state (a login refusal may be
@@ -325,16 +359,16 @@ impl Session {
             }
             bump(&stats.reads_on_primary);
             return match self.ensure_primary().await {
-                Ok(()) => Ok(Which::Primary),
+                Ok(()) => Ok(Role::Primary),
                 // No primary either: a replica that hasn't caught up beats no answer.
-                Err(_) if self.replica.is_some() => Ok(Which::Replica),
+                Err(_) if self.connections.is_open(Role::Replica) => Ok(Role::Replica),
                 Err(error) => Err(error),
             };
         }
         match self.ensure_primary().await {
-            Ok(()) => Ok(Which::Primary),
+            Ok(()) => Ok(Role::Primary),
             Err(Unplaced::NoPrimary) if read && self.view().open_transaction.is_none() => {
-                self.ensure_replica().await.map(|()| Which::Replica)
+                self.ensure_replica().await.map(|()| Role::Replica)
             }
             Err(error) => {
                 if matches!(error, Unplaced::NoPrimary) {
@@ -349,19 +383,17 @@ impl Session {
     /// notes what it says (status, GTID). A LOCAL INFILE request is served here too.
     pub async fn relay_response(
         &mut self,
-        which: Which,
+        which: Role,
         shape: Shape,
         rewrite: Rewrite,
     ) -> Result<Outcome, Failure> {
-        let strip = self.capabilities & super::packet::capability::SESSION_TRACK == 0;
+        let strip =
+            self.capabilities & crate::mysql::protocol::packet::capability::SESSION_TRACK == 0;
         let rewrite = Rewrite {
             strip_session_state: strip,
             ..rewrite
         };
-        let Some(upstream) = (match which {
-            Which::Primary => self.primary.as_mut(),
-            Which::Replica => self.replica.as_mut(),
-        }) else {
+        let Some(upstream) = self.connections.get_mut(which) else {
             return Err(Failure {
                 error: ForwardError::Protocol("no connection"),
                 forwarded: false,
@@ -389,7 +421,7 @@ impl Session {
         upstream.note_status(&outcome);
         upstream.server.stats.traffic.add_out(outcome.bytes);
         self.frontend.stats.traffic.add_out(outcome.bytes);
-        if which == Which::Primary {
+        if which == Role::Primary {
             self.autocommit = upstream.autocommit();
             if let Some(gtid) = &outcome.gtid {
                 self.last_gtid = Some(gtid.clone());
@@ -400,8 +432,8 @@ impl Session {
             bump(&upstream.server.stats.queries);
             let stats = &self.frontend.stats.mysql;
             bump(match which {
-                Which::Primary => &stats.queries_primary,
-                Which::Replica => &stats.queries_replica,
+                Role::Primary => &stats.queries_primary,
+                Role::Replica => &stats.queries_replica,
             });
         }
         Ok(outcome)
@@ -409,14 +441,14 @@ impl Session {
 
     /// A server connection failed during a command: drop it; tell the client unless it
     /// already got part of the answer (then its connection ends too).
-    pub async fn server_failed(&mut self, which: Which, failure: Failure, seq: u8) -> Flow {
+    pub async fn server_failed(&mut self, which: Role, failure: Failure, seq: u8) -> Flow {
         if let ForwardError::Client(_) = failure.error {
             return Flow::Close;
         }
         bump(&self.frontend.stats.mysql.server_errors);
         // A transaction, temporary tables, locks or user variables died with that
         // connection: going on with a fresh one would make a later COMMIT look successful.
-        let state_lost = (self.pinned && which == Which::Primary)
+        let state_lost = (self.pinned && which == Role::Primary)
             || self.upstream(which).is_some_and(|u| u.in_transaction());
         self.drop_upstream(which).await;
         if failure.forwarded {
@@ -467,14 +499,14 @@ impl Session {
     }
 
     pub async fn send_error(&mut self, code: u16, state: &[u8; 5], message: &str, seq: u8) -> Flow {
-        let payload = super::packet::err_payload(code, state, message);
+        let payload = crate::mysql::protocol::packet::err_payload(code, state, message);
         self.send_payload(&payload, seq).await
     }
 
     pub async fn send_ok(&mut self, seq: u8) -> Flow {
         let flags = self
-            .primary
-            .as_ref()
+            .connections
+            .get(Role::Primary)
             .map_or(status::AUTOCOMMIT, |u| u.status);
         self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
             .await
@@ -492,8 +524,8 @@ impl Session {
     /// Ends the session's server connections politely.
     pub async fn close(mut self) {
         self.unpin();
-        self.drop_upstream(Which::Replica).await;
-        self.drop_upstream(Which::Primary).await;
+        self.drop_upstream(Role::Replica).await;
+        self.drop_upstream(Role::Primary).await;
     }
 
     /// Whether `kind` only reads (it may run on a replica when the primary is gone).
@@ -514,11 +546,13 @@ async fn relay_local_infile(
     let fail = |error, forwarded| Failure { error, forwarded };
     loop {
         let packet = client
-            .read_packet(super::packet::MAX_PART)
+            .read_packet(crate::mysql::protocol::packet::MAX_PART)
             .await
             .map_err(|e| match e {
-                super::stream::ReadError::Io(io) => fail(ForwardError::Client(io), true),
-                super::stream::ReadError::TooLarge(_) => {
+                crate::mysql::protocol::stream::ReadError::Io(io) => {
+                    fail(ForwardError::Client(io), true)
+                }
+                crate::mysql::protocol::stream::ReadError::TooLarge(_) => {
                     fail(ForwardError::Protocol("oversized file packet"), true)
                 }
             })?;
@@ -531,3 +565,6 @@ async fn relay_local_infile(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

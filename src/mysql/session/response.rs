@@ -9,11 +9,11 @@
 
 use std::io;
 
-use super::packet::{
+use crate::mysql::protocol::packet::{
     eof_status, frame, is_eof, parse_header, parse_ok, status, strip_session_state, tracked_gtid,
     Reader, HEADER_LEN, MAX_PART,
 };
-use super::stream::PacketStream;
+use crate::mysql::protocol::stream::PacketStream;
 
 /// The shape of the response a command gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,7 +234,7 @@ fn inspect(
 ) -> Result<(Phase, Option<Vec<u8>>), ForwardError> {
     let first = payload.first().copied();
     if first == Some(0xff) {
-        outcome.error = Some(super::packet::parse_err(payload).0);
+        outcome.error = Some(crate::mysql::protocol::packet::parse_err(payload).0);
         return Ok((Phase::Done, None));
     }
     let eof_after = |outcome: &mut Outcome, then: Phase| -> Result<Phase, ForwardError> {

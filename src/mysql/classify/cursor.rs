@@ -4,9 +4,10 @@
 //! The statement rules (`statements.rs`) look at the leading keywords themselves and combine
 //! them with these facts, which need the whole statement.
 
-use super::classify::{Classification, Kind, Route};
 use super::functions::{self, Call};
 use super::lexer::{Lexer, Token};
+use super::{Classification, Kind};
+use crate::mysql::Role;
 
 /// `word` in uppercase in `buf` (words longer than the buffer compare equal to no keyword).
 pub(super) fn upper<'b>(word: &[u8], buf: &'b mut [u8; 24]) -> &'b [u8] {
@@ -345,7 +346,7 @@ impl<'l, 'a> Cursor<'l, 'a> {
 
     /// Reads the rest of the statement and builds its classification; `pin` adds to the pins
     /// every statement can carry (GET_LOCK, `@x :=`, INTO @x).
-    pub(super) fn finish(&mut self, kind: Kind, route: Route, pin: bool) -> Classification {
+    pub(super) fn finish(&mut self, kind: Kind, route: Role, pin: bool) -> Classification {
         self.drain();
         Classification {
             kind,
@@ -356,16 +357,16 @@ impl<'l, 'a> Cursor<'l, 'a> {
     }
 
     pub(super) fn primary(&mut self, kind: Kind, pin: bool) -> Classification {
-        self.finish(kind, Route::Primary, pin)
+        self.finish(kind, Role::Primary, pin)
     }
 
     /// A read: on a replica when every fact allows it.
     pub(super) fn read(&mut self, session_bound: bool) -> Classification {
         self.drain();
         let route = if !session_bound && self.facts.replica_safe() {
-            Route::Replica
+            Role::Replica
         } else {
-            Route::Primary
+            Role::Primary
         };
         self.finish(Kind::Read, route, false)
     }

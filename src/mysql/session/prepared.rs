@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::classify::Classification;
+use crate::mysql::classify::Classification;
 
 /// Where a statement has been prepared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

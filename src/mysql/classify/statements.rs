@@ -1,9 +1,10 @@
 //! The statement rules: what each kind of statement is, by its leading keywords and the facts
 //! its tokens showed (`cursor.rs`). One function per statement family; each says why.
 
-use super::classify::{Classification, Kind, Route, EMPTY};
 use super::cursor::{is, upper, Cursor};
 use super::lexer::Token;
+use super::{Classification, Kind, EMPTY};
+use crate::mysql::Role;
 
 /// `EXPLAIN EXPLAIN ...` and `SET STATEMENT ... FOR` nest; deeper than this is no real query.
 const MAX_NESTING: u8 = 8;
@@ -53,9 +54,9 @@ pub(super) fn statement(cur: &mut Cursor<'_, '_>, nesting: u8) -> Classification
                 cur.drain();
                 if cur.facts.read_only {
                     let route = if cur.facts.replica_safe() && !cur.facts.pins() {
-                        Route::Replica
+                        Role::Replica
                     } else {
-                        Route::Primary
+                        Role::Primary
                     };
                     cur.finish(Kind::BeginReadOnly, route, false)
                 } else {
@@ -198,12 +199,12 @@ fn explain(cur: &mut Cursor<'_, '_>, nesting: u8) -> Classification {
         },
         (_, true) => Classification {
             kind: Kind::Write,
-            route: Route::Primary,
+            route: Role::Primary,
             ..inner
         },
         (_, false) => Classification {
             kind: Kind::Read,
-            route: Route::Primary,
+            route: Role::Primary,
             pins_primary: false,
             ..inner
         },
@@ -235,7 +236,7 @@ fn analyze(cur: &mut Cursor<'_, '_>, nesting: u8) -> Classification {
     } else {
         Classification {
             kind: Kind::Write,
-            route: Route::Primary,
+            route: Role::Primary,
             ..inner
         }
     }
@@ -259,7 +260,7 @@ fn create(cur: &mut Cursor<'_, '_>) -> Classification {
                 // Not run now: nothing in the body pins the session.
                 return Classification {
                     kind: Kind::Write,
-                    route: Route::Primary,
+                    route: Role::Primary,
                     pins_primary: false,
                     multi_statement: false,
                 };

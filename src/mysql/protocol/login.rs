@@ -6,10 +6,10 @@
 //! other plugin is switched to `mysql_native_password`.
 
 use super::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, SHA2_FAST_AUTH_OK};
-use super::config::{MysqlSettings, MysqlUser};
 use super::handshake::{self, ResponseError};
 use super::packet::{capability, error_code, frame};
 use super::stream::{PacketStream, ReadError};
+use crate::mysql::config::{MysqlSettings, MysqlUser};
 use crate::tls::{HandshakeError, TlsTermination};
 
 /// Handshake packets are small; anything larger is not a MySQL client.

@@ -1,13 +1,14 @@
 //! The session's command loop: each client command read, routed and answered.
 
-use super::classify::{classify, Classification, Kind, Route};
-use super::login;
-use super::packet::{command, error_code};
 use super::response::{Failure, Rewrite, Shape};
-use super::route::{decide, Target};
-use super::session::{Flow, Session, Unplaced, Which};
-use super::stream::{Packet, ReadError};
+use super::route::decide;
 use super::upstream::UpstreamError;
+use super::{Flow, Session, Unplaced};
+use crate::mysql::classify::{classify, Classification, Kind};
+use crate::mysql::protocol::login;
+use crate::mysql::protocol::packet::{command, error_code};
+use crate::mysql::protocol::stream::{Packet, ReadError};
+use crate::mysql::Role;
 use crate::stats::bump;
 
 impl Session {
@@ -57,7 +58,7 @@ impl Session {
             command::INIT_DB | command::SET_OPTION => {
                 let class = Classification {
                     kind: Kind::SessionState,
-                    route: Route::Primary,
+                    route: Role::Primary,
                     pins_primary: false,
                     multi_statement: false,
                 };
@@ -138,7 +139,7 @@ impl Session {
                 }
                 Err(failure)
                     if attempts > 0
-                        && which == Which::Replica
+                        && which == Role::Replica
                         && !self.pinned
                         && !failure.forwarded
                         && matches!(failure.error, super::response::ForwardError::Server(_)) =>
@@ -157,7 +158,7 @@ impl Session {
         // Routed like a plain read (transactions, pins and autocommit=0 keep the primary).
         let read = Classification {
             kind: Kind::Read,
-            route: Route::Replica,
+            route: Role::Replica,
             pins_primary: false,
             multi_statement: false,
         };
@@ -177,7 +178,7 @@ impl Session {
 
     pub(super) async fn send_and_relay(
         &mut self,
-        which: Which,
+        which: Role,
         raw: &[u8],
         shape: Shape,
         rewrite: Rewrite,
@@ -196,7 +197,7 @@ impl Session {
         }
     }
 
-    pub(super) fn count_in(&mut self, which: Which, bytes: usize) {
+    pub(super) fn count_in(&mut self, which: Role, bytes: usize) {
         if let Some(upstream) = self.upstream(which) {
             upstream.server.stats.traffic.add_in(bytes as u64);
         }
@@ -207,12 +208,7 @@ impl Session {
     /// primary took (another version or configuration) can't reproduce this session: the
     /// session is pinned to the primary, where the statement then runs. On failure the
     /// client has its answer.
-    pub(super) async fn ready(
-        &mut self,
-        target: Target,
-        read: bool,
-        seq: u8,
-    ) -> Result<Which, Flow> {
+    pub(super) async fn ready(&mut self, target: Role, read: bool, seq: u8) -> Result<Role, Flow> {
         let which = match self.place(target, read).await {
             Ok(which) => which,
             Err(unplaced) => return Err(self.unplaced(unplaced, seq).await),
@@ -222,12 +218,12 @@ impl Session {
             Err(error) => error,
         };
         let refused = matches!(error, UpstreamError::ReplayRefused(_));
-        if !(refused && which == Which::Replica && self.view().open_transaction.is_none()) {
+        if !(refused && which == Role::Replica && self.view().open_transaction.is_none()) {
             return Err(self.catch_up_failed(which, error, seq).await);
         }
-        self.drop_upstream(Which::Replica).await;
+        self.drop_upstream(Role::Replica).await;
         self.pin();
-        let which = match self.place(Target::Primary, read).await {
+        let which = match self.place(Role::Primary, read).await {
             Ok(which) => which,
             Err(unplaced) => return Err(self.unplaced(unplaced, seq).await),
         };
@@ -237,7 +233,7 @@ impl Session {
         }
     }
 
-    async fn catch_up_failed(&mut self, which: Which, error: UpstreamError, seq: u8) -> Flow {
+    async fn catch_up_failed(&mut self, which: Role, error: UpstreamError, seq: u8) -> Flow {
         self.drop_upstream(which).await;
         match error {
             UpstreamError::Refused { payload, .. } => self.send_payload(&payload, seq).await,
@@ -255,7 +251,7 @@ impl Session {
 
     /// COM_RESET_CONNECTION: every connection reset, the session's state forgotten.
     async fn reset_connection(&mut self, seq: u8) -> Flow {
-        for which in [Which::Primary, Which::Replica] {
+        for which in [Role::Primary, Role::Replica] {
             let Some(upstream) = self.upstream(which) else {
                 continue;
             };
@@ -282,7 +278,6 @@ impl Session {
 
     fn forget_session_state(&mut self) {
         self.state.clear();
-        self.state_overflowed = false;
         self.statements.clear();
         self.unpin();
         self.last_gtid = None;
@@ -293,7 +288,8 @@ impl Session {
     /// over with new server connections.
     async fn change_user(&mut self, packet: &Packet) -> Flow {
         let seq = packet.next_seq;
-        let Some(request) = super::handshake::parse_change_user(packet.payload()) else {
+        let Some(request) = crate::mysql::protocol::handshake::parse_change_user(packet.payload())
+        else {
             return self.malformed(seq).await;
         };
         let user_name = request.user.to_vec();
@@ -307,8 +303,8 @@ impl Session {
                     return Flow::Close;
                 }
             };
-        self.drop_upstream(Which::Replica).await;
-        self.drop_upstream(Which::Primary).await;
+        self.drop_upstream(Role::Replica).await;
+        self.drop_upstream(Role::Primary).await;
         self.forget_session_state();
         self.user = user;
         self.database = database;
@@ -331,7 +327,7 @@ impl Session {
             Ok(()) => Ok(()),
             Err(Unplaced::NoPrimary)
                 if self.settings.config.primary_failure
-                    != super::config::PrimaryFailure::FailInstantly =>
+                    != crate::mysql::config::PrimaryFailure::FailInstantly =>
             {
                 self.ensure_replica().await
             }

@@ -3,12 +3,13 @@
 use super::*;
 use proptest::prelude::*;
 
+use crate::mysql::Role;
 use Kind::*;
-use Route::{Primary as P, Replica as R};
+use Role::{Primary as P, Replica as R};
 
 /// `(sql, kind, route, pins_primary)` for single statements.
 #[rustfmt::skip]
-const SINGLE: &[(&str, Kind, Route, bool)] = &[
+const SINGLE: &[(&str, Kind, Role, bool)] = &[
     // --- plain reads go to a replica
     ("SELECT 1", Read, R, false),
     ("select * from t where id = 5", Read, R, false),
@@ -327,7 +328,7 @@ fn multi_statements() {
     for &(sql, kind, pins_primary) in MULTI {
         let expected = Classification {
             kind,
-            route: Route::Primary,
+            route: Role::Primary,
             pins_primary,
             multi_statement: true,
         };
@@ -386,7 +387,7 @@ fn sqlish() -> impl Strategy<Value = String> {
 }
 
 fn check_invariants(result: Classification) -> Result<(), TestCaseError> {
-    if result.route == Route::Replica {
+    if result.route == Role::Replica {
         prop_assert!(matches!(result.kind, Read | BeginReadOnly), "{result:?}");
         prop_assert!(
             !result.multi_statement && !result.pins_primary,
@@ -394,7 +395,7 @@ fn check_invariants(result: Classification) -> Result<(), TestCaseError> {
         );
     }
     if result.multi_statement {
-        prop_assert_eq!(result.route, Route::Primary);
+        prop_assert_eq!(result.route, Role::Primary);
     }
     Ok(())
 }
@@ -431,7 +432,7 @@ proptest! {
         let text = format!("SELECT * FROM {table}; SELECT 1 {second}");
         let result = classify(text.as_bytes());
         prop_assert!(result.multi_statement, "{text:?} -> {result:?}");
-        prop_assert_eq!(result.route, Route::Primary);
+        prop_assert_eq!(result.route, Role::Primary);
     }
 
     /// Keyword case does not matter.
@@ -445,7 +446,7 @@ proptest! {
     fn locking_reads_never_reach_a_replica(columns in "[a-z, ]{1,20}", table in "[a-z]{1,8}") {
         for clause in ["FOR UPDATE", "FOR SHARE", "LOCK IN SHARE MODE"] {
             let sql = format!("SELECT {columns} FROM {table} WHERE id = 1 {clause}");
-            prop_assert_eq!(classify(sql.as_bytes()).route, Route::Primary);
+            prop_assert_eq!(classify(sql.as_bytes()).route, Role::Primary);
         }
     }
 }

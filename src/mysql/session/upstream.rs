@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-use super::auth::{
-    self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, SHA2_FAST_AUTH_OK, SHA2_FULL_AUTH,
-};
-use super::config::MysqlUser;
-use super::handshake::{self, HandshakeResponse, PASSED_ON};
-use super::packet::{capability as cap, command, frame, parse_err, status, Reader};
 use super::response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
-use super::stream::{Packet, PacketStream, ReadError};
 use crate::balancer::{Backend, Server};
 use crate::error::Error;
+use crate::mysql::config::MysqlUser;
+use crate::mysql::protocol::auth::{
+    self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, SHA2_FAST_AUTH_OK, SHA2_FULL_AUTH,
+};
+use crate::mysql::protocol::handshake::{self, HandshakeResponse, PASSED_ON};
+use crate::mysql::protocol::packet::{
+    capability as cap, command, frame, parse_err, status, Reader,
+};
+use crate::mysql::protocol::stream::{Packet, PacketStream, ReadError};
+use crate::mysql::Role;
 
 /// Identifies a connection for the statement ids prepared on it.
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
@@ -319,8 +322,9 @@ impl Upstream {
         loop {
             let row = self.stream.read_packet(SMALL_PACKET).await?;
             let payload = row.payload();
-            if super::packet::is_eof(payload) {
-                self.status = super::packet::eof_status(payload).unwrap_or(self.status);
+            if crate::mysql::protocol::packet::is_eof(payload) {
+                self.status =
+                    crate::mysql::protocol::packet::eof_status(payload).unwrap_or(self.status);
                 return Ok(value);
             }
             refused_if_err(&row)?;
@@ -357,7 +361,7 @@ pub async fn learn_server_version(backend: &Backend, timeout: Duration) {
     let servers = backend.servers();
     let primary_first = servers
         .iter()
-        .filter(|s| s.role() == Some(super::config::ServerRole::Primary))
+        .filter(|s| s.role() == Some(Role::Primary))
         .chain(servers.iter())
         .filter(|s| s.accepts_new());
     for server in primary_first {

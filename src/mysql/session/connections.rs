@@ -1,0 +1,65 @@
+//! A session's server connections: at most one to the primary and one to a replica, each
+//! the session's own for its life (MaxScale's readwritesplit).
+
+use super::upstream::Upstream;
+use crate::mysql::Role;
+
+/// The session's connection on each side, if open.
+#[derive(Default)]
+pub struct Connections {
+    primary: Option<Upstream>,
+    replica: Option<Upstream>,
+}
+
+impl Connections {
+    pub fn get(&self, role: Role) -> Option<&Upstream> {
+        match role {
+            Role::Primary => self.primary.as_ref(),
+            Role::Replica => self.replica.as_ref(),
+        }
+    }
+
+    pub fn get_mut(&mut self, role: Role) -> Option<&mut Upstream> {
+        match role {
+            Role::Primary => self.primary.as_mut(),
+            Role::Replica => self.replica.as_mut(),
+        }
+    }
+
+    pub fn is_open(&self, role: Role) -> bool {
+        self.get(role).is_some()
+    }
+
+    /// Keeps `upstream` as the session's connection on `role`'s side.
+    pub fn set(&mut self, role: Role, upstream: Upstream) {
+        match role {
+            Role::Primary => self.primary = Some(upstream),
+            Role::Replica => self.replica = Some(upstream),
+        }
+    }
+
+    pub fn take(&mut self, role: Role) -> Option<Upstream> {
+        match role {
+            Role::Primary => self.primary.take(),
+            Role::Replica => self.replica.take(),
+        }
+    }
+
+    /// The side a transaction is open on (the primary's first: it is checked first).
+    pub fn open_transaction(&self) -> Option<Role> {
+        [Role::Primary, Role::Replica]
+            .into_iter()
+            .find(|&role| self.get(role).is_some_and(Upstream::in_transaction))
+    }
+
+    /// The side whose connection has `serial` (prepared statements remember it).
+    pub fn side_of(&self, serial: u64) -> Option<Role> {
+        [Role::Primary, Role::Replica]
+            .into_iter()
+            .find(|&role| self.get(role).is_some_and(|u| u.serial == serial))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Upstream> {
+        [&mut self.primary, &mut self.replica].into_iter().flatten()
+    }
+}
