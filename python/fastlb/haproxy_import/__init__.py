@@ -45,9 +45,7 @@ def to_yaml(translation: Translation) -> str:
         "`fastlb import-haproxy`.\n"
         "# Read the import report (printed on stderr) for what differs from HAProxy.\n"
     )
-    return header + yaml.dump(
-        translation.config, Dumper=_PlainDumper, sort_keys=False, width=100
-    )
+    return header + yaml.dump(translation.config, Dumper=_PlainDumper, sort_keys=False, width=100)
 
 
 class _PlainDumper(yaml.SafeDumper):

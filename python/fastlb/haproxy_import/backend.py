@@ -177,8 +177,7 @@ def _balance(lines: list[Line], backend: dict[str, Any], report: Report) -> None
     else:
         report.unsupported(
             line,
-            "fastlb balances by smooth weighted round robin only; "
-            "imported as roundrobin",
+            "fastlb balances by smooth weighted round robin only; imported as roundrobin",
         )
     backend["balance"] = "roundrobin"
 
