@@ -445,3 +445,21 @@ def test_tokenizer(line: str, words: list[str]) -> None:
 def test_tokenizer_refuses_an_unterminated_quote() -> None:
     with pytest.raises(TokenizeError):
         tokenize_line('set-header X "open')
+
+
+def test_named_defaults_and_old_style_binds(tmp_path: Path) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        "defaults base\n  mode http\n  timeout client 7s\n"
+        "defaults\n  mode tcp\n"
+        "frontend web from base\n  bind 127.0.0.1:18777\n  default_backend app\n"
+        "listen legacy 127.0.0.1:18779\n  server b 127.0.0.1:18780\n"
+        "backend app from base\n  server a 127.0.0.1:18778\n"
+    )
+    result = import_cfg(cfg, tmp_path)
+    assert result.status == 0, result.stderr
+    result.check()
+    web = result.frontend("web")
+    assert (web["mode"], web["idle_timeout"]) == ("http", "7s")
+    legacy = result.frontend("legacy")  # the last anonymous defaults: mode tcp
+    assert (legacy["listen"], legacy["mode"]) == ("127.0.0.1:18779", "tcp")

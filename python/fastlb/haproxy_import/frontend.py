@@ -82,7 +82,10 @@ class Bind:
 
 def _binds(section: Section, settings: GlobalSettings, report: Report) -> list[Bind]:
     binds: list[Bind] = []
-    header_addresses = section.header.words[2:] if section.kind != "backend" else ()
+    header_addresses = list(section.header.words[2:])
+    if "from" in header_addresses:  # `frontend web from base`: not an address
+        at = header_addresses.index("from")
+        del header_addresses[at : at + 2]
     for text in header_addresses:  # `frontend main *:5000` (HAProxy 1.x style)
         try:
             binds += [Bind(section.header, a, None, False) for a in bind_addresses(text)]
