@@ -1,4 +1,4 @@
-"""The `fastlb` command: serve, check, demo, stats, ctl, version.
+"""The `fastlb` command: serve, check, demo, stats, ctl, version, import-haproxy.
 
 Exit status: 0 ok, 1 runtime failure (e.g. an address already in use), 2 invalid
 configuration or usage. A ConfigError never shows a traceback.
@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats.add_argument("--once", action="store_true", help="print one table and exit")
     stats.set_defaults(handler=_stats)
+
+    imports = commands.add_parser(
+        "import-haproxy", help="translate an HAProxy configuration (report on stderr)"
+    )
+    imports.add_argument("haproxy_cfg", metavar="HAPROXY_CFG", help="e.g. /etc/haproxy/haproxy.cfg")
+    imports.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    imports.set_defaults(handler=_import_haproxy)
 
     add_ctl_parser(commands)
     return parser
@@ -207,6 +214,28 @@ def _version(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     print(f"fastlb {_core.__version__}")
     return EXIT_OK
+
+
+def _import_haproxy(args: argparse.Namespace) -> int:
+    from .haproxy_import import import_file, to_yaml
+
+    try:
+        result = import_file(args.haproxy_cfg)
+    except OSError as exc:
+        print(f"{args.haproxy_cfg}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for line in result.report.lines():
+        print(line, file=sys.stderr)
+    if result.config is None:
+        return EXIT_CONFIG
+    text = to_yaml(result)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK if result.valid else EXIT_CONFIG
 
 
 def _stats(args: argparse.Namespace) -> int:
