@@ -146,16 +146,22 @@ class MySQLTopology:
         assert pair is not None
         writer, reader = free_ports(2)
         path = self.workdir / f"{name}.cfg"
-        path.write_text(
-            f"global\n  nbthread {configs.THREADS}\n"
-            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n"
-            "  timeout server 120s\n"
-            f"listen mysql-writer\n  bind 127.0.0.1:{writer}\n"
-            f"  server primary {pair.primary.address}\n"
-            f"listen mysql-reader\n  bind 127.0.0.1:{reader}\n"
-            f"  server replica {pair.replica.address}\n"
-        )
+        path.write_text(haproxy_cfg(writer, reader, pair.primary.address, pair.replica.address))
         # -db: foreground, one process (no master), so the pid is the one doing the work.
         # HAProxy binds every listener before it accepts on any: waiting for one is enough.
         pid = self._spawn(name, [find_tool("haproxy"), "-f", str(path), "-db"], writer)
         return MySQLEndpoints(self._url(writer, reader), pid, None)
+
+
+def haproxy_cfg(writer_port: int, reader_port: int, primary: str, replica: str) -> str:
+    """HAProxy's side of the MySQL load test: a writer port (the primary) and a reader port
+    (the replica), `mode tcp`, as many threads as fastlb has workers."""
+    return (
+        f"global\n  nbthread {configs.THREADS}\n"
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n"
+        "  timeout server 120s\n"
+        f"listen mysql-writer\n  bind 127.0.0.1:{writer_port}\n"
+        f"  server primary {primary}\n"
+        f"listen mysql-reader\n  bind 127.0.0.1:{reader_port}\n"
+        f"  server replica {replica}\n"
+    )

@@ -1,4 +1,4 @@
-"""The `fastlb` command: serve, check, demo, stats, ctl, version.
+"""The `fastlb` command: serve, check, demo, stats, ctl, version, import-haproxy.
 
 Exit status: 0 ok, 1 runtime failure (e.g. an address already in use), 2 invalid
 configuration or usage. A ConfigError never shows a traceback.
@@ -78,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--once", action="store_true", help="print one table and exit")
     stats.set_defaults(handler=_stats)
 
+    imports = commands.add_parser(
+        "import-haproxy", help="translate an HAProxy configuration (report on stderr)"
+    )
+    imports.add_argument("haproxy_cfg", metavar="HAPROXY_CFG", help="e.g. /etc/haproxy/haproxy.cfg")
+    imports.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    imports.set_defaults(handler=_import_haproxy)
+
     add_ctl_parser(commands)
     return parser
 
@@ -127,13 +134,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     # Handlers first: a SIGTERM that arrives while starting still means "drain and exit 0",
-    # and a SIGHUP must never kill the process (its default action).
+    # and a SIGHUP or SIGUSR1 must never kill the process (their default action).
     stop_requested = asyncio.Event()
     reload_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    # logrotate's postrotate (nginx's convention): reopening only sets flags in the core,
+    # so it runs right here on the loop.
+    loop.add_signal_handler(signal.SIGUSR1, balancer.reopen_logs)
 
     try:
         # The API and failover run on this loop rather than threads: one loop for the
@@ -204,6 +214,28 @@ def _version(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     print(f"fastlb {_core.__version__}")
     return EXIT_OK
+
+
+def _import_haproxy(args: argparse.Namespace) -> int:
+    from .haproxy_import import import_file, to_yaml
+
+    try:
+        result = import_file(args.haproxy_cfg)
+    except OSError as exc:
+        print(f"{args.haproxy_cfg}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for line in result.report.lines():
+        print(line, file=sys.stderr)
+    if result.config is None:
+        return EXIT_CONFIG
+    text = to_yaml(result)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK if result.valid else EXIT_CONFIG
 
 
 def _stats(args: argparse.Namespace) -> int:
