@@ -58,7 +58,10 @@ def check_serves(label: str, port: int, *, tls: bool = False) -> None:
 
 def check_http(port: int, *, tls: bool = False) -> str:
     """A `mode http` frontend answers nginx's body and sends X-Forwarded-For: 127.0.0.1."""
-    body = get(port, "/", tls=tls)
+    try:
+        body = get(port, "/", tls=tls)
+    except ProbeFailed as exc:
+        raise ProbeFailed(f"mode http not serving: {exc}") from None
     if body != configs.SMALL_BODY:
         raise ProbeFailed(f"port {port} answered {body[:80]!r}, not nginx's 64 bytes")
     forwarded = get(port, "/xff", tls=tls).strip()
@@ -82,7 +85,7 @@ def check_h2(port: int) -> str:
     try:
         result = h2load.parse(proc.stdout + proc.stderr)
     except LoadParseError as exc:
-        raise ProbeFailed(f"h2 not working: {str(exc).splitlines()[0]}") from None
+        raise ProbeFailed(f"h2 not working: {str(exc).splitlines()[0].rstrip(':')}") from None
     try:
         h2load.require_h2(result, f"https://127.0.0.1:{port}/")
     except h2load.NotHttp2Error:
