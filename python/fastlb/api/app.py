@@ -19,6 +19,7 @@ from ..errors import (
 from . import dashboard
 from .auth import bearer_token_guard
 from .metrics import StatsCollector
+from .node import node_router
 from .models import (
     ConfigProblem,
     ConfigProblems,
@@ -176,6 +177,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
                 problems.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
             )
 
+    app.include_router(node_router(balancer, write_guard, write_errors))
     app.include_router(dashboard.router)
     return app
 
