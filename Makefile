@@ -23,7 +23,7 @@ RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
 # Debian packages the tests and the benchmark run for real: command -> package.
 SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server \
 	sysbench:sysbench keepalived:keepalived ip:iproute2 \
-	vtysh:frr bird:bird2 exabgp:exabgp
+	vtysh:frr bird:bird2 exabgp:exabgp nft:nftables
 
 PY_PATHS := python tests bench loadtests
 ARGS ?=

@@ -88,7 +88,7 @@ class LoadBalancer:
         self._failover_thread: threading.Thread | None = None
         self._stopped_failover: VrrpSpeaker | BgpSpeaker | None = None
         # Called (from a thread) when `drain_node()` is done; default: `stop()`.
-        self.on_drained: Callable[[], None] | None = None
+        self.on_drained: Callable[[], object] | None = None
         self._mysql_monitors: TopologyMonitors | None = None
         # start() and stop() may come from different threads (an API thread, a signal
         # handler's loop, the embedding program): never let them interleave.
@@ -132,9 +132,7 @@ class LoadBalancer:
             # Failover's environment and the API's port are checked first: their errors must
             # come before any frontend listens.
             failover = (
-                self._prepare_failover(engine)
-                if self.config.failover or self.config.bgp
-                else None
+                self._prepare_failover(engine) if self.config.failover or self.config.bgp else None
             )
             try:
                 api = self._bind_api() if self.config.api is not None else None

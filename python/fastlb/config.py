@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
+from .bgp.config import BgpConfig, bgp_problems
 from .config_errors import (
     Problem,
     duplicate_names,
@@ -62,7 +63,6 @@ from .config_types import (
     split_host_port,
 )
 from .errors import ConfigError
-from .bgp.config import BgpConfig, bgp_problems
 from .failover.config import FailoverConfig
 
 __all__ = [

@@ -80,7 +80,9 @@ def add_ctl_parser(commands: Any) -> None:
     )
     action("reload", "re-read the configuration file").set_defaults(action=_reload)
     action("stats", "print the stats as JSON").set_defaults(action=_stats)
-    node = action("node", "this node in a BGP fleet: `node drain` leaves it without breaking a connection")
+    node = action(
+        "node", "this node in a BGP fleet: `node drain` leaves it without breaking a connection"
+    )
     node.add_argument("node_action", choices=["drain"], metavar="drain")
     node.set_defaults(action=_node_drain)
 

@@ -19,7 +19,6 @@ from ..errors import (
 from . import dashboard
 from .auth import bearer_token_guard
 from .metrics import StatsCollector
-from .node import node_router
 from .models import (
     ConfigProblem,
     ConfigProblems,
@@ -30,6 +29,7 @@ from .models import (
     ServerUpdate,
     ServerView,
 )
+from .node import node_router
 from .stats_models import StatsSnapshot
 
 if TYPE_CHECKING:

@@ -43,7 +43,8 @@ def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
         announced.add_metric([prefix], 0.0)
     yield announced
     health = GaugeMetricFamily(
-        "fastlb_bgp_health", "The node's health as announced: 1 for the state label that applies",
+        "fastlb_bgp_health",
+        "The node's health as announced: 1 for the state label that applies",
         labels=["state"],
     )
     for state in HEALTH_STATES:
@@ -60,7 +61,11 @@ def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
     for name, help_text, key in (
         ("fastlb_bgp_announcements_total", "Announcements (and MED changes) made", "announcements"),
         ("fastlb_bgp_withdrawals_total", "Withdrawals of the virtual IPs", "withdrawals"),
-        ("fastlb_bgp_speaker_restarts_total", "Times the speaker daemon was restarted", "speaker_restarts"),
+        (
+            "fastlb_bgp_speaker_restarts_total",
+            "Times the speaker daemon was restarted",
+            "speaker_restarts",
+        ),
     ):
         counter = CounterMetricFamily(name, help_text)
         counter.add_metric([], float(bgp[key]))

@@ -24,7 +24,9 @@ class NodeDrain(BaseModel):
     )
 
 
-def node_router(balancer: LoadBalancer, dependencies: list[Any], errors: dict[Any, Any]) -> APIRouter:
+def node_router(
+    balancer: LoadBalancer, dependencies: list[Any], errors: dict[Any, Any]
+) -> APIRouter:
     """The node's own lifecycle; `dependencies` guard it like every write endpoint."""
     router = APIRouter(prefix="/api/node", dependencies=dependencies, responses=errors)
 

@@ -228,7 +228,9 @@ class BgpStats(_Open):
     withdrawn: list[str] = Field(description="Prefixes withdrawn now")
     announced_med: int | None
     peers: list[BgpPeerStats]
-    history: list[BgpEvent] = Field(description="The last announcements and withdrawals, newest first")
+    history: list[BgpEvent] = Field(
+        description="The last announcements and withdrawals, newest first"
+    )
 
 
 class StatsSnapshot(_Open):

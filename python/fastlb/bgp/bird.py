@@ -49,14 +49,20 @@ def bird_config(config: BgpConfig, med: int | None) -> str:
         "log stderr all;",
         f"router id {config.effective_router_id};",
         "protocol device { scan time 10; }",
-        *(["protocol bfd { interface \"*\" { min rx interval 100 ms; "
-           "min tx interval 100 ms; multiplier 3; }; }"] if config.bfd else []),
+        *(
+            [
+                'protocol bfd { interface "*" { min rx interval 100 ms; '
+                "min tx interval 100 ms; multiplier 3; }; }"
+            ]
+            if config.bfd
+            else []
+        ),
         # Blackhole: BIRD installs nothing in the kernel (no kernel protocol); the route only
         # exists to be exported.
         f"protocol static {_STATIC} {{\n  ipv4;{routes}\n}}",
         # MED is only sent to eBGP peers when set by the export filter (BIRD drops a MED
         # that came with the route, as RFC 4271 5.1.4 asks for a received one).
-        f"filter fastlb_export {{\n  if proto != \"{_STATIC}\" then reject;\n"
+        f'filter fastlb_export {{\n  if proto != "{_STATIC}" then reject;\n'
         f"  bgp_med = {med if med is not None else 0};{communities}\n  accept;\n}}",
     ]
     for index, peer in enumerate(config.peers):

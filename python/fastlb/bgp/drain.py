@@ -32,7 +32,7 @@ def start_node_drain(
     speaker: BgpSpeaker,
     drain_timeout: float,
     stats: Callable[[], Mapping[str, Any]],
-    then_stop: Callable[[], None],
+    then_stop: Callable[[], object],
 ) -> threading.Thread:
     """Start draining in a thread (the speaker withdraws before this returns); `then_stop`
     runs once no connection is left, or after `drain_timeout`."""

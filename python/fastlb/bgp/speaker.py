@@ -85,7 +85,7 @@ class BgpSpeaker:
             raise RuntimeError("prepare() first")
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         if self._stop_requested:  # request_stop() came before run(): see request_stop()
             self.close()
             return
