@@ -4,12 +4,17 @@ with FRR as the router and `fastlb serve` nodes announcing the virtual IP."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.scaleout.fleet import Fleet, frr_available
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `bench` is a top-level folder of the repo, not installed
+    sys.path.insert(0, str(REPO))
+
+from bench.scaleout.fleet import Fleet, frr_available  # noqa: E402
 
 
 @pytest.fixture
