@@ -14,6 +14,7 @@ node): a withdrawn node keeps its established flows (see the README, "Scaling ou
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pwd
@@ -94,7 +95,7 @@ class Fleet:
         lab.host("backend", BACKEND)
         # The client sits behind the router, on its own link.
         client = lab.namespace("client")
-        lab._add_namespace(client)  # noqa: SLF001 (same package family: the harness)
+        lab._add_namespace(client)
         router = lab.namespace("router")
         ip("link", "add", "eth1", "netns", router, "type", "veth", "peer", "eth0", "netns", client)
         ip("-n", router, "addr", "add", f"{CLIENT_NET}.1/24", "dev", "eth1")
@@ -268,7 +269,8 @@ class KeptConnections:
     def __init__(self, lab: Lab, count: int) -> None:
         self._lab = lab
         self.conns = lab.run_in(
-            "client", lambda: [socket.create_connection((VIP, PORT), timeout=2) for _ in range(count)]
+            "client",
+            lambda: [socket.create_connection((VIP, PORT), timeout=2) for _ in range(count)],
         )
 
     def ask(self) -> list[str | None]:
@@ -293,7 +295,11 @@ class BgpNode:
         self.name = name
         self.address = f"{SUBNET}.{NODES[name]}"
         check = bgp.pop("health_check", None) or {
-            "type": "tcp", "interval": "200ms", "timeout": "200ms", "rise": 1, "fall": 1,
+            "type": "tcp",
+            "interval": "200ms",
+            "timeout": "200ms",
+            "rise": 1,
+            "fall": 1,
         }
         self.config: dict[str, Any] = {
             "workers": 1,
@@ -334,7 +340,7 @@ class BgpNode:
             if self.proc.poll() is not None:
                 raise AssertionError(f"fastlb on {self.name} exited:\n{self.log()}")
             try:
-                return self.bgp()["peers"][0]["state"] == "established"
+                return bool(self.bgp()["peers"][0]["state"] == "established")
             except (OSError, ValueError, KeyError):
                 return False
 
@@ -424,7 +430,7 @@ class Prober:
 
     def outage(self) -> float:
         times = [t for t, _ in self.answers]
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def frr_available() -> list[str]:

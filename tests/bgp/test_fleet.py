@@ -24,13 +24,17 @@ def start(fleet: Fleet, **bgp: object) -> tuple[BgpNode, BgpNode]:
 
 
 def test_ecmp_spreads_and_a_node_without_backends_withdraws_then_rejoins(fleet: Fleet) -> None:
-    lb1, lb2 = start(fleet)
+    lb1, _lb2 = start(fleet)
     # Many source ports: the router's L4 hash sends flows to both nodes.
     served = fleet.spread(60)
     assert served["failed"] == 0 and served["lb1"] >= 10 and served["lb2"] >= 10, served
     assert "65011" in fleet.vtysh("show ip bgp 10.78.9.100/32")
     bgp = lb1.bgp()
-    assert (bgp["state"], bgp["health"], bgp["announced"]) == ("announced", "up", ["10.78.9.100/32"])
+    assert (bgp["state"], bgp["health"], bgp["announced"]) == (
+        "announced",
+        "up",
+        ["10.78.9.100/32"],
+    )
     status, metrics = lb1.api("GET", "/metrics")
     assert status == 200
     assert 'fastlb_bgp_session_established{peer="10.78.0.1"} 1.0' in metrics
@@ -59,7 +63,7 @@ def test_ecmp_spreads_and_a_node_without_backends_withdraws_then_rejoins(fleet: 
 
 
 def test_kill_9_takes_the_speaker_down_with_the_node(fleet: Fleet) -> None:
-    lb1, lb2 = start(fleet)
+    lb1, _lb2 = start(fleet)
     with fleet.prober() as prober:
         prober.wait_answers(10, 5.0)
         speaker = lb1.bgp()["speaker_pid"]
@@ -71,8 +75,10 @@ def test_kill_9_takes_the_speaker_down_with_the_node(fleet: Fleet) -> None:
     # BIRD died with fastlb (no orphan announcing a dead node): the kernel closed its
     # session and the router withdrew at once, well before the 3 s hold time.
     wait_until(lambda: not _alive(speaker), 5.0, "the speaker process is gone")
-    print(f"kill -9 -> route gone: {converged:.2f}s, outage for new connections "
-          f"{prober.outage():.2f}s, {len(prober.failures)} failed")
+    print(
+        f"kill -9 -> route gone: {converged:.2f}s, outage for new connections "
+        f"{prober.outage():.2f}s, {len(prober.failures)} failed"
+    )
     # The node comes back and rejoins.
     lb1.start().wait_established()
     wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, CONVERGE, "lb1 rejoins")
@@ -80,14 +86,25 @@ def test_kill_9_takes_the_speaker_down_with_the_node(fleet: Fleet) -> None:
 
 
 def test_node_drain_keeps_established_connections(fleet: Fleet) -> None:
-    lb1, lb2 = start(fleet, drain_timeout="20s")
+    lb1, _lb2 = start(fleet, drain_timeout="20s")
     kept = KeptConnections(fleet.lab, 16)
     try:
         before = kept.ask()
         assert None not in before and "lb1" in before and "lb2" in before, before
         drain = subprocess.run(
-            ["ip", "netns", "exec", fleet.lab.namespace("lb1"), lb1_fastlb(), "ctl", "node", "drain"],
-            capture_output=True, text=True, timeout=30,
+            [
+                "ip",
+                "netns",
+                "exec",
+                fleet.lab.namespace("lb1"),
+                lb1_fastlb(),
+                "ctl",
+                "node",
+                "drain",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert drain.returncode == 0, drain.stderr
         assert "draining" in drain.stdout
@@ -106,7 +123,7 @@ def test_node_drain_keeps_established_connections(fleet: Fleet) -> None:
 
 
 def test_exabgp_speaker_announces_and_withdraws(fleet: Fleet) -> None:
-    lb1, lb2 = start(fleet, speaker="exabgp")
+    lb1, _lb2 = start(fleet, speaker="exabgp")
     assert lb1.bgp()["speaker"] == "exabgp"
     assert fleet.spread(30)["failed"] == 0
     fleet.stop_backend("lb1")
