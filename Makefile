@@ -21,8 +21,9 @@ EXT_STAMP := $(VENV)/.fastlb-ext
 RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock
 
 # Debian packages the tests and the benchmark run for real: command -> package.
-SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client chromium:chromium mariadbd:mariadb-server \
-	sysbench:sysbench keepalived:keepalived ip:iproute2
+SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client chromium:chromium \
+	mariadbd:mariadb-server sysbench:sysbench keepalived:keepalived ip:iproute2 openssl:openssl \
+	vtysh:frr bird:bird2 exabgp:exabgp nft:nftables
 
 PY_PATHS := python tests bench loadtests
 ARGS ?=

@@ -34,6 +34,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._core import Engine
     from .api.server import ApiServer
+    from .bgp.speaker import BgpSpeaker
     from .failover.speaker import VrrpSpeaker
     from .mysql.monitoring import TopologyMonitors
 
@@ -82,9 +83,12 @@ class LoadBalancer:
         # The last stopped engine, so that stats() still gives the final counters.
         self._stopped_engine: Engine | None = None
         self._api: ApiServer | None = None
-        self._failover: VrrpSpeaker | None = None
+        # The VRRP speaker, or the BGP one (`bgp:` excludes `failover:`): same lifecycle.
+        self._failover: VrrpSpeaker | BgpSpeaker | None = None
         self._failover_thread: threading.Thread | None = None
-        self._stopped_failover: VrrpSpeaker | None = None
+        self._stopped_failover: VrrpSpeaker | BgpSpeaker | None = None
+        # Called (from a thread) when `drain_node()` is done; default: `stop()`.
+        self.on_drained: Callable[[], object] | None = None
         self._mysql_monitors: TopologyMonitors | None = None
         # start() and stop() may come from different threads (an API thread, a signal
         # handler's loop, the embedding program): never let them interleave.
@@ -127,7 +131,9 @@ class LoadBalancer:
                 raise ConfigError([("", f"the core refused the configuration: {exc}")]) from None
             # Failover's environment and the API's port are checked first: their errors must
             # come before any frontend listens.
-            failover = self._prepare_failover(engine) if self.config.failover else None
+            failover = (
+                self._prepare_failover(engine) if self.config.failover or self.config.bgp else None
+            )
             try:
                 api = self._bind_api() if self.config.api is not None else None
             except BaseException:
@@ -184,10 +190,14 @@ class LoadBalancer:
             )
         return server
 
-    def _prepare_failover(self, engine: Engine) -> VrrpSpeaker:
+    def _prepare_failover(self, engine: Engine) -> VrrpSpeaker | BgpSpeaker:
         from .failover.health import serving_problem
         from .failover.speaker import VrrpSpeaker
 
+        if self.config.bgp is not None:
+            from .bgp.node import prepare_bgp
+
+            return prepare_bgp(self.config, engine)
         assert self.config.failover is not None
         speaker = VrrpSpeaker(self.config.failover, lambda: serving_problem(engine))
         try:
@@ -254,6 +264,14 @@ class LoadBalancer:
         elif not speaker.wait_stopped(timeout):
             log.warning("failover did not stop within %gs", timeout)
         self._stopped_failover = speaker
+
+    def drain_node(self) -> float:
+        """Leave the BGP fleet (`fastlb ctl node drain`): withdraw the virtual IPs now, let
+        established connections finish within `drain_timeout`, then stop (or call
+        `on_drained`). Returns the drain_timeout; the wait runs in a thread."""
+        from .bgp.node import drain_node
+
+        return drain_node(self, self._failover)
 
     @property
     def running(self) -> bool:
@@ -434,7 +452,7 @@ class LoadBalancer:
         stats = engine.stats()
         failover = self._failover or self._stopped_failover
         if failover is not None:
-            stats["failover"] = failover.snapshot()
+            stats["bgp" if self.config.bgp else "failover"] = failover.snapshot()
         if self._mysql_monitors is not None:
             stats["mysql_topology"] = self._mysql_monitors.snapshot()
         return stats

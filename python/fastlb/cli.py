@@ -158,7 +158,9 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     if api_task is not None:
         waiters.add(api_task)
     failover_task = None
-    if balancer.config.failover is not None:
+    # `fastlb ctl node drain` ends like SIGTERM once the connections are gone.
+    balancer.on_drained = lambda: loop.call_soon_threadsafe(stop_requested.set)
+    if balancer.config.failover is not None or balancer.config.bgp is not None:
         failover_task = asyncio.create_task(balancer.serve_failover())
         waiters.add(failover_task)
     reloader = asyncio.create_task(_reload_on_sighup(balancer, reload_requested))

@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
+from .bgp.config import BgpConfig, bgp_problems
 from .config_errors import (
     Problem,
     duplicate_names,
@@ -246,6 +247,8 @@ class Config(_Model):
     frontends: Annotated[list[FrontendConfig], Field(min_length=1)]
     backends: Annotated[list[BackendConfig], Field(min_length=1)]
     failover: FailoverConfig | None = None
+    # Active-active behind routers' ECMP (bgp/config.py); excludes `failover`.
+    bgp: BgpConfig | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> Config:
@@ -341,7 +344,7 @@ class Config(_Model):
                     (f"{owner}.listen", f"{listen} is already used by {listeners[listen]}")
                 )
             listeners.setdefault(listen, owner)
-        return problems
+        return problems + bgp_problems(self.bgp, self.failover is not None)
 
     def to_core_dict(self) -> dict[str, Any]:
         """The core configuration of docs/core-interface.md, with host names resolved.

@@ -78,6 +78,8 @@ def describe_changes(old: Config, new: Config) -> list[str]:
         changes.append("api: changes to the api section take effect at the next restart")
     if old.failover != new.failover:
         changes.append("failover: changes take effect at the next restart")
+    if old.bgp != new.bgp:
+        changes.append("bgp: changes take effect at the next restart")
     return changes
 
 

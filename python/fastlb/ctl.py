@@ -80,6 +80,11 @@ def add_ctl_parser(commands: Any) -> None:
     )
     action("reload", "re-read the configuration file").set_defaults(action=_reload)
     action("stats", "print the stats as JSON").set_defaults(action=_stats)
+    node = action(
+        "node", "this node in a BGP fleet: `node drain` leaves it without breaking a connection"
+    )
+    node.add_argument("node_action", choices=["drain"], metavar="drain")
+    node.set_defaults(action=_node_drain)
 
 
 def _weight_argument(text: str) -> int | str:
@@ -147,6 +152,15 @@ def _reload(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     print(json.dumps(_run(args, "GET", "/api/stats"), indent=2))
+    return EXIT_OK
+
+
+def _node_drain(args: argparse.Namespace) -> int:
+    reply = _run(args, "POST", "/api/node/drain")
+    print(
+        "node draining: routes withdrawn; stopping once connections end "
+        f"(at most {reply.get('drain_timeout'):g}s)"
+    )
     return EXIT_OK
 
 

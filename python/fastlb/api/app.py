@@ -29,6 +29,7 @@ from .models import (
     ServerUpdate,
     ServerView,
 )
+from .node import node_router
 from .stats_models import StatsSnapshot
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
                 problems.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
             )
 
+    app.include_router(node_router(balancer, write_guard, write_errors))
     app.include_router(dashboard.router)
     return app
 

@@ -20,6 +20,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from ..failover.metrics import failover_metrics
+from .metrics_bgp import bgp_metrics
 from .metrics_http import http_metrics
 from .metrics_mysql import mysql_metrics
 
@@ -108,6 +109,7 @@ class StatsCollector:
         yield from mysql_metrics(stats)
         yield from http_metrics(stats)
         yield from failover_metrics(stats.get("failover"))
+        yield from bgp_metrics(stats.get("bgp"))
 
 
 def _global_metrics(limits: Mapping[str, Any] | None) -> Iterator[Metric]:

@@ -204,9 +204,39 @@ class FailoverStats(_Open):
     history: list[FailoverTransition] = Field(description="The last state changes, newest first")
 
 
+class BgpPeerStats(_Open):
+    address: str
+    as_: int = Field(alias="as")
+    state: str = Field(description="BGP state: idle, connect, active, opensent, ..., established")
+
+
+class BgpEvent(_Open):
+    at: float = Field(description="Unix time")
+    action: Literal["announce", "withdraw"]
+    med: int | None
+    reason: str
+
+
+class BgpStats(_Open):
+    """The BGP speaker (present with a `bgp` section)."""
+
+    speaker: Literal["bird", "exabgp"]
+    state: Literal["announced", "withdrawn", "draining"]
+    health: Literal["up", "degraded", "down"]
+    health_reason: str
+    announced: list[str] = Field(description="Prefixes announced now")
+    withdrawn: list[str] = Field(description="Prefixes withdrawn now")
+    announced_med: int | None
+    peers: list[BgpPeerStats]
+    history: list[BgpEvent] = Field(
+        description="The last announcements and withdrawals, newest first"
+    )
+
+
 class StatsSnapshot(_Open):
     uptime_seconds: float
     global_: GlobalStats = Field(alias="global")
     frontends: dict[str, FrontendStats]
     backends: dict[str, BackendStats]
     failover: FailoverStats | None = None
+    bgp: BgpStats | None = None

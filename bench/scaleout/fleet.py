@@ -1,0 +1,442 @@
+"""An ECMP fleet in network namespaces: a router running FRR (zebra + bgpd, multipath),
+fastlb nodes announcing one virtual IP over BGP, a client behind the router, one backend per
+node. Used by tests/bgp and `python -m bench.scaleout`.
+
+    segment 10.78.0.0/24 (a bridge): router .1, lb1 .11, lb2 .12, backends .200
+    client 10.79.0.100 --veth-- router 10.79.0.1;  VIP 10.78.9.100/32 on each node's `lo`
+
+Node lbN's backend listens on 10.78.0.200:800N and answers "lbN" (which node served a
+connection). With `sticky=True` the router pins each connection to the next hop that took
+its first packet (nftables `rt ip nexthop` into the conntrack mark, one routing table per
+node): a withdrawn node keeps its established flows (see the README, "Scaling out").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.failover.cluster import fastlb_command, wait_until
+from bench.failover.netns import Lab, ip
+
+SUBNET = "10.78.0"
+ROUTER = f"{SUBNET}.1"
+ROUTER_AS = 65000
+BACKEND = f"{SUBNET}.200"
+CLIENT_NET = "10.79.0"
+CLIENT = f"{CLIENT_NET}.100"
+VIP = "10.78.9.100"
+PORT = 8080
+API = "http://127.0.0.1:9100"
+NODES = {"lb1": 11, "lb2": 12, "lb3": 13}
+FRR = Path("/usr/lib/frr")
+START_TIMEOUT = 40.0
+
+__all__ = ["VIP", "BgpNode", "Fleet", "Prober", "wait_until"]
+
+
+def _handler(name: bytes) -> type[BaseHTTPRequestHandler]:
+    class Hello(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: drain tests reuse connections
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(name)))
+            self.end_headers()
+            self.wfile.write(name)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Hello
+
+
+class Fleet:
+    """The namespaces, the FRR router and the backends; `close()` removes everything."""
+
+    def __init__(self, workdir: Path, nodes: int = 2, sticky: bool = True) -> None:
+        self.workdir = workdir
+        self.names = list(NODES)[:nodes]
+        self.lab = Lab("bgp")
+        self.nodes: dict[str, BgpNode] = {}
+        self._backends: dict[str, ThreadingHTTPServer] = {}
+        self._frr: list[subprocess.Popen[bytes]] = []
+        self._frr_dir: Path | None = None
+        try:
+            self._build(sticky)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, sticky: bool) -> None:
+        lab = self.lab
+        lab.host("router", ROUTER)
+        for name in self.names:
+            lab.host(name, f"{SUBNET}.{NODES[name]}")
+            ip("-n", lab.namespace(name), "route", "add", "default", "via", ROUTER)
+        lab.host("backend", BACKEND)
+        # The client sits behind the router, on its own link.
+        client = lab.namespace("client")
+        lab._add_namespace(client)
+        router = lab.namespace("router")
+        ip("link", "add", "eth1", "netns", router, "type", "veth", "peer", "eth0", "netns", client)
+        ip("-n", router, "addr", "add", f"{CLIENT_NET}.1/24", "dev", "eth1")
+        ip("-n", router, "link", "set", "eth1", "up")
+        ip("-n", client, "addr", "add", f"{CLIENT}/24", "dev", "eth0")
+        ip("-n", client, "link", "set", "eth0", "up")
+        ip("-n", client, "route", "add", "default", "via", f"{CLIENT_NET}.1")
+        for setting in ("net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1"):
+            # Policy 1: hash the 5-tuple (L4), so that flows from one client spread.
+            _run(["ip", "netns", "exec", router, "sysctl", "-qw", setting])
+        if sticky:
+            self._pin_flows(router)
+        for name in self.names:
+            self.start_backend(name)
+        self._start_frr(router)
+
+    def _pin_flows(self, router: str) -> None:
+        marks = ", ".join(f"{SUBNET}.{NODES[n]} : {NODES[n]}" for n in self.names)
+        ruleset = (
+            "table ip fastlb_pin {\n"
+            f"  map next_hop_mark {{ type ipv4_addr : mark; elements = {{ {marks} }}; }}\n"
+            "  chain pre { type filter hook prerouting priority mangle; "
+            "ct mark != 0 meta mark set ct mark; }\n"
+            "  chain post { type filter hook postrouting priority mangle; "
+            "ct state new ct mark set rt ip nexthop map @next_hop_mark; }\n"
+            "}\n"
+        )
+        _run(["ip", "netns", "exec", router, "nft", "-f", "-"], ruleset)
+        for name in self.names:
+            mark = str(NODES[name])
+            ip("-n", router, "rule", "add", "fwmark", mark, "table", mark)
+            ip("-n", router, "route", "add", f"{VIP}/32", "via", f"{SUBNET}.{mark}", "table", mark)
+
+    def _start_frr(self, router: str) -> None:
+        # Outside workdir: the daemons run as `frr`, which cannot enter pytest's 0700 dirs.
+        frr = self._frr_dir = Path(tempfile.mkdtemp(prefix="fastlb-frr-"))
+        frr.chmod(0o755)
+        neighbors = "".join(
+            f" neighbor {SUBNET}.{NODES[n]} remote-as {65000 + NODES[n]}\n"
+            f" neighbor {SUBNET}.{NODES[n]} timers 1 3\n"
+            f" neighbor {SUBNET}.{NODES[n]} timers connect 1\n"
+            for n in self.names
+        )
+        (frr / "zebra.conf").write_text("hostname router\n")
+        (frr / "bgpd.conf").write_text(
+            "hostname router\n"
+            f"router bgp {ROUTER_AS}\n bgp router-id {ROUTER}\n no bgp ebgp-requires-policy\n"
+            # Each node has its own AS: only multipath-relax makes their paths equal.
+            " bgp bestpath as-path multipath-relax\n"
+            f"{neighbors} address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n"
+        )
+        # The daemons drop to the `frr` user, which must own their files and sockets.
+        user = pwd.getpwnam("frr")
+        os.chown(frr, user.pw_uid, user.pw_gid)
+        for path in frr.iterdir():
+            os.chown(path, user.pw_uid, user.pw_gid)
+        common = ["-i", "", "-z", str(frr / "zserv.api"), "--vty_socket", str(frr), "-P", "0"]
+        common += ["-u", "frr", "-g", "frr", "--log", "stdout"]
+        for daemon in ("zebra", "bgpd"):
+            argv = [str(FRR / daemon), "-f", str(frr / f"{daemon}.conf"), *common]
+            argv[argv.index("-i") + 1] = str(frr / f"{daemon}.pid")
+            self._frr.append(self.lab.spawn("router", argv, self.workdir / f"router-{daemon}.log"))
+            if daemon == "zebra":
+                wait_until((frr / "zserv.api").exists, 10, "zebra's zserv socket")
+        self.vty = frr
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the fleet
+
+    def node(self, name: str, **bgp: Any) -> BgpNode:
+        node = BgpNode(self, name, bgp)
+        self.nodes[name] = node
+        return node
+
+    def start_backend(self, name: str) -> None:
+        port = 8000 + NODES[name]
+        server = self.lab.run_in(
+            "backend", lambda: ThreadingHTTPServer((BACKEND, port), _handler(name.encode()))
+        )
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._backends[name] = server
+
+    def stop_backend(self, name: str) -> None:
+        server = self._backends.pop(name)
+        server.shutdown()
+        server.server_close()
+
+    def next_hops(self) -> set[str]:
+        """The nodes the router's kernel FIB sends the VIP to now."""
+        out = ip("-j", "-n", self.lab.namespace("router"), "route", "show", f"{VIP}/32")
+        hops: set[str] = set()
+        for route in json.loads(out or "[]"):
+            for hop in route.get("nexthops", [route]):
+                if "gateway" in hop:
+                    hops.add(hop["gateway"])
+        by_address = {f"{SUBNET}.{NODES[n]}": n for n in self.names}
+        return {by_address.get(h, h) for h in hops}
+
+    def vtysh(self, command: str) -> str:
+        return _run(["vtysh", "--vty_socket", str(self.vty), "-c", command])
+
+    def spread(self, connections: int) -> Counter[str]:
+        """`connections` new connections from the client (each its own source port): which
+        node served each ("failed" for those that did not get an answer)."""
+
+        def run() -> Counter[str]:
+            served: Counter[str] = Counter()
+            for _ in range(connections):
+                served[_get_once(1.0) or "failed"] += 1
+            return served
+
+        return self.lab.run_in("client", run)
+
+    def prober(self) -> Prober:
+        return Prober(self.lab)
+
+    def logs(self) -> str:
+        parts = [node.log() for node in self.nodes.values()]
+        for log in sorted(self.workdir.glob("router-*.log")):
+            parts.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            node.close()
+        for name in list(self._backends):
+            self.stop_backend(name)
+        self.lab.close()
+        if self._frr_dir is not None:
+            shutil.rmtree(self._frr_dir, ignore_errors=True)
+
+
+def _run(argv: list[str], stdin: str | None = None) -> str:
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def _get_once(timeout: float) -> str | None:
+    """One GET on a new connection to the VIP: the serving node's name, or None."""
+    try:
+        with socket.create_connection((VIP, PORT), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            return _get(conn)
+    except OSError:
+        return None
+
+
+def _get(conn: socket.socket) -> str | None:
+    conn.sendall(f"GET / HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply or not reply.endswith((b"lb1", b"lb2", b"lb3")):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        reply += chunk
+    return reply[-3:].decode() if reply.startswith(b"HTTP/1.1 200") else None
+
+
+class KeptConnections:
+    """Keep-alive connections from the client: `ask()` sends one more request on each and
+    returns who answered (None where the connection broke)."""
+
+    def __init__(self, lab: Lab, count: int) -> None:
+        self._lab = lab
+        self.conns = lab.run_in(
+            "client",
+            lambda: [socket.create_connection((VIP, PORT), timeout=2) for _ in range(count)],
+        )
+
+    def ask(self) -> list[str | None]:
+        answers: list[str | None] = []
+        for conn in self.conns:
+            try:
+                answers.append(_get(conn))
+            except OSError:
+                answers.append(None)
+        return answers
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+
+class BgpNode:
+    """`fastlb serve` in a node's namespace with a `bgp:` section peering with the router."""
+
+    def __init__(self, fleet: Fleet, name: str, bgp: dict[str, Any]) -> None:
+        self.fleet = fleet
+        self.name = name
+        self.address = f"{SUBNET}.{NODES[name]}"
+        check = bgp.pop("health_check", None) or {
+            "type": "tcp",
+            "interval": "200ms",
+            "timeout": "200ms",
+            "rise": 1,
+            "fall": 1,
+        }
+        self.config: dict[str, Any] = {
+            "workers": 1,
+            "drain_timeout": bgp.pop("drain_timeout", "5s"),
+            "api": {"listen": API.removeprefix("http://")},
+            "frontends": [{"name": "web", "listen": f"0.0.0.0:{PORT}", "backend": "web"}],
+            "backends": [
+                {
+                    "name": "web",
+                    "health_check": check,
+                    "servers": [{"name": "app", "address": f"{BACKEND}:{8000 + NODES[name]}"}],
+                }
+            ],
+            "bgp": {
+                "local_as": 65000 + NODES[name],
+                "local_address": self.address,
+                "peers": [{"address": ROUTER, "as": ROUTER_AS}],
+                "virtual_ips": [f"{VIP}/32"],
+                "hold_time": "3s",
+                **bgp,
+            },
+        }
+        self.config_path = fleet.workdir / f"{name}-fastlb.yaml"
+        self.log_path = fleet.workdir / f"{name}-fastlb.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BgpNode:
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        argv = [fastlb_command(), "serve", "-c", str(self.config_path)]
+        self.proc = self.fleet.lab.spawn(self.name, argv, self.log_path)
+        return self
+
+    def wait_established(self) -> BgpNode:
+        """Until the API answers and the session with the router is up."""
+
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fastlb on {self.name} exited:\n{self.log()}")
+            try:
+                return bool(self.bgp()["peers"][0]["state"] == "established")
+            except (OSError, ValueError, KeyError):
+                return False
+
+        wait_until(ready, START_TIMEOUT, f"fastlb on {self.name} peers with the router")
+        return self
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+
+        def call() -> tuple[int, str]:
+            request = urllib.request.Request(API + path, data=data, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=3) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as error:
+                with error:
+                    return error.code, error.read().decode()
+
+        return self.fleet.lab.run_in(self.name, call)
+
+    def bgp(self) -> dict[str, Any]:
+        status, body = self.api("GET", "/api/stats")
+        if status != 200:
+            raise ValueError(f"/api/stats answered {status}")
+        bgp: dict[str, Any] = json.loads(body)["bgp"]
+        return bgp
+
+    def kill(self) -> None:
+        """SIGKILL to fastlb (its speaker dies with it: PR_SET_PDEATHSIG)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def log(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            text = "(no log)"
+        return f"--- fastlb on {self.name} ---\n{text[-6000:]}"
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class Prober:
+    """From the client: a new connection to the VIP every 20 ms (200 ms timeout); the
+    answers' times and nodes are kept, the longest gap between answers is the outage."""
+
+    INTERVAL = 0.02
+
+    def __init__(self, lab: Lab) -> None:
+        self._lab = lab
+        self._stop = threading.Event()
+        self.answers: list[tuple[float, str]] = []
+        self.failures: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        self._lab.enter("client")
+        while not self._stop.is_set():
+            started = time.monotonic()
+            node = _get_once(0.2)
+            if node is None:
+                self.failures.append(started)
+            else:
+                self.answers.append((time.monotonic(), node))
+            self._stop.wait(max(0.0, self.INTERVAL - (time.monotonic() - started)))
+
+    def wait_answers(self, count: int, timeout: float) -> None:
+        target = len(self.answers) + count
+        wait_until(lambda: len(self.answers) >= target, timeout, f"{count} answers via {VIP}")
+
+    def outage(self) -> float:
+        times = [t for t, _ in self.answers]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def frr_available() -> list[str]:
+    """What is missing to build a fleet (empty when everything is there)."""
+    missing = [f"{FRR}/{d}" for d in ("zebra", "bgpd") if not (FRR / d).exists()]
+    for tool in ("vtysh", "nft", "bird", "ip"):
+        if not (shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")):
+            missing.append(tool)
+    return missing

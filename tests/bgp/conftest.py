@@ -1,0 +1,30 @@
+"""Fixtures of the BGP tests: an ECMP fleet in network namespaces (bench/scaleout/fleet.py)
+with FRR as the router and `fastlb serve` nodes announcing the virtual IP."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `bench` is a top-level folder of the repo, not installed
+    sys.path.insert(0, str(REPO))
+
+from bench.scaleout.fleet import Fleet, frr_available  # noqa: E402
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """router (FRR), lb1 and lb2 (not started), client, backends; sticky router."""
+    if os.geteuid() != 0:
+        pytest.skip("BGP fleet tests build network namespaces: they need root (CI runs as root)")
+    missing = frr_available()
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: `make install` installs them (as root)")
+    with Fleet(tmp_path) as built:
+        yield built
+        print(built.logs())
