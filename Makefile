@@ -35,7 +35,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: system-deps
-system-deps: ## Install Debian's haproxy, nginx-light, wrk, nghttp2-client (h2load), chromium, mariadb-server, sysbench and keepalived when missing (root), or say what is missing
+system-deps: ## Install the Debian packages the tests, demo and benchmarks run (SYSTEM_TOOLS: haproxy, nginx, wrk, h2load, MariaDB, FRR, BIRD...) when missing (root), or say what is missing
 	@missing=""; \
 	for pair in $(SYSTEM_TOOLS); do \
 		tool=$${pair%%:*}; pkg=$${pair#*:}; \
