@@ -4,9 +4,14 @@
 
 pub mod access_log;
 pub mod config;
+mod frontend;
+pub(crate) mod pool;
 pub mod routing;
+pub mod stats;
+pub(crate) mod upstream;
 
 pub use config::{ForwardedConfig, HttpBackendConfig, HttpFrontendConfig};
+pub use frontend::{check_route_backends, HttpFrontend};
 
 use tokio::net::TcpStream;
 
