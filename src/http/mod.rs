@@ -10,10 +10,14 @@
 pub mod access_log;
 mod buffer;
 pub mod config;
+mod exchange;
 mod frontend;
+pub mod h1;
 pub(crate) mod pool;
 pub mod routing;
+mod session;
 pub mod stats;
+mod transfer;
 mod tunnel;
 pub(crate) mod upstream;
 
