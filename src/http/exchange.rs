@@ -19,10 +19,10 @@ use super::h1::{
     parse_response, write_response_head, BodyFraming, BodyReader, ConnectionHeader, HeadScratch,
     Limits, ResponseHead,
 };
-use super::routing::HeaderEdits;
 use super::transfer::{stream_body, Meter};
 use super::upstream::{acquire, Acquired};
 use super::{pool, tunnel};
+use super::HttpBackendConfig;
 use crate::balancer::{Backend, Server};
 use crate::error::Error;
 use crate::proxy::session::Upstream;
@@ -68,8 +68,6 @@ pub(crate) struct Outgoing<'a> {
     pub client_keep_alive: bool,
     /// HTTP/1.0 client: keep-alive must be announced explicitly.
     pub client_http10: bool,
-    /// The route's response header edits.
-    pub response_edits: Option<&'a HeaderEdits>,
 }
 
 /// A client connection's side of an exchange.
@@ -158,21 +156,23 @@ where
                     bump(&server.stats.http.retried_requests);
                     continue;
                 }
+                drop(meter);
                 return Err((error.failure(), Some(server)));
             }
         };
         let response_time = sent_at.elapsed();
         server.stats.http.response_time.record(response_time);
         server.stats.http.responses.count(response.status);
-        let delivered = deliver(client, request, &response, conn, &server, body, idle, scratch, &meter)
+        let delivered = deliver(client, request, &response, conn, &server, body, &http, idle, scratch, &meter)
             .await;
         scratch.heads.recycle(response.into_spans());
+        let bytes_out = meter.bytes_to_client();
         return Ok(Sent {
             status: delivered.status,
             keep_alive: delivered.keep_alive,
             server,
             retries,
-            bytes_out: meter.bytes_to_client(),
+            bytes_out,
             response_time,
         });
     }
@@ -214,7 +214,7 @@ async fn read_head<R, S>(
     server: &mut R,
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
-    http: &crate::http::HttpBackendConfig,
+    http: &HttpBackendConfig,
     scratch: &mut Scratch,
     meter: &Meter<'_>,
 ) -> Result<ResponseHead, HeadFailure>
@@ -229,7 +229,7 @@ async fn read_head_parts<R, W>(
     server: &mut R,
     client: &mut W,
     request: &Outgoing<'_>,
-    http: &crate::http::HttpBackendConfig,
+    http: &HttpBackendConfig,
     scratch: &mut Scratch,
     meter: &Meter<'_>,
 ) -> Result<ResponseHead, HeadFailure>
@@ -281,7 +281,7 @@ async fn upload_and_read_head<S>(
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
     body: &mut BodyReader,
-    http: &crate::http::HttpBackendConfig,
+    http: &HttpBackendConfig,
     idle: Duration,
     scratch: &mut Scratch,
     meter: &Meter<'_>,
@@ -336,6 +336,7 @@ async fn deliver<S>(
     mut conn: Upstream,
     server: &Arc<Server>,
     request_body: BodyReader,
+    http: &HttpBackendConfig,
     idle: Duration,
     scratch: &mut Scratch,
     meter: &Meter<'_>,
@@ -360,13 +361,12 @@ where
     let out = &mut scratch.out;
     out.clear();
     let input = &mut scratch.server_input;
-    let edits = request.response_edits;
     write_response_head(
         out,
         input.filled(),
         response,
-        |name| edits.is_some_and(|e| e.drops(name)),
-        edits.into_iter().flat_map(|e| e.appends()),
+        |_| false,
+        std::iter::empty(),
         connection,
     );
     input.consume(response.len);
@@ -403,9 +403,8 @@ where
     )
     .await;
     let complete = streamed.is_ok() && body.is_complete();
-    let http = server_reuse_settings(server);
-    if complete && request_done && response.keep_alive && input.is_empty() && http.0 {
-        pool::put(server, conn, &http.1);
+    if complete && request_done && response.keep_alive && input.is_empty() && http.server_reuse {
+        pool::put(server, conn, http);
     }
     Delivered {
         status,

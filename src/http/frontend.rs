@@ -10,12 +10,15 @@ use super::config::HttpFrontendConfig;
 use crate::balancer::Backend;
 use crate::config::FrontendConfig;
 use crate::error::{Error, Result};
+use crate::firewall::Cidr;
 
 /// Everything a session needs from its frontend's `http` section, ready to use.
 pub struct HttpFrontend {
     pub config: HttpFrontendConfig,
     /// Where unrouted requests go (the frontend's `backend`).
     pub default_backend: Arc<Backend>,
+    /// Peers whose forwarding headers are believed (`trusted_proxies`).
+    trusted_proxies: Vec<Cidr>,
 }
 
 impl HttpFrontend {
@@ -36,18 +39,13 @@ impl HttpFrontend {
         Ok(Some(Arc::new(HttpFrontend {
             config: config.clone(),
             default_backend,
+            trusted_proxies: frontend.trusted_proxies.clone(),
         })))
     }
 
-    /// Whether a request from `client` gets an `X-Forwarded-For` (HAProxy `option
-    /// forwardfor except`).
-    pub fn forwards_for(&self, client: IpAddr) -> bool {
-        let forwarded = &self.config.forwarded;
-        forwarded.x_forwarded_for
-            && !forwarded
-                .x_forwarded_for_except
-                .iter()
-                .any(|block| block.contains(client))
+    /// Whether `peer` is a trusted proxy: its X-Forwarded-For is extended, not replaced.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|block| block.contains(peer))
     }
 
     /// Requests lost by a full access-log queue.

@@ -29,15 +29,15 @@ pub(crate) struct Acquired {
 }
 
 /// Picks a server of `backend` (smooth weighted round robin, per request) and gives a
-/// connection to it: a pooled one when reuse is on, else a new one. A failed connect is
+/// connection to it: a pooled one when `allow_pool`, else a new one. A failed connect is
 /// retried on the next servers, `retries` times, as in TCP mode.
-pub(crate) async fn acquire(backend: &Backend) -> Result<Acquired, Error> {
+pub(crate) async fn acquire(backend: &Backend, allow_pool: bool) -> Result<Acquired, Error> {
     let settings = backend.settings();
     let mut pick = backend.pick().ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let server = &pick.server;
-        if settings.http.server_reuse {
+        if allow_pool {
             if let Some(conn) = pool::take(server) {
                 bump(&server.stats.http.pool_hits);
                 return Ok(Acquired {
@@ -84,6 +84,7 @@ pub(crate) async fn connect_new(backend: &Backend, server: &Server) -> Result<Up
     {
         Ok(conn) => {
             server.stats.connect_time.record(started.elapsed());
+            bump(&server.stats.traffic.total);
             server.observe_connect_success();
             Ok(conn)
         }
