@@ -21,9 +21,9 @@ pub struct RouteConfig {
 #[serde(deny_unknown_fields)]
 pub struct MatchConfig {
     /// The request's host (Host header or h2 `:authority`, port removed), compared
-    /// case-insensitively; `*.example.com` matches any subdomain.
+    /// case-insensitively; `*.example.com` matches any name below it (not `example.com`).
     pub host: Option<String>,
-    /// The path (before `?`) starts with this.
+    /// The path (before `?`, byte-wise as sent) starts with this.
     pub path_prefix: Option<String>,
     /// The path (before `?`) is exactly this.
     pub path: Option<String>,
@@ -41,7 +41,7 @@ pub struct RedirectConfig {
     pub scheme: Option<String>,
     /// Absent: the request's own host (with its port unless `scheme` changes).
     pub host: Option<String>,
-    /// Prepended to the request's path (HAProxy `redirect prefix`).
+    /// Prepended to the request's path (HAProxy `redirect prefix`); a trailing `/` is dropped.
     pub path_prefix: Option<String>,
     /// 301, 302, 303, 307 or 308.
     pub code: u16,
