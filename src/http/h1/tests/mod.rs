@@ -1,5 +1,6 @@
 //! Tests of the HTTP/1.1 codec, one file per part.
 
+mod body;
 mod request;
 mod smuggling;
 
