@@ -41,11 +41,6 @@ pub(super) fn trim(value: &[u8]) -> &[u8] {
     &value[start..=end]
 }
 
-/// True when the list `value` holds `token` (case-insensitive), e.g. `close` in Connection.
-pub(super) fn has_token(value: &[u8], token: &[u8]) -> bool {
-    list(value).any(|e| e.eq_ignore_ascii_case(token))
-}
-
 /// A Content-Length value: `1*DIGIT` in 64 bits. A list (`42, 42`) is refused, not folded,
 /// because the head is forwarded as received (RFC 9110 §8.6 lets us refuse).
 pub(super) fn content_length(value: &[u8]) -> Result<u64, HeadError> {

@@ -2,7 +2,9 @@
 
 mod body;
 mod request;
+mod response;
 mod smuggling;
+mod write;
 
 use super::*;
 
