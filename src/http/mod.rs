@@ -73,7 +73,11 @@ async fn serve_h2<S>(mut client: S, frontend: &Frontend, _origin: ClientOrigin)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    frontend.stats.http.h2_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    frontend
+        .stats
+        .http
+        .h2_connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = client
         .write_all(b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
         .await;
