@@ -13,6 +13,7 @@ pub mod config;
 mod exchange;
 mod frontend;
 pub mod h1;
+mod log;
 pub(crate) mod pool;
 pub mod routing;
 mod session;

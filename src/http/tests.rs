@@ -131,13 +131,26 @@ fn engine_with(
     backend_http: &str,
     backend_extra: &str,
 ) -> (Engine, SocketAddr) {
+    engine_logging(servers, backend_http, backend_extra, "null")
+}
+
+fn engine_logging(
+    servers: &[(&str, SocketAddr, u32)],
+    backend_http: &str,
+    backend_extra: &str,
+    access_log: &str,
+) -> (Engine, SocketAddr) {
+    let http_section = HTTP_SECTION.replace(
+        r#""access_log": null"#,
+        &format!(r#""access_log": {access_log}"#),
+    );
     let servers: Vec<String> = servers
         .iter()
         .map(|(n, a, w)| format!(r#"{{"name": "{n}", "address": "{a}", "weight": {w}}}"#))
         .collect();
     let json = format!(
         r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "127.0.0.1:0",
-              "backend": "b", "mode": "http", {HTTP_SECTION}}}],
+              "backend": "b", "mode": "http", {http_section}}}],
             "backends": [{{"name": "b", "connect_timeout_ms": 500, {backend_extra}
                            "http": {backend_http},
                            "servers": [{}]}}]}}"#,
@@ -354,7 +367,10 @@ fn an_idle_pooled_connection_is_counted_and_expires() {
     let a = origin("a", usize::MAX);
     let short = REUSE.replace(r#""idle_timeout_ms": 5000"#, r#""idle_timeout_ms": 200"#);
     let (engine, address) = engine(&[("a", a.address, 1)], &short);
-    assert_eq!(exchange(&mut client(address), GET_CLOSE).0, 200);
+    let mut stream = client(address);
+    assert_eq!(exchange(&mut stream, GET_CLOSE).0, 200);
+    // The server connection is pooled before the client's is closed.
+    stream.read_to_end(&mut Vec::new()).unwrap();
     let idle = || {
         engine.snapshot().backends["b"].servers["a"]
             .http
@@ -433,4 +449,39 @@ fn send_proxy_connections_are_private_to_their_client() {
     }
     // One connection per client, each reused for that client's requests.
     assert_eq!(lines.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn answered_requests_are_logged() {
+    let a = origin("a", usize::MAX);
+    let path = std::env::temp_dir().join(format!("fastlb-h1-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let log = format!(r#"{{"path": "{}", "format": "json"}}"#, path.display());
+    let (engine, address) = engine_logging(&[("a", a.address, 1)], REUSE, "", &log);
+    let mut stream = client(address);
+    assert_eq!(
+        exchange(&mut stream, "GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n").0,
+        200
+    );
+    let bad = "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+    assert_eq!(exchange(&mut client(address), bad).0, 400);
+    let mut text = String::new();
+    for _ in 0..300 {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(engine);
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let ok = lines.iter().find(|l| l["status"] == 200).expect(&text);
+    assert!(text.contains("/x?y=1") && text.contains(r#""a""#), "{text}");
+    assert_eq!(ok["method"], "GET", "{text}");
+    assert!(lines.iter().any(|l| l["status"] == 400), "{text}");
 }
