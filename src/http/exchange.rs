@@ -33,7 +33,7 @@ use crate::stats::bump;
 /// Why no response came from a server; the session answers with the status (nothing was
 /// sent to the client yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// 503: no server to send it to.
     NoServer,
     /// 502: connect failed, the server closed early or sent a bad response.

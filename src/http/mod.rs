@@ -9,8 +9,10 @@
 
 pub mod access_log;
 mod buffer;
+mod chunked;
 pub mod config;
 mod exchange;
+pub mod forward;
 mod frontend;
 pub mod h1;
 mod log;
@@ -26,6 +28,7 @@ pub(crate) mod upstream;
 mod tests;
 
 pub use config::{ForwardedConfig, HttpBackendConfig, HttpFrontendConfig};
+pub use exchange::Failure;
 pub use frontend::{check_route_backends, HttpFrontend};
 
 use std::sync::Arc;

@@ -485,3 +485,116 @@ fn answered_requests_are_logged() {
     assert_eq!(ok["method"], "GET", "{text}");
     assert!(lines.iter().any(|l| l["status"] == 400), "{text}");
 }
+
+/// A chunked upload given as parts, as the h2 side hands requests over.
+struct Pieces(Vec<&'static [u8]>);
+
+impl crate::http::forward::RequestBody for Pieces {
+    async fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        if let Some(piece) = self.0.pop() {
+            out.extend_from_slice(piece);
+        }
+        Ok(!self.0.is_empty())
+    }
+}
+
+#[test]
+fn requests_given_as_parts_go_through_the_pool() {
+    use crate::http::forward::{send, Context, NoBody, UpstreamRequest};
+    use crate::http::routing::Decision;
+    use crate::http::HttpFrontend;
+    use std::collections::HashMap;
+
+    let a = origin("a", usize::MAX);
+    let json = format!(
+        r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "127.0.0.1:0",
+              "backend": "b", "mode": "http", {HTTP_SECTION}}}],
+            "backends": [{{"name": "b", "http": {REUSE},
+                           "servers": [{{"name": "a", "address": "{}"}}]}}]}}"#,
+        a.address
+    );
+    let config = CoreConfig::from_json(&json).unwrap();
+    let backend = Arc::new(crate::balancer::Backend::new(&config.backends[0]));
+    let backends = HashMap::from([("b".to_string(), backend.clone())]);
+    let http = HttpFrontend::build(&config.frontends[0], &backends, None)
+        .unwrap()
+        .unwrap();
+    let frontend = crate::proxy::Frontend::new(
+        &config.frontends[0],
+        backend,
+        crate::config::SpliceMode::Auto,
+        None,
+        Some(http.clone()),
+    );
+    let peer: SocketAddr = "10.1.2.3:5555".parse().unwrap();
+    let context = Context {
+        frontend: &frontend,
+        http: &http,
+        origin: crate::proxy::ClientOrigin::direct(peer, peer),
+        tls: true,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..3 {
+            let headers: [(&[u8], &[u8]); 2] = [(b"accept", b"*/*"), (b"connection", b"x")];
+            let Decision::Forward(target) = http.routes.decide(&Req) else {
+                panic!("routed")
+            };
+            let (mut response, expected) = if round == 1 {
+                let request = UpstreamRequest {
+                    method: b"POST",
+                    path: b"/up",
+                    authority: Some(b"example.com"),
+                    headers: &headers,
+                    body_length: None,
+                };
+                let mut body = Pieces(vec![b"world", b"hello "]);
+                let response = send(&context, target, &request, &mut body).await;
+                (response.unwrap(), "a|10.1.2.3|11")
+            } else {
+                let request = UpstreamRequest {
+                    method: b"GET",
+                    path: b"/",
+                    authority: Some(b"example.com"),
+                    headers: &headers,
+                    body_length: Some(0),
+                };
+                let response = send(&context, target, &request, &mut NoBody).await;
+                (response.unwrap(), "a|10.1.2.3|0")
+            };
+            assert_eq!(response.status(), 200);
+            assert!(response
+                .headers()
+                .any(|(n, _)| n.eq_ignore_ascii_case(b"content-length")));
+            let mut body = Vec::new();
+            while response.data(&mut body).await.unwrap() {}
+            assert_eq!(String::from_utf8(body).unwrap(), expected);
+        }
+    });
+    assert_eq!(
+        a.accepted.load(Ordering::SeqCst),
+        1,
+        "one pooled connection"
+    );
+}
+
+/// A request routing sees (no routes here: the default target).
+struct Req;
+
+impl crate::http::routing::RequestHead for Req {
+    fn method(&self) -> &[u8] {
+        b"GET"
+    }
+    fn path(&self) -> &[u8] {
+        b"/"
+    }
+    fn host(&self) -> Option<&[u8]> {
+        None
+    }
+    fn header(&self, _: &str) -> Option<&[u8]> {
+        None
+    }
+}
