@@ -36,6 +36,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::proxy::{ClientOrigin, ConnectionSlot, Frontend};
+use crate::stats::bump;
 use crate::tls::TlsTermination;
 
 /// Serves one client connection of a `mode: http` frontend: TLS termination first when
@@ -77,13 +78,21 @@ async fn serve_h2<S>(mut client: S, frontend: &Frontend, _origin: ClientOrigin)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    frontend
-        .stats
-        .http
-        .h2_connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    bump(&frontend.stats.http.h2_connections);
     let _ = client
         .write_all(b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
         .await;
     let _ = client.shutdown().await;
+}
+
+/// HTTP/2 with prior knowledge on a plaintext frontend with `h2c` (`read` holds the bytes
+/// already read: the start of the preface).
+// TODO(h2): `crate::http::h2` takes over here (helper "h2"); until then the connection is
+// closed (an h2 client can't read an HTTP/1.1 error).
+async fn serve_h2c<S>(client: S, read: &[u8], frontend: &Frontend, _origin: ClientOrigin)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    bump(&frontend.stats.http.h2_connections);
+    let _ = (client, read);
 }
