@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
 use super::buffer::InputBuffer;
@@ -268,11 +268,14 @@ fn refused_status(error: HeadError) -> u16 {
     error.status()
 }
 
-/// Answers with fastlb's own error page and closes the connection.
+/// Answers with fastlb's own error page and closes the connection: a lingering close
+/// (HAProxy's, nginx's `lingering_close`): what the client still sends (a body nobody will
+/// read) is read and dropped for a moment, so that closing with unread bytes doesn't reset
+/// the connection before the client has read its answer.
 #[cold]
 async fn refuse<S>(stream: &mut S, frontend: &Frontend, status: u16, started: Instant)
 where
-    S: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let counters = &frontend.stats.http;
     match status {
@@ -280,13 +283,31 @@ where
         400..=499 | 501 | 505 => bump(&counters.bad_requests),
         _ => {}
     }
-    let page = error_response(status, super::h1::reason_phrase(status));
-    if stream.write_all(&page).await.is_ok() {
-        frontend.stats.traffic.add_out(page.len() as u64);
-        let _ = stream.shutdown().await;
-    }
     counters.answered(status, started.elapsed());
+    let page = error_response(status, super::h1::reason_phrase(status));
+    if stream.write_all(&page).await.is_err() {
+        return;
+    }
+    frontend.stats.traffic.add_out(page.len() as u64);
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
+
+/// How long, and how many bytes, a refused client's leftovers are read before closing.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// The few methods whose handling differs (RFC 9110 §9.2.2 idempotency, HEAD framing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

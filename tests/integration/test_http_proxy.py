@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .http_backends import NAMED, http_config, nginx_servers, read_response, request
+from .pki import TestCA
 from .proc import FastlbProcess, frontend_port
 from .servers import TcpServer
 
@@ -228,3 +229,22 @@ def test_a_server_killed_under_load_costs_no_get(tmp_path: Path, fastlb: Start) 
         answered, errors = result["run"]
         assert errors == [], errors[:5]
         assert answered > 0
+
+
+def test_tls_frontend_terminates_and_says_https(tmp_path: Path, fastlb: Start) -> None:
+    ca = TestCA(tmp_path)
+    site = ca.issue("site", ["web.test"])
+    locations = "location / { return 200 '$http_x_forwarded_proto|$http_x_forwarded_for'; }"
+    with nginx_servers(tmp_path, {"a": locations}) as (a,):
+        config = http_config([{"name": "a", "address": a.address}])
+        config["frontends"][0]["tls"] = site.files
+        fastlb(config)
+        port = frontend_port(config)
+        out = subprocess.run(
+            ["curl", "-sS", "--http1.1", "--cacert", str(ca.cert_path),
+             "--resolve", f"web.test:{port}:127.0.0.1",
+             f"https://web.test:{port}/", f"https://web.test:{port}/again"],
+            capture_output=True, timeout=20, check=True,
+        )
+        assert out.stdout == b"https|127.0.0.1" * 2
+        assert a.connections() == 1
