@@ -598,3 +598,96 @@ impl crate::http::routing::RequestHead for Req {
         None
     }
 }
+
+#[test]
+fn a_route_to_an_unknown_backend_fails_the_reload_naming_the_field() {
+    let a = origin("a", usize::MAX);
+    let (engine, address) = engine(&[("a", a.address, 1)], REUSE);
+    let json = format!(
+        r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "{address}",
+              "backend": "b", "mode": "http", {}}}],
+            "backends": [{{"name": "b", "http": {REUSE},
+                           "servers": [{{"name": "a", "address": "{}"}}]}}]}}"#,
+        HTTP_SECTION.replace(
+            r#""routes": []"#,
+            r#""routes": [{"match": {"host": null, "path_prefix": "/api/", "path": null,
+                "method": [], "header": {}}, "backend": "api", "redirect": null,
+                "request_headers": {"set": [], "add": [], "remove": []},
+                "response_headers": {"set": [], "add": [], "remove": []}}]"#
+        ),
+        a.address
+    );
+    let error = engine
+        .reload(CoreConfig::from_json(&json).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(r#"frontend "f": http.routes[0].backend"#),
+        "{error}"
+    );
+    // Nothing changed: still served.
+    assert_eq!(exchange(&mut client(address), GET).0, 200);
+}
+
+#[test]
+fn routes_pick_the_backend_and_redirects_are_answered_by_the_proxy() {
+    let (a, b) = (origin("a", usize::MAX), origin("b", usize::MAX));
+    let edits = r#""request_headers": {"set": [], "add": [], "remove": []},
+                   "response_headers": {"set": [["X-Route", "api"]], "add": [], "remove": []}"#;
+    let routes = format!(
+        r#""routes": [
+            {{"match": {{"host": null, "path_prefix": "/api/", "path": null, "method": [],
+                        "header": {{}}}}, "backend": "api", "redirect": null, {edits}}},
+            {{"match": {{"host": null, "path_prefix": "/old/", "path": null, "method": [],
+                        "header": {{}}}}, "backend": null,
+              "redirect": {{"scheme": "https", "host": null, "path_prefix": null, "code": 301}},
+              "request_headers": {{"set": [], "add": [], "remove": []}},
+              "response_headers": {{"set": [], "add": [], "remove": []}}}}]"#
+    );
+    let json = format!(
+        r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "127.0.0.1:0",
+              "backend": "b", "mode": "http", {}}}],
+            "backends": [{{"name": "b", "servers": [{{"name": "a", "address": "{}"}}]}},
+                         {{"name": "api", "servers": [{{"name": "b", "address": "{}"}}]}}]}}"#,
+        HTTP_SECTION.replace(r#""routes": []"#, &routes),
+        a.address,
+        b.address
+    );
+    let engine = Engine::new(CoreConfig::from_json(&json).unwrap()).unwrap();
+    engine.start().unwrap();
+    let address = engine.listen_addresses()[0].1;
+    let mut stream = client(address);
+    let (_, body) = exchange(&mut stream, "GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(body.starts_with("b|"), "{body}");
+    let (_, body) = exchange(&mut stream, GET);
+    assert!(body.starts_with("a|"), "{body}");
+    stream
+        .write_all(b"GET /old/page?q=1 HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        reader.read_line(&mut head).unwrap();
+    }
+    assert!(head.starts_with("HTTP/1.1 301"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("location: https://site.test/old/page?q=1\r\n"),
+        "{head}"
+    );
+    drop(reader);
+    // The route's response edits: the api route's answers carry X-Route.
+    stream
+        .write_all(b"GET /api/y HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let mut raw = [0u8; 512];
+    let n = stream.read(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw[..n]).to_string();
+    assert!(text.contains("X-Route: api\r\n"), "{text}");
+    let redirects = engine.snapshot().frontends["f"]
+        .http
+        .as_ref()
+        .unwrap()
+        .redirects;
+    assert_eq!(redirects, 1);
+}
