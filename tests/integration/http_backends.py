@@ -88,7 +88,9 @@ http {{
 
 @contextlib.contextmanager
 def nginx_servers(tmp_path: Path, specs: dict[str, str], **kwargs: Any) -> Iterator[list[Nginx]]:
-    started = [Nginx(tmp_path / f"nginx-{name}", name, loc, **kwargs) for name, loc in specs.items()]
+    started = [
+        Nginx(tmp_path / f"nginx-{name}", name, loc, **kwargs) for name, loc in specs.items()
+    ]
     try:
         yield started
     finally:

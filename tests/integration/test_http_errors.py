@@ -49,17 +49,21 @@ def seen(server: TcpServer) -> list[bytes]:
     return lines
 
 
+POST = b"POST / HTTP/1.1\r\nHost: t\r\n"
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
 SMUGGLING = {
-    "CL.TE": b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
-    "TE.CL": b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
-    b"2c\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n\r\n0\r\n\r\n",
-    "TE.TE": b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n"
-    b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
-    "TE space": b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n"
-    b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
-    "two CL": b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n"
-    b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+    "CL.TE": POST + b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+    "TE.CL": POST
+    + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n2c\r\n"
+    + SMUGGLED
+    + b"\r\n0\r\n\r\n",
+    "TE.TE": POST
+    + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n0\r\n\r\n"
+    + SMUGGLED,
+    "TE space": POST
+    + b"Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n"
+    + SMUGGLED,
+    "two CL": POST + b"Content-Length: 0\r\nContent-Length: 44\r\n\r\n" + SMUGGLED,
 }
 
 
@@ -95,7 +99,9 @@ def test_slowloris_gets_408_while_others_are_served(
     served = 0
     started = trickled = time.monotonic()
     while time.monotonic() - started < 0.4:
-        assert request(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").endswith(b"ok")
+        assert request(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").endswith(
+            b"ok"
+        )
         served += 1
         if time.monotonic() - trickled > 0.05:
             # The slow client keeps trickling header fields; the deadline is the whole head's.
@@ -112,13 +118,16 @@ def test_slowloris_gets_408_while_others_are_served(
 def test_oversized_head_is_431(backend: Callable[..., TcpServer], fastlb: Start) -> None:
     origin = backend(recording_origin, "origin")
     config = http_config(
-        [{"name": "o", "address": origin.address}], http={"max_header_size": 4096, "max_headers": 10}
+        [{"name": "o", "address": origin.address}],
+        http={"max_header_size": 4096, "max_headers": 10},
     )
     fastlb(config)
     port = frontend_port(config)
     big = b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"x" * 5000 + b"\r\n\r\n"
     assert request(port, big).startswith(b"HTTP/1.1 431")
-    many = b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(12)) + b"\r\n"
+    many = (
+        b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(12)) + b"\r\n"
+    )
     assert request(port, many).startswith(b"HTTP/1.1 431")
     assert seen(origin) == []
 
@@ -156,5 +165,7 @@ def test_a_server_closing_before_answering_is_502_for_a_post(
     origin = backend(rude, "rude")
     config = http_config([{"name": "r", "address": origin.address}])
     fastlb(config)
-    answer = request(frontend_port(config), b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+    answer = request(
+        frontend_port(config), b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi"
+    )
     assert answer.startswith(b"HTTP/1.1 502")

@@ -80,7 +80,9 @@ def test_without_server_reuse_each_request_has_its_own_connection(
     tmp_path: Path, fastlb: Start
 ) -> None:
     with nginx_servers(tmp_path, {"a": NAMED.format(name="a")}) as (a,):
-        config = http_config([{"name": "a", "address": a.address}], backend_http={"server_reuse": False})
+        config = http_config(
+            [{"name": "a", "address": a.address}], backend_http={"server_reuse": False}
+        )
         fastlb(config)
         assert keep_alive_bodies(frontend_port(config), 5) == [b"a"] * 5
         assert a.connections() == 5
@@ -118,7 +120,9 @@ def body_reporting_origin(conn: socket.socket, server: TcpServer) -> None:
             body = reader.read(int(fields.get(b"content-length", b"0")))
         answer = b"%d %s" % (len(body), hashlib.sha256(body).hexdigest().encode())
         chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in answer.split(b" "))
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+        )
         del line
 
 
@@ -134,7 +138,10 @@ def test_chunked_and_sized_uploads_and_chunked_downloads_pass_through(
     for headers in (["-H", "Transfer-Encoding: chunked"], [], ["-H", "Expect: 100-continue"]):
         out = subprocess.run(
             ["curl", "-sS", "--data-binary", "@-", *headers, f"http://127.0.0.1:{port}/up"],
-            input=upload, capture_output=True, timeout=20, check=True,
+            input=upload,
+            capture_output=True,
+            timeout=20,
+            check=True,
         )
         assert out.stdout == expected, headers
     assert origin.accepted == 1
@@ -148,7 +155,9 @@ def test_x_forwarded_for_reaches_the_server(tmp_path: Path, fastlb: Start) -> No
         port = frontend_port(config)
         out = subprocess.run(
             ["curl", "-sS", "-H", "X-Forwarded-For: 6.6.6.6", f"http://127.0.0.1:{port}/"],
-            capture_output=True, timeout=10, check=True,
+            capture_output=True,
+            timeout=10,
+            check=True,
         )
         # An untrusted client's own X-Forwarded-For is replaced, not extended.
         assert out.stdout == b"127.0.0.1|http"
@@ -202,7 +211,9 @@ def test_servers_closing_idle_connections_cost_no_client_errors(
     specs = {name: NAMED.format(name=name) for name in ("a", "b")}
     # nginx closes a keep-alive connection idle for 1 s; fastlb's pool keeps them 30 s.
     with nginx_servers(tmp_path, specs, keepalive_timeout="1s") as (a, b):
-        config = http_config([{"name": "a", "address": a.address}, {"name": "b", "address": b.address}])
+        config = http_config(
+            [{"name": "a", "address": a.address}, {"name": "b", "address": b.address}]
+        )
         fastlb(config)
         port = frontend_port(config)
         total = 0
@@ -217,7 +228,9 @@ def test_servers_closing_idle_connections_cost_no_client_errors(
 def test_a_server_killed_under_load_costs_no_get(tmp_path: Path, fastlb: Start) -> None:
     specs = {name: NAMED.format(name=name) for name in ("a", "b")}
     with nginx_servers(tmp_path, specs) as (a, b):
-        config = http_config([{"name": "a", "address": a.address}, {"name": "b", "address": b.address}])
+        config = http_config(
+            [{"name": "a", "address": a.address}, {"name": "b", "address": b.address}]
+        )
         fastlb(config)
         port = frontend_port(config)
         result: dict[str, Any] = {}
@@ -241,10 +254,20 @@ def test_tls_frontend_terminates_and_says_https(tmp_path: Path, fastlb: Start) -
         fastlb(config)
         port = frontend_port(config)
         out = subprocess.run(
-            ["curl", "-sS", "--http1.1", "--cacert", str(ca.cert_path),
-             "--resolve", f"web.test:{port}:127.0.0.1",
-             f"https://web.test:{port}/", f"https://web.test:{port}/again"],
-            capture_output=True, timeout=20, check=True,
+            [
+                "curl",
+                "-sS",
+                "--http1.1",
+                "--cacert",
+                str(ca.cert_path),
+                "--resolve",
+                f"web.test:{port}:127.0.0.1",
+                f"https://web.test:{port}/",
+                f"https://web.test:{port}/again",
+            ],
+            capture_output=True,
+            timeout=20,
+            check=True,
         )
         assert out.stdout == b"https|127.0.0.1" * 2
         assert a.connections() == 1

@@ -69,7 +69,9 @@ def recv_exactly(sock: socket.socket, buffer: bytearray, n: int) -> bytes:
     return out
 
 
-def test_websocket_echo_through_the_tunnel(backend: Callable[..., TcpServer], fastlb: Start) -> None:
+def test_websocket_echo_through_the_tunnel(
+    backend: Callable[..., TcpServer], fastlb: Start
+) -> None:
     origin = backend(websocket_origin, "ws")
     config = http_config([{"name": "ws", "address": origin.address}])
     proxy = fastlb(config)
@@ -82,7 +84,9 @@ def test_websocket_echo_through_the_tunnel(backend: Callable[..., TcpServer], fa
         assert response.headers["sec-websocket-accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         assert recv_exactly(sock, buffer, 5) == b"hello"
         # A masked text frame "ping" (RFC 6455 5.3), echoed byte for byte by the origin.
-        frame = bytes([0x81, 0x84, 1, 2, 3, 4]) + bytes(b ^ m for b, m in zip(b"ping", b"\x01\x02\x03\x04"))
+        frame = bytes([0x81, 0x84, 1, 2, 3, 4]) + bytes(
+            b ^ m for b, m in zip(b"ping", b"\x01\x02\x03\x04", strict=True)
+        )
         for _ in range(3):
             sock.sendall(frame)
             assert recv_exactly(sock, buffer, len(frame)) == frame
