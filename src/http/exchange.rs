@@ -111,12 +111,12 @@ pub(crate) async fn forward<S>(
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
     backend: &Backend,
+    settings: &BackendSettings,
     scratch: &mut Scratch,
 ) -> Result<Sent, (Failure, Option<Arc<Server>>)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let settings = backend.settings();
     let http = &settings.http;
     let idle = client.frontend.idle_timeout();
     let mut retries = 0;
@@ -127,7 +127,7 @@ where
             server,
             mut conn,
             reused,
-        } = match acquire(backend, allow_pool, &mut scratch.affinity).await {
+        } = match acquire(backend, settings, allow_pool, &mut scratch.affinity).await {
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
@@ -179,7 +179,7 @@ where
         server.stats.http.response_time.record(response_time);
         server.stats.http.responses.count(response.status);
         let delivered = deliver(
-            client, request, &response, conn, &server, body, &settings, idle, scratch, &meter,
+            client, request, &response, conn, &server, body, settings, idle, scratch, &meter,
         )
         .await;
         scratch.heads.recycle(response.into_spans());

@@ -92,7 +92,7 @@ pub async fn send<B: RequestBody>(
     let mut allow_reuse = settings.http.server_reuse;
     let mut retried = false;
     loop {
-        let acquired = acquire(backend, allow_reuse, &mut affinity).await;
+        let acquired = acquire(backend, &settings, allow_reuse, &mut affinity).await;
         let acquired = acquired.map_err(|e| match e {
             crate::error::Error::NoServer => Failure::NoServer,
             _ => Failure::BadGateway,

@@ -99,6 +99,8 @@ pub(crate) async fn serve<S>(
             }
         };
         let backend = &target.backend;
+        // Loaded once per request: the pool, the timeouts and the retries all read it.
+        let settings = backend.settings();
         // The forwarded head and the body bytes already received, in one buffer: one write,
         // and the whole request is still in hand for a retry.
         let buf = input.filled();
@@ -112,7 +114,7 @@ pub(crate) async fn serve<S>(
         let upgrade = head.upgrade.is_some();
         let to_server = if upgrade {
             ConnectionHeader::Upgrade
-        } else if backend.settings().http.server_reuse {
+        } else if settings.http.server_reuse {
             ConnectionHeader::Omit
         } else {
             ConnectionHeader::Close
@@ -159,7 +161,7 @@ pub(crate) async fn serve<S>(
             frontend,
             tunnel_timeout: http.config.tunnel_timeout(),
         };
-        let forwarded = forward(&mut client, &outgoing, backend, &mut scratch).await;
+        let forwarded = forward(&mut client, &outgoing, backend, &settings, &mut scratch).await;
         let name = Some(backend.name.as_str());
         match forwarded {
             Ok(sent) => {

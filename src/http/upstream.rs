@@ -47,10 +47,10 @@ pub(crate) struct Affinity {
 /// on the next servers, `retries` times, as in TCP mode.
 pub(crate) async fn acquire(
     backend: &Backend,
+    settings: &BackendSettings,
     allow_reuse: bool,
     affinity: &mut Affinity,
 ) -> Result<Acquired, Error> {
-    let settings = backend.settings();
     let mut pick = backend.pick().ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
@@ -70,7 +70,7 @@ pub(crate) async fn acquire(
             }
         }
         bump(&server.stats.http.pool_misses);
-        match connect_new(backend, server, &settings, affinity.origin).await {
+        match connect_new(backend, server, settings, affinity.origin).await {
             Ok(conn) => {
                 return Ok(Acquired {
                     server: pick.server,
