@@ -8,7 +8,9 @@
 //! Use: route with `HttpFrontend::routes.decide(&request)` (the h2 request type implements
 //! `routing::RequestHead`), then `send(&context, target, &request, &mut body)`; read
 //! `UpstreamResponse::data` until it returns `false`; the server connection goes back to
-//! the pool then (dropping the response earlier closes it).
+//! the pool then (dropping the response earlier closes it). The request edits of the
+//! target are applied here; its `response_edits` are the caller's to apply to
+//! `UpstreamResponse::headers` (drops, then appends), as it writes its own response head.
 
 use std::io;
 use std::sync::Arc;
