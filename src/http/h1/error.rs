@@ -43,7 +43,8 @@ pub enum HeadError {
     /// Transfer-Encoding whose final coding is not `chunked`, or `chunked` applied twice
     /// (RFC 9112 §6.3 rule 4: the request length cannot be determined).
     ChunkedNotLast,
-    /// A transfer coding fastlb does not know (RFC 9112 §6.1: 501).
+    /// A request transfer coding other than `chunked` (RFC 9112 §6.1: 501 for codings the
+    /// server does not implement; fastlb passes on `chunked` alone).
     UnknownTransferCoding,
     /// Transfer-Encoding in an HTTP/1.0 message (RFC 9112 §6.1: faulty framing).
     TransferEncodingHttp10,
@@ -89,7 +90,7 @@ impl HeadError {
             HeadError::DuplicateContentLength => "several Content-Length values",
             HeadError::BadContentLength => "invalid Content-Length",
             HeadError::ChunkedNotLast => "chunked is not the final transfer coding",
-            HeadError::UnknownTransferCoding => "unknown transfer coding",
+            HeadError::UnknownTransferCoding => "transfer coding not implemented",
             HeadError::TransferEncodingHttp10 => "Transfer-Encoding in HTTP/1.0",
             HeadError::MissingHost => "missing Host header",
             HeadError::DuplicateHost => "several Host headers",

@@ -63,13 +63,6 @@ pub(super) fn content_length(value: &[u8]) -> Result<u64, HeadError> {
     Ok(length)
 }
 
-/// Transfer codings fastlb passes through before `chunked` (RFC 9110 §8.4.1 / IANA registry);
-/// anything else is refused with 501 (RFC 9112 §6.1).
-fn known_coding(coding: &[u8]) -> bool {
-    const KNOWN: [&[u8]; 5] = [b"gzip", b"x-gzip", b"deflate", b"compress", b"x-compress"];
-    KNOWN.iter().any(|k| coding.eq_ignore_ascii_case(k))
-}
-
 /// What the Transfer-Encoding fields (all of them, in order) say.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Codings {
@@ -79,8 +72,8 @@ pub(super) struct Codings {
     pub chunked_last: bool,
     /// `chunked` somewhere other than last, or more than once.
     pub chunked_misplaced: bool,
-    /// A coding outside [`known_coding`].
-    pub unknown: bool,
+    /// A coding other than `chunked` (including `chunked` with parameters, which it has none).
+    pub other: bool,
     chunked_seen: bool,
 }
 
@@ -88,9 +81,7 @@ impl Codings {
     fn add(&mut self, value: &[u8]) {
         self.present = true;
         for element in list(value) {
-            // A coding may carry parameters (`gzip;q=1`): its name is before the `;`.
-            let name = trim(element.split(|&b| b == b';').next().unwrap_or(element));
-            if name.eq_ignore_ascii_case(b"chunked") {
+            if element.eq_ignore_ascii_case(b"chunked") {
                 if self.chunked_seen {
                     self.chunked_misplaced = true;
                 }
@@ -101,9 +92,7 @@ impl Codings {
                     self.chunked_misplaced = true;
                 }
                 self.chunked_last = false;
-                if !known_coding(name) {
-                    self.unknown = true;
-                }
+                self.other = true;
             }
         }
     }

@@ -18,6 +18,18 @@
 //!   header edits, the forwarding headers ([`forwarded`]) and the `Connection` the proxy chose.
 //! * [`error_response`] / [`redirect_response`]: fastlb's own small responses.
 //!
+//! Choices where the RFCs leave room (each tested in `tests/`):
+//! * several Content-Length fields or a list (`42, 42`) are refused even when identical
+//!   (RFC 9110 §8.6 allows folding, but the head is forwarded as received);
+//! * a request's Transfer-Encoding must be exactly `chunked`: `chunked` not last or twice is
+//!   400, any other coding 501 (HAProxy refuses them too); a response whose codings do not
+//!   end in `chunked` is close-delimited (RFC 9112 §6.3 rule 4);
+//! * CONNECT is 501: fastlb is a reverse proxy;
+//! * an absolute-form target is forwarded in origin-form with its authority as Host;
+//! * bare LF, bare CR, obs-fold and whitespace before a colon are refused in heads, and bare
+//!   LF in chunk lines and trailers too (RFC 9112 §2.2 lets a recipient accept bare LF; a
+//!   proxy that does can disagree with the server on where a line ends).
+//!
 //! Hot path: no allocation per header. httparse fills an uninitialised array on the stack;
 //! the head keeps its spans in a `Vec` the caller recycles through [`HeadScratch`], so a
 //! keep-alive connection parses request after request without touching the allocator.

@@ -64,23 +64,8 @@ pub fn parse_request(
             return other.map(|_| None);
         }
     };
-    match finish(buf, line, headers) {
-        Ok(request) => Ok(Some(request)),
-        Err((error, headers)) => {
-            scratch.recycle(headers);
-            Err(error)
-        }
-    }
-}
-
-/// The checks and facts of a complete, syntactically valid head.
-fn finish(
-    buf: &[u8],
-    line: head::StartLine,
-    headers: Vec<HeaderSpan>,
-) -> Result<RequestHead, (HeadError, Vec<HeaderSpan>)> {
     match decide(buf, &line, &headers) {
-        Ok(decided) => Ok(RequestHead {
+        Ok(decided) => Ok(Some(RequestHead {
             len: line.len,
             method: line.first,
             target: line.second,
@@ -93,11 +78,15 @@ fn finish(
             expect_continue: decided.expect_continue,
             host: decided.host,
             host_from_target: decided.host_from_target,
-        }),
-        Err(error) => Err((error, headers)),
+        })),
+        Err(error) => {
+            scratch.recycle(headers);
+            Err(error)
+        }
     }
 }
 
+/// What the checks of a complete, syntactically valid head conclude.
 struct Decided {
     path: Span,
     framing: BodyFraming,
@@ -108,6 +97,7 @@ struct Decided {
     host_from_target: bool,
 }
 
+/// The smuggling, Host and target rules, and the facts the proxy acts on.
 fn decide(
     buf: &[u8],
     line: &head::StartLine,
@@ -134,7 +124,9 @@ fn decide(
         if facts.codings.chunked_misplaced {
             return Err(HeadError::ChunkedNotLast);
         }
-        if facts.codings.unknown {
+        // Only `chunked` alone: a server that does not know `gzip` as a transfer coding may
+        // misread the framing, and no client needs it (HAProxy refuses them too, with 422).
+        if facts.codings.other {
             return Err(HeadError::UnknownTransferCoding);
         }
         if !facts.codings.chunked_last {

@@ -1,6 +1,7 @@
 //! Tests of the HTTP/1.1 codec, one file per part.
 
 mod body;
+mod forwarded;
 mod request;
 mod response;
 mod smuggling;
