@@ -583,3 +583,23 @@ def test_sighup_reloads_the_file(
         status = served.stop()
     assert status == 0, served.lines
     assert not served.logged("Traceback")
+
+
+def test_sigusr1_reopens_the_logs_and_keeps_serving(
+    named_backends: Callable[..., list[NamedHTTPBackend]], tmp_path: Path
+) -> None:
+    # logrotate's postrotate signal: SIGUSR1's default action would kill the process.
+    (web_01,) = named_backends("web-01")
+    config = serve_config([web_01])
+    listen = config["frontends"][0]["listen"]
+    path = tmp_path / "fastlb.yaml"
+    path.write_text(yaml.safe_dump(config))
+    served = Served(path, int(listen.rsplit(":", 1)[1]))
+    try:
+        served.process.send_signal(signal.SIGUSR1)
+        wait_until(lambda: served.logged("access logs reopened"))
+        assert served.process.poll() is None
+        assert http_get(f"http://{listen}/") == "hello from web-01\n"
+    finally:
+        status = served.stop()
+    assert status == 0, served.lines

@@ -261,3 +261,13 @@ def test_runtime_server_changes_and_reload_from_python(named_backends: Any) -> N
         with pytest.raises(ConfigError, match=r"changing splice .* needs a restart"):
             lb.reload({**config, "splice": "never" if lb.config.splice != "never" else "auto"})
         assert lb.reload(config) == []
+
+
+def test_reopen_logs(named_backends: Any, caplog: pytest.LogCaptureFixture) -> None:
+    (a,) = named_backends("web-01")
+    lb = LoadBalancer(make_config(("web-01", a.address, 1)))
+    lb.reopen_logs()  # not running: nothing is open, nothing to do
+    with caplog.at_level("INFO", logger="fastlb"), lb:
+        lb.reopen_logs()
+        assert "access logs reopened" in caplog.messages
+        assert answers(lb, 2) == {"web-01": 2}

@@ -56,6 +56,9 @@ class Engine:
     def reload(self, config_json: str) -> None:
         """Apply a whole new core configuration, keeping established connections. ValueError
         (nothing changed) when it can't be applied without a restart (workers, splice)."""
+    def reopen_logs(self) -> None:
+        """Reopen the access log files (logrotate renamed them): each writer first finishes
+        the lines already handed to it, in the old file. Never blocks."""
     def stats(self) -> dict[str, Any]:
         """A snapshot of every counter (lock-free reads); see README "Stats" for the shape."""
 

@@ -408,6 +408,15 @@ class LoadBalancer:
             log.info("reloaded: %s", change)
         return changes
 
+    def reopen_logs(self) -> None:
+        """Reopen the access log files, after logrotate renamed them (what SIGUSR1 does to
+        `fastlb serve`). Lines logged before the call end in the old files. Does nothing
+        when not running."""
+        engine = self._engine
+        if engine is not None:
+            engine.reopen_logs()
+            log.info("access logs reopened")
+
     def require_server(self, backend: str, server: str) -> None:
         """Raise UnknownServerError unless the running core has this backend and server."""
         backends = self.stats()["backends"]

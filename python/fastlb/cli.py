@@ -127,13 +127,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     # Handlers first: a SIGTERM that arrives while starting still means "drain and exit 0",
-    # and a SIGHUP must never kill the process (its default action).
+    # and a SIGHUP or SIGUSR1 must never kill the process (their default action).
     stop_requested = asyncio.Event()
     reload_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    # logrotate's postrotate (nginx's convention): reopening only sets flags in the core,
+    # so it runs right here on the loop.
+    loop.add_signal_handler(signal.SIGUSR1, balancer.reopen_logs)
 
     try:
         # The API and failover run on this loop rather than threads: one loop for the

@@ -92,6 +92,11 @@ impl PyEngine {
         py.detach(|| self.engine.reload(config)).map_err(to_py)
     }
 
+    /// Cheap (flags and a wake-up per log): no need to release the GIL.
+    fn reopen_logs(&self) {
+        self.engine.reopen_logs();
+    }
+
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let snapshot = self.engine.snapshot();
         Ok(pythonize::pythonize(py, &snapshot)?)

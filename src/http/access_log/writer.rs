@@ -54,8 +54,9 @@ pub(super) enum Output {
 }
 
 impl Output {
-    /// `-` is stdout; anything else a file opened for appending, created if missing
-    /// (mode 0640 via the umask, like any log file a daemon creates).
+    /// `-` is stdout; anything else a file opened for appending (O_APPEND: several
+    /// frontends may share one file, each line goes whole at its end), created if missing
+    /// with mode 0666 less the umask, as nginx and syslog daemons create theirs.
     pub fn open(path: &str) -> io::Result<Output> {
         if path == "-" {
             return Ok(Output::Stdout(io::stdout()));
