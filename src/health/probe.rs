@@ -53,7 +53,7 @@ pub async fn probe(
 
 /// The check's PROXY header (see the module's header for why v1 and v2 differ).
 async fn send_proxy_header(stream: &mut TcpStream, version: ProxyVersion) -> io::Result<()> {
-    let mut header = Vec::with_capacity(108);
+    let mut header = Vec::with_capacity(proxy_protocol::ENCODED_MAX_LEN);
     match version {
         ProxyVersion::V1 => {
             let (source, destination) = (stream.local_addr()?, stream.peer_addr()?);

@@ -154,7 +154,7 @@ impl ProxySource<'_> {
                 ClientOrigin::direct(peer, local)
             }
         };
-        let mut header = Vec::with_capacity(108);
+        let mut header = Vec::with_capacity(proxy_protocol::ENCODED_MAX_LEN);
         proxy_protocol::encode(version, origin.client, origin.local, &mut header);
         Ok(header)
     }

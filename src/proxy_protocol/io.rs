@@ -80,7 +80,7 @@ pub async fn write_header<S: AsyncWrite + Unpin>(
     client: SocketAddr,
     local: SocketAddr,
 ) -> std::io::Result<()> {
-    let mut header = Vec::with_capacity(108);
+    let mut header = Vec::with_capacity(super::ENCODED_MAX_LEN);
     encode(version, client, local, &mut header);
     stream.write_all(&header).await
 }

@@ -70,6 +70,10 @@ pub enum Scan {
 /// is the worst case, 107 bytes).
 pub const V1_MAX_LEN: usize = 107;
 
+/// The longest header `encode` writes: a v1 TCP6 line with two full IPv6 addresses (v2 is
+/// at most 16 + 36 bytes). A buffer of this capacity never grows.
+pub const ENCODED_MAX_LEN: usize = 104;
+
 /// The longest v2 header accepted, TLVs included. The spec allows 16 + 65535 bytes; HAProxy
 /// caps it at its buffer size. What real senders add (AWS's VPC endpoint id, HAProxy's SSL
 /// TLVs, a unique id of at most 128 bytes) fits well within 1 KiB, so 4 KiB leaves room

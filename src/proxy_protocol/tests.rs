@@ -83,7 +83,7 @@ fn v1_lines_as_servers_expect_them() {
         "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
         "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
     );
-    assert_eq!(widest.len(), 104);
+    assert_eq!(widest.len(), ENCODED_MAX_LEN);
 }
 
 #[test]
