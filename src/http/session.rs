@@ -43,6 +43,9 @@ pub(crate) async fn serve<S>(
     };
     let mut request_out: Vec<u8> = Vec::new();
     let mut first = true;
+    // The first request's head must be complete within `request_timeout` of the accept
+    // (HAProxy `timeout http-request`); a later one's, of its first byte.
+    let accepted = Instant::now();
     loop {
         let Some(http) = frontend.http() else {
             return;
@@ -53,23 +56,31 @@ pub(crate) async fn serve<S>(
         if first && !tls && http.config.h2c && h2_preface(input.filled()) {
             return super::serve_h2c(stream, input.filled(), frontend, origin).await;
         }
+        let head_since = if first { accepted } else { started };
         first = false;
-        let head =
-            match read_head(&mut stream, &mut input, &http, &mut scratch.heads, started).await {
-                Ok(head) => head,
-                Err(Stop::Close) => return,
-                Err(Stop::Answer(status)) => {
-                    log::write(
-                        &http,
-                        &origin,
-                        None,
-                        None,
-                        started,
-                        Outcome::Refused(status),
-                    );
-                    return refuse(&mut stream, frontend, status, started).await;
-                }
-            };
+        let head = match read_head(
+            &mut stream,
+            &mut input,
+            &http,
+            &mut scratch.heads,
+            head_since,
+        )
+        .await
+        {
+            Ok(head) => head,
+            Err(Stop::Close) => return,
+            Err(Stop::Answer(status)) => {
+                log::write(
+                    &http,
+                    &origin,
+                    None,
+                    None,
+                    started,
+                    Outcome::Refused(status),
+                );
+                return refuse(&mut stream, frontend, status, started).await;
+            }
+        };
         bump(&frontend.stats.http.requests);
         let mut logged = log::Request::capture(&http, &head, input.filled(), started);
         let target = match http.routes.decide(&head.view(input.filled())) {
@@ -236,13 +247,13 @@ enum Stop {
     Answer(u16),
 }
 
-/// Reads until the request head is complete, within `request_timeout` of its first byte.
+/// Reads until the request head is complete, within `request_timeout` of `since`.
 async fn read_head<S>(
     stream: &mut S,
     input: &mut InputBuffer,
     http: &HttpFrontend,
     scratch: &mut HeadScratch,
-    started: Instant,
+    since: Instant,
 ) -> Result<RequestHead, Stop>
 where
     S: AsyncRead + Unpin,
@@ -251,7 +262,7 @@ where
         max_header_size: http.config.max_header_size,
         max_headers: http.config.max_headers,
     };
-    let deadline = tokio::time::Instant::from_std(started + http.config.request_timeout());
+    let deadline = tokio::time::Instant::from_std(since + http.config.request_timeout());
     loop {
         match parse_request(input.filled(), &limits, scratch) {
             Ok(Some(head)) => return Ok(head),
