@@ -7,7 +7,7 @@ mod listener;
 mod logs;
 mod origin;
 mod reload;
-mod session;
+pub(crate) mod session;
 mod snapshot;
 mod workers;
 

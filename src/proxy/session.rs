@@ -227,7 +227,7 @@ async fn connect_with_retries(
 /// With an observing health check, `fall` failed connects in a row take the server out
 /// now rather than at its next check.
 #[cold]
-fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Server) {
+pub(crate) fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Server) {
     let Some(check) = settings.health_check.as_ref().filter(|c| c.observe) else {
         return;
     };
