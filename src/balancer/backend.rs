@@ -9,6 +9,7 @@ use super::server::{tls_name, AdminState, Server};
 use super::MAX_WEIGHT;
 use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig, ServerRole};
 use crate::error::{Error, Result};
+use crate::http::HttpBackendConfig;
 use crate::mysql::config::MysqlSettings;
 use crate::tls::TlsOrigination;
 
@@ -27,6 +28,8 @@ pub struct BackendSettings {
     pub all_backups: bool,
     pub health_check: Option<HealthCheckConfig>,
     pub mysql: Option<Arc<MysqlSettings>>,
+    /// The HTTP server-connection pool and response timeout (`mode: http` frontends).
+    pub http: Arc<HttpBackendConfig>,
 }
 
 impl BackendSettings {
@@ -40,6 +43,7 @@ impl BackendSettings {
                 .mysql
                 .as_ref()
                 .map(|m| Arc::new(MysqlSettings::new(m))),
+            http: Arc::new(config.http.clone().unwrap_or(HttpBackendConfig::ABSENT)),
         }
     }
 }

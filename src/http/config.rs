@@ -2,6 +2,7 @@
 //! the core keeps no defaults of its own.
 
 use serde::Deserialize;
+use std::time::Duration;
 
 use super::access_log::AccessLogConfig;
 use super::routing::{HeaderEditsConfig, RouteConfig};
@@ -47,7 +48,7 @@ pub struct ForwardedConfig {
 }
 
 /// `backends[i].http`: the server connection pool (HAProxy `http-reuse safe`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpBackendConfig {
     /// Keep server connections open and reuse them across requests and clients;
@@ -59,4 +60,38 @@ pub struct HttpBackendConfig {
     pub idle_timeout_ms: u64,
     /// Time for the server's response head to arrive (HAProxy `timeout server`): 504.
     pub response_timeout_ms: u64,
+}
+
+impl HttpBackendConfig {
+    /// For a backend whose configuration has no `http` section (Python always sends one;
+    /// cores built from hand-written JSON, like the Rust tests, may not): HAProxy's
+    /// `http-reuse safe` with its default timeouts.
+    pub const ABSENT: HttpBackendConfig = HttpBackendConfig {
+        server_reuse: true,
+        max_idle: 64,
+        idle_timeout_ms: 30_000,
+        response_timeout_ms: 30_000,
+    };
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_millis(self.response_timeout_ms)
+    }
+}
+
+impl HttpFrontendConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
+    }
+
+    pub fn tunnel_timeout(&self) -> Duration {
+        Duration::from_millis(self.tunnel_timeout_ms)
+    }
 }

@@ -17,6 +17,7 @@ use crate::balancer::{AdminState, Backend};
 use crate::config::{BackendConfig, CoreConfig, FrontendConfig, ServerConfig, SpliceMode};
 use crate::error::{Error, Result};
 use crate::health;
+use crate::http::HttpFrontend;
 use crate::tls::{TlsOrigination, TlsTermination};
 
 /// How often `stop` looks at the connection count while draining (control side only).
@@ -299,11 +300,13 @@ pub(super) fn new_frontend(
     let backend = backends
         .get(&config.backend)
         .ok_or_else(|| Error::UnknownBackend(config.backend.clone()))?;
+    let http = HttpFrontend::build(config, backends)?;
     Ok(Arc::new(Frontend::new(
         config,
         backend.clone(),
         splice,
         tls,
+        http,
     )))
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::global_limit::GlobalSlot;
 use crate::balancer::Backend;
 use crate::config::{FrontendConfig, FrontendMode, SpliceMode};
+use crate::http::HttpFrontend;
 use crate::firewall::{Firewall, Refusal, SourceRefusal, SourceTicket};
 use crate::stats::{bump, FrontendStats};
 use crate::tls::{HandshakeError, TlsTermination};
@@ -23,6 +24,8 @@ pub struct Frontend {
     idle_timeout_ms: AtomicU64,
     /// TLS termination, when the frontend has `tls` (swapped whole on reload).
     tls: ArcSwapOption<TlsTermination>,
+    /// `mode: http`: settings, routes and access log (swapped whole on reload).
+    http: ArcSwapOption<HttpFrontend>,
     /// The ACL and per-source limits checked at accept.
     pub firewall: Firewall,
     pub splice: SpliceMode,
@@ -43,6 +46,7 @@ impl Frontend {
         backend: Arc<Backend>,
         splice: SpliceMode,
         tls: Option<Arc<TlsTermination>>,
+        http: Option<Arc<HttpFrontend>>,
     ) -> Self {
         let frontend = Frontend {
             name: config.name.clone(),
@@ -54,6 +58,7 @@ impl Frontend {
             max_connections: AtomicU64::new(config.max_connections as u64),
             idle_timeout_ms: AtomicU64::new(config.idle_timeout_ms),
             tls: ArcSwapOption::new(tls),
+            http: ArcSwapOption::new(http),
             firewall: Firewall::default(),
             splice,
             mode: config.mode,
@@ -70,9 +75,11 @@ impl Frontend {
         config: &FrontendConfig,
         backend: Arc<Backend>,
         tls: Option<Arc<TlsTermination>>,
+        http: Option<Arc<HttpFrontend>>,
     ) {
         self.backend.store(backend);
         self.tls.store(tls);
+        self.http.store(http);
         self.configure_firewall(config);
         self.max_connections
             .store(config.max_connections as u64, Ordering::Relaxed);
@@ -92,6 +99,17 @@ impl Frontend {
     #[inline]
     pub fn tls(&self) -> Option<Arc<TlsTermination>> {
         self.tls.load_full()
+    }
+
+    /// The HTTP state of a `mode: http` frontend.
+    #[inline]
+    pub fn http(&self) -> Option<Arc<HttpFrontend>> {
+        self.http.load_full()
+    }
+
+    /// Requests its access log dropped (a full queue); 0 without one.
+    pub fn access_log_dropped(&self) -> u64 {
+        self.http.load().as_ref().map_or(0, |h| h.access_log_dropped())
     }
 
     /// Counts a client's TLS handshake that failed or timed out.

@@ -6,7 +6,7 @@ mod global_limit;
 mod listener;
 mod origin;
 mod reload;
-mod session;
+pub(crate) mod session;
 mod snapshot;
 mod workers;
 

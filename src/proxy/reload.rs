@@ -10,6 +10,7 @@ use super::engine::{
 use crate::balancer::Backend;
 use crate::config::CoreConfig;
 use crate::error::{Error, Result};
+use crate::http::{check_route_backends, HttpFrontend};
 
 impl Engine {
     /// Applies `config`: backends and servers are added, removed or updated in place,
@@ -36,6 +37,9 @@ impl Engine {
             .iter()
             .map(|b| Ok((b.name.clone(), load_backend_tls(b)?)))
             .collect::<Result<HashMap<_, _>>>()?;
+        for wanted in &config.frontends {
+            check_route_backends(wanted, |name| config.backends.iter().any(|b| b.name == name))?;
+        }
         let mut state = self.lock();
         for wanted in &config.frontends {
             let existing = state
@@ -83,6 +87,11 @@ impl Engine {
             }
         }
 
+        let http = config
+            .frontends
+            .iter()
+            .map(|f| Ok((f.name.clone(), HttpFrontend::build(f, &backends)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
         let runtime = state.runtime.take();
         let mut previous = std::mem::take(&mut state.frontends);
         let mut frontends = Vec::with_capacity(config.frontends.len());
@@ -91,9 +100,12 @@ impl Engine {
                 Some(index) => {
                     let listening = previous.remove(index);
                     let tls = frontend_tls[&wanted.name].clone();
-                    listening
-                        .frontend
-                        .update(wanted, backends[&wanted.backend].clone(), tls);
+                    listening.frontend.update(
+                        wanted,
+                        backends[&wanted.backend].clone(),
+                        tls,
+                        http[&wanted.name].clone(),
+                    );
                     listening
                 }
                 None => Listening {

@@ -18,7 +18,7 @@ use crate::stats::bump;
 use crate::tls::{TlsOrigination, TlsTermination};
 
 /// The connection to the server.
-enum Upstream {
+pub(crate) enum Upstream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
@@ -168,7 +168,7 @@ async fn connect_with_retries(
 /// With an observing health check, `fall` failed connects in a row take the server out
 /// now rather than at its next check.
 #[cold]
-fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Server) {
+pub(crate) fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Server) {
     let Some(check) = settings.health_check.as_ref().filter(|c| c.observe) else {
         return;
     };
@@ -177,7 +177,7 @@ fn observe_failure(backend: &Backend, settings: &BackendSettings, server: &Serve
     }
 }
 
-async fn connect(
+pub(crate) async fn connect(
     server: &Server,
     timeout: Duration,
     tls: Option<&TlsOrigination>,

@@ -8,7 +8,7 @@ use super::engine::Engine;
 use crate::balancer::{Backend, Server};
 use crate::config::{CheckKind, FrontendMode};
 use crate::stats::{
-    read, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, RefusedSnapshot,
+    read, BackendHttpSnapshot, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, RefusedSnapshot,
     ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot,
 };
 
@@ -43,6 +43,8 @@ impl Engine {
                         FrontendMode::Http => "http",
                     },
                     mysql: (f.mode == FrontendMode::Mysql).then(|| f.stats.mysql.snapshot()),
+                    http: (f.mode == FrontendMode::Http)
+                        .then(|| f.stats.http.snapshot(f.access_log_dropped())),
                 };
                 (f.name.clone(), snapshot)
             })
@@ -56,9 +58,11 @@ impl Engine {
                     .filter(|f| f.backend == b.name)
                     .map(|f| f.no_server_errors)
                     .sum();
+                let members = b.servers();
+                let http = BackendHttpSnapshot::from_servers(members.iter().map(|s| &s.stats.http));
                 (
                     b.name.clone(),
-                    BackendSnapshot::from_servers(servers(b), no_server),
+                    BackendSnapshot::from_servers(servers(b), no_server, http),
                 )
             })
             .collect();
@@ -108,6 +112,7 @@ fn server(s: &Arc<Server>, active: bool, checked: Option<CheckKind>) -> ServerSn
             replication_lag_seconds: s.lag_seconds(),
             queries: read(&s.stats.queries),
         }),
+        http: s.stats.http.snapshot(),
     }
 }
 

@@ -83,6 +83,8 @@ pub struct FrontendStats {
     pub tls_handshake_failures: AtomicU64,
     /// TLS handshakes not finished within the handshake timeout.
     pub tls_handshake_timeouts: AtomicU64,
+    /// Requests and responses (`mode: http` frontends).
+    pub http: crate::http::stats::HttpFrontendCounters,
 }
 
 /// Per-server counters and latency histograms.
@@ -96,6 +98,8 @@ pub struct ServerStats {
     pub session_time: AtomicHistogram,
     /// MySQL statements this server ran for `mode: mysql` sessions.
     pub queries: AtomicU64,
+    /// Requests from `mode: http` frontends and this server's connection pool.
+    pub http: crate::http::stats::HttpServerCounters,
 }
 
 /// Shorthand for a relaxed load.

@@ -71,11 +71,20 @@ impl AtomicHistogram {
     /// Percentiles and cumulative buckets. Concurrent records may be half-seen (count vs
     /// buckets); the snapshot derives everything from the bucket counts it read.
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
+        Self::merged_snapshot(&[self])
+    }
+
+    /// One snapshot of several histograms' recordings together (a backend's servers):
+    /// their bucket counts are added, so the percentiles are those of the union.
+    pub fn merged_snapshot(histograms: &[&AtomicHistogram]) -> HistogramSnapshot {
+        let mut counts = vec![0u64; BUCKETS];
+        let mut sum_us = 0;
+        for histogram in histograms {
+            for (total, bucket) in counts.iter_mut().zip(histogram.buckets.iter()) {
+                *total += bucket.load(Ordering::Relaxed);
+            }
+            sum_us += histogram.sum_us.load(Ordering::Relaxed);
+        }
         let count: u64 = counts.iter().sum();
         let quantile = |q: f64| -> f64 {
             if count == 0 {
@@ -106,7 +115,7 @@ impl AtomicHistogram {
             .collect();
         HistogramSnapshot {
             count,
-            sum_seconds: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+            sum_seconds: sum_us as f64 / 1e6,
             p50: quantile(0.5),
             p90: quantile(0.9),
             p99: quantile(0.99),

@@ -9,6 +9,7 @@ pub(crate) use counters::{bump, read};
 pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
 pub use snapshot::{
-    BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, MysqlSnapshot,
+    BackendHttpSnapshot, BackendSnapshot, HttpFrontendSnapshot, ResponsesSnapshot,
+    ServerHttpSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, MysqlSnapshot,
     RefusedSnapshot, ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot, TrafficSnapshot,
 };

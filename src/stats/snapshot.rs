@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use super::histogram::HistogramSnapshot;
 use crate::health::CheckStatus;
+pub use crate::http::stats::{
+    BackendHttpSnapshot, HttpFrontendSnapshot, ResponsesSnapshot, ServerHttpSnapshot,
+};
 pub use crate::mysql::stats::MysqlSnapshot;
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,10 +54,12 @@ pub struct FrontendSnapshot {
     pub refused_connections: RefusedSnapshot,
     pub tls_handshake_failures: u64,
     pub tls_handshake_timeouts: u64,
-    /// tcp or mysql.
+    /// tcp, mysql or http.
     pub mode: &'static str,
     /// Read/write splitting counters (mysql frontends only).
     pub mysql: Option<MysqlSnapshot>,
+    /// Requests and responses (http frontends only).
+    pub http: Option<HttpFrontendSnapshot>,
 }
 
 /// Refusals at accept per reason (`rejected_connections` counts `max_connections`).
@@ -82,6 +87,8 @@ pub struct BackendSnapshot {
     pub connect_errors: u64,
     pub retries: u64,
     pub no_server_errors: u64,
+    /// Requests from http frontends; `None` when no server of it served one.
+    pub http: Option<BackendHttpSnapshot>,
     pub servers: BTreeMap<String, ServerSnapshot>,
 }
 
@@ -111,6 +118,8 @@ pub struct ServerSnapshot {
     pub session_time: HistogramSnapshot,
     /// Servers of MySQL backends: role, read pool, lag, statements run.
     pub mysql: Option<ServerMysqlSnapshot>,
+    /// Requests from http frontends and the connection pool; `None` when it served none.
+    pub http: Option<ServerHttpSnapshot>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,9 +149,14 @@ pub struct CheckSnapshot {
 impl BackendSnapshot {
     /// Backend totals are the sums of its servers' counters (no extra atomics on the data
     /// path); `no_server_errors` comes from the frontends that use this backend.
-    pub fn from_servers(servers: BTreeMap<String, ServerSnapshot>, no_server_errors: u64) -> Self {
+    pub fn from_servers(
+        servers: BTreeMap<String, ServerSnapshot>,
+        no_server_errors: u64,
+        http: Option<BackendHttpSnapshot>,
+    ) -> Self {
         let sum = |f: fn(&ServerSnapshot) -> u64| servers.values().map(f).sum();
         BackendSnapshot {
+            http,
             traffic: servers.values().map(|s| s.traffic).sum(),
             connect_errors: sum(|s| s.connect_errors),
             retries: sum(|s| s.retries),

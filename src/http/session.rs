@@ -1,0 +1,250 @@
+//! A client's HTTP/1.1 connection: request heads read within `request_timeout` (408),
+//! idle keep-alive within `keepalive_timeout` (closed silently), malformed heads refused
+//! with their status (400/431/501/505, then closed), each request routed and balanced on
+//! its own, forwarded through `exchange`, pipelined requests served in order, and the
+//! frontend's counters kept.
+
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::timeout_at;
+
+use super::buffer::InputBuffer;
+use super::exchange::{forward, ClientSide, Failure, Outgoing, Scratch};
+use super::frontend::HttpFrontend;
+use super::h1::{
+    error_response, parse_request, write_request_head, BodyReader, ConnectionHeader, Forwarding,
+    HeadError, HeadScratch, Limits, RequestHead,
+};
+use crate::proxy::{ClientOrigin, Frontend};
+use crate::stats::bump;
+
+/// Serves requests on one client connection until either side closes it.
+pub(crate) async fn serve<S>(mut stream: S, frontend: &Arc<Frontend>, origin: ClientOrigin, tls: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut input = InputBuffer::new();
+    let mut scratch = Scratch {
+        server_input: InputBuffer::new(),
+        out: Vec::new(),
+        heads: HeadScratch::new(),
+    };
+    let mut request_out: Vec<u8> = Vec::new();
+    let mut first = true;
+    loop {
+        let Some(http) = frontend.http() else {
+            return;
+        };
+        let Some(started) = await_request(&mut stream, &mut input, &http, first).await else {
+            return;
+        };
+        first = false;
+        let head = match read_head(&mut stream, &mut input, &http, &mut scratch.heads, started).await
+        {
+            Ok(head) => head,
+            Err(Stop::Close) => return,
+            Err(Stop::Answer(status)) => {
+                return refuse(&mut stream, frontend, status, started).await;
+            }
+        };
+        bump(&frontend.stats.http.requests);
+        let backend = http.default_backend.clone();
+        // The forwarded head and the body bytes already received, in one buffer: one write,
+        // and the whole request is still in hand for a retry.
+        let buf = input.filled();
+        request_out.clear();
+        let forwarding = Forwarding {
+            config: &http.config.forwarded,
+            client: origin.client.ip(),
+            trusted: http.trusts(origin.peer.ip()),
+            tls,
+        };
+        let upgrade = head.upgrade.is_some();
+        let to_server = if upgrade {
+            ConnectionHeader::Upgrade
+        } else if backend.settings().http.server_reuse {
+            ConnectionHeader::Omit
+        } else {
+            ConnectionHeader::Close
+        };
+        write_request_head(
+            &mut request_out,
+            buf,
+            &head,
+            |_| false,
+            Some(&forwarding),
+            std::iter::empty(),
+            to_server,
+        );
+        let mut body = BodyReader::new(head.framing);
+        let Ok(progress) = body.feed(&buf[head.len..]) else {
+            bump(&frontend.stats.http.bad_requests);
+            return refuse(&mut stream, frontend, 400, started).await;
+        };
+        request_out.extend_from_slice(&buf[head.len..head.len + progress.consumed]);
+        let method = Method::of(head.method(buf));
+        let client_keep_alive = head.keep_alive;
+        let client_http10 = head.minor_version == 0;
+        input.consume(head.len + progress.consumed);
+        scratch.heads.recycle(head.into_spans());
+
+        let outgoing = Outgoing {
+            bytes: &request_out,
+            body,
+            idempotent: method.idempotent(),
+            method: method.token(),
+            upgrade,
+            client_keep_alive,
+            client_http10,
+        };
+        let mut client = ClientSide {
+            stream: &mut stream,
+            input: &mut input,
+            frontend,
+            tunnel_timeout: http.config.tunnel_timeout(),
+        };
+        match forward(&mut client, &outgoing, &backend, &mut scratch).await {
+            Ok(sent) => {
+                frontend
+                    .stats
+                    .http
+                    .answered(sent.status, started.elapsed());
+                if !sent.keep_alive {
+                    return;
+                }
+            }
+            Err((Failure::ClientGone, _)) => return,
+            Err((failure, server)) => {
+                if let Some(server) = server {
+                    server.stats.http.responses.count(failure.status());
+                }
+                if failure == Failure::NoServer {
+                    bump(&frontend.stats.no_server);
+                }
+                return refuse(&mut stream, frontend, failure.status(), started).await;
+            }
+        }
+        input.shrink_if_idle();
+    }
+}
+
+/// Waits for the first byte of the next request. `None`: the connection is over (closed,
+/// or idle for the keep-alive timeout; the first request gets the request timeout).
+async fn await_request<S>(
+    stream: &mut S,
+    input: &mut InputBuffer,
+    http: &HttpFrontend,
+    first: bool,
+) -> Option<Instant>
+where
+    S: AsyncRead + Unpin,
+{
+    if !input.is_empty() {
+        // Pipelined: the next request is already here.
+        return Some(Instant::now());
+    }
+    let wait = if first {
+        http.config.request_timeout()
+    } else {
+        http.config.keepalive_timeout()
+    };
+    // Closed silently, whether it timed out or not: a client that sent nothing (a browser's
+    // preconnect, an idle keep-alive connection) gets no 408 (HAProxy `http-ignore-probes`).
+    match tokio::time::timeout(wait, input.read_from(stream)).await {
+        Ok(Ok(n)) if n > 0 => Some(Instant::now()),
+        _ => None,
+    }
+}
+
+/// How a request head ended without a request.
+enum Stop {
+    /// Close without answering (the client left).
+    Close,
+    /// Answer with this status, then close.
+    Answer(u16),
+}
+
+/// Reads until the request head is complete, within `request_timeout` of its first byte.
+async fn read_head<S>(
+    stream: &mut S,
+    input: &mut InputBuffer,
+    http: &HttpFrontend,
+    scratch: &mut HeadScratch,
+    started: Instant,
+) -> Result<RequestHead, Stop>
+where
+    S: AsyncRead + Unpin,
+{
+    let limits = Limits {
+        max_header_size: http.config.max_header_size,
+        max_headers: http.config.max_headers,
+    };
+    let deadline = tokio::time::Instant::from_std(started + http.config.request_timeout());
+    loop {
+        match parse_request(input.filled(), &limits, scratch) {
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) => {}
+            Err(error) => return Err(Stop::Answer(refused_status(error))),
+        }
+        match timeout_at(deadline, input.read_from(stream)).await {
+            Err(_) => return Err(Stop::Answer(408)),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(Stop::Close),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+fn refused_status(error: HeadError) -> u16 {
+    error.status()
+}
+
+/// Answers with fastlb's own error page and closes the connection.
+#[cold]
+async fn refuse<S>(stream: &mut S, frontend: &Frontend, status: u16, started: Instant)
+where
+    S: AsyncWrite + Unpin,
+{
+    let counters = &frontend.stats.http;
+    match status {
+        408 => bump(&counters.request_timeouts),
+        400..=499 | 501 | 505 => bump(&counters.bad_requests),
+        _ => {}
+    }
+    let page = error_response(status, super::h1::reason_phrase(status));
+    if stream.write_all(&page).await.is_ok() {
+        frontend.stats.traffic.add_out(page.len() as u64);
+        let _ = stream.shutdown().await;
+    }
+    counters.answered(status, started.elapsed());
+}
+
+/// The few methods whose handling differs (RFC 9110 §9.2.2 idempotency, HEAD framing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Head,
+    Idempotent,
+    Other,
+}
+
+impl Method {
+    fn of(token: &[u8]) -> Method {
+        match token {
+            b"HEAD" => Method::Head,
+            b"GET" | b"OPTIONS" | b"PUT" | b"DELETE" | b"TRACE" => Method::Idempotent,
+            _ => Method::Other,
+        }
+    }
+
+    fn idempotent(self) -> bool {
+        self != Method::Other
+    }
+
+    /// A method token with the same response framing, for the response parser.
+    fn token(self) -> &'static [u8] {
+        match self {
+            Method::Head => b"HEAD",
+            _ => b"GET",
+        }
+    }
+}
