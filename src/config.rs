@@ -341,7 +341,7 @@ impl CoreConfig {
                     frontend.name
                 ));
             }
-            if frontend.mode == FrontendMode::Tcp
+            if frontend.mode != FrontendMode::Mysql
                 && frontend.tls.as_ref().is_some_and(|t| !t.required)
             {
                 return bad(format!(

@@ -3,6 +3,7 @@ reload), demo, ctl, stats."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,8 +21,11 @@ from typing import Any
 import pymysql
 import pytest
 import yaml
+from http_stats import with_http
+from rich.console import Console
 
 import fastlb
+from fastlb.stats_view import render_stats
 from support import NamedHTTPBackend, fastlb_command, free_port, http_get, wait_for_port
 
 STOP_TIMEOUT = 20.0
@@ -445,6 +449,56 @@ def test_stats_once_shows_every_server(
         server = stats["backends"]["web"]["servers"][name]
         assert cells[name][1:5] == ["UP", weight, "0", str(server["total_connections"])]
         assert cells[name][11].endswith(" ms")  # connect p99
+
+
+def stats_cells(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
+    """`fastlb stats`'s table for two snapshots, as {row name: cells}."""
+    output = io.StringIO()
+    console = Console(width=250, file=output, color_system=None)
+    console.print(render_stats(previous, current, "http://127.0.0.1:9100"))
+    text = output.getvalue()
+    return {
+        row[0]: row
+        for line in text.splitlines()
+        if "│" in line and (row := [cell.strip() for cell in line.split("│")[1:-1]])
+    }
+
+
+def test_stats_shows_http_columns_for_http_frontends() -> None:
+    config = {
+        "workers": 1,
+        "frontends": [
+            {"name": "web", "listen": "127.0.0.1:0", "backend": "web", "mode": "http"},
+            {"name": "raw", "listen": "127.0.0.1:0", "backend": "raw"},
+        ],
+        "backends": [
+            {
+                "name": name,
+                "servers": [
+                    {"name": f"{name}-01", "address": "127.0.0.1:9"},
+                    {"name": f"{name}-02", "address": "127.0.0.1:9"},
+                ],
+            }
+            for name in ("web", "raw")
+        ],
+    }
+    with fastlb.LoadBalancer(config) as lb:
+        snapshot = lb.stats()
+    cells = stats_cells(
+        with_http(snapshot, 100, uptime=10.0), with_http(snapshot, 150, uptime=12.0)
+    )
+    # ..., connect p50, p99, then req/s, 2xx, 3xx, 4xx, 5xx, pool
+    assert cells["frontend web"][12:] == ["25.0", "120", "15", "9", "6", ""]
+    assert cells["backend web"][12:] == ["22.5", "108", "14", "8", "5", "90% of 135"]
+    assert cells["web-01"][12:] == ["17.0", "81", "10", "6", "4", "2 idle"]
+    assert cells["web-02"][12:] == ["5.5", "27", "3", "2", "1", "3 idle"]
+    # Proxies that speak no HTTP leave the HTTP columns empty.
+    assert cells["frontend raw"][12:] == cells["raw-01"][12:] == ["", "", "", "", "", ""]
+
+    # Without http frontends the table is the one it always was.
+    tcp = {**snapshot, "frontends": {"raw": snapshot["frontends"]["raw"]}}
+    rows = stats_cells(tcp, tcp)
+    assert len(rows) == 7 and {len(row) for row in rows.values()} == {12}, rows
 
 
 def test_stats_without_api_exits_1() -> None:

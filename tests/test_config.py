@@ -150,6 +150,9 @@ def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> No
                 "mode": "tcp",
                 "max_connections": 100,
                 "idle_timeout_ms": 250,
+                "accept_proxy": False,
+                "proxy_timeout_ms": 5000,
+                "trusted_proxies": [],
             }
         ],
         "backends": [
@@ -158,6 +161,14 @@ def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> No
                 "retries": 2,
                 "connect_timeout_ms": 2000,
                 "all_backups": True,
+                "send_proxy": None,
+                "check_send_proxy": False,
+                "http": {
+                    "server_reuse": True,
+                    "max_idle": 64,
+                    "idle_timeout_ms": 30000,
+                    "response_timeout_ms": 30000,
+                },
                 "servers": [
                     {"name": "web-01", "address": "127.0.0.1:9001", "weight": 3, "backup": False},
                     # host names are resolved (IPv4 preferred); IPv6 keeps its brackets
@@ -408,9 +419,9 @@ BAD_CONFIGS = {
         set_at("backends.0.servers", []),
         "backends[0] (web).servers: list should have at least 1 item",
     ),
-    "mode http": (
-        set_at("frontends.0.mode", "http"),
-        "frontends[0] (web).mode: mode 'http' is not supported by this version of fastlb yet",
+    "mode udp": (
+        set_at("frontends.0.mode", "udp"),
+        "frontends[0] (web).mode: input should be 'tcp', 'mysql' or 'http' (got 'udp')",
     ),
     "mode mysql": (
         set_at("frontends.0.mode", "mysql"),

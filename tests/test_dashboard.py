@@ -8,7 +8,9 @@ otherwise the tests fail and say how to install it. They are never skipped.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -22,11 +24,13 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from http_stats import responses, with_http
 
 from fastlb import LoadBalancer
+from fastlb.api.dashboard import page
 from support import LOOPBACK, NamedHTTPBackend, http_get
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -108,13 +112,16 @@ class DashboardDom:
     frontends: dict[str, dict[str, str]]  # frontend -> data-field -> text
     servers: dict[str, dict[str, str]]  # server -> data-field -> text
     canvases: int
+    backends: dict[str, dict[str, str]]  # backend -> data-field -> text (outside server rows)
 
     @classmethod
     def parse(cls, html: str) -> DashboardDom:
+        """Fields inside a `hidden` element are left out (the page hides what does not apply,
+        e.g. the HTTP numbers of a tcp frontend)."""
         reader = _DomReader()
         reader.feed(html)
         reader.close()
-        return cls(reader.ids, reader.frontends, reader.servers, reader.canvases)
+        return cls(reader.ids, reader.frontends, reader.servers, reader.canvases, reader.backends)
 
 
 class _DomReader(HTMLParser):
@@ -125,9 +132,13 @@ class _DomReader(HTMLParser):
         self.ids: dict[str, str] = {}
         self.frontends: dict[str, dict[str, str]] = {}
         self.servers: dict[str, dict[str, str]] = {}
+        self.backends: dict[str, dict[str, str]] = {}
         self.canvases = 0
-        # Open elements: (tag, id, field, frontend, server, collected text parts)
-        self._stack: list[tuple[str, str | None, str | None, str | None, str | None, list[str]]]
+        # Open elements: (tag, id, field, frontend, server, collected text parts, backend,
+        # hidden)
+        self._stack: list[
+            tuple[str, str | None, str | None, str | None, str | None, list[str], str | None, bool]
+        ]
         self._stack = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -138,22 +149,30 @@ class _DomReader(HTMLParser):
         a = dict(attrs)
         frontend = a.get("data-frontend") or (self._stack[-1][3] if self._stack else None)
         server = a.get("data-server") or (self._stack[-1][4] if self._stack else None)
-        self._stack.append((tag, a.get("id"), a.get("data-field"), frontend, server, []))
+        backend = a.get("data-backend") or (self._stack[-1][6] if self._stack else None)
+        hidden = "hidden" in a or (self._stack[-1][7] if self._stack else False)
+        self._stack.append(
+            (tag, a.get("id"), a.get("data-field"), frontend, server, [], backend, hidden)
+        )
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.VOID or not self._stack:
             return
         while self._stack:
-            open_tag, ident, field, frontend, server, parts = self._stack.pop()
+            open_tag, ident, field, frontend, server, parts, backend, hidden = self._stack.pop()
             text = " ".join("".join(parts).split())
             if self._stack:
                 self._stack[-1][5].append("".join(parts))
             if ident:
                 self.ids[ident] = text
-            if field and server:
+            if hidden:
+                pass
+            elif field and server:
                 self.servers.setdefault(server, {})[field] = text
             elif field and frontend:
                 self.frontends.setdefault(frontend, {})[field] = text
+            elif field and backend:
+                self.backends.setdefault(backend, {})[field] = text
             if open_tag == tag:
                 break
 
@@ -451,3 +470,95 @@ def test_api_failure_keeps_the_last_data(
     for name in SERVERS:
         assert dom.servers[name]["status"] == "UP"
         assert count(dom.servers[name]["total"]) > 0
+
+
+# ---- mode http, from a stats document ----------------------------------------------------
+
+
+class _StatsApi(BaseHTTPRequestHandler):
+    """The dashboard page, and at each poll of /api/stats the next of a series of snapshots
+    with `http` sections: 50 more requests every 2 s of uptime (25 requests/s)."""
+
+    snapshot: ClassVar[dict[str, Any]] = {}
+    polls = 0
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        if self.path.startswith("/api/stats"):
+            requests = 100 + 50 * cls.polls
+            stats = with_http(cls.snapshot, requests, uptime=10.0 + 2 * cls.polls)
+            cls.polls += 1
+            body, content_type, policy = json.dumps(stats).encode(), "application/json", None
+        elif self.path == "/":
+            html, policy = page()
+            body, content_type = html.encode(), "text/html; charset=utf-8"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        if policy:
+            self.send_header("Content-Security-Policy", policy)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_dashboard_shows_http_requests_responses_and_pool(
+    backends: list[NamedHTTPBackend], chromium: Path, tmp_path: Path
+) -> None:
+    config: dict[str, Any] = {
+        "workers": 1,
+        "frontends": [
+            {"name": "web", "listen": f"{LOOPBACK}:0", "backend": "web", "mode": "http"},
+            {"name": "raw", "listen": f"{LOOPBACK}:0", "backend": "raw"},
+        ],
+        "backends": [
+            {
+                "name": "web",
+                "servers": [
+                    {"name": n, "address": backends[i].address} for i, n in enumerate(SERVERS)
+                ],
+            },
+            {"name": "raw", "servers": [{"name": "raw-01", "address": backends[0].address}]},
+        ],
+    }
+    with LoadBalancer(config) as lb:
+        snapshot = lb.stats()
+    handler: type[_StatsApi] = type("StatsApi", (_StatsApi,), {"snapshot": snapshot, "polls": 0})
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dom = dump_dom(chromium, tmp_path, f"http://{LOOPBACK}:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert handler.polls >= 3, handler.polls
+    assert dom.ids["status"] == "Live", dom.ids
+
+    web = dom.frontends["web"]
+    match = re.fullmatch(r"([\d.]+)total ([\d,]+)", web["http_rate"])
+    assert match, web
+    rate, total = match.groups()
+    requests = count(total)
+    assert (float(rate), (requests - 100) % 50) == (25.0, 0), web
+    shown = {c: count(web[f"http_{c}"]) for c in ("2xx", "3xx", "4xx", "5xx")}
+    assert shown == {c: responses(requests)[c] for c in shown}, web
+    assert count(web["http_bad"]) == 3 and web["http_p99"] == "90.0", web
+    # A tcp frontend shows none of it.
+    assert dom.frontends["raw"]["total"] == "0"
+    assert not [f for f in dom.frontends["raw"] if f.startswith("http")], dom.frontends["raw"]
+
+    facts = dom.backends["web"]
+    assert facts["http_rate"] == "22.5 requests/s" and facts["pool_hits"] == "90% pool hits"
+    assert "http_rate" not in dom.backends["raw"] and "pool_hits" not in dom.backends["raw"]
+    for name, idle in zip(SERVERS, ("2", "3"), strict=True):
+        row = dom.servers[name]
+        assert float(row["http_rate"]) > 0 and row["http_idle"] == idle, row
+        assert count(row["http_2xx"]) > count(row["http_5xx"]) > 0, row
+    assert not [f for f in dom.servers["raw-01"] if f.startswith("http")], dom.servers["raw-01"]

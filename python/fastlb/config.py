@@ -36,8 +36,16 @@ from .config_errors import (
     problems_from_pydantic,
     refuse_planned_keys,
 )
+from .config_http import HttpBackendConfig, HttpFrontendConfig
+from .config_http_checks import backend_proxy_problems, core_alpn, frontend_http_problems
 from .config_mysql import MysqlConfig
-from .config_security import AclConfig, BackendTlsConfig, FrontendTlsConfig, SourceRateConfig
+from .config_security import (
+    AclConfig,
+    BackendTlsConfig,
+    Cidr,
+    FrontendTlsConfig,
+    SourceRateConfig,
+)
 from .config_types import (
     Duration,
     ListenAddress,
@@ -64,6 +72,8 @@ __all__ = [
     "FailoverConfig",
     "FrontendConfig",
     "HealthCheckConfig",
+    "HttpBackendConfig",
+    "HttpFrontendConfig",
     "ListenAddress",
     "MysqlConfig",
     "ServerAddress",
@@ -85,14 +95,6 @@ _HttpStatus = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(betwee
 # The fast interval (used while a server is between `rise`/`fall` counts) defaults to a
 # quarter of the interval, but not below this: checks every few ms would be a load of their own.
 MIN_DEFAULT_FAST_INTERVAL = 0.1
-
-
-def _check_mode(value: object) -> object:
-    if value == "http":
-        raise field_error(
-            f"mode {value!r} is not supported by this version of fastlb yet; use 'tcp'"
-        )
-    return value
 
 
 def _check_balance(value: object) -> object:
@@ -190,13 +192,19 @@ class BackendConfig(_Model):
     health_check: HealthCheckConfig | None = None
     mysql: MysqlConfig | None = None
     tls: BackendTlsConfig | None = None
+    # PROXY protocol header on every new server connection (HAProxy `send-proxy[-v2]`), and
+    # on health checks too with check_send_proxy (`check-send-proxy`).
+    send_proxy: Literal["v1", "v2"] | None = None
+    check_send_proxy: bool = False
+    # The server connection pool of mode-http frontends; always sent (defaults included).
+    http: HttpBackendConfig = Field(default_factory=HttpBackendConfig)
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
 class FrontendConfig(_Model):
     name: Name
     listen: ListenAddress
-    mode: Annotated[Literal["tcp", "mysql"], BeforeValidator(_check_mode)] = "tcp"
+    mode: Literal["tcp", "mysql", "http"] = "tcp"
     backend: str
     max_connections: _Positive = 20000
     idle_timeout: PositiveDuration = 60.0
@@ -204,6 +212,22 @@ class FrontendConfig(_Model):
     acl: AclConfig | None = None
     max_connections_per_source: _Positive | None = None
     connection_rate_per_source: SourceRateConfig | None = None
+    # PROXY protocol (v1 or v2, any mode): the client's address comes from the header sent by
+    # the load balancer in front, believed only from `trusted_proxies` (also whose
+    # X-Forwarded-For a mode-http frontend keeps).
+    accept_proxy: bool = False
+    proxy_timeout: PositiveDuration = 5.0
+    trusted_proxies: list[Cidr] = Field(default_factory=list)
+    # mode http only; `mode: http` without it takes every default.
+    http: HttpFrontendConfig | None = None
+
+    @property
+    def http_settings(self) -> HttpFrontendConfig | None:
+        """The HTTP settings of a mode-http frontend (defaults when `http:` is absent), else
+        None."""
+        if self.mode != "http":
+            return None
+        return self.http if self.http is not None else HttpFrontendConfig()
 
 
 class ApiConfig(_Model):
@@ -275,17 +299,20 @@ class Config(_Model):
                     if key in check.model_fields_set and check.type != kind
                 ]
             problems += _mysql_cross_check(prefix, backend)
+            problems += backend_proxy_problems(prefix, backend)
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
             target = next((b for b in self.backends if b.name == frontend.backend), None)
-            if frontend.mode == "tcp" and frontend.tls is not None and not frontend.tls.required:
+            prefix = item("frontends", index, frontend.name)
+            if frontend.mode != "mysql" and frontend.tls is not None and not frontend.tls.required:
                 problems.append(
                     (
-                        f"{item('frontends', index, frontend.name)}.tls.required",
+                        f"{prefix}.tls.required",
                         "only mysql frontends can take plaintext clients beside TLS ones; "
-                        "a tcp frontend with tls speaks TLS from the first byte",
+                        f"a {frontend.mode} frontend with tls speaks TLS from the first byte",
                     )
                 )
+            problems += frontend_http_problems(prefix, frontend, backend_names)
             if frontend.mode == "mysql" and target is not None and target.mysql is None:
                 problems.append(
                     (
@@ -339,6 +366,11 @@ class Config(_Model):
                 "max_connections": f.max_connections,
                 "idle_timeout_ms": milliseconds(f.idle_timeout),
                 **_frontend_security(f),
+                "accept_proxy": f.accept_proxy,
+                "proxy_timeout_ms": milliseconds(f.proxy_timeout),
+                "trusted_proxies": list(f.trusted_proxies),
+                # Present exactly on mode-http frontends (the core checks it).
+                **({"http": http.to_core_dict()} if (http := f.http_settings) else {}),
             }
             for i, f in enumerate(self.frontends)
         ]
@@ -352,6 +384,9 @@ class Config(_Model):
                 **({"health_check": b.health_check.to_core_dict()} if b.health_check else {}),
                 **({"mysql": b.mysql.to_core_dict()} if b.mysql else {}),
                 **({"tls": b.tls.to_core_dict()} if b.tls else {}),
+                "send_proxy": b.send_proxy,
+                "check_send_proxy": b.check_send_proxy,
+                "http": b.http.to_core_dict(),
                 "servers": [
                     {
                         "name": s.name,
@@ -425,7 +460,9 @@ def _frontend_security(frontend: FrontendConfig) -> dict[str, Any]:
     configured: absent means "none" to the core)."""
     rate = frontend.connection_rate_per_source
     settings = {
-        "tls": frontend.tls.to_core_dict() if frontend.tls else None,
+        "tls": (
+            {**frontend.tls.to_core_dict(), "alpn": core_alpn(frontend)} if frontend.tls else None
+        ),
         "acl": frontend.acl.model_dump() if frontend.acl else None,
         "max_connections_per_source": frontend.max_connections_per_source,
         "connection_rate_per_source": (

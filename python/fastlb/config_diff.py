@@ -39,9 +39,20 @@ def describe_changes(old: Config, new: Config) -> list[str]:
             old_value, new_value = getattr(before, field), getattr(frontend, field)
             if old_value != new_value:
                 changes.append(f"frontend {name}: {field} {old_value} -> {new_value}")
-        for field in ("acl", "max_connections_per_source", "connection_rate_per_source"):
+        if before.mode != frontend.mode:
+            changes.append(f"frontend {name}: mode {before.mode} -> {frontend.mode}")
+        for field in (
+            "acl",
+            "max_connections_per_source",
+            "connection_rate_per_source",
+            "accept_proxy",
+            "proxy_timeout",
+            "trusted_proxies",
+        ):
             if getattr(before, field) != getattr(frontend, field):
                 changes.append(f"frontend {name}: {field} changed")
+        if before.http_settings != frontend.http_settings and frontend.mode == before.mode:
+            changes.append(f"frontend {name}: http settings changed")
         if before.tls != frontend.tls:
             changes.append(f"frontend {name}: tls settings changed")
         elif frontend.tls is not None:
@@ -73,10 +84,16 @@ def describe_changes(old: Config, new: Config) -> list[str]:
 def _backend_changes(old: BackendConfig, new: BackendConfig) -> list[str]:
     prefix = f"backend {new.name}"
     changes = []
-    for field in ("retries", "connect_timeout", "all_backups", "tls"):
+    for field in ("retries", "connect_timeout", "all_backups", "tls", "send_proxy"):
         old_value, new_value = getattr(old, field), getattr(new, field)
         if old_value != new_value:
             changes.append(f"{prefix}: {field} {old_value} -> {new_value}")
+    if old.check_send_proxy != new.check_send_proxy:
+        changes.append(
+            f"{prefix}: check_send_proxy {old.check_send_proxy} -> {new.check_send_proxy}"
+        )
+    if old.http != new.http:
+        changes.append(f"{prefix}: http settings changed")
     if old.health_check != new.health_check:
         check = new.health_check
         what = f"{check.type} every {check.interval:g}s" if check is not None else "none"

@@ -1,5 +1,8 @@
 """`fastlb stats`: a live terminal view of a running fastlb (rich Live + Table), fed by the
-API's `GET /api/stats`. Session rates come from the difference between two snapshots."""
+API's `GET /api/stats`. Session rates come from the difference between two snapshots.
+
+With `mode: http` frontends the table grows HTTP columns: requests per second, responses by
+status class and the server pool (hit ratio on backends, idle connections on servers)."""
 
 from __future__ import annotations
 
@@ -89,6 +92,16 @@ def render_stats(
         table.add_column(heading, justify="right", no_wrap=True)
     table.add_column("connect p50", justify="right", no_wrap=True)
     table.add_column("connect p99", justify="right", no_wrap=True)
+    # Only with mode http: tcp and mysql keep the table they always had.
+    http = _has_http(current)
+    if http:
+        for heading in ("req/s", *_CLASSES, "pool"):
+            table.add_column(heading, justify="right", no_wrap=True)
+
+    def row(*cells: str | Text, now: Stats, before: Stats | None, pool: str, **kw: Any) -> None:
+        if http:
+            cells += tuple(_http_cells(now.get("http"), (before or {}).get("http"), elapsed, pool))
+        table.add_row(*cells, **kw)
 
     old_frontends = previous.get("frontends", {})
     for name, frontend in current.get("frontends", {}).items():
@@ -96,7 +109,7 @@ def render_stats(
             int(frontend.get(key, 0))
             for key in ("rejected_connections", "no_server_errors", "accept_errors")
         )
-        table.add_row(
+        row(
             Text(f"frontend {name}", style="bold"),
             _status("OPEN"),
             "",
@@ -105,12 +118,15 @@ def render_stats(
             "",
             "",
             "",
+            now=frontend,
+            before=old_frontends.get(name),
+            pool="",
         )
     old_backends = previous.get("backends", {})
     for name, backend in current.get("backends", {}).items():
         servers: Mapping[str, Any] = backend.get("servers", {})
         any_active = any(server.get("active") for server in servers.values())
-        table.add_row(
+        row(
             Text(f"backend {name}", style="bold"),
             _status("UP" if any_active else "DOWN"),
             str(sum(int(s.get("weight", 0)) for s in servers.values())),
@@ -119,13 +135,17 @@ def render_stats(
             str(backend.get("retries", 0)),
             "",
             "",
+            now=backend,
+            before=old_backends.get(name),
+            pool=_pool_hits(backend.get("http")),
             end_section=not servers,
         )
         old_servers = (old_backends.get(name) or {}).get("servers", {})
         for index, (server_name, server) in enumerate(servers.items()):
             connect = server.get("connect_time", {})
             label = f"  {server_name}" + (" (backup)" if server.get("backup") else "")
-            table.add_row(
+            server_http = server.get("http")
+            row(
                 label,
                 _status(str(server.get("status", "?"))),
                 _weight(server),
@@ -134,9 +154,42 @@ def render_stats(
                 str(server.get("retries", 0)),
                 _milliseconds(connect.get("p50")),
                 _milliseconds(connect.get("p99")),
+                now=server,
+                before=old_servers.get(server_name),
+                pool=f"{server_http['idle_connections']} idle" if server_http else "",
                 end_section=index == len(servers) - 1,
             )
     return table
+
+
+_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+
+
+def _has_http(stats: Stats) -> bool:
+    return any(f.get("mode") == "http" for f in stats.get("frontends", {}).values())
+
+
+def _http_cells(now: Stats | None, before: Stats | None, elapsed: float, pool: str) -> list[str]:
+    """req/s, responses by class, pool: empty for a tcp/mysql proxy or an idle backend."""
+    if now is None:
+        return ["", *("" for _ in _CLASSES), ""]
+    requests = int(now.get("requests", 0))
+    if before is not None and elapsed > 0:
+        rate = f"{max(0, requests - int(before.get('requests', 0))) / elapsed:.1f}"
+    else:
+        rate = "-"
+    responses: Stats = now.get("responses", {})
+    return [rate, *(str(responses.get(code, 0)) for code in _CLASSES), pool]
+
+
+def _pool_hits(http: Stats | None) -> str:
+    """`93% of 100`: requests that found an idle server connection."""
+    if http is None:
+        return ""
+    hits, misses = int(http.get("pool_hits", 0)), int(http.get("pool_misses", 0))
+    if hits + misses == 0:
+        return "-"
+    return f"{100 * hits / (hits + misses):.0f}% of {hits + misses}"
 
 
 def _traffic(now: Stats, before: Stats | None, elapsed: float) -> list[str]:

@@ -1,7 +1,8 @@
 """Prometheus exposition of the core's stats: one `stats()` snapshot per scrape.
 
 Names follow HAProxy's exporter (`fastlb_server_current_sessions`, ...); labels are `proxy`
-(frontend or backend name) and `server`.
+(frontend or backend name) and `server`. The `fastlb_http_*` families of `mode: http` are in
+metrics_http.py (labels `frontend`, `backend`, `server`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from ..failover.metrics import failover_metrics
+from .metrics_http import http_metrics
 from .metrics_mysql import mysql_metrics
 
 
@@ -103,6 +105,7 @@ class StatsCollector:
         yield from _frontend_metrics(stats.get("frontends", {}))
         yield from _server_metrics(stats.get("backends", {}))
         yield from mysql_metrics(stats)
+        yield from http_metrics(stats)
         yield from failover_metrics(stats.get("failover"))
 
 

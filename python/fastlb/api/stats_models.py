@@ -58,6 +58,9 @@ class ServerStats(_Open):
     connect_time: Histogram
     session_time: Histogram
     mysql: ServerMysqlStats | None = None
+    http: ServerHttpStats | None = Field(
+        None, description="null until the server has served a mode http request"
+    )
 
 
 class ServerMysqlStats(_Open):
@@ -76,6 +79,9 @@ class BackendStats(_Open):
     retries: int
     no_server_errors: int
     servers: dict[str, ServerStats]
+    http: BackendHttpStats | None = Field(
+        None, description="null until the backend has served a mode http request"
+    )
 
 
 class MysqlFrontendStats(_Open):
@@ -91,6 +97,47 @@ class MysqlFrontendStats(_Open):
     auth_failures: int
     protocol_errors: int
     server_errors: int
+
+
+class HttpResponses(_Open):
+    """Responses by status class (`other`: outside 100..599)."""
+
+    informational: int = Field(alias="1xx")
+    success: int = Field(alias="2xx")
+    redirection: int = Field(alias="3xx")
+    client_error: int = Field(alias="4xx")
+    server_error: int = Field(alias="5xx")
+    other: int
+
+
+class FrontendHttpStats(_Open):
+    """A `mode: http` frontend's requests (docs/http.md, "Stats")."""
+
+    requests: int
+    responses: HttpResponses = Field(description="sent to clients, fastlb's own included")
+    bad_requests: int = Field(description="refused as malformed or too large (400, 431, ...)")
+    request_timeouts: int = Field(description="request head not complete in time (408)")
+    redirects: int
+    h2_connections: int
+    websocket_upgrades: int
+    access_log_dropped: int = Field(description="lines lost because the log writer lagged")
+    request_time: Histogram = Field(description="first request byte to last response byte (Ta)")
+
+
+class BackendHttpStats(_Open):
+    requests: int
+    responses: HttpResponses = Field(description="received from the servers")
+    pool_hits: int = Field(description="requests sent on an idle pooled connection")
+    pool_misses: int = Field(description="requests that needed a new server connection")
+    retried_requests: int
+    response_time: Histogram = Field(description="request sent to response head (Tr)")
+
+
+class ServerHttpStats(_Open):
+    requests: int
+    responses: HttpResponses
+    idle_connections: int = Field(description="in the pool now, all workers together")
+    response_time: Histogram
 
 
 class RefusedConnections(_Open):
@@ -123,6 +170,7 @@ class FrontendStats(_Open):
     tls_handshake_timeouts: int
     mode: str = "tcp"
     mysql: MysqlFrontendStats | None = None
+    http: FrontendHttpStats | None = Field(None, description="mode http frontends only")
 
 
 class FailoverTransition(_Open):
