@@ -19,6 +19,7 @@ use super::h1::{
     parse_response, write_response_head, BodyFraming, BodyReader, ConnectionHeader, HeadScratch,
     Limits, ResponseHead,
 };
+use super::routing::HeaderEdits;
 use super::transfer::{stream_body, Meter};
 use super::upstream::{acquire, Acquired};
 use super::{pool, tunnel};
@@ -68,6 +69,8 @@ pub(crate) struct Outgoing<'a> {
     pub client_keep_alive: bool,
     /// HTTP/1.0 client: keep-alive must be announced explicitly.
     pub client_http10: bool,
+    /// Response header edits (the frontend's, then the route's).
+    pub response_edits: &'a HeaderEdits,
 }
 
 /// A client connection's side of an exchange.
@@ -361,12 +364,13 @@ where
     let out = &mut scratch.out;
     out.clear();
     let input = &mut scratch.server_input;
+    let edits = request.response_edits;
     write_response_head(
         out,
         input.filled(),
         response,
-        |_| false,
-        std::iter::empty(),
+        |name| edits.drops(name),
+        edits.appends(),
         connection,
     );
     input.consume(response.len);

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::config::HttpFrontendConfig;
+use super::routing::RouteTable;
 use crate::balancer::Backend;
 use crate::config::FrontendConfig;
 use crate::error::{Error, Result};
@@ -15,8 +16,8 @@ use crate::firewall::Cidr;
 /// Everything a session needs from its frontend's `http` section, ready to use.
 pub struct HttpFrontend {
     pub config: HttpFrontendConfig,
-    /// Where unrouted requests go (the frontend's `backend`).
-    pub default_backend: Arc<Backend>,
+    /// The routes, compiled (no route matched: the frontend's backend).
+    pub routes: RouteTable,
     /// Peers whose forwarding headers are believed (`trusted_proxies`).
     trusted_proxies: Vec<Cidr>,
 }
@@ -34,11 +35,12 @@ impl HttpFrontend {
         check_route_backends(frontend, |name| backends.contains_key(name))?;
         let default_backend = backends
             .get(&frontend.backend)
-            .ok_or_else(|| Error::UnknownBackend(frontend.backend.clone()))?
-            .clone();
+            .ok_or_else(|| Error::UnknownBackend(frontend.backend.clone()))?;
+        let routes = RouteTable::compile(config, default_backend, backends)
+            .map_err(|why| Error::Config(format!("frontend {:?}: {why}", frontend.name)))?;
         Ok(Some(Arc::new(HttpFrontend {
             config: config.clone(),
-            default_backend,
+            routes,
             trusted_proxies: frontend.trusted_proxies.clone(),
         })))
     }

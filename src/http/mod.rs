@@ -21,6 +21,9 @@ mod transfer;
 mod tunnel;
 pub(crate) mod upstream;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{ForwardedConfig, HttpBackendConfig, HttpFrontendConfig};
 pub use frontend::{check_route_backends, HttpFrontend};
 

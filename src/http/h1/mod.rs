@@ -30,8 +30,10 @@ mod canned;
 mod error;
 mod fields;
 pub mod forwarded;
+mod head;
 mod request;
 mod response;
+mod scan;
 mod write;
 
 #[cfg(test)]
@@ -53,14 +55,24 @@ pub struct Span {
 }
 
 impl Span {
-    /// The span of `part`, a sub-slice of `buf` (as httparse hands them out).
-    fn of(buf: &[u8], part: &[u8]) -> Span {
-        let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    /// The span `start..end`.
+    fn new(start: usize, end: usize) -> Span {
         // Heads are bounded by `Limits::max_header_size`, far below u32::MAX.
         Span {
             start: start as u32,
-            end: (start + part.len()) as u32,
+            end: end as u32,
         }
+    }
+
+    /// The span of `part`, a sub-slice of `buf` (as httparse hands them out). An empty
+    /// `part` from elsewhere (httparse's `""` for a missing reason phrase) is `0..0`.
+    fn of(buf: &[u8], part: &[u8]) -> Span {
+        let offset = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        if offset > buf.len() || part.len() > buf.len() - offset {
+            debug_assert!(part.is_empty(), "span of bytes outside the buffer");
+            return Span::default();
+        }
+        Span::new(offset, offset + part.len())
     }
 
     /// The bytes of this span in `buf` (the buffer the head was parsed from).

@@ -1,6 +1,7 @@
 //! Request heads: [`parse_request`] and what the proxy needs to know of a request.
 
-use super::{BodyFraming, HeadError, HeadScratch, HeaderSpan, Limits, Span};
+use super::fields::{self, Facts};
+use super::{head, BodyFraming, HeadError, HeadScratch, HeaderSpan, Limits, Span};
 
 /// A parsed request head. Spans point into the buffer given to [`parse_request`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +56,186 @@ pub fn parse_request(
     limits: &Limits,
     scratch: &mut HeadScratch,
 ) -> Result<Option<RequestHead>, HeadError> {
-    let _ = (buf, limits, scratch.take());
-    todo!()
+    let mut headers = scratch.take();
+    let line = match head::parse(buf, limits, &mut headers, head::Kind::Request) {
+        Ok(Some(line)) => line,
+        other => {
+            scratch.recycle(headers);
+            return other.map(|_| None);
+        }
+    };
+    match finish(buf, line, headers) {
+        Ok(request) => Ok(Some(request)),
+        Err((error, headers)) => {
+            scratch.recycle(headers);
+            Err(error)
+        }
+    }
+}
+
+/// The checks and facts of a complete, syntactically valid head.
+fn finish(
+    buf: &[u8],
+    line: head::StartLine,
+    headers: Vec<HeaderSpan>,
+) -> Result<RequestHead, (HeadError, Vec<HeaderSpan>)> {
+    match decide(buf, &line, &headers) {
+        Ok(decided) => Ok(RequestHead {
+            len: line.len,
+            method: line.first,
+            target: line.second,
+            path: decided.path,
+            minor_version: line.minor_version,
+            headers,
+            framing: decided.framing,
+            keep_alive: decided.keep_alive,
+            upgrade: decided.upgrade,
+            expect_continue: decided.expect_continue,
+            host: decided.host,
+            host_from_target: decided.host_from_target,
+        }),
+        Err(error) => Err((error, headers)),
+    }
+}
+
+struct Decided {
+    path: Span,
+    framing: BodyFraming,
+    keep_alive: bool,
+    upgrade: Option<Span>,
+    expect_continue: bool,
+    host: Option<Span>,
+    host_from_target: bool,
+}
+
+fn decide(
+    buf: &[u8],
+    line: &head::StartLine,
+    headers: &[HeaderSpan],
+) -> Result<Decided, HeadError> {
+    let method = line.first.get(buf);
+    let http11 = line.minor_version >= 1;
+    if method == b"CONNECT" {
+        return Err(HeadError::ConnectNotSupported);
+    }
+    let target = classify_target(buf, line.second, method)?;
+    let facts = Facts::gather(headers, buf);
+
+    // Framing, RFC 9112 §6.1 and §6.3. Every ambiguity is refused: fastlb forwards the head
+    // as received, so the server must be unable to read a different message length.
+    let length = facts.length()?;
+    let framing = if facts.codings.present {
+        if !http11 {
+            return Err(HeadError::TransferEncodingHttp10);
+        }
+        if facts.content_length_fields > 0 {
+            return Err(HeadError::LengthAndChunked);
+        }
+        if facts.codings.chunked_misplaced {
+            return Err(HeadError::ChunkedNotLast);
+        }
+        if facts.codings.unknown {
+            return Err(HeadError::UnknownTransferCoding);
+        }
+        if !facts.codings.chunked_last {
+            return Err(HeadError::ChunkedNotLast);
+        }
+        BodyFraming::Chunked
+    } else {
+        match length {
+            Some(length) => BodyFraming::Length(length),
+            None => BodyFraming::None,
+        }
+    };
+
+    // Host, RFC 9112 §3.2: exactly one in HTTP/1.1; the absolute-form authority wins.
+    if facts.host_fields > 1 {
+        return Err(HeadError::DuplicateHost);
+    }
+    if http11 && facts.host_fields == 0 {
+        return Err(HeadError::MissingHost);
+    }
+    if let Some(host) = facts.host {
+        if !fields::valid_authority(host.get(buf)) {
+            return Err(HeadError::BadHost);
+        }
+    }
+    let (host, host_from_target) = match target.authority {
+        Some(authority) => (Some(authority), true),
+        None => (facts.host, false),
+    };
+
+    Ok(Decided {
+        path: target.path,
+        framing,
+        keep_alive: facts.keep_alive(line.minor_version),
+        // RFC 9110 §7.8: Upgrade needs `Connection: upgrade`, and is ignored in HTTP/1.0.
+        upgrade: facts.upgrade.filter(|_| http11 && facts.connection_upgrade),
+        // RFC 9110 §10.1.1: 100-continue is ignored in an HTTP/1.0 request.
+        expect_continue: http11 && facts.expect_continue,
+        host,
+        host_from_target,
+    })
+}
+
+struct Target {
+    path: Span,
+    authority: Option<Span>,
+}
+
+/// The request-target forms of RFC 9112 §3.2: origin-form (`/path?query`), absolute-form
+/// (`http://authority/path?query`, which a proxy must accept), `*` for OPTIONS only.
+/// authority-form is CONNECT's, refused before. No fragment (`#`) in any form.
+fn classify_target(buf: &[u8], target: Span, method: &[u8]) -> Result<Target, HeadError> {
+    let bytes = target.get(buf);
+    if bytes.contains(&b'#') {
+        return Err(HeadError::BadTarget);
+    }
+    match bytes.first() {
+        Some(b'/') => {
+            return Ok(Target {
+                path: target,
+                authority: None,
+            })
+        }
+        Some(b'*') if bytes.len() == 1 && method == b"OPTIONS" => {
+            return Ok(Target {
+                path: target,
+                authority: None,
+            })
+        }
+        _ => {}
+    }
+    let scheme_len = if starts_with_ignore_case(bytes, b"http://") {
+        7
+    } else if starts_with_ignore_case(bytes, b"https://") {
+        8
+    } else {
+        return Err(HeadError::BadTarget);
+    };
+    let rest = &bytes[scheme_len..];
+    let authority_len = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    // `http://host?query` (empty path, then a query) would need a `/` we cannot point at:
+    // refused, no client sends it.
+    if authority.is_empty() || rest.get(authority_len) == Some(&b'?') {
+        return Err(HeadError::BadTarget);
+    }
+    if !fields::valid_authority(authority) {
+        return Err(HeadError::BadHost);
+    }
+    let start = target.start() + scheme_len;
+    Ok(Target {
+        authority: Some(Span::new(start, start + authority_len)),
+        path: Span::new(start + authority_len, target.end()),
+    })
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 impl RequestHead {
@@ -67,6 +246,10 @@ impl RequestHead {
 
     /// Path and query (origin-form), see [`RequestHead::path`].
     pub fn path<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        if self.path.is_empty() {
+            // absolute-form with an empty path (`http://host`): RFC 9112 §3.2.1 says "/".
+            return b"/";
+        }
         self.path.get(buf)
     }
 

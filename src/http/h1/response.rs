@@ -1,6 +1,7 @@
 //! Response heads: [`parse_response`] and the framing of a server's response.
 
-use super::{BodyFraming, HeadError, HeadScratch, HeaderSpan, Limits, Span};
+use super::fields::Facts;
+use super::{head, BodyFraming, HeadError, HeadScratch, HeaderSpan, Limits, Span};
 
 /// A parsed response head. Spans point into the buffer given to [`parse_response`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +36,72 @@ pub fn parse_response(
     request_method: &[u8],
     scratch: &mut HeadScratch,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    let _ = (buf, limits, request_method, scratch.take());
-    todo!()
+    let mut headers = scratch.take();
+    let line = match head::parse(buf, limits, &mut headers, head::Kind::Response) {
+        Ok(Some(line)) => line,
+        other => {
+            scratch.recycle(headers);
+            return other.map(|_| None);
+        }
+    };
+    let facts = Facts::gather(&headers, buf);
+    match decide(&line, &facts, request_method) {
+        Ok(framing) => Ok(Some(ResponseHead {
+            len: line.len,
+            status: line.status,
+            reason: line.first,
+            minor_version: line.minor_version,
+            headers,
+            framing,
+            keep_alive: framing != BodyFraming::UntilClose && facts.keep_alive(line.minor_version),
+            upgrade: facts.upgrade.filter(|_| line.status == 101),
+        })),
+        Err(error) => {
+            scratch.recycle(headers);
+            Err(error)
+        }
+    }
+}
+
+/// The body length of a response, RFC 9112 §6.3 in its order. Framing a proxy cannot pass
+/// on unambiguously is an error (the client gets a 502): Content-Length together with
+/// Transfer-Encoding, several lengths, `chunked` twice, Transfer-Encoding in HTTP/1.0.
+fn decide(
+    line: &head::StartLine,
+    facts: &Facts,
+    request_method: &[u8],
+) -> Result<BodyFraming, HeadError> {
+    if line.status < 100 {
+        return Err(HeadError::BadStatusLine);
+    }
+    let length = facts.length()?;
+    if facts.codings.present {
+        if line.minor_version == 0 {
+            return Err(HeadError::TransferEncodingHttp10);
+        }
+        if facts.content_length_fields > 0 {
+            return Err(HeadError::LengthAndChunked);
+        }
+        if facts.codings.chunked_misplaced {
+            return Err(HeadError::ChunkedNotLast);
+        }
+    }
+    // Rule 1: these never have a body, whatever the fields say.
+    if request_method == b"HEAD" || line.status < 200 || line.status == 204 || line.status == 304 {
+        return Ok(BodyFraming::None);
+    }
+    if facts.codings.present {
+        // Rule 4: chunked last, else the body runs until the server closes.
+        return Ok(if facts.codings.chunked_last {
+            BodyFraming::Chunked
+        } else {
+            BodyFraming::UntilClose
+        });
+    }
+    Ok(match length {
+        Some(length) => BodyFraming::Length(length),
+        None => BodyFraming::UntilClose,
+    })
 }
 
 impl ResponseHead {

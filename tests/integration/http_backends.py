@@ -1,0 +1,175 @@
+"""Real HTTP backends for the `mode: http` tests: nginx processes on free loopback ports, and
+raw-socket HTTP/1.1 helpers (requests, responses, counting a server's accepted connections).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .proc import free_port, listening_ports, make_config
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+class Nginx:
+    """One nginx process (no master) serving `locations` (nginx `location` blocks) on a free
+    port; its access log counts the requests, `$connection` tells the connections apart."""
+
+    def __init__(self, workdir: Path, name: str, locations: str, keepalive_timeout: str = "60s"):
+        self.name = name
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.access_log = workdir / "access.log"
+        conf = f"""
+daemon off;
+master_process off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {self.access_log} conn;
+    log_format conn '$connection $request';
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    keepalive_timeout {keepalive_timeout};
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{self.port};
+        {locations}
+    }}
+}}
+"""
+        self.conf = workdir / "nginx.conf"
+        self.conf.write_text(conf)
+        self.proc = subprocess.Popen(
+            [NGINX, "-c", str(self.conf), "-p", str(workdir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while self.port not in listening_ports():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start: {(workdir / 'error.log').read_text()}")
+            time.sleep(0.02)
+
+    def lines(self) -> list[str]:
+        with contextlib.suppress(FileNotFoundError):
+            return self.access_log.read_text().splitlines()
+        return []
+
+    def connections(self) -> int:
+        """Distinct connections that carried a request."""
+        return len({line.split()[0] for line in self.lines()})
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies as a crashed one would (one process: master_process off)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def close(self) -> None:
+        self.kill()
+
+
+@contextlib.contextmanager
+def nginx_servers(tmp_path: Path, specs: dict[str, str], **kwargs: Any) -> Iterator[list[Nginx]]:
+    started = [Nginx(tmp_path / f"nginx-{name}", name, loc, **kwargs) for name, loc in specs.items()]
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.close()
+
+
+NAMED = "location / {{ return 200 '{name}'; }}"
+
+
+def http_config(
+    servers: list[dict[str, Any]],
+    *,
+    workers: int = 1,
+    http: dict[str, Any] | None = None,
+    backend_http: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`make_config` with the frontend in `mode: http`."""
+    config = make_config(servers, workers=workers)
+    frontend = config["frontends"][0]
+    frontend["mode"] = "http"
+    frontend["http"] = http or {}
+    if backend_http is not None:
+        config["backends"][0]["http"] = backend_http
+    return config
+
+
+def request(port: int, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Sends `raw` on a new connection and reads until the proxy closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+def read_response(sock: socket.socket, buffer: bytearray, head_method: bool = False) -> Response:
+    """Reads one response (Content-Length or chunked body) from `sock`; `buffer` carries the
+    bytes read past it (pipelining)."""
+
+    def fill() -> None:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed before the end of the response")
+        buffer.extend(data)
+
+    while b"\r\n\r\n" not in buffer:
+        fill()
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    buffer[:] = rest
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = bytearray()
+    if head_method or status in (204, 304) or 100 <= status < 200:
+        return Response(status, headers, b"")
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        while len(buffer) < length:
+            fill()
+        body, buffer[:] = buffer[:length], buffer[length:]
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            while b"\r\n" not in buffer:
+                fill()
+            size_line, _, rest = bytes(buffer).partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                fill()
+                size_line, _, rest = bytes(buffer).partition(b"\r\n")
+            body.extend(rest[:size])
+            buffer[:] = rest[size + 2 :]
+            if size == 0:
+                break
+    return Response(status, headers, bytes(body))
