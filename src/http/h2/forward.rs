@@ -26,7 +26,9 @@ use crate::balancer::Server;
 use crate::error::Error;
 use crate::http::buffer::CHUNK;
 use crate::http::exchange::Failure;
-use crate::http::h1::{parse_response, Forwarding, HeadScratch, Limits, ResponseHead};
+use crate::http::h1::{
+    parse_response, BodyFraming, Forwarding, HeadScratch, Limits, ResponseHead,
+};
 use crate::http::routing::Target;
 use crate::http::transfer::Meter;
 use crate::http::upstream::{acquire, Acquired};
@@ -94,7 +96,7 @@ pub(crate) async fn forward(
         bump(&server.stats.http.requests);
         let meter = Meter::new(ctx.frontend, &server);
         input.clear();
-        let mut exchange = Exchange {
+        let exchange = Exchange {
             respond: &mut *respond,
             input: &mut input,
             scratch: &mut scratch,
@@ -103,6 +105,7 @@ pub(crate) async fn forward(
             http: &http,
             idle: ctx.idle,
             meter: &meter,
+            server: &server,
             sent_at: Instant::now(),
         };
         let outcome = match conn.write_all(&head).await {
@@ -203,6 +206,7 @@ struct Exchange<'a, 'm> {
     http: &'a HttpBackendConfig,
     idle: Duration,
     meter: &'a Meter<'m>,
+    server: &'a Server,
     sent_at: Instant,
 }
 
@@ -218,7 +222,7 @@ enum Upload {
 impl Exchange<'_, '_> {
     /// Reads the response head from `server` while `uploading` sends the request body,
     /// sends it on the stream, then streams the body.
-    async fn run<R, U>(mut self, server: &mut R, uploading: U) -> Result<Delivered, HeadFailure>
+    async fn run<R, U>(self, server: &mut R, uploading: U) -> Result<Delivered, HeadFailure>
     where
         R: AsyncRead + Unpin,
         U: Future<Output = Result<(), BodyFailure>>,
@@ -258,14 +262,14 @@ impl Exchange<'_, '_> {
             }
         };
         let response_time = self.sent_at.elapsed();
-        let server_stats = &self.meter_server().stats.http;
+        let server_stats = &self.server.stats.http;
         server_stats.response_time.record(response_time);
         server_stats.responses.count(head.status);
         let response = from_h1(self.input, &head, &self.target.response_edits);
         let status = head.status;
         let framing = head.framing;
         let keep_alive = head.keep_alive;
-        let no_body = matches!(framing, crate::http::h1::BodyFraming::None | crate::http::h1::BodyFraming::Length(0));
+        let no_body = matches!(framing, BodyFraming::None | BodyFraming::Length(0));
         self.meter.to_client(head.len);
         self.input.advance(head.len);
         self.scratch.recycle(head.into_spans());
@@ -277,27 +281,28 @@ impl Exchange<'_, '_> {
                 response_time,
             });
         };
-        let downloading = async {
-            if no_body {
-                Ok(true)
-            } else {
-                download(server, self.input, framing, &mut send, self.idle, self.meter).await
-            }
-        };
-        let mut downloading = pin!(downloading);
-        let body = loop {
-            tokio::select! {
-                done = &mut uploading, if upload == Upload::Running => {
-                    upload = match done {
-                        Ok(()) => Upload::Done,
-                        Err(BodyFailure::Server) => Upload::Stopped,
-                        Err(BodyFailure::Client) => break Err(BodyFailure::Client),
-                    };
+        let body = {
+            let downloading = async {
+                if no_body {
+                    Ok(true)
+                } else {
+                    download(server, self.input, framing, &mut send, self.idle, self.meter).await
                 }
-                body = &mut downloading => break body,
+            };
+            let mut downloading = pin!(downloading);
+            loop {
+                tokio::select! {
+                    done = &mut uploading, if upload == Upload::Running => {
+                        upload = match done {
+                            Ok(()) => Upload::Done,
+                            Err(BodyFailure::Server) => Upload::Stopped,
+                            Err(BodyFailure::Client) => break Err(BodyFailure::Client),
+                        };
+                    }
+                    body = &mut downloading => break body,
+                }
             }
         };
-        drop(downloading);
         let complete = body.is_ok();
         if !complete {
             // RFC 9113 §8.1: a response cut short is reset, never ended as if whole.
@@ -309,10 +314,6 @@ impl Exchange<'_, '_> {
             complete,
             response_time,
         })
-    }
-
-    fn meter_server(&self) -> &Server {
-        self.meter.server()
     }
 }
 

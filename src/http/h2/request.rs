@@ -132,10 +132,11 @@ pub(crate) fn write_h1_head(out: &mut Vec<u8>, request: &H2Request<'_>, forward:
     for (name, value) in forward.edits.appends() {
         field(out, name.as_bytes(), value.as_bytes());
     }
-    let incoming = parts
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()));
+    let incoming = ForwardingFields {
+        headers: &parts.headers,
+        name: 0,
+        value: 0,
+    };
     forward.forwarding.write(out, incoming, host);
     match forward.framing {
         UploadFraming::Length => {}
@@ -151,6 +152,38 @@ pub(crate) fn write_h1_head(out: &mut Vec<u8>, request: &H2Request<'_>, forward:
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The received fields that [`Forwarding::write`] looks at (it extends a trusted peer's
+/// lists), as the cloneable iterator it takes; `HeaderMap`'s own iterators are not `Clone`.
+#[derive(Clone)]
+struct ForwardingFields<'a> {
+    headers: &'a http::HeaderMap,
+    name: usize,
+    value: usize,
+}
+
+impl<'a> Iterator for ForwardingFields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const NAMES: [&str; 4] = [
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "forwarded",
+        ];
+        while let Some(&name) = NAMES.get(self.name) {
+            // A name rarely has more than one field: re-walking its values costs nothing.
+            if let Some(value) = self.headers.get_all(name).iter().nth(self.value) {
+                self.value += 1;
+                return Some((name.as_bytes(), value.as_bytes()));
+            }
+            self.name += 1;
+            self.value = 0;
+        }
+        None
+    }
 }
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
