@@ -22,8 +22,8 @@ use super::h1::{
 use super::routing::HeaderEdits;
 use super::transfer::{stream_body, Meter};
 use super::upstream::{acquire, Acquired};
-use super::{pool, tunnel};
 use super::HttpBackendConfig;
+use super::{pool, tunnel};
 use crate::balancer::{Backend, Server};
 use crate::error::Error;
 use crate::proxy::session::Upstream;
@@ -139,8 +139,10 @@ where
                 } else {
                     // The rest of the body comes from the client now. The server may answer
                     // first (a 100 Continue, an early error): heads are read concurrently.
-                    upload_and_read_head(&mut conn, client, request, &mut body, &http, idle, scratch, &meter)
-                        .await
+                    upload_and_read_head(
+                        &mut conn, client, request, &mut body, &http, idle, scratch, &meter,
+                    )
+                    .await
                 }
             }
             Err(_) => Err(HeadFailure::WriteFailed),
@@ -166,8 +168,10 @@ where
         let response_time = sent_at.elapsed();
         server.stats.http.response_time.record(response_time);
         server.stats.http.responses.count(response.status);
-        let delivered = deliver(client, request, &response, conn, &server, body, &http, idle, scratch, &meter)
-            .await;
+        let delivered = deliver(
+            client, request, &response, conn, &server, body, &http, idle, scratch, &meter,
+        )
+        .await;
         scratch.heads.recycle(response.into_spans());
         let bytes_out = meter.bytes_to_client();
         return Ok(Sent {

@@ -47,7 +47,9 @@ impl HttpFrontend {
 
     /// Whether `peer` is a trusted proxy: its X-Forwarded-For is extended, not replaced.
     pub fn trusts(&self, peer: IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|block| block.contains(peer))
+        self.trusted_proxies
+            .iter()
+            .any(|block| block.contains(peer))
     }
 
     /// Requests lost by a full access-log queue.

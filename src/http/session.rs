@@ -13,17 +13,20 @@ use super::buffer::InputBuffer;
 use super::exchange::{forward, ClientSide, Failure, Outgoing, Scratch};
 use super::frontend::HttpFrontend;
 use super::h1::{
-    error_response, parse_request, redirect_response, write_request_head, BodyFraming,
-    BodyReader, ConnectionHeader, Forwarding, HeadError, HeadScratch, Limits, RequestHead,
-    RequestView,
+    error_response, parse_request, redirect_response, write_request_head, BodyFraming, BodyReader,
+    ConnectionHeader, Forwarding, HeadError, HeadScratch, Limits, RequestHead, RequestView,
 };
 use super::routing::{self, Decision};
 use crate::proxy::{ClientOrigin, Frontend};
 use crate::stats::bump;
 
 /// Serves requests on one client connection until either side closes it.
-pub(crate) async fn serve<S>(mut stream: S, frontend: &Arc<Frontend>, origin: ClientOrigin, tls: bool)
-where
+pub(crate) async fn serve<S>(
+    mut stream: S,
+    frontend: &Arc<Frontend>,
+    origin: ClientOrigin,
+    tls: bool,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut input = InputBuffer::new();
@@ -42,14 +45,14 @@ where
             return;
         };
         first = false;
-        let head = match read_head(&mut stream, &mut input, &http, &mut scratch.heads, started).await
-        {
-            Ok(head) => head,
-            Err(Stop::Close) => return,
-            Err(Stop::Answer(status)) => {
-                return refuse(&mut stream, frontend, status, started).await;
-            }
-        };
+        let head =
+            match read_head(&mut stream, &mut input, &http, &mut scratch.heads, started).await {
+                Ok(head) => head,
+                Err(Stop::Close) => return,
+                Err(Stop::Answer(status)) => {
+                    return refuse(&mut stream, frontend, status, started).await;
+                }
+            };
         bump(&frontend.stats.http.requests);
         let target = match http.routes.decide(&head.view(input.filled())) {
             Decision::Forward(target) => target,
@@ -133,10 +136,7 @@ where
         };
         match forward(&mut client, &outgoing, backend, &mut scratch).await {
             Ok(sent) => {
-                frontend
-                    .stats
-                    .http
-                    .answered(sent.status, started.elapsed());
+                frontend.stats.http.answered(sent.status, started.elapsed());
                 if !sent.keep_alive {
                     return;
                 }

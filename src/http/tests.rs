@@ -88,7 +88,11 @@ fn serve_origin(
         let answer = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{}\r\n{text}",
             text.len(),
-            if close && announce { "Connection: close\r\n" } else { "" }
+            if close && announce {
+                "Connection: close\r\n"
+            } else {
+                ""
+            }
         );
         if writer.write_all(answer.as_bytes()).is_err() || close {
             return;
@@ -279,7 +283,10 @@ fn a_silent_server_is_504_and_malformed_requests_are_refused() {
                    Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\n\r\n";
     let (status, _) = exchange(&mut client(address), smuggle);
     assert_eq!(status, 400);
-    let big = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "x".repeat(20000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "x".repeat(20000)
+    );
     let mut stream = client(address);
     let _ = stream.write_all(big.as_bytes());
     assert_eq!(read_response(&mut BufReader::new(&mut stream)).0, 431);
@@ -318,7 +325,10 @@ fn pooled_connections_the_server_closed_are_not_used_or_are_retried() {
     }
     assert_eq!(a.requests.load(Ordering::SeqCst), 20);
     let stats = engine.snapshot();
-    assert_eq!(stats.frontends["f"].http.as_ref().unwrap().responses.c5xx, 0);
+    assert_eq!(
+        stats.frontends["f"].http.as_ref().unwrap().responses.c5xx,
+        0
+    );
 }
 
 #[test]

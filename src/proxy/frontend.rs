@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::global_limit::GlobalSlot;
 use crate::balancer::Backend;
 use crate::config::{FrontendConfig, FrontendMode, SpliceMode};
-use crate::http::HttpFrontend;
 use crate::firewall::{Firewall, Refusal, SourceRefusal, SourceTicket};
+use crate::http::HttpFrontend;
 use crate::stats::{bump, FrontendStats};
 use crate::tls::{HandshakeError, TlsTermination};
 
@@ -109,7 +109,10 @@ impl Frontend {
 
     /// Requests its access log dropped (a full queue); 0 without one.
     pub fn access_log_dropped(&self) -> u64 {
-        self.http.load().as_ref().map_or(0, |h| h.access_log_dropped())
+        self.http
+            .load()
+            .as_ref()
+            .map_or(0, |h| h.access_log_dropped())
     }
 
     /// Counts a client's TLS handshake that failed or timed out.

@@ -38,7 +38,9 @@ impl Engine {
             .map(|b| Ok((b.name.clone(), load_backend_tls(b)?)))
             .collect::<Result<HashMap<_, _>>>()?;
         for wanted in &config.frontends {
-            check_route_backends(wanted, |name| config.backends.iter().any(|b| b.name == name))?;
+            check_route_backends(wanted, |name| {
+                config.backends.iter().any(|b| b.name == name)
+            })?;
         }
         let mut state = self.lock();
         for wanted in &config.frontends {

@@ -8,8 +8,8 @@ use super::engine::Engine;
 use crate::balancer::{Backend, Server};
 use crate::config::{CheckKind, FrontendMode};
 use crate::stats::{
-    read, BackendHttpSnapshot, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, RefusedSnapshot,
-    ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot,
+    read, BackendHttpSnapshot, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot,
+    RefusedSnapshot, ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot,
 };
 
 impl Engine {

@@ -9,7 +9,7 @@ pub(crate) use counters::{bump, read};
 pub use counters::{FrontendStats, ServerStats, Traffic};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
 pub use snapshot::{
-    BackendHttpSnapshot, BackendSnapshot, HttpFrontendSnapshot, ResponsesSnapshot,
-    ServerHttpSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot, MysqlSnapshot,
-    RefusedSnapshot, ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot, TrafficSnapshot,
+    BackendHttpSnapshot, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot,
+    HttpFrontendSnapshot, MysqlSnapshot, RefusedSnapshot, ResponsesSnapshot, ServerHttpSnapshot,
+    ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot, TrafficSnapshot,
 };

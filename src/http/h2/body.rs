@@ -139,22 +139,20 @@ where
             send_data(send, Bytes::new(), true, idle).await?;
             Ok(true)
         }
-        BodyFraming::Length(mut left) => {
-            loop {
-                if !input.is_empty() {
-                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
-                    left -= take as u64;
-                    meter.to_client(take);
-                    send_data(send, input.split_to(take).freeze(), left == 0, idle).await?;
-                    if left == 0 {
-                        return Ok(true);
-                    }
-                }
-                if read_more(server, input, send, idle).await? == 0 {
-                    return Err(BodyFailure::Server);
+        BodyFraming::Length(mut left) => loop {
+            if !input.is_empty() {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
+                left -= take as u64;
+                meter.to_client(take);
+                send_data(send, input.split_to(take).freeze(), left == 0, idle).await?;
+                if left == 0 {
+                    return Ok(true);
                 }
             }
-        }
+            if read_more(server, input, send, idle).await? == 0 {
+                return Err(BodyFailure::Server);
+            }
+        },
         BodyFraming::Chunked => {
             let mut decoder = ChunkedDecoder::new();
             loop {

@@ -143,7 +143,11 @@ impl ChunkedDecoder {
 /// The offset of the first CRLF in `input`; an error when none is in the first `limit`
 /// bytes, or on a bare LF (RFC 9112 §7.1 lines end in CRLF; a lone LF is a smuggling vector).
 fn find_crlf(input: &[u8], limit: usize) -> Result<Option<usize>, BodyError> {
-    match input.iter().take(limit.saturating_add(1)).position(|&b| b == b'\n') {
+    match input
+        .iter()
+        .take(limit.saturating_add(1))
+        .position(|&b| b == b'\n')
+    {
         Some(0) => Err(BodyError::BadChunkSize),
         Some(lf) if input[lf - 1] == b'\r' => Ok(Some(lf - 1)),
         Some(_) => Err(BodyError::BadChunkSize),
@@ -163,7 +167,8 @@ fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     }
     let rest = &line[digits_end..];
     let ext = rest.trim_ascii_start();
-    if !ext.is_empty() && (ext[0] != b';' || ext.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
+    if !ext.is_empty()
+        && (ext[0] != b';' || ext.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
     {
         return Err(BodyError::BadChunkExtension);
     }
@@ -225,8 +230,14 @@ mod tests {
     fn the_bytes_after_the_body_stay_in_the_buffer() {
         let mut decoder = ChunkedDecoder::new();
         let mut input = BytesMut::from(&b"1\r\na\r\n0\r\n\r\nHTTP/1.1"[..]);
-        assert_eq!(decoder.next(&mut input).unwrap(), Some(Piece::Data(Bytes::from_static(b"a"))));
-        assert!(matches!(decoder.next(&mut input).unwrap(), Some(Piece::End(_))));
+        assert_eq!(
+            decoder.next(&mut input).unwrap(),
+            Some(Piece::Data(Bytes::from_static(b"a")))
+        );
+        assert!(matches!(
+            decoder.next(&mut input).unwrap(),
+            Some(Piece::End(_))
+        ));
         assert_eq!(&input[..], b"HTTP/1.1");
     }
 
@@ -234,7 +245,10 @@ mod tests {
     fn malformed_framing_is_refused() {
         assert_eq!(decode(b"x\r\n", 8), Err(BodyError::BadChunkSize));
         assert_eq!(decode(b"3\nabc\r\n", 8), Err(BodyError::BadChunkSize));
-        assert_eq!(decode(b"3\r\nabcX\r\n", 8), Err(BodyError::MissingChunkCrlf));
+        assert_eq!(
+            decode(b"3\r\nabcX\r\n", 8),
+            Err(BodyError::MissingChunkCrlf)
+        );
         assert_eq!(
             decode(b"11111111111111111\r\n", 32),
             Err(BodyError::ChunkSizeOverflow)
@@ -242,7 +256,10 @@ mod tests {
         assert_eq!(decode(b"3 x\r\n", 8), Err(BodyError::BadChunkExtension));
         let long = [b'1'; MAX_CHUNK_LINE + 2];
         assert_eq!(decode(&long, 64), Err(BodyError::ChunkLineTooLong));
-        assert_eq!(decode(b"0\r\nbad line\r\n\r\n", 64), Err(BodyError::BadTrailer));
+        assert_eq!(
+            decode(b"0\r\nbad line\r\n\r\n", 64),
+            Err(BodyError::BadTrailer)
+        );
         let mut big = b"0\r\n".to_vec();
         for i in 0..2000 {
             big.extend_from_slice(format!("x-f{i}: 0123456789\r\n").as_bytes());

@@ -11,7 +11,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
-use h2::{RecvStream, Reason};
+use h2::{Reason, RecvStream};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::Arc;
@@ -26,9 +26,7 @@ use crate::balancer::Server;
 use crate::error::Error;
 use crate::http::buffer::CHUNK;
 use crate::http::exchange::Failure;
-use crate::http::h1::{
-    parse_response, BodyFraming, Forwarding, HeadScratch, Limits, ResponseHead,
-};
+use crate::http::h1::{parse_response, BodyFraming, Forwarding, HeadScratch, Limits, ResponseHead};
 use crate::http::routing::Target;
 use crate::http::transfer::Meter;
 use crate::http::upstream::{acquire, Acquired};
@@ -286,7 +284,10 @@ impl Exchange<'_, '_> {
                 if no_body {
                     Ok(true)
                 } else {
-                    download(server, self.input, framing, &mut send, self.idle, self.meter).await
+                    download(
+                        server, self.input, framing, &mut send, self.idle, self.meter,
+                    )
+                    .await
                 }
             };
             let mut downloading = pin!(downloading);
@@ -310,7 +311,10 @@ impl Exchange<'_, '_> {
         }
         Ok(Delivered {
             status,
-            reusable: body == Ok(true) && upload == Upload::Done && keep_alive && self.input.is_empty(),
+            reusable: body == Ok(true)
+                && upload == Upload::Done
+                && keep_alive
+                && self.input.is_empty(),
             complete,
             response_time,
         })

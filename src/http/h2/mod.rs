@@ -31,6 +31,8 @@ mod preface;
 mod request;
 mod response;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use preface::serve_plain;
 
@@ -117,7 +119,8 @@ where
             // Closed by the client, or a connection error the crate already sent a GOAWAY for.
             return;
         };
-        if resets.exceeded(&shared) || shared.running.load(Ordering::Relaxed) >= MAX_RUNNING_STREAMS {
+        if resets.exceeded(&shared) || shared.running.load(Ordering::Relaxed) >= MAX_RUNNING_STREAMS
+        {
             conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
             break;
         }

@@ -21,7 +21,11 @@ pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves a plaintext client of an http frontend: HTTP/1.1, or HTTP/2 when the frontend
 /// takes h2c and the client opens with the preface.
-pub(crate) async fn serve_plain(mut client: TcpStream, frontend: &Arc<Frontend>, origin: ClientOrigin) {
+pub(crate) async fn serve_plain(
+    mut client: TcpStream,
+    frontend: &Arc<Frontend>,
+    origin: ClientOrigin,
+) {
     let Some(http) = frontend.http().filter(|http| http.config.h2c) else {
         return session::serve(client, frontend, origin, false).await;
     };

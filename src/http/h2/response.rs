@@ -53,7 +53,8 @@ pub(crate) fn from_h1(buf: &[u8], head: &ResponseHead, edits: &HeaderEdits) -> R
         let name = field.name.get(buf);
         if is_connection_specific(name)
             || edits.drops(name)
-            || (head.framing == BodyFraming::Chunked && name.eq_ignore_ascii_case(b"content-length"))
+            || (head.framing == BodyFraming::Chunked
+                && name.eq_ignore_ascii_case(b"content-length"))
             || (has_connection && named_by_connection(head, buf, name))
         {
             continue;
@@ -118,7 +119,14 @@ mod tests {
 
     #[test]
     fn connection_specific_fields_any_case() {
-        for name in ["Connection", "KEEP-ALIVE", "proxy-connection", "Transfer-Encoding", "upgrade", "TE"] {
+        for name in [
+            "Connection",
+            "KEEP-ALIVE",
+            "proxy-connection",
+            "Transfer-Encoding",
+            "upgrade",
+            "TE",
+        ] {
             assert!(is_connection_specific(name.as_bytes()), "{name}");
         }
         for name in ["content-length", "x-connection", "trailer", "tea"] {
@@ -131,6 +139,9 @@ mod tests {
         let (response, body) = error_page(503);
         assert_eq!(response.status(), 503);
         assert_eq!(&body[..], b"503 Service Unavailable\n");
-        assert_eq!(response.headers()[CONTENT_LENGTH], body.len().to_string().as_str());
+        assert_eq!(
+            response.headers()[CONTENT_LENGTH],
+            body.len().to_string().as_str()
+        );
     }
 }

@@ -63,6 +63,12 @@ pub(crate) async fn serve(
         bump(&counters.bad_requests);
         return answer(&mut respond, frontend, 501, started);
     }
+    if parts.headers.len() > http.config.max_headers {
+        // `max_headers`, as on the HTTP/1.1 side (the list's size is bounded by
+        // SETTINGS_MAX_HEADER_LIST_SIZE already).
+        bump(&counters.bad_requests);
+        return answer(&mut respond, frontend, 431, started);
+    }
     if head.host().is_none() {
         // RFC 9113 §8.3.1: a request needs `:authority` or `Host` to be routed and sent on
         // as HTTP/1.1 (RFC 9112 §3.2 makes Host mandatory).
