@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from .http_backends import Nginx, http_config
-from .pki import CertificateAuthority
+from .pki import TestCA
 from .proc import FastlbProcess, free_port, frontend_port
 
 Start = Callable[[dict[str, Any]], FastlbProcess]
@@ -125,7 +125,7 @@ class Site:
         self.b = Nginx(tmp_path / "nginx-b", "b", named("b", root))
         stack.callback(self.b.close)
         echo = stack.enter_context(echo_server())
-        ca = CertificateAuthority(tmp_path)
+        ca = TestCA(tmp_path)
         site = ca.issue("site", ["localhost"], ips=("127.0.0.1",))
         servers = [
             {"name": "a", "address": self.a.address, "weight": 3},
