@@ -124,7 +124,7 @@ bench-failover: install ## Failover outage of a VIP pair, fastlb vs keepalived (
 # With a nightly toolchain at hand: make fuzz FUZZ_CARGO="cargo +nightly".
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := config_json cidr tls_client_hello cert_subject pem \
-	mysql_statement mysql_client_packets mysql_server_packets
+	mysql_statement mysql_client_packets mysql_server_packets proxy_protocol
 FUZZ_CARGO ?= RUSTC_BOOTSTRAP=1 cargo
 
 .PHONY: fuzz

@@ -23,6 +23,9 @@ pub struct Pick {
 /// The settings a reload may change, swapped as one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendSettings {
+    /// `send_proxy` / `check_send_proxy`: the PROXY header on server connections / checks.
+    pub send_proxy: Option<crate::proxy_protocol::ProxyVersion>,
+    pub check_send_proxy: bool,
     pub retries: u32,
     pub connect_timeout: Duration,
     pub all_backups: bool,
@@ -35,6 +38,8 @@ pub struct BackendSettings {
 impl BackendSettings {
     fn from_config(config: &BackendConfig) -> Self {
         BackendSettings {
+            send_proxy: config.send_proxy,
+            check_send_proxy: config.check_send_proxy,
             retries: config.retries,
             connect_timeout: config.connect_timeout(),
             all_backups: config.all_backups,

@@ -1,4 +1,11 @@
 //! The checks themselves: one connection each, bounded by the check timeout.
+//!
+//! With `check_send_proxy` (HAProxy's `check-send-proxy`) a check opens with a PROXY header,
+//! for servers that require one on every connection: v1 names the check connection's own
+//! addresses (the spec §2.1 asks health checks for "a valid PROXY line" filled with a
+//! getsockname()/getpeername() pair rather than UNKNOWN, and HAProxy does so); v2 sends the
+//! LOCAL command, as HAProxy does for connections it initiates itself (spec §2.2: LOCAL is
+//! for "health-checks to the server", whose real endpoints the receiver then uses).
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,18 +14,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::{CheckKind, HealthCheckConfig};
+use crate::proxy_protocol::{self, ProxyVersion};
 
 /// What a check found: Ok(duration) or the reason it failed.
 pub type ProbeOutcome = Result<Duration, String>;
 
-/// Runs one check against `address`.
-pub async fn probe(check: &HealthCheckConfig, address: SocketAddr) -> ProbeOutcome {
+/// Runs one check against `address`, opening with a PROXY header of `proxy`'s version
+/// when given.
+pub async fn probe(
+    check: &HealthCheckConfig,
+    address: SocketAddr,
+    proxy: Option<ProxyVersion>,
+) -> ProbeOutcome {
     let started = Instant::now();
     let timeout = Duration::from_millis(check.timeout_ms);
     let outcome = tokio::time::timeout(timeout, async {
         let mut stream = TcpStream::connect(address)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        if let Some(version) = proxy {
+            send_proxy_header(&mut stream, version)
+                .await
+                .map_err(|e| format!("PROXY header: {e}"))?;
+        }
         match check.kind {
             CheckKind::Tcp => Ok(()),
             CheckKind::Http => http(&mut stream, check, address).await,
@@ -31,6 +49,19 @@ pub async fn probe(check: &HealthCheckConfig, address: SocketAddr) -> ProbeOutco
         Ok(Err(reason)) => Err(reason),
         Err(_) => Err(format!("timeout after {} ms", check.timeout_ms)),
     }
+}
+
+/// The check's PROXY header (see the module's header for why v1 and v2 differ).
+async fn send_proxy_header(stream: &mut TcpStream, version: ProxyVersion) -> io::Result<()> {
+    let mut header = Vec::with_capacity(108);
+    match version {
+        ProxyVersion::V1 => {
+            let (source, destination) = (stream.local_addr()?, stream.peer_addr()?);
+            proxy_protocol::encode(version, source, destination, &mut header);
+        }
+        ProxyVersion::V2 => proxy_protocol::encode_local(&mut header),
+    }
+    stream.write_all(&header).await
 }
 
 async fn http(
@@ -181,7 +212,57 @@ fn error_text(packet: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{error_text, login, parse_status};
+    use super::{error_text, login, parse_status, probe};
+    use crate::config::{CheckKind, HealthCheckConfig};
+    use crate::proxy_protocol::{read_header, ProxiedAddresses, ProxyVersion};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP check against a server that reads a PROXY header first (as nginx's
+    /// `listen ... proxy_protocol` does) and answers 200 only to a well-formed one.
+    async fn check_through_proxy_header(
+        version: Option<ProxyVersion>,
+    ) -> (Result<Duration, String>, Option<Option<ProxiedAddresses>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let header = read_header(&mut stream, Duration::from_millis(500))
+                .await
+                .ok();
+            let mut request = [0u8; 4];
+            let is_get = stream.read_exact(&mut request).await.is_ok() && &request == b"GET ";
+            let status = if header.is_some() && is_get { 200 } else { 400 };
+            let reply = format!("HTTP/1.0 {status} X\r\n\r\n");
+            let _ = stream.write_all(reply.as_bytes()).await;
+            header
+        });
+        let check: HealthCheckConfig = serde_json::from_value(serde_json::json!({
+            "type": "http", "timeout_ms": 2000, "rise": 1, "fall": 1
+        }))
+        .unwrap();
+        assert_eq!(check.kind, CheckKind::Http);
+        let outcome = probe(&check, address, version).await;
+        (outcome, server.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn checks_open_with_the_proxy_header_when_asked() {
+        // v1: the check connection's own addresses (both loopback here).
+        let (outcome, header) = check_through_proxy_header(Some(ProxyVersion::V1)).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let addresses = header.unwrap().unwrap();
+        assert_eq!(addresses.client.ip(), addresses.local.ip());
+        assert_ne!(addresses.client.port(), addresses.local.port());
+        // v2: LOCAL, so the server keeps the connection's real endpoints.
+        let (outcome, header) = check_through_proxy_header(Some(ProxyVersion::V2)).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(header, Some(None));
+        // Without it, the server sees "GET " where it wants a header: the check fails.
+        let (outcome, header) = check_through_proxy_header(None).await;
+        assert_eq!(outcome.unwrap_err(), "HTTP status 400, expected 200");
+        assert_eq!(header, None);
+    }
 
     #[test]
     fn status_lines() {

@@ -21,10 +21,10 @@ use super::h1::{
 };
 use super::routing::HeaderEdits;
 use super::transfer::{stream_body, Meter};
-use super::upstream::{acquire, Acquired};
+use super::tunnel;
+use super::upstream::{acquire, release, Acquired, Affinity};
 use super::HttpBackendConfig;
-use super::{pool, tunnel};
-use crate::balancer::{Backend, Server};
+use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
 use crate::proxy::session::Upstream;
 use crate::proxy::Frontend;
@@ -99,6 +99,8 @@ pub(crate) struct Scratch {
     pub server_input: InputBuffer,
     pub out: Vec<u8>,
     pub heads: HeadScratch,
+    /// The client's origin and private server connection (`send_proxy`).
+    pub affinity: Affinity,
 }
 
 /// Forwards one request to a server of `backend` and streams the response back. An `Err`
@@ -112,7 +114,8 @@ pub(crate) async fn forward<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let http = backend.settings().http.clone();
+    let settings = backend.settings();
+    let http = &settings.http;
     let idle = client.frontend.idle_timeout();
     let mut retries = 0;
     let mut allow_pool = http.server_reuse;
@@ -121,7 +124,7 @@ where
             server,
             mut conn,
             reused,
-        } = match acquire(backend, allow_pool).await {
+        } = match acquire(backend, allow_pool, &mut scratch.affinity).await {
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
@@ -135,12 +138,12 @@ where
             Ok(()) => {
                 meter.to_server(request.bytes.len());
                 if body.is_complete() {
-                    read_head(&mut conn, client, request, &http, scratch, &meter).await
+                    read_head(&mut conn, client, request, http, scratch, &meter).await
                 } else {
                     // The rest of the body comes from the client now. The server may answer
                     // first (a 100 Continue, an early error): heads are read concurrently.
                     upload_and_read_head(
-                        &mut conn, client, request, &mut body, &http, idle, scratch, &meter,
+                        &mut conn, client, request, &mut body, http, idle, scratch, &meter,
                     )
                     .await
                 }
@@ -161,7 +164,6 @@ where
                     bump(&server.stats.http.retried_requests);
                     continue;
                 }
-                drop(meter);
                 return Err((error.failure(), Some(server)));
             }
         };
@@ -169,7 +171,7 @@ where
         server.stats.http.response_time.record(response_time);
         server.stats.http.responses.count(response.status);
         let delivered = deliver(
-            client, request, &response, conn, &server, body, &http, idle, scratch, &meter,
+            client, request, &response, conn, &server, body, &settings, idle, scratch, &meter,
         )
         .await;
         scratch.heads.recycle(response.into_spans());
@@ -343,7 +345,7 @@ async fn deliver<S>(
     mut conn: Upstream,
     server: &Arc<Server>,
     request_body: BodyReader,
-    http: &HttpBackendConfig,
+    settings: &BackendSettings,
     idle: Duration,
     scratch: &mut Scratch,
     meter: &Meter<'_>,
@@ -411,8 +413,9 @@ where
     )
     .await;
     let complete = streamed.is_ok() && body.is_complete();
-    if complete && request_done && response.keep_alive && input.is_empty() && http.server_reuse {
-        pool::put(server, conn, http);
+    let reusable = complete && request_done && response.keep_alive && input.is_empty();
+    if reusable && settings.http.server_reuse {
+        release(settings, server, conn, &mut scratch.affinity);
     }
     Delivered {
         status,

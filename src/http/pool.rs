@@ -94,12 +94,6 @@ pub(crate) fn put(server: &Arc<Server>, conn: Upstream, config: &HttpBackendConf
     }
 }
 
-/// Idle connections on this worker (tests).
-#[cfg(test)]
-pub(crate) fn idle_here(server: &Server) -> usize {
-    POOL.with_borrow(|pool| pool.by_server.get(&server.id).map_or(0, VecDeque::len))
-}
-
 /// Closes expired, dead and retired servers' idle connections until the pool is empty.
 async fn sweep() {
     loop {
@@ -125,7 +119,7 @@ async fn sweep() {
 /// Whether an idle connection is still open and quiet. The readiness check costs no
 /// syscall while tokio has seen no event on the socket; only a socket reported readable
 /// is peeked at (EOF, unexpected bytes or an error: unusable).
-fn alive(conn: &Upstream) -> bool {
+pub(crate) fn alive(conn: &Upstream) -> bool {
     let socket = conn.socket();
     let peeked = socket.try_io(Interest::READABLE, || {
         let mut byte = [0u8; 1];

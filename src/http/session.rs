@@ -17,6 +17,7 @@ use super::h1::{
     ConnectionHeader, Forwarding, HeadError, HeadScratch, Limits, RequestHead, RequestView,
 };
 use super::routing::{self, Decision};
+use super::upstream::Affinity;
 use crate::proxy::{ClientOrigin, Frontend};
 use crate::stats::bump;
 
@@ -34,6 +35,10 @@ pub(crate) async fn serve<S>(
         server_input: InputBuffer::new(),
         out: Vec::new(),
         heads: HeadScratch::new(),
+        affinity: Affinity {
+            origin,
+            private: None,
+        },
     };
     let mut request_out: Vec<u8> = Vec::new();
     let mut first = true;

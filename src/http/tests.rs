@@ -122,6 +122,15 @@ const HTTP_SECTION: &str = r#""http": {"request_timeout_ms": 500, "keepalive_tim
     "response_headers": {"set": [], "add": [], "remove": []}, "access_log": null}"#;
 
 fn engine(servers: &[(&str, SocketAddr, u32)], backend_http: &str) -> (Engine, SocketAddr) {
+    engine_with(servers, backend_http, "")
+}
+
+/// `backend_extra`: more fields of the backend (`"send_proxy": "v1", `).
+fn engine_with(
+    servers: &[(&str, SocketAddr, u32)],
+    backend_http: &str,
+    backend_extra: &str,
+) -> (Engine, SocketAddr) {
     let servers: Vec<String> = servers
         .iter()
         .map(|(n, a, w)| format!(r#"{{"name": "{n}", "address": "{a}", "weight": {w}}}"#))
@@ -129,7 +138,8 @@ fn engine(servers: &[(&str, SocketAddr, u32)], backend_http: &str) -> (Engine, S
     let json = format!(
         r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "127.0.0.1:0",
               "backend": "b", "mode": "http", {HTTP_SECTION}}}],
-            "backends": [{{"name": "b", "connect_timeout_ms": 500, "http": {backend_http},
+            "backends": [{{"name": "b", "connect_timeout_ms": 500, {backend_extra}
+                           "http": {backend_http},
                            "servers": [{}]}}]}}"#,
         servers.join(",")
     );
@@ -197,6 +207,14 @@ fn keep_alive_requests_are_balanced_one_by_one_by_weight() {
     // One connection per server, reused: the pool at work.
     assert_eq!(a.accepted.load(Ordering::SeqCst), 1);
     assert_eq!(b.accepted.load(Ordering::SeqCst), 1);
+    // The last response is counted once it is written: the client may have read it first.
+    for _ in 0..200 {
+        let stats = engine.snapshot();
+        if stats.frontends["f"].http.as_ref().unwrap().responses.c2xx == 8 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
     let stats = engine.snapshot();
     let http = stats.frontends["f"].http.as_ref().unwrap();
     assert_eq!((http.requests, http.responses.c2xx), (8, 8));
@@ -352,4 +370,67 @@ fn an_idle_pooled_connection_is_counted_and_expires() {
         thread::sleep(Duration::from_millis(10));
     }
     panic!("the idle connection was not closed after its idle timeout");
+}
+
+/// An origin behind `send_proxy: v1`: every connection starts with a PROXY line, reported
+/// on `lines`; then it answers each request with that line.
+fn proxy_protocol_origin() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let seen = seen.clone();
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                let mut proxy = String::new();
+                reader.read_line(&mut proxy).unwrap();
+                let proxy = proxy.trim_end().to_string();
+                seen.lock().unwrap().push(proxy.clone());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    while line != "\r\n" {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{proxy}",
+                        proxy.len()
+                    );
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, lines)
+}
+
+#[test]
+fn send_proxy_connections_are_private_to_their_client() {
+    let (origin, lines) = proxy_protocol_origin();
+    let (_engine, address) = engine_with(&[("a", origin, 1)], REUSE, r#""send_proxy": "v1","#);
+    let (mut first, mut second) = (client(address), client(address));
+    for _ in 0..3 {
+        for stream in [&mut first, &mut second] {
+            let port = stream.local_addr().unwrap().port();
+            let (status, body) = exchange(stream, GET);
+            assert_eq!(status, 200);
+            // The connection that answered names this client, never the other one.
+            assert!(
+                body.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 ")
+                    && body.split(' ').nth(4) == Some(&port.to_string()),
+                "{body} for client port {port}"
+            );
+        }
+    }
+    // One connection per client, each reused for that client's requests.
+    assert_eq!(lines.lock().unwrap().len(), 2);
 }

@@ -1,6 +1,6 @@
 //! Getting a server connection for one request: a pooled one for the picked server, else
-//! a new one through the TCP mode's connect path (connect timeout, TLS to the server,
-//! passive health observation, retries on other servers).
+//! a new one through the TCP mode's connect path (connect timeout, PROXY header, TLS to the
+//! server, passive health observation, retries on other servers); and giving it back.
 
 use std::io;
 use std::pin::Pin;
@@ -11,9 +11,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::pool;
-use crate::balancer::{Backend, Server};
+use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
-use crate::proxy::session::{connect, observe_failure, Upstream};
+use crate::proxy::session::{connect_with_proxy_header, observe_failure, Upstream};
+use crate::proxy::ClientOrigin;
 use crate::stats::bump;
 
 /// ALPN offered to TLS servers: fastlb speaks HTTP/1.1 to them.
@@ -28,17 +29,38 @@ pub(crate) struct Acquired {
     pub reused: bool,
 }
 
+/// The client's own server connection, for backends with `send_proxy`: a connection that
+/// began with a PROXY header names one client and is never shared with another (HAProxy
+/// marks such connections private). The session keeps its last one for its own next
+/// requests to that server.
+pub(crate) type Private = Option<(Arc<Server>, Upstream)>;
+
+/// Where the client connection comes from (for `send_proxy`) and its private connection.
+pub(crate) struct Affinity {
+    pub origin: ClientOrigin,
+    pub private: Private,
+}
+
 /// Picks a server of `backend` (smooth weighted round robin, per request) and gives a
-/// connection to it: a pooled one when `allow_pool`, else a new one. A failed connect is
-/// retried on the next servers, `retries` times, as in TCP mode.
-pub(crate) async fn acquire(backend: &Backend, allow_pool: bool) -> Result<Acquired, Error> {
+/// connection to it: an idle one when `allow_reuse` (from the worker's pool, or the
+/// client's private one under `send_proxy`), else a new one. A failed connect is retried
+/// on the next servers, `retries` times, as in TCP mode.
+pub(crate) async fn acquire(
+    backend: &Backend,
+    allow_reuse: bool,
+    affinity: &mut Affinity,
+) -> Result<Acquired, Error> {
     let settings = backend.settings();
     let mut pick = backend.pick().ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let server = &pick.server;
-        if allow_pool {
-            if let Some(conn) = pool::take(server) {
+        if allow_reuse {
+            let idle = match settings.send_proxy {
+                None => pool::take(server),
+                Some(_) => take_private(&mut affinity.private, server),
+            };
+            if let Some(conn) = idle {
                 bump(&server.stats.http.pool_hits);
                 return Ok(Acquired {
                     server: pick.server,
@@ -48,7 +70,7 @@ pub(crate) async fn acquire(backend: &Backend, allow_pool: bool) -> Result<Acqui
             }
         }
         bump(&server.stats.http.pool_misses);
-        match connect_new(backend, server).await {
+        match connect_new(backend, server, &settings, affinity.origin).await {
             Ok(conn) => {
                 return Ok(Acquired {
                     server: pick.server,
@@ -69,19 +91,54 @@ pub(crate) async fn acquire(backend: &Backend, allow_pool: bool) -> Result<Acqui
     }
 }
 
-/// A new connection to `server` (no retry), its failure counted and observed.
-pub(crate) async fn connect_new(backend: &Backend, server: &Server) -> Result<Upstream, Error> {
-    let settings = backend.settings();
+/// The client's private connection, if it is to `server` and still usable.
+fn take_private(private: &mut Private, server: &Server) -> Option<Upstream> {
+    match private.take() {
+        Some((owner, conn)) if owner.id == server.id && pool::alive(&conn) => Some(conn),
+        other => {
+            *private = other.filter(|(owner, _)| owner.id != server.id);
+            None
+        }
+    }
+}
+
+/// Keeps `conn`, idle after a complete exchange, for a next request: in the worker's pool,
+/// or as the client's private connection under `send_proxy`.
+pub(crate) fn release(
+    backend_settings: &BackendSettings,
+    server: &Arc<Server>,
+    conn: Upstream,
+    affinity: &mut Affinity,
+) {
+    match backend_settings.send_proxy {
+        None => pool::put(server, conn, &backend_settings.http),
+        Some(_) => affinity.private = Some((server.clone(), conn)),
+    }
+}
+
+/// A new connection to `server` (no retry), its failure counted and observed; with
+/// `send_proxy`, the PROXY header naming the client goes first.
+async fn connect_new(
+    backend: &Backend,
+    server: &Server,
+    settings: &BackendSettings,
+    origin: ClientOrigin,
+) -> Result<Upstream, Error> {
     let tls = backend.tls();
     let started = Instant::now();
-    match connect(
+    let mut header = Vec::new();
+    if let Some(version) = settings.send_proxy {
+        crate::proxy_protocol::encode(version, origin.client, origin.local, &mut header);
+    }
+    let connected = connect_with_proxy_header(
         server,
         settings.connect_timeout,
         tls.as_deref(),
         Some(ALPN_HTTP1),
+        &header,
     )
-    .await
-    {
+    .await;
+    match connected {
         Ok(conn) => {
             server.stats.connect_time.record(started.elapsed());
             bump(&server.stats.traffic.total);
@@ -91,7 +148,7 @@ pub(crate) async fn connect_new(backend: &Backend, server: &Server) -> Result<Up
         Err(error) => {
             if error.retryable() {
                 bump(&server.stats.connect_errors);
-                observe_failure(backend, &settings, server);
+                observe_failure(backend, settings, server);
             }
             Err(error)
         }

@@ -29,6 +29,8 @@ pub struct Frontend {
     /// The ACL and per-source limits checked at accept.
     pub firewall: Firewall,
     pub splice: SpliceMode,
+    /// `accept_proxy`: read a PROXY header first (swapped whole on reload).
+    pub accept_proxy: ArcSwapOption<crate::proxy_protocol::AcceptProxy>,
     /// Fixed for the listener's life (a reload that changes it rebinds the frontend).
     pub mode: FrontendMode,
     pub stats: FrontendStats,
@@ -61,6 +63,7 @@ impl Frontend {
             http: ArcSwapOption::new(http),
             firewall: Firewall::default(),
             splice,
+            accept_proxy: ArcSwapOption::empty(),
             mode: config.mode,
             stats: FrontendStats::default(),
         };
@@ -88,6 +91,8 @@ impl Frontend {
     }
 
     fn configure_firewall(&self, config: &FrontendConfig) {
+        self.accept_proxy
+            .store(crate::proxy_protocol::AcceptProxy::from_config(config));
         self.firewall.configure(
             config.acl.as_ref(),
             config.max_connections_per_source,

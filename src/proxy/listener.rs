@@ -1,4 +1,5 @@
-//! Binding listen sockets and the accept loop.
+//! Binding listen sockets and the accept loop; a frontend with `accept_proxy` reads the
+//! client's PROXY header before its session starts.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -8,10 +9,11 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::frontend::Frontend;
+use super::frontend::{ConnectionSlot, Frontend};
 use super::global_limit::{GlobalLimit, GlobalSlot};
-use super::session;
+use super::{session, ClientOrigin};
 use crate::config::FrontendMode;
+use crate::proxy_protocol::{self, AcceptProxy};
 use crate::stats::bump;
 
 /// Kernel accept queue length; the kernel caps it at net.core.somaxconn.
@@ -120,7 +122,13 @@ pub(super) async fn accept_loop(
     }
 }
 
-/// The firewall, then the frontend's `max_connections`; a session only for what passes.
+/// The firewall, `trusted_proxies` (with `accept_proxy`), then the frontend's
+/// `max_connections`; a session only for what passes.
+///
+/// The ACL judges the TCP peer, not the address a PROXY header will claim: it is the
+/// connection we accept, and the header is not read yet (HAProxy's `tcp-request connection`
+/// rules run before `accept-proxy` too). Rules on the real client belong to the proxy in
+/// front, or to `mode: http`'s routing once the header has been read.
 #[inline]
 fn admit(client: TcpStream, peer: SocketAddr, frontend: &Arc<Frontend>, global: GlobalSlot) {
     let source = match frontend.firewall.admit(peer.ip()) {
@@ -130,21 +138,67 @@ fn admit(client: TcpStream, peer: SocketAddr, frontend: &Arc<Frontend>, global: 
             return reset(client);
         }
     };
-    match frontend.reserve_slot(global, source) {
-        Some(slot) => match frontend.mode {
+    let accept_proxy = frontend.accept_proxy.load();
+    if let Some(accept) = accept_proxy.as_ref() {
+        // Before a slot, like an ACL refusal: an untrusted peer never costs a session.
+        if !accept.trusts(peer.ip()) {
+            bump(&frontend.stats.proxy_refused);
+            return reset(client);
+        }
+    }
+    let Some(slot) = frontend.reserve_slot(global, source) else {
+        return bump(&frontend.stats.rejected);
+    };
+    match accept_proxy.as_ref() {
+        None => match frontend.mode {
             FrontendMode::Tcp => {
-                tokio::spawn(session::serve(client, slot));
+                tokio::spawn(session::serve(client, slot, None));
             }
             FrontendMode::Mysql => {
                 tokio::spawn(crate::mysql::serve(client, slot));
             }
             FrontendMode::Http => {
                 let local = client.local_addr().unwrap_or(peer);
-                let origin = super::ClientOrigin::direct(peer, local);
+                let origin = ClientOrigin::direct(peer, local);
                 tokio::spawn(crate::http::serve(client, slot, origin));
             }
         },
-        None => bump(&frontend.stats.rejected),
+        Some(accept) => {
+            tokio::spawn(serve_proxied(client, peer, slot, accept.clone()));
+        }
+    }
+}
+
+/// `accept_proxy`: the PROXY header within `proxy_timeout`, then the frontend's session
+/// with the addresses it reported. A bad, truncated or late header closes the connection
+/// (spec §2.1: "abort the connection as soon as possible") and is counted.
+async fn serve_proxied(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+    accept: Arc<AcceptProxy>,
+) {
+    let frontend = slot.frontend();
+    let proxied = match proxy_protocol::read_header(&mut client, accept.timeout).await {
+        Ok(proxied) => proxied,
+        Err(_) => return bump(&frontend.stats.proxy_refused),
+    };
+    drop(accept);
+    let origin = match proxied {
+        Some(proxied) => ClientOrigin {
+            peer,
+            client: proxied.client,
+            local: proxied.local,
+        },
+        // LOCAL (the proxy's own health check) or UNKNOWN: the connection's own addresses.
+        None => ClientOrigin::direct(peer, client.local_addr().unwrap_or(peer)),
+    };
+    match frontend.mode {
+        FrontendMode::Tcp => session::serve(client, slot, Some(origin)).await,
+        // The MySQL session does not use the client's address (yet): the header is consumed
+        // so that the handshake starts at the right byte.
+        FrontendMode::Mysql => crate::mysql::serve(client, slot).await,
+        FrontendMode::Http => crate::http::serve(client, slot, origin).await,
     }
 }
 

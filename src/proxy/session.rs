@@ -4,15 +4,20 @@
 //! The plain TCP path is the one it always was (splice or copy between two sockets); TLS
 //! on either side goes through the stream relay, in boxed futures so that plain sessions'
 //! tasks stay as small as before.
+//!
+//! A backend with `send_proxy` gets a PROXY header (HAProxy's `send-proxy`) on every new
+//! server connection, first thing after the TCP connect and before a TLS handshake.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frontend::{ConnectionSlot, Frontend};
+use super::ClientOrigin;
 use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
+use crate::proxy_protocol::{self, ProxyVersion};
 use crate::relay::{relay, relay_streams, RelayCounters};
 use crate::stats::bump;
 use crate::tls::{TlsOrigination, TlsTermination};
@@ -23,18 +28,25 @@ pub(crate) enum Upstream {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot) {
+/// Serves one accepted connection. `origin`: the addresses a PROXY header reported
+/// (`accept_proxy`); None for a direct connection, whose addresses are read from the socket
+/// only if a server needs them (`send_proxy`), not on every accept.
+pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot, origin: Option<ClientOrigin>) {
     let frontend = slot.frontend();
     let _ = client.set_nodelay(true);
     match frontend.tls() {
-        None => serve_plain(client, frontend).await,
-        Some(tls) => Box::pin(serve_tls(client, frontend, tls)).await,
+        None => serve_plain(client, frontend, origin).await,
+        Some(tls) => Box::pin(serve_tls(client, frontend, tls, origin)).await,
     }
 }
 
-async fn serve_plain(client: TcpStream, frontend: &Frontend) {
+async fn serve_plain(client: TcpStream, frontend: &Frontend, origin: Option<ClientOrigin>) {
     let backend = frontend.backend();
-    let Some((server, upstream)) = connect_for(frontend, &backend, None).await else {
+    let proxy = ProxySource {
+        client: &client,
+        origin,
+    };
+    let Some((server, upstream)) = connect_for(frontend, &backend, None, proxy).await else {
         return;
     };
     let _server_slot = server.stats.traffic.open();
@@ -60,7 +72,12 @@ async fn serve_plain(client: TcpStream, frontend: &Frontend) {
 
 /// TLS termination: the handshake first (a client that fails it never costs a backend
 /// connection), then the same as a plain session over the decrypted stream.
-async fn serve_tls(client: TcpStream, frontend: &Frontend, tls: Arc<TlsTermination>) {
+async fn serve_tls(
+    client: TcpStream,
+    frontend: &Frontend,
+    tls: Arc<TlsTermination>,
+    origin: Option<ClientOrigin>,
+) {
     let client = match tls.accept(client).await {
         Ok(client) => client,
         Err(error) => return frontend.count_tls_handshake_error(&error),
@@ -68,7 +85,12 @@ async fn serve_tls(client: TcpStream, frontend: &Frontend, tls: Arc<TlsTerminati
     drop(tls);
     let alpn = client.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let backend = frontend.backend();
-    let Some((server, upstream)) = connect_for(frontend, &backend, alpn.as_deref()).await else {
+    let proxy = ProxySource {
+        client: client.get_ref().0,
+        origin,
+    };
+    let connected = connect_for(frontend, &backend, alpn.as_deref(), proxy).await;
+    let Some((server, upstream)) = connected else {
         return;
     };
     let _server_slot = server.stats.traffic.open();
@@ -112,18 +134,47 @@ fn counters<'a>(frontend: &'a Frontend, server: &'a Server) -> RelayCounters<'a>
     }
 }
 
+/// The client's addresses for a PROXY header to the server.
+#[derive(Clone, Copy)]
+struct ProxySource<'a> {
+    client: &'a TcpStream,
+    /// What the client's own PROXY header said, if it sent one.
+    origin: Option<ClientOrigin>,
+}
+
+impl ProxySource<'_> {
+    /// The header `version` sends: the client and the address it connected to (HAProxy's
+    /// `send-proxy` sends the frontend connection's source and destination).
+    fn header(self, version: ProxyVersion) -> Result<Vec<u8>, Error> {
+        let origin = match self.origin {
+            Some(origin) => origin,
+            None => {
+                let peer = self.client.peer_addr().map_err(Error::ClientIo)?;
+                let local = self.client.local_addr().map_err(Error::ClientIo)?;
+                ClientOrigin::direct(peer, local)
+            }
+        };
+        let mut header = Vec::with_capacity(108);
+        proxy_protocol::encode(version, origin.client, origin.local, &mut header);
+        Ok(header)
+    }
+}
+
 /// Connects to a server of `backend`, counting a failure on the frontend.
 async fn connect_for(
     frontend: &Frontend,
     backend: &Backend,
     alpn: Option<&[u8]>,
+    proxy: ProxySource<'_>,
 ) -> Option<(Arc<Server>, Upstream)> {
-    match connect_with_retries(backend, alpn).await {
+    match connect_with_retries(backend, alpn, proxy).await {
         Ok(connected) => Some(connected),
         Err(Error::Resources(_)) => {
             bump(&frontend.stats.resource_errors);
             None
         }
+        // The client went away before we could read its addresses: nobody to count.
+        Err(Error::ClientIo(_)) => None,
         Err(_) => {
             bump(&frontend.stats.no_server);
             None
@@ -137,14 +188,22 @@ async fn connect_for(
 async fn connect_with_retries(
     backend: &Backend,
     alpn: Option<&[u8]>,
+    proxy: ProxySource<'_>,
 ) -> Result<(Arc<Server>, Upstream), Error> {
     let settings = backend.settings();
     let tls = backend.tls();
+    // Built once: it names the client, whichever server takes the connection.
+    let header = match settings.send_proxy {
+        Some(version) => proxy.header(version)?,
+        None => Vec::new(),
+    };
     let mut pick = backend.pick().ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let started = Instant::now();
-        match connect(&pick.server, settings.connect_timeout, tls.as_deref(), alpn).await {
+        let server = &pick.server;
+        let timeout = settings.connect_timeout;
+        match connect_with_proxy_header(server, timeout, tls.as_deref(), alpn, &header).await {
             Ok(stream) => {
                 pick.server.stats.connect_time.record(started.elapsed());
                 pick.server.observe_connect_success();
@@ -177,18 +236,42 @@ pub(crate) fn observe_failure(backend: &Backend, settings: &BackendSettings, ser
     }
 }
 
-pub(crate) async fn connect(
+/// `connect_with_proxy_header` without a header (for callers outside the TCP session, e.g.
+/// an HTTP pool whose backend has no `send_proxy`).
+#[allow(dead_code)]
+async fn connect(
     server: &Server,
     timeout: Duration,
     tls: Option<&TlsOrigination>,
     alpn: Option<&[u8]>,
 ) -> Result<Upstream, Error> {
+    connect_with_proxy_header(server, timeout, tls, alpn, &[]).await
+}
+
+/// Connects (and handshakes TLS with) `server`, first writing `proxy_header` (a PROXY
+/// header from `proxy_protocol::encode`, or nothing when empty) on the fresh TCP connection:
+/// the PROXY protocol precedes TLS, like HAProxy's `send-proxy` on an `ssl` server. A
+/// failed write is a failed connect (another server may be tried).
+pub(crate) async fn connect_with_proxy_header(
+    server: &Server,
+    timeout: Duration,
+    tls: Option<&TlsOrigination>,
+    alpn: Option<&[u8]>,
+    proxy_header: &[u8],
+) -> Result<Upstream, Error> {
     let addr = server.address;
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+    let mut stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::ConnectTimeout { addr })?
         .map_err(|source| Error::from_connect(addr, source))?;
     let _ = stream.set_nodelay(true);
+    if !proxy_header.is_empty() {
+        // A fresh socket's send buffer takes these ~100 bytes at once; the timeout is for form.
+        tokio::time::timeout(timeout, stream.write_all(proxy_header))
+            .await
+            .map_err(|_| Error::ConnectTimeout { addr })?
+            .map_err(|source| Error::Connect { addr, source })?;
+    }
     match tls {
         None => Ok(Upstream::Plain(stream)),
         Some(tls) => Box::pin(handshake(server, stream, timeout, tls, alpn)).await,

@@ -35,6 +35,7 @@ impl Engine {
                         source_connections: read(&f.stats.refused_source_connections),
                         source_rate: read(&f.stats.refused_source_rate),
                     },
+                    proxy_refused: read(&f.stats.proxy_refused),
                     tls_handshake_failures: read(&f.stats.tls_handshake_failures),
                     tls_handshake_timeouts: read(&f.stats.tls_handshake_timeouts),
                     mode: match f.mode {

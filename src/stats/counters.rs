@@ -79,6 +79,9 @@ pub struct FrontendStats {
     pub refused_source_connections: AtomicU64,
     /// Closed at accept: the source exceeded `connection_rate_per_source`.
     pub refused_source_rate: AtomicU64,
+    /// Closed at accept (`accept_proxy`): a peer outside `trusted_proxies`, or a PROXY header
+    /// that was malformed or late.
+    pub proxy_refused: AtomicU64,
     /// TLS handshakes that failed (garbage, an old protocol, no common cipher, a reset).
     pub tls_handshake_failures: AtomicU64,
     /// TLS handshakes not finished within the handshake timeout.

@@ -52,6 +52,8 @@ pub struct FrontendSnapshot {
     pub resource_errors: u64,
     /// Connections closed at accept by the firewall, by reason.
     pub refused_connections: RefusedSnapshot,
+    /// `accept_proxy`: untrusted peers and bad or late PROXY headers.
+    pub proxy_refused: u64,
     pub tls_handshake_failures: u64,
     pub tls_handshake_timeouts: u64,
     /// tcp, mysql or http.

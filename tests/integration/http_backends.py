@@ -36,8 +36,8 @@ pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {self.access_log} conn;
     log_format conn '$connection $request';
+    access_log {self.access_log} conn;
     client_body_temp_path {workdir}/body;
     proxy_temp_path {workdir}/proxy;
     fastcgi_temp_path {workdir}/fastcgi;
@@ -53,16 +53,18 @@ http {{
 """
         self.conf = workdir / "nginx.conf"
         self.conf.write_text(conf)
-        self.proc = subprocess.Popen(
-            [NGINX, "-c", str(self.conf), "-p", str(workdir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        self.output = workdir / "output.log"
+        with self.output.open("wb") as output:
+            self.proc = subprocess.Popen(
+                [NGINX, "-c", str(self.conf), "-p", str(workdir)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 10
         while self.port not in listening_ports():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start: {(workdir / 'error.log').read_text()}")
+                raise RuntimeError(f"nginx did not start: {self.output.read_text()}")
             time.sleep(0.02)
 
     def lines(self) -> list[str]:

@@ -4,6 +4,7 @@ X-Forwarded-For, servers closing or dying under load."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import subprocess
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 
 from .http_backends import NAMED, http_config, nginx_servers, read_response, request
 from .proc import FastlbProcess, frontend_port
+from .servers import TcpServer
 
 Start = Callable[[dict[str, Any]], FastlbProcess]
 
@@ -91,27 +93,45 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path, fastlb: Start)
         assert bodies == [b"/%d" % i for i in range(10)]
 
 
-def test_chunked_and_sized_uploads_pass_through(tmp_path: Path, fastlb: Start) -> None:
-    upload = b"x" * 300_000
-    locations = "location / { client_max_body_size 10m; return 200 $content_length; }"
-    with nginx_servers(tmp_path, {"a": locations}) as (a,):
-        config = http_config([{"name": "a", "address": a.address}])
-        fastlb(config)
-        port = frontend_port(config)
+def body_reporting_origin(conn: socket.socket, server: TcpServer) -> None:
+    """Decodes each request body (Content-Length or chunked) and answers with its length
+    and SHA-256, in a chunked response of several chunks."""
+    reader = conn.makefile("rb")
+    while line := reader.readline():
+        fields = {}
+        while (field := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = field.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        body = b""
+        if fields.get(b"transfer-encoding") == b"chunked":
+            while size := int(reader.readline().split(b";")[0], 16):
+                body += reader.read(size)
+                reader.readline()
+            reader.readline()
+        else:
+            body = reader.read(int(fields.get(b"content-length", b"0")))
+        answer = b"%d %s" % (len(body), hashlib.sha256(body).hexdigest().encode())
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in answer.split(b" "))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        del line
+
+
+def test_chunked_and_sized_uploads_and_chunked_downloads_pass_through(
+    backend: Callable[..., TcpServer], fastlb: Start
+) -> None:
+    origin = backend(body_reporting_origin, "origin")
+    config = http_config([{"name": "o", "address": origin.address}])
+    fastlb(config)
+    port = frontend_port(config)
+    upload = bytes(range(256)) * 2000
+    expected = b"%d%s" % (len(upload), hashlib.sha256(upload).hexdigest().encode())
+    for headers in (["-H", "Transfer-Encoding: chunked"], [], ["-H", "Expect: 100-continue"]):
         out = subprocess.run(
-            ["curl", "-sS", "--data-binary", "@-", "-H", "Transfer-Encoding: chunked",
-             "-H", "Expect:", f"http://127.0.0.1:{port}/up"],
+            ["curl", "-sS", "--data-binary", "@-", *headers, f"http://127.0.0.1:{port}/up"],
             input=upload, capture_output=True, timeout=20, check=True,
         )
-        # A chunked request has no Content-Length: nginx reads it whole (it must have
-        # parsed the chunks) and answers with an empty $content_length.
-        assert out.stdout == b""
-        with_length = subprocess.run(
-            ["curl", "-sS", "--data-binary", "@-", f"http://127.0.0.1:{port}/up"],
-            input=upload, capture_output=True, timeout=20, check=True,
-        )
-        assert with_length.stdout == b"300000"
-        assert len(a.lines()) == 2
+        assert out.stdout == expected, headers
+    assert origin.accepted == 1
 
 
 def test_x_forwarded_for_reaches_the_server(tmp_path: Path, fastlb: Start) -> None:
