@@ -29,14 +29,15 @@ use crate::http::exchange::Failure;
 use crate::http::h1::{parse_response, BodyFraming, Forwarding, HeadScratch, Limits, ResponseHead};
 use crate::http::routing::Target;
 use crate::http::transfer::Meter;
-use crate::http::upstream::{acquire, Acquired};
-use crate::http::{pool, HttpBackendConfig};
-use crate::proxy::Frontend;
+use crate::http::upstream::{acquire, release, Acquired, Affinity};
+use crate::http::HttpBackendConfig;
+use crate::proxy::{ClientOrigin, Frontend};
 use crate::stats::bump;
 
 /// What a stream needs of its connection to forward a request.
 pub(crate) struct StreamContext<'a> {
     pub frontend: &'a Frontend,
+    pub origin: ClientOrigin,
     pub forwarding: Forwarding<'a>,
     /// The frontend's idle timeout: the longest wait for a body byte or window update.
     pub idle: Duration,
@@ -66,7 +67,8 @@ pub(crate) async fn forward(
     respond: &mut SendResponse<Bytes>,
 ) -> Result<Sent, (Failure, Option<Arc<Server>>)> {
     let backend = &target.backend;
-    let http = backend.settings().http.clone();
+    let settings = backend.settings();
+    let http = &settings.http;
     let framing = UploadFraming::of(request.parts, body.is_end_stream());
     let mut head = Vec::with_capacity(512);
     let forward = Forward {
@@ -81,12 +83,18 @@ pub(crate) async fn forward(
     let mut scratch = HeadScratch::new();
     let mut retries = 0;
     let mut allow_pool = http.server_reuse;
+    // Under `send_proxy` a server connection names its client and is never pooled for
+    // others; a stream keeps no private connection beyond itself (it is closed after).
+    let mut affinity = Affinity {
+        origin: ctx.origin,
+        private: None,
+    };
     loop {
         let Acquired {
             server,
             mut conn,
             reused,
-        } = match acquire(backend, allow_pool).await {
+        } = match acquire(backend, allow_pool, &mut affinity).await {
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
@@ -100,7 +108,7 @@ pub(crate) async fn forward(
             scratch: &mut scratch,
             method: request.parts.method.as_str().as_bytes(),
             target,
-            http: &http,
+            http,
             idle: ctx.idle,
             meter: &meter,
             server: &server,
@@ -125,7 +133,7 @@ pub(crate) async fn forward(
         match outcome {
             Ok(delivered) => {
                 if delivered.reusable && http.server_reuse {
-                    pool::put(&server, conn, &http);
+                    release(&settings, &server, conn, &mut affinity);
                 }
                 return Ok(Sent {
                     status: delivered.status,

@@ -89,6 +89,7 @@ pub(crate) async fn serve(
     };
     let ctx = StreamContext {
         frontend,
+        origin: shared.origin,
         forwarding: Forwarding {
             config: &http.config.forwarded,
             client: shared.origin.client.ip(),
