@@ -94,7 +94,7 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -149,7 +149,11 @@ class Site:
         config["frontends"].append(plain)
         config["backends"] += [
             {"name": "echo", "servers": [{"name": "echo", "address": echo}]},
-            {"name": "down", "retries": 1, "servers": [{"name": "gone", "address": f"127.0.0.1:{free_port()}"}]},
+            {
+                "name": "down",
+                "retries": 1,
+                "servers": [{"name": "gone", "address": f"127.0.0.1:{free_port()}"}],
+            },
             {"name": "only-a", "servers": [{"name": "a", "address": self.a.address}]},
             {"name": "only-b", "servers": [{"name": "b", "address": self.b.address}]},
         ]
@@ -250,7 +254,9 @@ def test_a_large_response_arrives_whole_through_small_windows(site: Site) -> Non
 def test_uploads_arrive_intact_with_and_without_a_length(site: Site) -> None:
     payload = os.urandom(3 * 1024 * 1024 + 17)
     digest = hashlib.sha256(payload).hexdigest()
-    with_length = json.loads(curl("--http2", "--data-binary", "@-", f"{site.url}/echo", data=payload).stdout)
+    with_length = json.loads(
+        curl("--http2", "--data-binary", "@-", f"{site.url}/echo", data=payload).stdout
+    )
     assert (with_length["length"], with_length["sha256"]) == (len(payload), digest)
     assert with_length["framing"] == "length"
     # `-T -`: no Content-Length over HTTP/2, so fastlb sends the body chunked.
@@ -271,7 +277,9 @@ def test_a_chunked_response_is_dechunked_into_data_frames(site: Site) -> None:
 
 
 def test_a_redirect_route_answers_on_the_stream(site: Site) -> None:
-    answer = curl("--http2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"{site.url}/old/x?y=1")
+    answer = curl(
+        "--http2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"{site.url}/old/x?y=1"
+    )
     # A relative Location (no scheme or host in the redirect: HAProxy's `redirect prefix`),
     # resolved by curl.
     assert answer.stdout.decode() == f"301 {site.url}/new/old/x?y=1"
@@ -284,7 +292,7 @@ def test_a_server_down_fails_its_streams_only(site: Site) -> None:
     answer = curl("--http2", "-Z", "-w", "%{http_version} %{http_code} %{url}\n", *args)
     lines = answer.stdout.decode().splitlines()
     assert len(lines) == 30
-    codes = Counter()
+    codes: Counter[str] = Counter()
     for line in lines:
         version, code, url = line.split()
         assert version == "2"

@@ -51,6 +51,7 @@ impl ChunkedDecoder {
     }
 
     /// The last chunk and its trailers were decoded.
+    #[cfg(test)]
     pub fn is_complete(&self) -> bool {
         self.state == State::Done
     }
