@@ -33,7 +33,7 @@ use crate::stats::bump;
 /// Why no response came from a server; the session answers with the status (nothing was
 /// sent to the client yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// 503: no server to send it to.
     NoServer,
     /// 502: connect failed, the server closed early or sent a bad response.
@@ -92,6 +92,8 @@ pub(crate) struct Sent {
     pub bytes_out: u64,
     /// Tr: the request sent until the response head arrived.
     pub response_time: Duration,
+    /// Tc in milliseconds: 0 for a reused connection.
+    pub connect_ms: i64,
 }
 
 /// Scratch space reused across a connection's exchanges.
@@ -120,6 +122,7 @@ where
     let mut retries = 0;
     let mut allow_pool = http.server_reuse;
     loop {
+        let acquiring = Instant::now();
         let Acquired {
             server,
             mut conn,
@@ -128,6 +131,11 @@ where
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
+        };
+        let connect_ms = if reused {
+            0
+        } else {
+            i64::try_from(acquiring.elapsed().as_millis()).unwrap_or(i64::MAX)
         };
         bump(&server.stats.http.requests);
         scratch.server_input.clear();
@@ -183,6 +191,7 @@ where
             retries,
             bytes_out,
             response_time,
+            connect_ms,
         });
     }
 }

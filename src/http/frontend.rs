@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::access_log::AccessLog;
 use super::config::HttpFrontendConfig;
 use super::routing::RouteTable;
 use crate::balancer::Backend;
@@ -20,14 +21,20 @@ pub struct HttpFrontend {
     pub routes: RouteTable,
     /// Peers whose forwarding headers are believed (`trusted_proxies`).
     trusted_proxies: Vec<Cidr>,
+    /// The frontend's name, for access-log records.
+    pub name: Arc<str>,
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 impl HttpFrontend {
     /// Builds a frontend's HTTP state; `None` for a frontend that isn't `mode: http`. A
-    /// route naming an unknown backend fails, naming the field.
+    /// route naming an unknown backend fails, naming the field. On a reload, `previous`
+    /// (the state being replaced) lends its access log when the log's settings are the
+    /// same: one writer per file, no line reordered.
     pub fn build(
         frontend: &FrontendConfig,
         backends: &HashMap<String, Arc<Backend>>,
+        previous: Option<&HttpFrontend>,
     ) -> Result<Option<Arc<HttpFrontend>>> {
         let Some(config) = &frontend.http else {
             return Ok(None);
@@ -38,10 +45,23 @@ impl HttpFrontend {
             .ok_or_else(|| Error::UnknownBackend(frontend.backend.clone()))?;
         let routes = RouteTable::compile(config, default_backend, backends)
             .map_err(|why| Error::Config(format!("frontend {:?}: {why}", frontend.name)))?;
+        let access_log = match (&config.access_log, previous) {
+            (None, _) => None,
+            (Some(wanted), Some(previous))
+                if previous.config.access_log.as_ref() == Some(wanted) =>
+            {
+                previous.access_log.clone()
+            }
+            (Some(wanted), _) => {
+                Some(AccessLog::open(wanted, &frontend.name).map_err(Error::Config)?)
+            }
+        };
         Ok(Some(Arc::new(HttpFrontend {
             config: config.clone(),
             routes,
             trusted_proxies: frontend.trusted_proxies.clone(),
+            name: frontend.name.as_str().into(),
+            access_log,
         })))
     }
 
@@ -52,9 +72,9 @@ impl HttpFrontend {
             .any(|block| block.contains(peer))
     }
 
-    /// Requests lost by a full access-log queue.
+    /// Lines the access log lost (a full queue, a failed write).
     pub fn access_log_dropped(&self) -> u64 {
-        0
+        self.access_log.as_ref().map_or(0, |log| log.dropped())
     }
 }
 

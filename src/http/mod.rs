@@ -9,11 +9,14 @@
 
 pub mod access_log;
 mod buffer;
+mod chunked;
 pub mod config;
 mod exchange;
+pub mod forward;
 mod frontend;
 pub mod h1;
 pub mod h2;
+mod log;
 pub(crate) mod pool;
 pub mod routing;
 mod session;
@@ -26,6 +29,7 @@ pub(crate) mod upstream;
 mod tests;
 
 pub use config::{ForwardedConfig, HttpBackendConfig, HttpFrontendConfig};
+pub use exchange::Failure;
 pub use frontend::{check_route_backends, HttpFrontend};
 
 use std::sync::Arc;

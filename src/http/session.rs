@@ -16,6 +16,7 @@ use super::h1::{
     error_response, parse_request, redirect_response, write_request_head, BodyFraming, BodyReader,
     ConnectionHeader, Forwarding, HeadError, HeadScratch, Limits, RequestHead, RequestView,
 };
+use super::log::{self, Outcome};
 use super::routing::{self, Decision};
 use super::upstream::Affinity;
 use crate::proxy::{ClientOrigin, Frontend};
@@ -55,10 +56,19 @@ pub(crate) async fn serve<S>(
                 Ok(head) => head,
                 Err(Stop::Close) => return,
                 Err(Stop::Answer(status)) => {
+                    log::write(
+                        &http,
+                        &origin,
+                        None,
+                        None,
+                        started,
+                        Outcome::Refused(status),
+                    );
                     return refuse(&mut stream, frontend, status, started).await;
                 }
             };
         bump(&frontend.stats.http.requests);
+        let mut logged = log::Request::capture(&http, &head, input.filled(), started);
         let target = match http.routes.decide(&head.view(input.filled())) {
             Decision::Forward(target) => target,
             Decision::Redirect(redirect) => {
@@ -73,6 +83,8 @@ pub(crate) async fn serve<S>(
                     return;
                 }
                 frontend.stats.traffic.add_out(answer.len() as u64);
+                let outcome = Outcome::Redirected(redirect.status());
+                log::write(&http, &origin, None, logged, started, outcome);
                 frontend
                     .stats
                     .http
@@ -114,8 +126,13 @@ pub(crate) async fn serve<S>(
         );
         let mut body = BodyReader::new(head.framing);
         let Ok(progress) = body.feed(&buf[head.len..]) else {
+            let name = Some(backend.name.as_str());
+            log::write(&http, &origin, name, logged, started, Outcome::Refused(400));
             return refuse(&mut stream, frontend, 400, started).await;
         };
+        if let Some(logged) = logged.as_mut() {
+            logged.add_in(progress.consumed);
+        }
         request_out.extend_from_slice(&buf[head.len..head.len + progress.consumed]);
         let method = Method::of(head.method(buf));
         let client_keep_alive = head.keep_alive;
@@ -139,15 +156,23 @@ pub(crate) async fn serve<S>(
             frontend,
             tunnel_timeout: http.config.tunnel_timeout(),
         };
-        match forward(&mut client, &outgoing, backend, &mut scratch).await {
+        let forwarded = forward(&mut client, &outgoing, backend, &mut scratch).await;
+        let name = Some(backend.name.as_str());
+        match forwarded {
             Ok(sent) => {
                 frontend.stats.http.answered(sent.status, started.elapsed());
+                log::write(&http, &origin, name, logged, started, Outcome::Sent(&sent));
                 if !sent.keep_alive {
                     return;
                 }
             }
-            Err((Failure::ClientGone, _)) => return,
             Err((failure, server)) => {
+                let server_name = server.as_ref().map(|s| s.name.as_str());
+                let outcome = Outcome::Failed(failure, server_name);
+                log::write(&http, &origin, name, logged, started, outcome);
+                if failure == Failure::ClientGone {
+                    return;
+                }
                 if let Some(server) = server {
                     server.stats.http.responses.count(failure.status());
                 }

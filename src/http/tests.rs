@@ -131,13 +131,26 @@ fn engine_with(
     backend_http: &str,
     backend_extra: &str,
 ) -> (Engine, SocketAddr) {
+    engine_logging(servers, backend_http, backend_extra, "null")
+}
+
+fn engine_logging(
+    servers: &[(&str, SocketAddr, u32)],
+    backend_http: &str,
+    backend_extra: &str,
+    access_log: &str,
+) -> (Engine, SocketAddr) {
+    let http_section = HTTP_SECTION.replace(
+        r#""access_log": null"#,
+        &format!(r#""access_log": {access_log}"#),
+    );
     let servers: Vec<String> = servers
         .iter()
         .map(|(n, a, w)| format!(r#"{{"name": "{n}", "address": "{a}", "weight": {w}}}"#))
         .collect();
     let json = format!(
         r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "127.0.0.1:0",
-              "backend": "b", "mode": "http", {HTTP_SECTION}}}],
+              "backend": "b", "mode": "http", {http_section}}}],
             "backends": [{{"name": "b", "connect_timeout_ms": 500, {backend_extra}
                            "http": {backend_http},
                            "servers": [{}]}}]}}"#,
@@ -354,7 +367,10 @@ fn an_idle_pooled_connection_is_counted_and_expires() {
     let a = origin("a", usize::MAX);
     let short = REUSE.replace(r#""idle_timeout_ms": 5000"#, r#""idle_timeout_ms": 200"#);
     let (engine, address) = engine(&[("a", a.address, 1)], &short);
-    assert_eq!(exchange(&mut client(address), GET_CLOSE).0, 200);
+    let mut stream = client(address);
+    assert_eq!(exchange(&mut stream, GET_CLOSE).0, 200);
+    // The server connection is pooled before the client's is closed.
+    stream.read_to_end(&mut Vec::new()).unwrap();
     let idle = || {
         engine.snapshot().backends["b"].servers["a"]
             .http
@@ -433,4 +449,152 @@ fn send_proxy_connections_are_private_to_their_client() {
     }
     // One connection per client, each reused for that client's requests.
     assert_eq!(lines.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn answered_requests_are_logged() {
+    let a = origin("a", usize::MAX);
+    let path = std::env::temp_dir().join(format!("fastlb-h1-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let log = format!(r#"{{"path": "{}", "format": "json"}}"#, path.display());
+    let (engine, address) = engine_logging(&[("a", a.address, 1)], REUSE, "", &log);
+    let mut stream = client(address);
+    assert_eq!(
+        exchange(&mut stream, "GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n").0,
+        200
+    );
+    let bad = "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+    assert_eq!(exchange(&mut client(address), bad).0, 400);
+    let mut text = String::new();
+    for _ in 0..300 {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(engine);
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let ok = lines.iter().find(|l| l["status"] == 200).expect(&text);
+    assert!(text.contains("/x?y=1") && text.contains(r#""a""#), "{text}");
+    assert_eq!(ok["method"], "GET", "{text}");
+    assert!(lines.iter().any(|l| l["status"] == 400), "{text}");
+}
+
+/// A chunked upload given as parts, as the h2 side hands requests over.
+struct Pieces(Vec<&'static [u8]>);
+
+impl crate::http::forward::RequestBody for Pieces {
+    async fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        if let Some(piece) = self.0.pop() {
+            out.extend_from_slice(piece);
+        }
+        Ok(!self.0.is_empty())
+    }
+}
+
+#[test]
+fn requests_given_as_parts_go_through_the_pool() {
+    use crate::http::forward::{send, Context, NoBody, UpstreamRequest};
+    use crate::http::routing::Decision;
+    use crate::http::HttpFrontend;
+    use std::collections::HashMap;
+
+    let a = origin("a", usize::MAX);
+    let json = format!(
+        r#"{{"workers": 1, "frontends": [{{"name": "f", "listen": "127.0.0.1:0",
+              "backend": "b", "mode": "http", {HTTP_SECTION}}}],
+            "backends": [{{"name": "b", "http": {REUSE},
+                           "servers": [{{"name": "a", "address": "{}"}}]}}]}}"#,
+        a.address
+    );
+    let config = CoreConfig::from_json(&json).unwrap();
+    let backend = Arc::new(crate::balancer::Backend::new(&config.backends[0]));
+    let backends = HashMap::from([("b".to_string(), backend.clone())]);
+    let http = HttpFrontend::build(&config.frontends[0], &backends, None)
+        .unwrap()
+        .unwrap();
+    let frontend = crate::proxy::Frontend::new(
+        &config.frontends[0],
+        backend,
+        crate::config::SpliceMode::Auto,
+        None,
+        Some(http.clone()),
+    );
+    let peer: SocketAddr = "10.1.2.3:5555".parse().unwrap();
+    let context = Context {
+        frontend: &frontend,
+        http: &http,
+        origin: crate::proxy::ClientOrigin::direct(peer, peer),
+        tls: true,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..3 {
+            let headers: [(&[u8], &[u8]); 2] = [(b"accept", b"*/*"), (b"connection", b"x")];
+            let Decision::Forward(target) = http.routes.decide(&Req) else {
+                panic!("routed")
+            };
+            let (mut response, expected) = if round == 1 {
+                let request = UpstreamRequest {
+                    method: b"POST",
+                    path: b"/up",
+                    authority: Some(b"example.com"),
+                    headers: &headers,
+                    body_length: None,
+                };
+                let mut body = Pieces(vec![b"world", b"hello "]);
+                let response = send(&context, target, &request, &mut body).await;
+                (response.unwrap(), "a|10.1.2.3|11")
+            } else {
+                let request = UpstreamRequest {
+                    method: b"GET",
+                    path: b"/",
+                    authority: Some(b"example.com"),
+                    headers: &headers,
+                    body_length: Some(0),
+                };
+                let response = send(&context, target, &request, &mut NoBody).await;
+                (response.unwrap(), "a|10.1.2.3|0")
+            };
+            assert_eq!(response.status(), 200);
+            assert!(response
+                .headers()
+                .any(|(n, _)| n.eq_ignore_ascii_case(b"content-length")));
+            let mut body = Vec::new();
+            while response.data(&mut body).await.unwrap() {}
+            assert_eq!(String::from_utf8(body).unwrap(), expected);
+        }
+    });
+    assert_eq!(
+        a.accepted.load(Ordering::SeqCst),
+        1,
+        "one pooled connection"
+    );
+}
+
+/// A request routing sees (no routes here: the default target).
+struct Req;
+
+impl crate::http::routing::RequestHead for Req {
+    fn method(&self) -> &[u8] {
+        b"GET"
+    }
+    fn path(&self) -> &[u8] {
+        b"/"
+    }
+    fn host(&self) -> Option<&[u8]> {
+        None
+    }
+    fn header(&self, _: &str) -> Option<&[u8]> {
+        None
+    }
 }

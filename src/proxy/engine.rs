@@ -300,7 +300,7 @@ pub(super) fn new_frontend(
     let backend = backends
         .get(&config.backend)
         .ok_or_else(|| Error::UnknownBackend(config.backend.clone()))?;
-    let http = HttpFrontend::build(config, backends)?;
+    let http = HttpFrontend::build(config, backends, None)?;
     Ok(Arc::new(Frontend::new(
         config,
         backend.clone(),

@@ -4,6 +4,7 @@ mod engine;
 mod frontend;
 mod global_limit;
 mod listener;
+mod logs;
 mod origin;
 mod reload;
 pub(crate) mod session;

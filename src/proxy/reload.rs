@@ -92,7 +92,15 @@ impl Engine {
         let http = config
             .frontends
             .iter()
-            .map(|f| Ok((f.name.clone(), HttpFrontend::build(f, &backends)?)))
+            .map(|f| {
+                let previous = state
+                    .frontends
+                    .iter()
+                    .find(|l| l.frontend.name == f.name)
+                    .and_then(|l| l.frontend.http());
+                let built = HttpFrontend::build(f, &backends, previous.as_deref())?;
+                Ok((f.name.clone(), built))
+            })
             .collect::<Result<HashMap<_, _>>>()?;
         let runtime = state.runtime.take();
         let mut previous = std::mem::take(&mut state.frontends);
