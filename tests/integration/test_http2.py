@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from .clients import wait_until
 from .http_backends import Nginx, http_config
 from .pki import TestCA
 from .proc import FastlbProcess, free_port, frontend_port
@@ -141,9 +142,17 @@ class Site:
         ]
         # max_idle above the streams in flight (4 x 50 in the h2load test): each finished
         # stream's server connection is kept for the next one.
-        config = http_config(servers, http={"routes": routes}, backend_http={"max_idle": 256})
+        self.access_log = tmp_path / "access.log"
+        log = {"path": str(self.access_log), "format": "json"}
+        config = http_config(
+            servers, http={"routes": routes, "access_log": log}, backend_http={"max_idle": 256}
+        )
         config["frontends"][0]["tls"] = {**site.files, "alpn": ["h2", "http/1.1"]}
-        plain = {**config["frontends"][0], "name": "h2c", "http": {"h2c": True, "routes": routes}}
+        plain = {
+            **config["frontends"][0],
+            "name": "h2c",
+            "http": {"h2c": True, "routes": routes},
+        }
         plain.pop("tls")
         plain["listen"] = f"127.0.0.1:{free_port()}"
         config["frontends"].append(plain)
@@ -284,6 +293,31 @@ def test_a_redirect_route_answers_on_the_stream(site: Site) -> None:
     # resolved by curl.
     assert answer.stdout.decode() == f"301 {site.url}/new/old/x?y=1"
     assert site.frontend()["redirects"] == 1
+
+
+def test_each_stream_has_an_access_log_record(site: Site) -> None:
+    curl("--http2", "-o", "/dev/null", f"{site.url}/a/logged")
+    curl("--http2", "-o", "/dev/null", f"{site.url}/down/logged")
+
+    def records() -> list[dict[str, Any]]:
+        """The records once both are written (the writer flushes when idle)."""
+        if not site.access_log.exists():
+            return []
+        lines = site.access_log.read_text().splitlines()
+        return [json.loads(line) for line in lines] if len(lines) >= 2 else []
+
+    logged = wait_until(records, timeout=10)
+    by_path = {record["path"]: record for record in logged}
+    ok, down = by_path["/a/logged"], by_path["/down/logged"]
+    assert (ok["protocol"], ok["status"], ok["backend"], ok["server"]) == (
+        "HTTP/2.0",
+        200,
+        "only-a",
+        "a",
+    )
+    assert ok["termination"] == "--"
+    assert down["protocol"] == "HTTP/2.0" and down["status"] in (502, 503)
+    assert down["termination"][0] == "S"
 
 
 def test_a_server_down_fails_its_streams_only(site: Site) -> None:

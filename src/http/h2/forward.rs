@@ -44,17 +44,14 @@ pub(crate) struct StreamContext<'a> {
 }
 
 /// A response that was (at least partly) sent on the stream.
-// The server, retries, bytes and Tr are the access-log record's (docs/http.md), written
-// once the frontend's state carries its log.
-#[allow(dead_code)]
 pub(crate) struct Sent {
     pub status: u16,
     pub server: Arc<Server>,
     pub retries: u32,
     /// Body bytes sent to the client.
     pub bytes_out: u64,
-    /// The whole body was sent; `false`: the stream was reset midway.
-    pub complete: bool,
+    /// `None`: the whole body was sent; else who cut it short (the stream was reset).
+    pub aborted: Option<BodyFailure>,
     /// Tr: from the request sent to the response head received.
     pub response_time: Duration,
 }
@@ -142,7 +139,7 @@ pub(crate) async fn forward(
                     server,
                     retries,
                     bytes_out,
-                    complete: delivered.complete,
+                    aborted: delivered.aborted,
                     response_time: delivered.response_time,
                 });
             }
@@ -200,7 +197,7 @@ struct Delivered {
     status: u16,
     /// The server connection can carry another request.
     reusable: bool,
-    complete: bool,
+    aborted: Option<BodyFailure>,
     response_time: Duration,
 }
 
@@ -285,7 +282,7 @@ impl Exchange<'_, '_> {
             return Ok(Delivered {
                 status,
                 reusable: false,
-                complete: false,
+                aborted: Some(BodyFailure::Client),
                 response_time,
             });
         };
@@ -314,8 +311,8 @@ impl Exchange<'_, '_> {
                 }
             }
         };
-        let complete = body.is_ok();
-        if !complete {
+        let aborted = body.err();
+        if aborted.is_some() {
             // RFC 9113 §8.1: a response cut short is reset, never ended as if whole.
             send.send_reset(Reason::INTERNAL_ERROR);
         }
@@ -325,7 +322,7 @@ impl Exchange<'_, '_> {
                 && upload == Upload::Done
                 && keep_alive
                 && self.input.is_empty(),
-            complete,
+            aborted,
             response_time,
         })
     }

@@ -27,6 +27,7 @@
 mod body;
 mod chunked;
 mod forward;
+mod log;
 mod preface;
 mod request;
 mod response;

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::body::BodyFailure;
 use super::forward::{forward, StreamContext};
+use super::log;
 use super::request::H2Request;
 use super::response::{error_page, redirect};
 use crate::http::exchange::Failure;
@@ -58,22 +60,11 @@ pub(crate) async fn serve(
     };
     let (parts, body) = request.into_parts();
     let head = H2Request { parts: &parts };
-    if parts.method == Method::CONNECT || parts.uri.path_and_query().is_none() {
-        // CONNECT tunnels (RFC 9113 §8.5) are not proxied, as on the HTTP/1.1 side.
+    if let Some(status) = refusal(&head, http.config.max_headers) {
         bump(&counters.bad_requests);
-        return answer(&mut respond, frontend, 501, started);
-    }
-    if parts.headers.len() > http.config.max_headers {
-        // `max_headers`, as on the HTTP/1.1 side (the list's size is bounded by
-        // SETTINGS_MAX_HEADER_LIST_SIZE already).
-        bump(&counters.bad_requests);
-        return answer(&mut respond, frontend, 431, started);
-    }
-    if head.host().is_none() {
-        // RFC 9113 §8.3.1: a request needs `:authority` or `Host` to be routed and sent on
-        // as HTTP/1.1 (RFC 9112 §3.2 makes Host mandatory).
-        bump(&counters.bad_requests);
-        return answer(&mut respond, frontend, 400, started);
+        answer(&mut respond, frontend, status, started);
+        let outcome = log::Outcome::Refused(status);
+        return log::write(&http, &shared.origin, &head, None, started, outcome);
     }
     let target = match http.routes.decide(&head) {
         Decision::Forward(target) => target,
@@ -84,7 +75,8 @@ pub(crate) async fn serve(
             if respond.send_response(response, true).is_ok() {
                 counters.answered(to.status(), started.elapsed());
             }
-            return;
+            let outcome = log::Outcome::Redirected(to.status());
+            return log::write(&http, &shared.origin, &head, None, started, outcome);
         }
     };
     let ctx = StreamContext {
@@ -98,26 +90,52 @@ pub(crate) async fn serve(
         },
         idle: frontend.idle_timeout(),
     };
+    let backend = Some(target.backend.name.as_str());
     match forward(&ctx, &head, body, target, &mut respond).await {
         Ok(sent) => {
-            if !sent.complete {
+            if sent.aborted == Some(BodyFailure::Client) {
                 shared.client_resets.fetch_add(1, Ordering::Relaxed);
             }
             counters.answered(sent.status, started.elapsed());
-        }
-        Err((Failure::ClientGone, _)) => {
-            shared.client_resets.fetch_add(1, Ordering::Relaxed);
+            let outcome = log::Outcome::Sent(&sent);
+            log::write(&http, &shared.origin, &head, backend, started, outcome);
         }
         Err((failure, server)) => {
-            if let Some(server) = server {
-                server.stats.http.responses.count(failure.status());
+            if failure == Failure::ClientGone {
+                shared.client_resets.fetch_add(1, Ordering::Relaxed);
+            } else {
+                if let Some(server) = &server {
+                    server.stats.http.responses.count(failure.status());
+                }
+                if failure == Failure::NoServer {
+                    bump(&frontend.stats.no_server);
+                }
+                answer(&mut respond, frontend, failure.status(), started);
             }
-            if failure == Failure::NoServer {
-                bump(&frontend.stats.no_server);
-            }
-            answer(&mut respond, frontend, failure.status(), started);
+            let outcome = log::Outcome::Failed(failure, server.as_deref());
+            log::write(&http, &shared.origin, &head, backend, started, outcome);
         }
     }
+}
+
+/// The status fastlb refuses a request with before routing it, if it does.
+fn refusal(head: &H2Request<'_>, max_headers: usize) -> Option<u16> {
+    let parts = head.parts;
+    if parts.method == Method::CONNECT || parts.uri.path_and_query().is_none() {
+        // CONNECT tunnels (RFC 9113 §8.5) are not proxied, as on the HTTP/1.1 side.
+        return Some(501);
+    }
+    if parts.headers.len() > max_headers {
+        // `max_headers`, as on the HTTP/1.1 side (the list's size is bounded by
+        // SETTINGS_MAX_HEADER_LIST_SIZE already).
+        return Some(431);
+    }
+    if head.host().is_none() {
+        // RFC 9113 §8.3.1: a request needs `:authority` or `Host` to be routed and sent on
+        // as HTTP/1.1 (RFC 9112 §3.2 makes Host mandatory).
+        return Some(400);
+    }
+    None
 }
 
 /// Answers the stream with fastlb's own error page.
