@@ -15,6 +15,7 @@ mod exchange;
 pub mod forward;
 mod frontend;
 pub mod h1;
+pub mod h2;
 mod log;
 pub(crate) mod pool;
 pub mod routing;
@@ -32,11 +33,9 @@ pub use exchange::Failure;
 pub use frontend::{check_route_backends, HttpFrontend};
 
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::proxy::{ClientOrigin, ConnectionSlot, Frontend};
-use crate::stats::bump;
 use crate::tls::TlsTermination;
 
 /// Serves one client connection of a `mode: http` frontend: TLS termination first when
@@ -45,7 +44,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot, origin: ClientOrigin
     let frontend = slot.frontend();
     let _ = client.set_nodelay(true);
     match frontend.tls() {
-        None => session::serve(client, frontend, origin, false).await,
+        None => h2::serve_plain(client, frontend, origin).await,
         Some(tls) => Box::pin(serve_tls(client, frontend, origin, tls)).await,
     }
 }
@@ -64,35 +63,7 @@ async fn serve_tls(
     };
     drop(tls);
     if client.get_ref().1.alpn_protocol() == Some(b"h2") {
-        return serve_h2(client, frontend, origin).await;
+        return h2::serve(client, frontend, origin, true).await;
     }
     session::serve(client, frontend, origin, true).await
-}
-
-/// HTTP/2 clients (ALPN `h2`).
-// TODO(h2): `crate::http::h2::serve(...)` (helper "h2") takes over here, sending its
-// requests through `exchange`. Until it exists such a client gets an HTTP/1.1 505 and is
-// closed (a client that offered h2 also offers http/1.1 only if the frontend's `alpn`
-// lists it; list `http/1.1` alone until then).
-async fn serve_h2<S>(mut client: S, frontend: &Frontend, _origin: ClientOrigin)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    bump(&frontend.stats.http.h2_connections);
-    let _ = client
-        .write_all(b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        .await;
-    let _ = client.shutdown().await;
-}
-
-/// HTTP/2 with prior knowledge on a plaintext frontend with `h2c` (`read` holds the bytes
-/// already read: the start of the preface).
-// TODO(h2): `crate::http::h2` takes over here (helper "h2"); until then the connection is
-// closed (an h2 client can't read an HTTP/1.1 error).
-async fn serve_h2c<S>(client: S, read: &[u8], frontend: &Frontend, _origin: ClientOrigin)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    bump(&frontend.stats.http.h2_connections);
-    let _ = (client, read);
 }

@@ -53,9 +53,6 @@ pub(crate) async fn serve<S>(
         let Some(started) = await_request(&mut stream, &mut input, &http, first).await else {
             return;
         };
-        if first && !tls && http.config.h2c && h2_preface(input.filled()) {
-            return super::serve_h2c(stream, input.filled(), frontend, origin).await;
-        }
         let head_since = if first { accepted } else { started };
         first = false;
         let head = match read_head(
@@ -200,15 +197,6 @@ pub(crate) async fn serve<S>(
         }
         input.shrink_if_idle();
     }
-}
-
-/// Whether a connection's first bytes may be the HTTP/2 preface (RFC 9113 §3.4: `PRI *
-/// HTTP/2.0`); no HTTP/1.1 method is `PRI`. Clients send the 24-byte preface in one
-/// write: a first read shorter than `PRI ` is taken as HTTP/1.1.
-fn h2_preface(first_bytes: &[u8]) -> bool {
-    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
-    let n = first_bytes.len().min(PREFACE.len());
-    n >= 4 && first_bytes[..n] == PREFACE[..n]
 }
 
 /// Waits for the first byte of the next request. `None`: the connection is over (closed,
