@@ -9,10 +9,8 @@
 
 pub mod access_log;
 mod buffer;
-mod chunked;
 pub mod config;
 mod exchange;
-pub mod forward;
 mod frontend;
 pub mod h1;
 pub mod h2;
