@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx  # httpx[http2] (a dev dependency) brings the h2 package
 import pytest
 
 from .clients import wait_until
@@ -348,8 +349,6 @@ def test_h2c_prior_knowledge_and_http11_share_a_plaintext_frontend(site: Site) -
 
 def test_httpx_http2_client(site: Site) -> None:
     """Python's httpx over HTTP/2 (needs the `h2` package: httpx[http2])."""
-    httpx = pytest.importorskip("httpx")
-    pytest.importorskip("h2", reason="httpx needs the h2 package for HTTP/2; curl covers it")
     with httpx.Client(http2=True, verify=False) as client:
         answers = [client.get(f"{site.url}/{'ab'[i % 2]}/{i}") for i in range(20)]
     assert all(a.http_version == "HTTP/2" for a in answers)
