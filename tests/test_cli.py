@@ -11,9 +11,11 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -245,9 +247,12 @@ def test_demo_runs_for_a_duration_and_serves() -> None:
         assert f"fastlb ctl set-weight web web-03 5 --api {api[1]}" in banner
         assert f"dashboard: {api[1]}/\n" in banner
         answers = {http_get(frontend[1]) for _ in range(6)}
-        assert answers == {"hello from web-01\n", "hello from web-02\n", "hello from web-03\n"}
+        # HTTP mode: balanced per request, and each server saw the client's address.
+        assert answers == {f"hello from web-0{i} to 127.0.0.1\n" for i in (1, 2, 3)}
         stats = json.loads(http_get(f"{api[1]}/api/stats"))
         assert stats["frontends"]["web"]["total_connections"] >= 6
+        assert stats["frontends"]["web"]["http"]["requests"] >= 6
+        check_demo_https(banner, frontend[1])
 
         mariadbds = mariadbd_children(process.pid)
         data = re.search(r"data in (\S+/fastlb-demo-mysql-\w+)\n", banner)
@@ -271,6 +276,35 @@ def test_demo_runs_for_a_duration_and_serves() -> None:
                 os.kill(pid, signal.SIGKILL)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def check_demo_https(banner: str, frontend: str) -> None:
+    """The printed redirect answers 301 to the HTTPS frontend, which serves the same servers
+    over TLS; the access log names the requests."""
+    https = re.search(r"curl -k --http2 (https://127\.0\.0\.1:\d+/)", banner)
+    log = re.search(r"tail -f (\S+access\.log)\n", banner)
+    assert https and log, banner
+    assert f"curl -ik {frontend}login" in banner
+    host, port = frontend.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as client:
+        client.sendall(
+            b"GET /login?next=/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := client.recv(4096):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("HTTP/1.1 301"), head
+    assert f"\r\nlocation: {https[1]}login?next=/" in head.lower(), head
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(f"{https[1]}login", timeout=5, context=insecure) as response:
+        assert response.read().decode().endswith(" to 127.0.0.1\n")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "/login" not in Path(log[1]).read_text():
+        time.sleep(0.05)
+    assert "GET /login?next=/ HTTP/1.1" in Path(log[1]).read_text()
 
 
 def check_demo_mysql(banner: str, api: str) -> None:

@@ -1,16 +1,23 @@
-"""`fastlb demo`: three small real web servers on localhost, fastlb in front of them with
-weights 3/2/1 and a tcp health check, and the API with its dashboard; when MariaDB is installed,
-also a primary/replica pair behind a `mode: mysql` frontend (demo_mysql.py). Prints what to try
-and runs until Ctrl-C (or `--duration`)."""
+"""`fastlb demo`: three small real web servers on localhost, fastlb in front of them in HTTP
+mode (`mode: http`) with weights 3/2/1, an http health check, X-Forwarded-For (each server
+answers with the client address it was given), an HTTPS frontend (a throwaway self-signed
+certificate, HTTP/2 and HTTP/1.1) and an http -> https redirect, an access log, and the API
+with its dashboard; when MariaDB is installed, also a primary/replica pair behind a
+`mode: mysql` frontend (demo_mysql.py). Prints what to try and runs until Ctrl-C (or
+`--duration`)."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -26,6 +33,7 @@ from .demo_mysql import (
 
 DEMO_SERVERS = (("web-01", 3), ("web-02", 2), ("web-03", 1))
 PREFERRED_FRONTEND_PORT = 8080
+PREFERRED_HTTPS_PORT = 8443
 PREFERRED_API_PORT = 9100
 PREFERRED_MYSQL_PORT = 6033
 # Two statements the mariadb client sends one by one: the INSERT to the primary, the SELECT to
@@ -37,14 +45,19 @@ WRITE_THEN_READ = (
 
 
 class NamedWebServer:
-    """A tiny HTTP server on 127.0.0.1 (free port) answering `GET /` with `hello from NAME`."""
+    """A tiny HTTP/1.1 server on 127.0.0.1 (free port) answering every GET with
+    `hello from NAME to CLIENT`: CLIENT is the X-Forwarded-For fastlb adds (the client's own
+    address, not fastlb's)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        reply = f"hello from {name}\n".encode()
 
         class SayName(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: fastlb reuses its connections
+
             def do_GET(self) -> None:
+                client = self.headers.get("X-Forwarded-For", "unknown (no X-Forwarded-For)")
+                reply = f"hello from {name} to {client}\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(reply)))
@@ -83,14 +96,22 @@ def run_demo(duration: float | None = None) -> int:
                 mysql = cleanup.enter_context(mariadb_pair())
             except MariaDBUnavailable as why:
                 mysql = str(why)
-            balancer = LoadBalancer(_demo_config(servers, mysql)).start()
+            workdir = Path(
+                cleanup.enter_context(tempfile.TemporaryDirectory(prefix="fastlb-demo-"))
+            )
+            balancer = LoadBalancer(_demo_config(servers, mysql, workdir)).start()
             cleanup.callback(balancer.stop)
-        _print_banner(balancer, mysql)
+        _print_banner(balancer, mysql, workdir)
         stop.requested.wait(duration)
     return 0
 
 
-def _demo_config(servers: list[NamedWebServer], mysql: MariaDBPair | str) -> dict[str, Any]:
+def _demo_config(
+    servers: list[NamedWebServer], mysql: MariaDBPair | str, workdir: Path
+) -> dict[str, Any]:
+    cert, key = _self_signed_certificate(workdir)
+    https_port = _port_if_free(PREFERRED_HTTPS_PORT) or _free_port()
+    access_log = {"path": str(workdir / "access.log"), "format": "haproxy"}
     config: dict[str, Any] = {
         "workers": 2,
         "drain_timeout": "2s",
@@ -99,13 +120,36 @@ def _demo_config(servers: list[NamedWebServer], mysql: MariaDBPair | str) -> dic
             {
                 "name": "web",
                 "listen": f"127.0.0.1:{_port_if_free(PREFERRED_FRONTEND_PORT)}",
+                "mode": "http",
                 "backend": "web",
-            }
+                "http": {
+                    # Sign-in pages only over HTTPS: the classic redirect, one route.
+                    "routes": [
+                        {
+                            "match": {"path_prefix": "/login"},
+                            "redirect": {
+                                "scheme": "https",
+                                "host": f"127.0.0.1:{https_port}",
+                                "code": 301,
+                            },
+                        }
+                    ],
+                    "access_log": access_log,
+                },
+            },
+            {
+                "name": "web-tls",
+                "listen": f"127.0.0.1:{https_port}",
+                "mode": "http",
+                "backend": "web",
+                "tls": {"cert": str(cert), "key": str(key), "alpn": ["h2", "http/1.1"]},
+                "http": {"access_log": access_log},
+            },
         ],
         "backends": [
             {
                 "name": "web",
-                "health_check": {"type": "tcp", "interval": "1s"},
+                "health_check": {"type": "http", "interval": "1s", "path": "/"},
                 "servers": [
                     {"name": server.name, "address": server.address, "weight": weight}
                     for server, (_, weight) in zip(servers, DEMO_SERVERS, strict=True)
@@ -122,15 +166,20 @@ def _demo_config(servers: list[NamedWebServer], mysql: MariaDBPair | str) -> dic
     return config
 
 
-def _print_banner(balancer: LoadBalancer, mysql: MariaDBPair | str) -> None:
+def _print_banner(balancer: LoadBalancer, mysql: MariaDBPair | str, workdir: Path) -> None:
     frontend = f"http://{balancer.addresses['web']}/"
+    https = f"https://{balancer.addresses['web-tls']}/"
     api = balancer.api_url
     weights = ", ".join(f"{name} weight {weight}" for name, weight in DEMO_SERVERS)
     print(
         f"""
-fastlb demo: one frontend in front of 3 web servers ({weights})
+fastlb demo: HTTP mode in front of 3 web servers ({weights})
 
-  try it:    curl {frontend}        (repeat it: answers follow the weights 3:2:1)
+  try it:    curl {frontend}        (repeat it: answers follow the weights 3:2:1,
+             and each server names the client address fastlb forwarded: X-Forwarded-For)
+  https:     curl -k --http2 {https}   (TLS and HTTP/2 at fastlb, self-signed certificate)
+  redirect:  curl -ik {frontend}login    (301 to HTTPS; add -L to follow it)
+  log:       tail -f {workdir / "access.log"}
   dashboard: {api}/
   live view: fastlb stats --api {api}
   stats:     curl {api}/api/stats
@@ -162,6 +211,47 @@ MySQL read/write splitting: fastlb (mode mysql) at {host}:{port} in front of Mar
   routing:   curl {api}/api/stats   (frontends.sql.mysql, mysql_topology)
              curl -s {api}/metrics | grep fastlb_mysql_
 """
+
+
+def _self_signed_certificate(workdir: Path) -> tuple[Path, Path]:
+    """A throwaway ECDSA P-256 certificate for 127.0.0.1/localhost, valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fastlb demo")])
+    now = dt.datetime.now(dt.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = workdir / "demo.pem", workdir / "demo.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _port_if_free(port: int) -> int:
