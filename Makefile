@@ -110,7 +110,8 @@ $(WHEEL_COMMIT_FILE): FORCE
 $(WHEEL_STAMP): $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml README.md $(WHEEL_COMMIT_FILE) | $(DEPS_STAMP)
 	@$(PY) -c 'import ziglang' 2>/dev/null || $(PIP) install -q '$(ZIGLANG)'
 	rm -f dist/fastlb-*.whl
-	FASTLB_GIT_COMMIT=$$(cat $(WHEEL_COMMIT_FILE)) CARGO_TARGET_DIR=$(CURDIR)/target/wheel \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH FASTLB_GIT_COMMIT=$$(cat $(WHEEL_COMMIT_FILE)) \
+		CARGO_TARGET_DIR=$(CURDIR)/target/wheel \
 		$(VENV)/bin/maturin build --release --zig --compatibility $(WHEEL_COMPAT) \
 		--features abi3 --interpreter $(PY) --out dist
 	touch $(WHEEL_STAMP)

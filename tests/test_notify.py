@@ -256,4 +256,4 @@ def test_journald_priority_prefix(tmp_path: Path, named_backends: Any) -> None:
 
 def test_journal_formatter_keeps_priority_on_every_line() -> None:
     record = make_record(logging.WARNING, "first\nsecond")
-    assert JournalFormatter().format(record) == "<4>fastlb: first\n<4>fastlb: second"
+    assert JournalFormatter().format(record) == "<4>fastlb: first\n<4>second"

@@ -699,8 +699,7 @@ def vrrp(layout: Layout) -> None:
                     ("transitions", "transition"),
                     ("master_transitions", "became master"),
                 )
-            ]
-            + [target(gauge("fastlb_vrrp_last_transition_seconds"), "{{instance}} since change")],
+            ],
             "ops",
         )
     )
