@@ -22,7 +22,7 @@ RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) build.rs Cargo.toml C
 
 # Debian packages the tests and the benchmark run for real: command -> package.
 SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk chromium:chromium mariadbd:mariadb-server \
-	sysbench:sysbench keepalived:keepalived ip:iproute2
+	sysbench:sysbench keepalived:keepalived ip:iproute2 systemd-analyze:systemd
 
 PY_PATHS := python tests bench loadtests
 ARGS ?=

@@ -20,6 +20,9 @@ RATE = "$__rate_interval"
 WIDTH = 24
 
 
+Query = tuple[str, str]  # (PromQL, legend)
+
+
 class Layout:
     """Places panels left to right in rows of WIDTH grid units, and numbers them."""
 
@@ -52,656 +55,429 @@ class Layout:
         self._x += width
         self._row_height = max(self._row_height, height)
 
+    def series(
+        self, title: str, unit: str, queries: list[Query], description: str = "", width: int = 8
+    ) -> None:
+        """A time series panel of `queries`."""
+        self.add(
+            panel("timeseries", title, queries, description)
+            | {
+                "fieldConfig": {
+                    "defaults": {
+                        "unit": unit,
+                        "custom": {"fillOpacity": 10, "showPoints": "never"},
+                    },
+                    "overrides": [],
+                },
+                "options": {
+                    "legend": {
+                        "displayMode": "table",
+                        "placement": "bottom",
+                        "calcs": ["lastNotNull"],
+                    },
+                    "tooltip": {"mode": "multi", "sort": "desc"},
+                },
+            },
+            width,
+        )
+
+    def stat(
+        self, title: str, query: Query, unit: str = "short", alert_at: int | None = None
+    ) -> None:
+        """A single-value panel; red from `alert_at` on. A legend shows the series' names."""
+        steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+        if alert_at is not None:
+            steps.append({"color": "red", "value": alert_at})
+        by_name = bool(query[1])
+        self.add(
+            panel("stat", title, [query])
+            | {
+                "fieldConfig": {
+                    "defaults": {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}},
+                    "overrides": [],
+                },
+                "options": {
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                    "colorMode": "none" if by_name else "background",
+                    "graphMode": "none",
+                    "textMode": "name" if by_name else "auto",
+                },
+            },
+            4,
+            4,
+        )
+
+    def table(self, title: str, expr: str, description: str = "") -> None:
+        """An instant query as a table of its label values (the value column hidden)."""
+        query = panel("table", title, [(expr, "")], description)
+        query["targets"][0].update(instant=True, range=False, format="table")
+        hidden = dict.fromkeys(["Time", "__name__", "job", "Value"], True)
+        query["transformations"] = [{"id": "organize", "options": {"excludeByName": hidden}}]
+        query["options"] = {"showHeader": True}
+        self.add(query)
+
     def _newline(self) -> None:
         self._y += self._row_height
         self._x = 0
         self._row_height = 0
 
 
-def target(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> dict[str, Any]:
-    query: dict[str, Any] = {
-        "datasource": DATASOURCE,
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "refId": ref,
-    }
-    if instant:
-        query.update(instant=True, range=False, format="table")
-    return query
-
-
-def timeseries(
-    title: str, targets: list[dict[str, Any]], unit: str = "short", description: str = ""
-) -> dict[str, Any]:
-    for index, query in enumerate(targets):
-        query["refId"] = chr(ord("A") + index)
+def panel(kind: str, title: str, queries: list[Query], description: str = "") -> dict[str, Any]:
+    targets = [
+        {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto", "refId": ref}
+        for (expr, legend), ref in zip(queries, "ABCDEFGHIJKLMNOP", strict=False)
+    ]
     return {
-        "type": "timeseries",
+        "type": kind,
         "title": title,
         "description": description,
         "datasource": DATASOURCE,
         "targets": targets,
-        "fieldConfig": {
-            "defaults": {"unit": unit, "custom": {"fillOpacity": 10, "showPoints": "never"}},
-            "overrides": [],
-        },
-        "options": {
-            "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull"]},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-    }
-
-
-def stat(
-    title: str,
-    expr: str,
-    unit: str = "short",
-    mappings: list[dict[str, Any]] | None = None,
-    thresholds: list[dict[str, Any]] | None = None,
-    legend: str = "",
-    text_mode: str = "auto",
-) -> dict[str, Any]:
-    return {
-        "type": "stat",
-        "title": title,
-        "datasource": DATASOURCE,
-        "targets": [target(expr, legend)],
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "mappings": mappings or [],
-                "thresholds": {
-                    "mode": "absolute",
-                    "steps": thresholds or [{"color": "green", "value": None}],
-                },
-            },
-            "overrides": [],
-        },
-        "options": {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background" if text_mode == "auto" else "none",
-            "graphMode": "none",
-            "textMode": text_mode,
-        },
-    }
-
-
-def table(title: str, expr: str, hide: list[str], description: str = "") -> dict[str, Any]:
-    """An instant query as a table, the label columns kept and `hide` left out."""
-    excluded = {name: True for name in ["Time", "__name__", "job", *hide]}
-    return {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "targets": [target(expr, instant=True)],
-        "transformations": [{"id": "organize", "options": {"excludeByName": excluded}}],
         "fieldConfig": {"defaults": {}, "overrides": []},
-        "options": {"showHeader": True},
     }
 
 
-def rate(metric: str, by: str, selector: str = "") -> str:
-    labels = f"{INSTANCE}, {selector}" if selector else INSTANCE
-    return f"sum by ({by}) (rate({metric}{{{labels}}}[{RATE}]))"
+def selector(metric: str, labels: str = "") -> str:
+    return f"{metric}{{{INSTANCE}, {labels}}}" if labels else f"{metric}{{{INSTANCE}}}"
 
 
-def quantile(q: float, metric: str, by: str, selector: str = "") -> str:
-    labels = f"{INSTANCE}, {selector}" if selector else INSTANCE
-    return f"histogram_quantile({q}, sum by (le, {by}) (rate({metric}_bucket{{{labels}}}[{RATE}])))"
+def rate(metric: str, by: str, labels: str = "") -> str:
+    return f"sum by ({by}) (rate({selector(metric, labels)}[{RATE}]))"
 
 
-def gauge(metric: str, selector: str = "") -> str:
-    labels = f"{INSTANCE}, {selector}" if selector else INSTANCE
-    return f"{metric}{{{labels}}}"
+def quantile(q: float, metric: str, by: str, labels: str = "") -> str:
+    buckets = selector(f"{metric}_bucket", labels)
+    return f"histogram_quantile({q}, sum by (le, {by}) (rate({buckets}[{RATE}])))"
+
+
+FRONTEND = 'proxy=~"$frontend"'
+BACKEND = 'proxy=~"$backend"'
+HTTP_FRONTEND = 'frontend=~"$frontend"'
+HTTP_BACKEND = 'backend=~"$backend"'
+SERVER = "{{proxy}}/{{server}}"
 
 
 def overview(layout: Layout) -> None:
     layout.row("Overview")
-    layout.add(stat("Client connections", f"sum({gauge('fastlb_current_connections')})"), 4, 4)
-    layout.add(
-        stat(
-            "New connections",
-            f"sum(rate(fastlb_frontend_sessions_total{{{INSTANCE}}}[{RATE}]))",
-            unit="cps",
-        ),
-        4,
-        4,
+    layout.stat("Client connections", (f"sum({selector('fastlb_current_connections')})", ""))
+    layout.stat(
+        "New connections",
+        (f"sum(rate({selector('fastlb_frontend_sessions_total')}[{RATE}]))", ""),
+        "cps",
     )
-    layout.add(
-        stat(
-            "Throughput",
-            f"sum(rate(fastlb_frontend_bytes_in_total{{{INSTANCE}}}[{RATE}]))"
-            f" + sum(rate(fastlb_frontend_bytes_out_total{{{INSTANCE}}}[{RATE}]))",
-            unit="Bps",
-        ),
-        4,
-        4,
+    throughput = " + ".join(
+        f"sum(rate({selector(f'fastlb_frontend_bytes_{way}_total')}[{RATE}]))"
+        for way in ("in", "out")
     )
-    layout.add(stat("Servers UP", "sum(" + gauge("fastlb_server_status", 'state="UP"') + ")"), 4, 4)
-    layout.add(
-        stat(
-            "Servers DOWN",
-            "sum(" + gauge("fastlb_server_status", 'state="DOWN"') + ")",
-            thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}],
-        ),
-        4,
-        4,
-    )
-    layout.add(
-        stat(
-            "VRRP state",
-            f"{gauge('fastlb_vrrp_state')} == 1",
-            legend="{{instance}} vrid {{vrid}}: {{state}}",
-            text_mode="name",
-        ),
-        4,
-        4,
-    )
+    layout.stat("Throughput", (throughput, ""), "Bps")
+    up = selector("fastlb_server_status", 'state="UP"')
+    down = selector("fastlb_server_status", 'state="DOWN"')
+    layout.stat("Servers UP", (f"sum({up})", ""))
+    layout.stat("Servers DOWN", (f"sum({down})", ""), alert_at=1)
+    vrrp_state = (f"{selector('fastlb_vrrp_state')} == 1", "{{instance}} vrid {{vrid}}: {{state}}")
+    layout.stat("VRRP state", vrrp_state)
 
 
 def frontends(layout: Layout) -> None:
     layout.row("Frontends")
-    sel = 'proxy=~"$frontend"'
-    layout.add(
-        timeseries(
-            "New connections by frontend",
-            [target(rate("fastlb_frontend_sessions_total", "proxy", sel), "{{proxy}}")],
-            "cps",
-        )
+    layout.series(
+        "New connections by frontend",
+        "cps",
+        [(rate("fastlb_frontend_sessions_total", "proxy", FRONTEND), "{{proxy}}")],
     )
-    layout.add(
-        timeseries(
-            "Open connections by frontend",
-            [
-                target(f"sum by (proxy) ({gauge('fastlb_frontend_current_sessions', sel)})"),
-                target(f"sum({gauge('fastlb_max_connections')})", "global max_connections"),
-            ],
-        )
+    current = selector("fastlb_frontend_current_sessions", FRONTEND)
+    layout.series(
+        "Open connections by frontend",
+        "short",
+        [
+            (f"sum by (proxy) ({current})", "{{proxy}}"),
+            (f"sum({selector('fastlb_max_connections')})", "global max_connections"),
+        ],
     )
-    layout.add(
-        timeseries(
-            "Bytes by frontend (in +, out -)",
-            [
-                target(rate("fastlb_frontend_bytes_in_total", "proxy", sel), "{{proxy}} in"),
-                target(
-                    "-" + rate("fastlb_frontend_bytes_out_total", "proxy", sel), "{{proxy}} out"
-                ),
-            ],
-            "Bps",
-        )
+    layout.series(
+        "Bytes by frontend (in +, out -)",
+        "Bps",
+        [
+            (rate("fastlb_frontend_bytes_in_total", "proxy", FRONTEND), "{{proxy}} in"),
+            ("-" + rate("fastlb_frontend_bytes_out_total", "proxy", FRONTEND), "{{proxy}} out"),
+        ],
     )
-    layout.add(
-        timeseries(
-            "Refused connections by reason",
-            [
-                target(
-                    rate("fastlb_frontend_refused_connections_total", "proxy, reason", sel),
-                    "{{proxy}} {{reason}}",
-                )
-            ],
-            "cps",
-            "acl / source limits (firewall), max_connections, untrusted PROXY headers",
-        )
+    layout.series(
+        "Refused connections by reason",
+        "cps",
+        [
+            (
+                rate("fastlb_frontend_refused_connections_total", "proxy, reason", FRONTEND),
+                "{{proxy}} {{reason}}",
+            )
+        ],
+        "acl / source limits (firewall), max_connections, untrusted PROXY headers",
     )
-    layout.add(
-        timeseries(
-            "Frontend errors",
-            [
-                target(
-                    rate("fastlb_frontend_resource_errors_total", "proxy", sel),
-                    "{{proxy}} resource",
-                ),
-                target(
-                    rate("fastlb_frontend_tls_handshake_failures_total", "proxy", sel),
-                    "{{proxy}} TLS failed",
-                ),
-                target(
-                    rate("fastlb_frontend_tls_handshake_timeouts_total", "proxy", sel),
-                    "{{proxy}} TLS timeout",
-                ),
-                target(
-                    f"sum(rate(fastlb_accept_pauses_total{{{INSTANCE}}}[{RATE}]))",
-                    "accept paused (global max)",
-                ),
-            ],
-            "ops",
+    errors = [
+        (rate(f"fastlb_frontend_{name}_total", "proxy", FRONTEND), f"{{{{proxy}}}} {legend}")
+        for name, legend in (
+            ("resource_errors", "resource"),
+            ("tls_handshake_failures", "TLS failed"),
+            ("tls_handshake_timeouts", "TLS timeout"),
         )
-    )
+    ]
+    pauses = f"sum(rate({selector('fastlb_accept_pauses_total')}[{RATE}]))"
+    layout.series("Frontend errors", "ops", [*errors, (pauses, "accept paused (global max)")])
 
 
 def servers(layout: Layout) -> None:
     layout.row("Backends and servers")
-    sel = 'proxy=~"$backend"'
-    layout.add(
-        table(
-            "Server status",
-            f"{gauge('fastlb_server_status', sel)} == 1",
-            hide=["Value"],
-            description="UP / DOWN (checks or live traffic) / DRAIN / MAINT (operator)",
-        ),
-        8,
-        9,
+    layout.table(
+        "Server status",
+        f"{selector('fastlb_server_status', BACKEND)} == 1",
+        "UP / DOWN (checks or live traffic) / DRAIN / MAINT (operator)",
     )
-    layout.add(
-        timeseries(
-            "Server weight",
-            [target(gauge("fastlb_server_weight", sel), "{{proxy}}/{{server}}")],
-        ),
-        8,
-        9,
+    layout.series("Server weight", "short", [(selector("fastlb_server_weight", BACKEND), SERVER)])
+    layout.series(
+        "Health check result (1 ok, 0 failed)",
+        "short",
+        [(selector("fastlb_server_check_status", BACKEND), SERVER)],
     )
-    layout.add(
-        timeseries(
-            "Health check result (1 ok, 0 failed)",
-            [target(gauge("fastlb_server_check_status", sel), "{{proxy}}/{{server}}")],
-        ),
-        8,
-        9,
+    layout.series(
+        "New connections by server",
+        "cps",
+        [(rate("fastlb_server_sessions_total", "proxy, server", BACKEND), SERVER)],
     )
-    layout.add(
-        timeseries(
-            "New connections by server",
-            [
-                target(
-                    rate("fastlb_server_sessions_total", "proxy, server", sel),
-                    "{{proxy}}/{{server}}",
-                )
-            ],
-            "cps",
-        )
+    layout.series(
+        "Open connections by server",
+        "short",
+        [(selector("fastlb_server_current_sessions", BACKEND), SERVER)],
     )
-    layout.add(
-        timeseries(
-            "Open connections by server",
-            [target(gauge("fastlb_server_current_sessions", sel), "{{proxy}}/{{server}}")],
-        )
+    layout.series(
+        "Bytes by server (to +, from -)",
+        "Bps",
+        [
+            (rate("fastlb_server_bytes_in_total", "proxy, server", BACKEND), f"{SERVER} to"),
+            (
+                "-" + rate("fastlb_server_bytes_out_total", "proxy, server", BACKEND),
+                f"{SERVER} from",
+            ),
+        ],
     )
-    layout.add(
-        timeseries(
-            "Bytes by server (to +, from -)",
-            [
-                target(
-                    rate("fastlb_server_bytes_in_total", "proxy, server", sel),
-                    "{{proxy}}/{{server}} to",
-                ),
-                target(
-                    "-" + rate("fastlb_server_bytes_out_total", "proxy, server", sel),
-                    "{{proxy}}/{{server}} from",
-                ),
-            ],
-            "Bps",
-        )
+    layout.series(
+        "Connect errors and retries",
+        "ops",
+        [
+            (
+                rate("fastlb_server_connection_errors_total", "proxy, server", BACKEND),
+                f"{SERVER} errors",
+            ),
+            (rate("fastlb_server_retries_total", "proxy, server", BACKEND), f"{SERVER} retried"),
+        ],
     )
-    layout.add(
-        timeseries(
-            "Connect errors and retries",
-            [
-                target(
-                    rate("fastlb_server_connection_errors_total", "proxy, server", sel),
-                    "{{proxy}}/{{server}} errors",
-                ),
-                target(
-                    rate("fastlb_server_retries_total", "proxy, server", sel),
-                    "{{proxy}}/{{server}} retried",
-                ),
-            ],
-            "ops",
-        )
+    went_down = selector("fastlb_server_down_transitions_total", BACKEND)
+    layout.series(
+        "Went DOWN",
+        "short",
+        [(f"sum by (proxy, server) (increase({went_down}[{RATE}]))", SERVER)],
     )
-    layout.add(
-        timeseries(
-            "Went DOWN",
-            [
-                target(
-                    f"sum by (proxy, server) (increase(fastlb_server_down_transitions_total"
-                    f"{{{INSTANCE}, {sel}}}[{RATE}]))",
-                    "{{proxy}}/{{server}}",
-                )
-            ],
-        )
-    )
-    layout.add(
-        timeseries(
-            "Seconds since last status change",
-            [target(gauge("fastlb_server_last_change_seconds", sel), "{{proxy}}/{{server}}")],
-            "s",
-        )
+    layout.series(
+        "Seconds since last status change",
+        "s",
+        [(selector("fastlb_server_last_change_seconds", BACKEND), SERVER)],
     )
 
 
 def latency(layout: Layout) -> None:
     layout.row("Latency")
-    sel = 'proxy=~"$backend"'
     for title, metric in (
         ("Connect time", "fastlb_server_connect_time_seconds"),
         ("Session duration", "fastlb_server_session_time_seconds"),
     ):
-        layout.add(
-            timeseries(
-                f"{title} by backend (p50, p99)",
-                [
-                    target(quantile(0.5, metric, "proxy", sel), "{{proxy}} p50"),
-                    target(quantile(0.99, metric, "proxy", sel), "{{proxy}} p99"),
-                ],
-                "s",
-            )
-        )
-    layout.add(
-        {
-            "type": "heatmap",
-            "title": "Connect time distribution",
-            "datasource": DATASOURCE,
-            "targets": [
-                target(
-                    "sum by (le) (increase(fastlb_server_connect_time_seconds_bucket"
-                    f"{{{INSTANCE}, {sel}}}[{RATE}]))",
-                    "{{le}}",
-                )
-                | {"format": "heatmap"}
+        layout.series(
+            f"{title} by backend (p50, p99)",
+            "s",
+            [
+                (quantile(q, metric, "proxy", BACKEND), f"{{{{proxy}}}} p{round(q * 100)}")
+                for q in (0.5, 0.99)
             ],
-            "options": {"calculate": False, "yAxis": {"unit": "s"}},
-            "fieldConfig": {"defaults": {}, "overrides": []},
-        }
+        )
+    buckets = selector("fastlb_server_connect_time_seconds_bucket", BACKEND)
+    heatmap = panel(
+        "heatmap",
+        "Connect time distribution",
+        [(f"sum by (le) (increase({buckets}[{RATE}]))", "{{le}}")],
     )
+    heatmap["targets"][0]["format"] = "heatmap"
+    heatmap["options"] = {"calculate": False, "yAxis": {"unit": "s"}}
+    layout.add(heatmap)
 
 
 def http(layout: Layout) -> None:
     layout.row("HTTP (mode: http)")
-    front = f'frontend=~"$frontend", {INSTANCE}'
-    back = f'backend=~"$backend", {INSTANCE}'
-    layout.add(
-        timeseries(
-            "Requests by frontend",
-            [
-                target(
-                    f"sum by (frontend) (rate(fastlb_http_requests_total{{{front}}}[{RATE}]))",
-                    "{{frontend}}",
-                )
-            ],
-            "reqps",
-        )
+    layout.series(
+        "Requests by frontend",
+        "reqps",
+        [(rate("fastlb_http_requests_total", "frontend", HTTP_FRONTEND), "{{frontend}}")],
     )
-    layout.add(
-        timeseries(
-            "Responses to clients by class",
-            [
-                target(
-                    f"sum by (code) (rate(fastlb_http_responses_total{{{front}}}[{RATE}]))",
-                    "{{code}}",
-                )
-            ],
-            "reqps",
-        )
+    layout.series(
+        "Responses to clients by class",
+        "reqps",
+        [(rate("fastlb_http_responses_total", "code", HTTP_FRONTEND), "{{code}}")],
     )
-    layout.add(
-        timeseries(
-            "Server 5xx ratio",
-            [
-                target(
-                    "sum by (backend, server) (rate(fastlb_http_responses_total"
-                    f'{{{back}, server!="", code="5xx"}}[{RATE}]))'
-                    " / sum by (backend, server) (rate(fastlb_http_responses_total"
-                    f'{{{back}, server!=""}}[{RATE}]))',
-                    "{{backend}}/{{server}}",
-                )
-            ],
-            "percentunit",
-        )
+    by_server = f'{HTTP_BACKEND}, server!=""'
+    errors = rate("fastlb_http_responses_total", "backend, server", f'{by_server}, code="5xx"')
+    every = rate("fastlb_http_responses_total", "backend, server", by_server)
+    layout.series(
+        "Server 5xx ratio", "percentunit", [(f"{errors} / {every}", "{{backend}}/{{server}}")]
     )
-    layout.add(
-        timeseries(
-            "Request time Ta (p50, p99)",
-            [
-                target(
-                    quantile(
-                        0.5,
-                        "fastlb_http_request_duration_seconds",
-                        "frontend",
-                        'frontend=~"$frontend"',
-                    ),
-                    "{{frontend}} p50",
+    layout.series(
+        "Request time Ta (p50, p99)",
+        "s",
+        [
+            (
+                quantile(q, "fastlb_http_request_duration_seconds", "frontend", HTTP_FRONTEND),
+                f"{{{{frontend}}}} p{round(q * 100)}",
+            )
+            for q in (0.5, 0.99)
+        ],
+    )
+    layout.series(
+        "Server response time Tr (p99)",
+        "s",
+        [
+            (
+                quantile(
+                    0.99, "fastlb_http_response_duration_seconds", "backend, server", by_server
                 ),
-                target(
-                    quantile(
-                        0.99,
-                        "fastlb_http_request_duration_seconds",
-                        "frontend",
-                        'frontend=~"$frontend"',
-                    ),
-                    "{{frontend}} p99",
-                ),
-            ],
-            "s",
-        )
+                "{{backend}}/{{server}}",
+            )
+        ],
     )
-    layout.add(
-        timeseries(
-            "Server response time Tr (p99)",
-            [
-                target(
-                    quantile(
-                        0.99,
-                        "fastlb_http_response_duration_seconds",
-                        "backend, server",
-                        'backend=~"$backend", server!=""',
-                    ),
-                    "{{backend}}/{{server}}",
-                )
-            ],
-            "s",
-        )
+    hits = rate("fastlb_http_pool_hits_total", "backend", HTTP_BACKEND)
+    misses = rate("fastlb_http_pool_misses_total", "backend", HTTP_BACKEND)
+    layout.series(
+        "Connection pool hit ratio",
+        "percentunit",
+        [(f"{hits} / ({hits} + {misses})", "{{backend}}")],
+        "Requests sent over an idle kept-alive server connection",
     )
-    layout.add(
-        timeseries(
-            "Connection pool",
-            [
-                target(
-                    f"sum by (backend) (rate(fastlb_http_pool_hits_total{{{back}}}[{RATE}]))"
-                    f" / (sum by (backend) (rate(fastlb_http_pool_hits_total{{{back}}}[{RATE}]))"
-                    " + sum by (backend) (rate(fastlb_http_pool_misses_total"
-                    f"{{{back}}}[{RATE}])))",
-                    "{{backend}} hit ratio",
-                ),
-            ],
-            "percentunit",
-            "Requests sent over an idle kept-alive server connection",
-        )
+    idle = selector("fastlb_http_idle_server_connections", HTTP_BACKEND)
+    layout.series(
+        "Idle server connections", "short", [(f"sum by (backend) ({idle})", "{{backend}}")]
     )
-    layout.add(
-        timeseries(
-            "Idle server connections",
-            [
-                target(
-                    f"sum by (backend) (fastlb_http_idle_server_connections{{{back}}})",
-                    "{{backend}}",
-                )
-            ],
+    events = [
+        (rate(f"fastlb_http_{name}_total", "frontend", HTTP_FRONTEND), f"{{{{frontend}}}} {legend}")
+        for name, legend in (
+            ("bad_requests", "bad request"),
+            ("request_timeouts", "request timeout"),
+            ("redirects", "redirect"),
+            ("websocket_upgrades", "websocket"),
+            ("h2_connections", "h2 connection"),
+            ("access_log_dropped", "access log dropped"),
         )
+    ]
+    retried = (
+        rate("fastlb_http_retried_requests_total", "backend", HTTP_BACKEND),
+        "{{backend}} retried",
     )
-    layout.add(
-        timeseries(
-            "Client errors and events",
-            [
-                target(
-                    rate(f"fastlb_http_{name}_total", "frontend", 'frontend=~"$frontend"'), legend
-                )
-                for name, legend in (
-                    ("bad_requests", "{{frontend}} bad request"),
-                    ("request_timeouts", "{{frontend}} request timeout"),
-                    ("redirects", "{{frontend}} redirect"),
-                    ("websocket_upgrades", "{{frontend}} websocket"),
-                    ("h2_connections", "{{frontend}} h2 connection"),
-                    ("access_log_dropped", "{{frontend}} access log dropped"),
-                )
-            ]
-            + [
-                target(
-                    "sum by (backend) (rate(fastlb_http_retried_requests_total"
-                    f"{{{back}}}[{RATE}]))",
-                    "{{backend}} retried",
-                )
-            ],
-            "ops",
-        )
-    )
+    layout.series("Client errors and events", "ops", [*events, retried])
 
 
 def mysql(layout: Layout) -> None:
     layout.row("MySQL (mode: mysql)")
-    sel = 'proxy=~"$frontend"'
-    layout.add(
-        timeseries(
-            "Statements by route",
-            [
-                target(
-                    rate("fastlb_mysql_queries_total", "proxy, route", sel), "{{proxy}} {{route}}"
-                )
-            ],
-            "ops",
-        )
+    layout.series(
+        "Statements by route",
+        "ops",
+        [(rate("fastlb_mysql_queries_total", "proxy, route", FRONTEND), "{{proxy}} {{route}}")],
     )
-    layout.add(
-        timeseries(
-            "Share of statements on replicas",
-            [
-                target(
-                    rate("fastlb_mysql_queries_total", "proxy", f'{sel}, route="replica"')
-                    + " / "
-                    + rate("fastlb_mysql_queries_total", "proxy", sel),
-                    "{{proxy}}",
-                )
-            ],
-            "percentunit",
-        )
+    replica = rate("fastlb_mysql_queries_total", "proxy", f'{FRONTEND}, route="replica"')
+    every = rate("fastlb_mysql_queries_total", "proxy", FRONTEND)
+    layout.series(
+        "Share of statements on replicas", "percentunit", [(f"{replica} / {every}", "{{proxy}}")]
     )
-    layout.add(
-        timeseries(
-            "Sessions",
-            [
-                target(rate("fastlb_mysql_sessions_total", "proxy", sel), "{{proxy}} logins/s"),
-                target(rate("fastlb_mysql_tls_sessions_total", "proxy", sel), "{{proxy}} TLS/s"),
-                target(
-                    f"sum by (proxy) ({gauge('fastlb_mysql_pinned_sessions', sel)})",
-                    "{{proxy}} pinned to primary",
-                ),
-            ],
-        )
+    pinned = selector("fastlb_mysql_pinned_sessions", FRONTEND)
+    layout.series(
+        "Sessions",
+        "short",
+        [
+            (rate("fastlb_mysql_sessions_total", "proxy", FRONTEND), "{{proxy}} logins/s"),
+            (rate("fastlb_mysql_tls_sessions_total", "proxy", FRONTEND), "{{proxy}} TLS/s"),
+            (f"sum by (proxy) ({pinned})", "{{proxy}} pinned to primary"),
+        ],
     )
-    layout.add(
-        timeseries(
-            "Routing fallbacks and errors",
-            [
-                target(rate(f"fastlb_mysql_{name}_total", "proxy", sel), f"{{{{proxy}}}} {legend}")
-                for name, legend in (
-                    ("reads_on_primary", "read on primary"),
-                    ("causal_waits", "causal wait"),
-                    ("causal_timeouts", "causal timeout"),
-                    ("no_primary_errors", "no primary"),
-                    ("auth_failures", "auth failure"),
-                    ("protocol_errors", "protocol error"),
-                    ("server_errors", "server lost"),
-                )
-            ],
-            "ops",
-        )
+    layout.series(
+        "Routing fallbacks and errors",
+        "ops",
+        [
+            (rate(f"fastlb_mysql_{name}_total", "proxy", FRONTEND), f"{{{{proxy}}}} {legend}")
+            for name, legend in (
+                ("reads_on_primary", "read on primary"),
+                ("causal_waits", "causal wait"),
+                ("causal_timeouts", "causal timeout"),
+                ("no_primary_errors", "no primary"),
+                ("auth_failures", "auth failure"),
+                ("protocol_errors", "protocol error"),
+                ("server_errors", "server lost"),
+            )
+        ],
     )
-    layout.add(
-        table(
-            "Server roles",
-            f"{gauge('fastlb_mysql_server_role')} == 1",
-            hide=["Value"],
-            description="The topology monitor's view: primary or replica",
-        )
+    layout.table(
+        "Server roles",
+        f"{selector('fastlb_mysql_server_role')} == 1",
+        "The topology monitor's view: primary or replica",
     )
-    layout.add(
-        timeseries(
-            "Replication lag",
-            [target(gauge("fastlb_mysql_replication_lag_seconds"), "{{proxy}}/{{server}}")],
-            "s",
-        )
+    layout.series(
+        "Replication lag", "s", [(selector("fastlb_mysql_replication_lag_seconds"), SERVER)]
     )
-    layout.add(
-        timeseries(
-            "Replicas in the read pool",
-            [target(gauge("fastlb_mysql_server_in_read_pool"), "{{proxy}}/{{server}}")],
-        )
+    layout.series(
+        "Replicas in the read pool",
+        "short",
+        [(selector("fastlb_mysql_server_in_read_pool"), SERVER)],
     )
-    layout.add(
-        timeseries(
-            "Statements by server",
-            [
-                target(
-                    rate("fastlb_mysql_server_queries_total", "proxy, server"),
-                    "{{proxy}}/{{server}}",
-                )
-            ],
-            "ops",
-        )
+    layout.series(
+        "Statements by server",
+        "ops",
+        [(rate("fastlb_mysql_server_queries_total", "proxy, server"), SERVER)],
     )
 
 
 def vrrp(layout: Layout) -> None:
     layout.row("Failover (VRRP)")
-    layout.add(
-        {
-            "type": "state-timeline",
-            "title": "VRRP state",
-            "datasource": DATASOURCE,
-            "targets": [
-                target(
-                    "max by (instance, vrid) ("
-                    + gauge("fastlb_vrrp_state", 'state="master"')
-                    + ") * 2 + max by (instance, vrid) ("
-                    + gauge("fastlb_vrrp_state", 'state="backup"')
-                    + ")",
-                    "{{instance}} vrid {{vrid}}",
-                )
-            ],
-            "fieldConfig": {
-                "defaults": {
-                    "mappings": [
-                        {
-                            "type": "value",
-                            "options": {
-                                "0": {"text": "INIT/FAULT", "color": "red"},
-                                "1": {"text": "BACKUP", "color": "blue"},
-                                "2": {"text": "MASTER", "color": "green"},
-                            },
-                        }
-                    ]
-                },
-                "overrides": [],
-            },
-            "options": {"showValue": "auto"},
-        }
+    master = selector("fastlb_vrrp_state", 'state="master"')
+    backup = selector("fastlb_vrrp_state", 'state="backup"')
+    timeline = panel(
+        "state-timeline",
+        "VRRP state",
+        [
+            (
+                f"max by (instance, vrid) ({master}) * 2 + max by (instance, vrid) ({backup})",
+                "{{instance}} vrid {{vrid}}",
+            )
+        ],
     )
-    layout.add(
-        timeseries(
-            "Priority and virtual IPs",
-            [
-                target(gauge("fastlb_vrrp_priority"), "{{instance}} configured"),
-                target(gauge("fastlb_vrrp_effective_priority"), "{{instance}} advertised"),
-                target(gauge("fastlb_vrrp_virtual_ips_held"), "{{instance}} holds VIPs"),
-            ],
-        )
+    states = {"0": ("INIT/FAULT", "red"), "1": ("BACKUP", "blue"), "2": ("MASTER", "green")}
+    mapping = {value: {"text": text, "color": color} for value, (text, color) in states.items()}
+    timeline["fieldConfig"]["defaults"]["mappings"] = [{"type": "value", "options": mapping}]
+    layout.add(timeline)
+    layout.series(
+        "Priority and virtual IPs",
+        "short",
+        [
+            (selector("fastlb_vrrp_priority"), "{{instance}} configured"),
+            (selector("fastlb_vrrp_effective_priority"), "{{instance}} advertised"),
+            (selector("fastlb_vrrp_virtual_ips_held"), "{{instance}} holds VIPs"),
+        ],
     )
-    layout.add(
-        timeseries(
-            "Adverts and transitions",
-            [
-                target(rate(f"fastlb_vrrp_{name}_total", "instance"), f"{{{{instance}}}} {legend}")
-                for name, legend in (
-                    ("adverts_sent", "sent"),
-                    ("adverts_received", "received"),
-                    ("invalid_adverts", "invalid"),
-                    ("send_errors", "send error"),
-                    ("transitions", "transition"),
-                    ("master_transitions", "became master"),
-                )
-            ],
-            "ops",
-        )
+    layout.series(
+        "Adverts and transitions",
+        "ops",
+        [
+            (rate(f"fastlb_vrrp_{name}_total", "instance"), f"{{{{instance}}}} {legend}")
+            for name, legend in (
+                ("adverts_sent", "sent"),
+                ("adverts_received", "received"),
+                ("invalid_adverts", "invalid"),
+                ("send_errors", "send error"),
+                ("transitions", "transition"),
+                ("master_transitions", "became master"),
+            )
+        ],
     )
 
 

@@ -17,7 +17,7 @@ __all__ = [
 
 __version__: str
 
-class BuildInfo(TypedDict):
+class _BuildInfo(TypedDict):
     """What `build_info()` returns."""
 
     version: str
@@ -27,7 +27,7 @@ class BuildInfo(TypedDict):
     target: str  # target triple, e.g. x86_64-unknown-linux-gnu
     rustc: str  # `rustc --version` of the compiler
 
-def build_info() -> BuildInfo:
+def build_info() -> _BuildInfo:
     """What this build is (`fastlb version`), as recorded at compile time."""
 
 @final
