@@ -126,7 +126,10 @@ def test_ready_reloading_stopping(
         assert http_get(f"http://{match.group(1)}/") == "hello from web-01\n"
 
         process.send_signal(signal.SIGTERM)
-        assert notify_socket.next()["STOPPING"] == "1"
+        stopping = notify_socket.next()
+        assert stopping["STOPPING"] == "1"
+        # drain_timeout 1s + the margin for the rest: systemd waits that long before SIGKILL.
+        assert int(stopping["EXTEND_TIMEOUT_USEC"]) == 11_000_000
         assert process.wait(timeout=20) == 0
     finally:
         if process.poll() is None:

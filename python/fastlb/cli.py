@@ -27,6 +27,8 @@ log = logging.getLogger("fastlb")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+# Seconds beyond drain_timeout that stopping may take (the API, failover, threads).
+STOP_MARGIN = 10.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,7 +198,8 @@ async def _serve_started(
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for helper in helpers:
         helper.cancel()
-    notifier.stopping("draining")
+    # The drain may take drain_timeout; the API and failover get a few seconds more to stop.
+    notifier.stopping("draining", needs=balancer.config.drain_timeout + STOP_MARGIN)
 
     status = EXIT_OK
     if api_task is not None and api_task.done():

@@ -58,9 +58,13 @@ class Notifier:
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         return self.send(RELOADING=1, MONOTONIC_USEC=usec, **_status(status))
 
-    def stopping(self, status: str | None = None) -> bool:
-        """Shutdown begins (draining): systemd shows `deactivating` rather than a failure."""
-        return self.send(STOPPING=1, **_status(status))
+    def stopping(self, status: str | None = None, needs: float | None = None) -> bool:
+        """Shutdown begins (draining): systemd shows `deactivating` rather than a failure.
+        `needs`: seconds the shutdown may take; systemd (>= 236) then waits at least that
+        long before SIGKILL even if the unit's TimeoutStopSec= is shorter (a long
+        drain_timeout must not be cut short by a unit file that did not expect it)."""
+        extend = {"EXTEND_TIMEOUT_USEC": round(needs * 1_000_000)} if needs is not None else {}
+        return self.send(STOPPING=1, **extend, **_status(status))
 
     def watchdog(self) -> bool:
         """A keep-alive for `WatchdogSec=`: the event loop is alive."""
