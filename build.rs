@@ -31,9 +31,15 @@ fn main() {
     let rustc_version = run(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into());
 
     set("FASTLB_BUILD_COMMIT", &commit);
-    set("FASTLB_BUILD_PROFILE", &env::var("PROFILE").unwrap_or_default());
+    set(
+        "FASTLB_BUILD_PROFILE",
+        &env::var("PROFILE").unwrap_or_default(),
+    );
     set("FASTLB_BUILD_FEATURES", &features.join(","));
-    set("FASTLB_BUILD_TARGET", &env::var("TARGET").unwrap_or_default());
+    set(
+        "FASTLB_BUILD_TARGET",
+        &env::var("TARGET").unwrap_or_default(),
+    );
     set("FASTLB_BUILD_RUSTC", &rustc_version);
 }
 
