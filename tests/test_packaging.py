@@ -334,3 +334,19 @@ def test_unit_file_settings() -> None:
     }.items():
         assert settings[key] == [value], key
     assert "/var/log/fastlb" in settings["ReadWritePaths"]
+
+
+def test_unit_file_hardening_score(tmp_path: Path) -> None:
+    """`systemd-analyze security` rates the unit's sandbox (0 = locked down, 10 = exposed);
+    the unit scores 2.1 ("OK"). A hardening setting dropped by mistake raises the score."""
+    unit = tmp_path / "fastlb.service"
+    unit.write_text(UNIT.read_text().replace("/opt/fastlb/bin/fastlb", "/bin/true"))
+    result = subprocess.run(
+        [systemd_analyze(), "security", "--offline=yes", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    match = re.search(r"Overall exposure level for fastlb\.service: ([\d.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.5, result.stdout
