@@ -98,7 +98,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], subprocess.Pope
 
 def test_version() -> None:
     result = run_fastlb("version")
-    assert (result.returncode, result.stdout) == (0, f"fastlb {fastlb.__version__}\n")
+    assert (result.returncode, result.stdout.split("\n")[0]) == (0, f"fastlb {fastlb.__version__}")
 
 
 def test_check_ok(write_config: Callable[..., Path]) -> None:

@@ -1,7 +1,7 @@
 """Type stubs for the native core `fastlb._core` (hand-written; stubtest checks them)."""
 
 from collections.abc import Mapping
-from typing import Any, Literal, Self, final
+from typing import Any, Literal, Self, TypedDict, final
 
 __all__ = [
     "Engine",
@@ -11,10 +11,24 @@ __all__ = [
     "StatementClass",
     "WeightedRoundRobin",
     "__version__",
+    "build_info",
     "classify_statement",
 ]
 
 __version__: str
+
+class _BuildInfo(TypedDict):
+    """What `build_info()` returns."""
+
+    version: str
+    commit: str  # git commit the core was built from, `-dirty` when uncommitted, or unknown
+    profile: str  # cargo profile: release or debug
+    features: list[str]  # enabled crate features, e.g. abi3, python
+    target: str  # target triple, e.g. x86_64-unknown-linux-gnu
+    rustc: str  # `rustc --version` of the compiler
+
+def build_info() -> _BuildInfo:
+    """What this build is (`fastlb version`), as recorded at compile time."""
 
 @final
 class Engine:

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import logs
 from .balancer import LoadBalancer
 from .config import load_config, parse_duration
 from .ctl import add_api_arguments, add_ctl_parser
 from .errors import ConfigError
+from .notify import Notifier, watchdog_interval
 
 log = logging.getLogger("fastlb")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+# Seconds beyond drain_timeout that stopping may take (the API, failover, threads).
+STOP_MARGIN = 10.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run in the foreground until SIGTERM/SIGINT")
     serve.add_argument("-c", "--config", required=True, metavar="FILE", help=".yaml or .toml")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=logs.FORMATS,
+        help="text (journald's form under systemd) or json: one object per line",
+    )
     serve.set_defaults(handler=_serve)
 
     check = commands.add_parser("check", help="validate a configuration file")
@@ -63,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
 
-    version = commands.add_parser("version", help="print the version")
+    version = commands.add_parser(
+        "version", help="print the version, git commit, build profile and features"
+    )
+    version.add_argument("--json", action="store_true", help="as one JSON object")
     version.set_defaults(handler=_version)
 
     stats = commands.add_parser("stats", help="a live view of a running fastlb's stats")
@@ -123,7 +137,7 @@ def _check_with_core(core_json: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _log_to_stderr(getattr(logging, args.log_level.upper()))
+    logs.configure(getattr(logging, args.log_level.upper()), args.log_format)
     balancer = LoadBalancer.from_file(args.config)
     try:
         return asyncio.run(_serve_until_signalled(balancer))
@@ -152,7 +166,23 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     except OSError as exc:
         log.error("cannot start: %s", exc.strerror or exc)
         return EXIT_FAILURE
+    # Every frontend (and the API's socket) is bound and listening now: connections queue in
+    # the kernel until served, so units ordered After= this one can connect.
+    notifier = Notifier()
+    notifier.ready(_status_line(balancer))
+    try:
+        return await _serve_started(balancer, notifier, stop_requested, reload_requested)
+    finally:
+        notifier.close()
 
+
+async def _serve_started(
+    balancer: LoadBalancer,
+    notifier: Notifier,
+    stop_requested: asyncio.Event,
+    reload_requested: asyncio.Event,
+) -> int:
+    """Serve until a stop signal (or the API or failover dies), then drain and stop."""
     waiters: set[asyncio.Task[Any]] = {asyncio.create_task(stop_requested.wait())}
     api_task = asyncio.create_task(balancer.serve_api()) if balancer.api_url else None
     if api_task is not None:
@@ -163,9 +193,15 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     if balancer.config.failover is not None or balancer.config.bgp is not None:
         failover_task = asyncio.create_task(balancer.serve_failover())
         waiters.add(failover_task)
-    reloader = asyncio.create_task(_reload_on_sighup(balancer, reload_requested))
+    helpers = [asyncio.create_task(_reload_on_sighup(balancer, reload_requested, notifier))]
+    interval = watchdog_interval()
+    if notifier.enabled and interval is not None:
+        helpers.append(asyncio.create_task(_keep_watchdog_fed(notifier, interval)))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    reloader.cancel()
+    for helper in helpers:
+        helper.cancel()
+    # The drain may take drain_timeout; the API and failover get a few seconds more to stop.
+    notifier.stopping("draining", needs=balancer.config.drain_timeout + STOP_MARGIN)
 
     status = EXIT_OK
     if api_task is not None and api_task.done():
@@ -179,15 +215,22 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     for task in (api_task, failover_task):
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
-    await asyncio.gather(reloader, return_exceptions=True)
+    await asyncio.gather(*helpers, return_exceptions=True)
     return status
 
 
-async def _reload_on_sighup(balancer: LoadBalancer, requested: asyncio.Event) -> None:
-    """Reload the configuration file at each SIGHUP; a bad file is logged and changes nothing."""
+async def _reload_on_sighup(
+    balancer: LoadBalancer, requested: asyncio.Event, notifier: Notifier
+) -> None:
+    """Reload the configuration file at each SIGHUP; a bad file is logged and changes nothing.
+
+    Under systemd each reload is framed by RELOADING=1 ... READY=1, also when it fails:
+    the old configuration keeps serving, so the service is ready again either way (the
+    failure is in the log and in STATUS)."""
     while True:
         await requested.wait()
         requested.clear()
+        notifier.reloading(f"reloading {balancer.config_file}")
         log.info("SIGHUP: reloading %s", balancer.config_file)
         try:
             # Off the loop: reading the file and resolving host names may block.
@@ -195,16 +238,32 @@ async def _reload_on_sighup(balancer: LoadBalancer, requested: asyncio.Event) ->
         except ConfigError as exc:
             for line in exc.lines():
                 log.error("reload failed, keeping the running configuration: %s", line)
+            notifier.ready("last reload failed, see the log; " + _status_line(balancer))
         except Exception:
             log.exception("reload failed, keeping the running configuration")
+            notifier.ready("last reload failed, see the log; " + _status_line(balancer))
         else:
             log.info("reload done: %d changes", len(changes))
+            notifier.ready(_status_line(balancer))
+
+
+async def _keep_watchdog_fed(notifier: Notifier, interval: float) -> None:
+    """WATCHDOG=1 every `interval` seconds while the control plane's loop runs (WatchdogSec=)."""
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+def _status_line(balancer: LoadBalancer) -> str:
+    """The STATUS= text `systemctl status` shows: what listens where."""
+    listening = ", ".join(f"{name} on {address}" for name, address in balancer.addresses.items())
+    return f"serving {listening}" if listening else "serving"
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    _log_to_stderr(logging.INFO)
+    logs.configure(logging.INFO)
     return run_demo(duration=args.duration)
 
 
@@ -214,7 +273,16 @@ def _version(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"fastlb: the native core is not built ({exc})", file=sys.stderr)
         return EXIT_FAILURE
-    print(f"fastlb {_core.__version__}")
+    info = _core.build_info()
+    if args.json:
+        print(json.dumps(info))
+        return EXIT_OK
+    print(f"fastlb {info['version']}")
+    print(f"commit: {info['commit']}")
+    print(f"profile: {info['profile']}")
+    print(f"features: {', '.join(info['features'])}")
+    print(f"target: {info['target']}")
+    print(f"rustc: {info['rustc']}")
     return EXIT_OK
 
 
@@ -257,14 +325,6 @@ def _interval(text: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError("must be longer than 0s")
     return seconds
-
-
-def _log_to_stderr(level: int) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # uvicorn narrates its own start/stop at INFO; fastlb already says what matters.
-    logging.getLogger("uvicorn").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":
