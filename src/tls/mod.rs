@@ -28,13 +28,19 @@ pub use origination::TlsOrigination;
 pub use sni::CertificateStore;
 pub use termination::{HandshakeError, TlsTermination};
 
-/// The process-wide crypto provider (ring), built once.
+/// The process-wide crypto provider, built once.
 pub fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .get_or_init(|| Arc::new(crypto::default_provider()))
         .clone()
 }
+
+/// The provider's module (its `default_provider` and session-ticket `Ticketer`).
+#[cfg(not(feature = "aws-lc"))]
+pub(crate) use rustls::crypto::ring as crypto;
+#[cfg(feature = "aws-lc")]
+pub(crate) use rustls::crypto::aws_lc_rs as crypto;
 
 #[cfg(test)]
 mod tests;

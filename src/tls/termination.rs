@@ -72,7 +72,7 @@ impl TlsTermination {
             // Stateless resumption, as HAProxy and nginx offer by default (keys rotate
             // every 6 h), besides rustls' in-memory session cache.
             server.ticketer =
-                rustls::crypto::ring::Ticketer::new().map_err(|e| format!("tls: {e}"))?;
+                super::crypto::Ticketer::new().map_err(|e| format!("tls: {e}"))?;
         } else {
             server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
             server.send_tls13_tickets = 0;
