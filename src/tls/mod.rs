@@ -17,6 +17,7 @@ mod der;
 mod origination;
 mod sni;
 pub mod subject;
+mod suites;
 mod termination;
 
 use rustls::crypto::CryptoProvider;
@@ -36,11 +37,11 @@ pub fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+#[cfg(feature = "aws-lc")]
+pub(crate) use rustls::crypto::aws_lc_rs as crypto;
 /// The provider's module (its `default_provider` and session-ticket `Ticketer`).
 #[cfg(not(feature = "aws-lc"))]
 pub(crate) use rustls::crypto::ring as crypto;
-#[cfg(feature = "aws-lc")]
-pub(crate) use rustls::crypto::aws_lc_rs as crypto;
 
 #[cfg(test)]
 mod tests;
