@@ -188,7 +188,9 @@ async def _serve_started(
     if api_task is not None:
         waiters.add(api_task)
     failover_task = None
-    # `fastlb ctl node drain` ends like SIGTERM once the connections are gone.
+    # `fastlb ctl node drain` ends like SIGTERM once the connections are gone (the drain
+    # runs on a thread of its own: hand the stop to this loop).
+    loop = asyncio.get_running_loop()
     balancer.on_drained = lambda: loop.call_soon_threadsafe(stop_requested.set)
     if balancer.config.failover is not None or balancer.config.bgp is not None:
         failover_task = asyncio.create_task(balancer.serve_failover())

@@ -281,3 +281,93 @@ async fn verify_false_accepts_a_v1_server_certificate_and_still_checks_signature
         );
     }
 }
+
+/// Handshakes (TLS 1.3 or 1.2) with a client listing `suites` in that order; the suite and
+/// the kind of handshake the client got.
+async fn negotiate(
+    server: &Arc<TlsTermination>,
+    client: &Arc<ClientConfig>,
+) -> (rustls::CipherSuite, rustls::HandshakeKind) {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let accepting = tokio::spawn({
+        let server = server.clone();
+        async move {
+            let mut stream = server.accept(server_io).await.unwrap();
+            // Lets the client read the session ticket (sent after the handshake).
+            stream.write_all(b"ok").await.unwrap();
+            stream.flush().await.unwrap();
+        }
+    });
+    let name = ServerName::try_from("a.test").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(client.clone());
+    let mut stream = connector.connect(name, client_io).await.unwrap();
+    let mut ok = [0u8; 2];
+    stream.read_exact(&mut ok).await.unwrap();
+    accepting.await.unwrap();
+    let session = stream.get_ref().1;
+    let suite = session.negotiated_cipher_suite().unwrap().suite();
+    (suite, session.handshake_kind().unwrap())
+}
+
+fn client_listing(
+    version: &'static rustls::SupportedProtocolVersion,
+    suites: &[rustls::CipherSuite],
+) -> Arc<ClientConfig> {
+    let mut ours = (*provider()).clone();
+    ours.cipher_suites = suites
+        .iter()
+        .map(|wanted| {
+            *ours
+                .cipher_suites
+                .iter()
+                .find(|s| s.suite() == *wanted)
+                .unwrap()
+        })
+        .collect();
+    let config = ClientConfig::builder_with_provider(Arc::new(ours))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnything))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn aes_128_unless_the_client_puts_chacha20_first_and_resumption_still_works() {
+    use rustls::CipherSuite::*;
+    use rustls::HandshakeKind::{Full, Resumed};
+    let server = Arc::new(termination(&[], TlsVersion::Tls12, 5_000));
+    let tls13 = &rustls::version::TLS13;
+    // OpenSSL's order (curl, wrk, Python): AES-256 first.
+    let openssl = [
+        TLS13_AES_256_GCM_SHA384,
+        TLS13_CHACHA20_POLY1305_SHA256,
+        TLS13_AES_128_GCM_SHA256,
+    ];
+    let openssl = client_listing(tls13, &openssl);
+    assert_eq!(
+        negotiate(&server, &openssl).await.0,
+        TLS13_AES_128_GCM_SHA256
+    );
+    // A client without AES instructions: ChaCha20 first.
+    let no_aes = [TLS13_CHACHA20_POLY1305_SHA256, TLS13_AES_128_GCM_SHA256];
+    let no_aes = client_listing(tls13, &no_aes);
+    assert_eq!(
+        negotiate(&server, &no_aes).await,
+        (TLS13_CHACHA20_POLY1305_SHA256, Full)
+    );
+    assert_eq!(
+        negotiate(&server, &no_aes).await,
+        (TLS13_CHACHA20_POLY1305_SHA256, Resumed)
+    );
+    let tls12 = [
+        TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ];
+    let tls12 = client_listing(&rustls::version::TLS12, &tls12);
+    assert_eq!(
+        negotiate(&server, &tls12).await.0,
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    );
+}
