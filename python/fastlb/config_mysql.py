@@ -14,6 +14,7 @@ backends:
       primary_failure: error_on_write # error_on_write | fail_on_write | fail_instantly
       rules:
         - {match: "^SELECT .* FROM reports", route: primary}
+      kill_admins: [dba]              # may KILL any session (others: their own user's)
 ```
 """
 
@@ -22,7 +23,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from .config_types import PositiveDuration, field_error
 
@@ -86,6 +94,16 @@ class MysqlConfig(_Model):
     rules: list[MysqlRule] = []
     server_version: Annotated[str, AfterValidator(_check_version)] | None = None
     max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
+    # Users whose KILL may end any session of this backend (others: their own user's only).
+    kill_admins: list[_UserName] = []
+
+    @model_validator(mode="after")
+    def _admins_are_users(self) -> MysqlConfig:
+        names = {u.user for u in self.users}
+        unknown = [name for name in self.kill_admins if name not in names]
+        if unknown:
+            raise field_error(f"kill_admins names users not in mysql.users: {', '.join(unknown)}")
+        return self
 
     def to_core_dict(self) -> dict[str, Any]:
         """What the core needs; the monitor and the lag limit stay in Python."""
@@ -97,4 +115,5 @@ class MysqlConfig(_Model):
             "rules": [{"match": r.match, "route": r.route} for r in self.rules],
             "server_version": self.server_version,
             "max_packet_bytes": self.max_packet_size,
+            "kill_admins": list(self.kill_admins),
         }

@@ -83,6 +83,10 @@ pub struct MysqlConfig {
     /// The largest command a client may send (MySQL's max_allowed_packet).
     #[serde(default = "default_max_packet")]
     pub max_packet_bytes: usize,
+    /// Users whose `KILL` may end any session of the backend (others only their own
+    /// user's sessions, as on a server).
+    #[serde(default)]
+    pub kill_admins: Vec<String>,
 }
 
 fn default_causal_timeout_ms() -> u64 {
@@ -196,6 +200,7 @@ mod tests {
                 .collect(),
             server_version: None,
             max_packet_bytes: 1024,
+            kill_admins: vec![],
         })
     }
 

@@ -107,9 +107,7 @@ def wait_running(pair: Pair, sql_prefix: str, server: str = "primary") -> int:
     raise AssertionError(f"{sql_prefix!r} never ran on the {server}")
 
 
-def test_same_user_kill_query_interrupts_every_server_of_the_session(
-    pair: Pair, port: int
-) -> None:
+def test_same_user_kill_query_interrupts_every_server_of_the_session(pair: Pair, port: int) -> None:
     with connect(port) as victim, connect(port) as killer:
         one(victim, "DO 1")  # the primary connection
         running = Running(victim, f"SELECT SLEEP({SLEEP})")  # a read: on the replica
@@ -135,9 +133,10 @@ def test_another_users_query_is_not_killed(pair: Pair, port: int) -> None:
 
 def test_a_server_thread_id_is_never_forwarded(pair: Pair, port: int) -> None:
     """The attacker names the victim's *server* thread id: fastlb must not pass it on."""
-    with connect(port, user=OTHER_USER, password=OTHER_PASSWORD) as victim, connect(
-        port
-    ) as attacker:
+    with (
+        connect(port, user=OTHER_USER, password=OTHER_PASSWORD) as victim,
+        connect(port) as attacker,
+    ):
         running = Running(victim, f"DO SLEEP({SLEEP / 2})")
         thread_id = wait_running(pair, "DO SLEEP")
         assert error_code(lambda: one(attacker, f"KILL QUERY {thread_id}")) in (1094, 1095)

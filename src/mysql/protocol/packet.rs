@@ -16,6 +16,7 @@ pub mod command {
     pub const QUERY: u8 = 0x03;
     pub const FIELD_LIST: u8 = 0x04;
     pub const STATISTICS: u8 = 0x09;
+    pub const PROCESS_KILL: u8 = 0x0c;
     pub const PING: u8 = 0x0e;
     pub const CHANGE_USER: u8 = 0x11;
     pub const STMT_PREPARE: u8 = 0x16;
@@ -78,6 +79,14 @@ pub mod error_code {
     pub const MALFORMED: u16 = 1156;
     /// ER_MAX_PREPARED_STMT_COUNT_REACHED.
     pub const TOO_MANY_STATEMENTS: u16 = 1461;
+    /// ER_NO_SUCH_THREAD: "Unknown thread id: %lu".
+    pub const NO_SUCH_THREAD: u16 = 1094;
+    /// ER_KILL_DENIED_ERROR: "You are not owner of thread %lu".
+    pub const KILL_DENIED: u16 = 1095;
+    /// ER_NOT_SUPPORTED_YET.
+    pub const NOT_SUPPORTED_YET: u16 = 1235;
+    /// ER_CONNECTION_KILLED: "Connection was killed" (SQLSTATE 70100).
+    pub const CONNECTION_KILLED: u16 = 1927;
     /// ER_UNKNOWN_STMT_HANDLER.
     pub const UNKNOWN_STATEMENT: u16 = 1243;
     /// ER_OPTION_PREVENTS_STATEMENT, what a read-only server answers to a write.

@@ -5,11 +5,16 @@
 //! way MaxScale's readwritesplit works: no state leaks between clients, and a replica is
 //! chosen by weighted round robin once per session rather than per statement.
 
+mod causal;
 mod commands;
 mod connections;
+mod infile;
+mod kill;
 pub mod prepared;
 mod prepared_commands;
+mod registry;
 mod replay;
+mod reply;
 pub mod response;
 pub mod route;
 mod upstream;
@@ -19,15 +24,17 @@ use std::time::Duration;
 
 use crate::balancer::{Backend, Server};
 use crate::mysql::classify::Kind;
-use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure};
+use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser};
 use crate::mysql::protocol::login::ClientLogin;
-use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
+use crate::mysql::protocol::packet::error_code;
 use crate::mysql::protocol::stream::PacketStream;
 use crate::mysql::Role;
 use crate::proxy::Frontend;
 use crate::stats::bump;
 use connections::Connections;
+use infile::relay_local_infile;
 use prepared::Statements;
+use registry::{Registration, SessionHandle};
 use replay::{refused_if_error, replay_error, StateLog};
 use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
 use route::SessionView;
@@ -75,6 +82,8 @@ pub struct Session {
     connections: Connections,
     statements: Statements,
     connect_timeout: Duration,
+    /// The session in the registry of live sessions (KILL finds it there).
+    registration: Registration,
 }
 
 /// A session dropped without `close()` (its task cancelled at shutdown) still leaves the
@@ -94,7 +103,9 @@ impl Session {
         client: PacketStream,
         login: ClientLogin,
         connect_timeout: Duration,
+        id: u32,
     ) -> Self {
+        let registration = SessionHandle::register(id, &backend.name, login.user.clone());
         Session {
             frontend,
             backend,
@@ -108,9 +119,10 @@ impl Session {
             autocommit: true,
             pinned: false,
             last_gtid: None,
-            connections: Connections::default(),
+            connections: Connections::new(registration.0.clone()),
             statements: Statements::default(),
             connect_timeout,
+            registration,
         }
     }
 
@@ -288,59 +300,6 @@ impl Session {
         }
     }
 
-    /// Whether the replica connection has applied the session's last write, waiting a
-    /// little for it if not (causal reads).
-    async fn replica_caught_up(&mut self) -> bool {
-        if self.settings.config.causal_reads != CausalReads::Session {
-            return true;
-        }
-        let Some(gtid) = self.last_gtid.clone() else {
-            return true;
-        };
-        let timeout = self.settings.causal_timeout();
-        let stats = &self.frontend.stats.mysql;
-        let Some(replica) = self.connections.get_mut(Role::Replica) else {
-            return false;
-        };
-        if replica.caught_up_to.as_ref() == Some(&gtid) {
-            return true;
-        }
-        // The GTID came from the server; still, only GTID characters go into the SQL.
-        let gtid_text = String::from_utf8_lossy(&gtid);
-        if !gtid_text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | ',' | '\n'))
-        {
-            return false;
-        }
-        bump(&stats.causal_waits);
-        let seconds = timeout.as_secs_f64();
-        let sql = if replica.mariadb {
-            format!("SELECT MASTER_GTID_WAIT('{gtid_text}', {seconds:.3})")
-        } else {
-            format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{gtid_text}', {seconds:.3})")
-        };
-        match replica.query_value(sql.as_bytes()).await {
-            Ok(Some(value)) if value == b"0" => {
-                replica.caught_up_to = Some(gtid);
-                true
-            }
-            Ok(_) => {
-                bump(&stats.causal_timeouts);
-                false
-            }
-            Err(error) => {
-                bump(&stats.causal_timeouts);
-                // An ERR reply (say, a GTID domain the replica doesn't know) leaves the
-                // connection usable; only a broken one is dropped.
-                if !matches!(error, UpstreamError::Refused { .. }) {
-                    self.drop_upstream(Role::Replica).await;
-                }
-                false
-            }
-        }
-    }
-
     /// Chooses the connection for a statement meant for `target`. `read`: the statement
     /// only reads, so it may go to the other side when its target is unavailable.
     pub async fn place(&mut self, target: Role, read: bool) -> Result<Role, Unplaced> {
@@ -439,88 +398,6 @@ impl Session {
         Ok(outcome)
     }
 
-    /// A server connection failed during a command: drop it; tell the client unless it
-    /// already got part of the answer (then its connection ends too).
-    pub async fn server_failed(&mut self, which: Role, failure: Failure, seq: u8) -> Flow {
-        if let ForwardError::Client(_) = failure.error {
-            return Flow::Close;
-        }
-        bump(&self.frontend.stats.mysql.server_errors);
-        // A transaction, temporary tables, locks or user variables died with that
-        // connection: going on with a fresh one would make a later COMMIT look successful.
-        let state_lost = (self.pinned && which == Role::Primary)
-            || self.upstream(which).is_some_and(|u| u.in_transaction());
-        self.drop_upstream(which).await;
-        if failure.forwarded {
-            return Flow::Close;
-        }
-        let message = format!(
-            "fastlb: lost the connection to the server ({})",
-            failure.error
-        );
-        let flow = self
-            .send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
-            .await;
-        if state_lost {
-            return Flow::Close;
-        }
-        flow
-    }
-
-    /// The client gets the outcome of `Unplaced` under the failure policy.
-    pub async fn unplaced(&mut self, unplaced: Unplaced, seq: u8) -> Flow {
-        match unplaced {
-            Unplaced::Refused(payload) | Unplaced::ReplayRefused(payload) => {
-                self.send_payload(&payload, seq).await
-            }
-            Unplaced::NoServer => {
-                bump(&self.frontend.stats.no_server);
-                let message = format!(
-                    "fastlb: no server of backend '{}' is available",
-                    self.backend.name
-                );
-                self.send_error(error_code::SERVER_GONE, b"HY000", &message, seq)
-                    .await
-            }
-            Unplaced::NoPrimary => {
-                let message = format!(
-                    "fastlb: no primary is available for writes in backend '{}'",
-                    self.backend.name
-                );
-                let flow = self
-                    .send_error(error_code::NO_PRIMARY, b"HY000", &message, seq)
-                    .await;
-                match self.settings.config.primary_failure {
-                    PrimaryFailure::ErrorOnWrite => flow,
-                    PrimaryFailure::FailOnWrite | PrimaryFailure::FailInstantly => Flow::Close,
-                }
-            }
-        }
-    }
-
-    pub async fn send_error(&mut self, code: u16, state: &[u8; 5], message: &str, seq: u8) -> Flow {
-        let payload = crate::mysql::protocol::packet::err_payload(code, state, message);
-        self.send_payload(&payload, seq).await
-    }
-
-    pub async fn send_ok(&mut self, seq: u8) -> Flow {
-        let flags = self
-            .connections
-            .get(Role::Primary)
-            .map_or(status::AUTOCOMMIT, |u| u.status);
-        self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
-            .await
-    }
-
-    pub async fn send_payload(&mut self, payload: &[u8], seq: u8) -> Flow {
-        let mut out = Vec::with_capacity(payload.len() + 4);
-        frame(&mut out, payload, seq);
-        match self.client.write_all(&out).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
-        }
-    }
-
     /// Ends the session's server connections politely.
     pub async fn close(mut self) {
         self.unpin();
@@ -534,35 +411,6 @@ impl Session {
             kind,
             Kind::Read | Kind::BeginReadOnly | Kind::SessionState | Kind::SetAutocommit(_)
         )
-    }
-}
-
-/// The server asked for a LOCAL INFILE: the client's file packets go to it, up to the
-/// empty packet that ends the file.
-async fn relay_local_infile(
-    client: &mut PacketStream,
-    upstream: &mut Upstream,
-) -> Result<(), Failure> {
-    let fail = |error, forwarded| Failure { error, forwarded };
-    loop {
-        let packet = client
-            .read_packet(crate::mysql::protocol::packet::MAX_PART)
-            .await
-            .map_err(|e| match e {
-                crate::mysql::protocol::stream::ReadError::Io(io) => {
-                    fail(ForwardError::Client(io), true)
-                }
-                crate::mysql::protocol::stream::ReadError::TooLarge(_) => {
-                    fail(ForwardError::Protocol("oversized file packet"), true)
-                }
-            })?;
-        upstream
-            .send_raw(packet.raw())
-            .await
-            .map_err(|e| fail(ForwardError::Server(e), true))?;
-        if packet.payload().is_empty() {
-            return Ok(());
-        }
     }
 }
 
