@@ -72,7 +72,7 @@ def session_with_state(port: int) -> pymysql.Connection[Any]:
 def still_serves(session: pymysql.Connection[Any]) -> None:
     one(session, "INSERT INTO items (v) VALUES ('after')")
     assert server_id(session) == REPLICA_ID
-    assert server_id(session, "SELECT @@server_id FROM items FOR UPDATE LIMIT 1") == PRIMARY_ID
+    assert server_id(session, "SELECT @@server_id FROM items LIMIT 1 FOR UPDATE") == PRIMARY_ID
     # The setting was replayed on both new connections.
     assert one(session, "SELECT @@sql_mode") == "ANSI_QUOTES"
     assert one(session, "SELECT @@sql_mode FROM items LIMIT 1 FOR UPDATE") == "ANSI_QUOTES"

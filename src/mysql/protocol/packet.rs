@@ -95,9 +95,11 @@ pub mod error_code {
     pub const AUTH_MODE: u16 = 1251;
     /// ER_SECURE_TRANSPORT_REQUIRED (MySQL's, for `require_secure_transport`).
     pub const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
-    /// CR_SERVER_LOST, "Lost connection to server during query".
-    pub const SERVER_LOST: u16 = 2013;
-    /// ER_CONNECTION_KILLED: the session's server went away.
+    /// ER_NET_READ_ERROR, "Got an error reading communication packets" (SQLSTATE 08S01):
+    /// fastlb lost a server connection during a statement. (Never CR_SERVER_LOST, 2013: a
+    /// client-side code that clients don't expect in a server's ERR packet.)
+    pub const NET_READ_ERROR: u16 = 1158;
+    /// ER_CONNECTION_KILLED (SQLSTATE 70100): no server can serve the session.
     pub const SERVER_GONE: u16 = 1927;
 }
 

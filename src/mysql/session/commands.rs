@@ -282,7 +282,7 @@ impl Session {
             }
             other => {
                 let message = format!("fastlb: server connection failed: {other}");
-                self.send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
+                self.send_error(error_code::NET_READ_ERROR, b"08S01", &message, seq)
                     .await
             }
         }

@@ -58,6 +58,9 @@ pub enum Unplaced {
     /// Every replica tried refused to replay the session's state (this ERR packet goes to
     /// the client if the primary can't take the statement either).
     ReplayRefused(Vec<u8>),
+    /// The server closed the connection that held the session's transaction (true) or
+    /// pinned state (false): the client's connection is closed too.
+    StateLost { transaction: bool },
 }
 
 /// One client's session. Its parts are private to `session/`: the connections
@@ -222,8 +225,29 @@ impl Session {
         Ok(upstream)
     }
 
+    /// Drops the connection on `role`'s side if its server closed it while it was idle
+    /// (`wait_timeout`, a restart), so that the next statement gets a fresh connection with
+    /// the session's state replayed — unless that connection held a transaction or the
+    /// session's pinned state, which died with it.
+    async fn drop_if_closed(&mut self, role: Role) -> Result<(), Unplaced> {
+        let Some(current) = self.connections.get(role) else {
+            return Ok(());
+        };
+        if !current.stream.closed_while_idle() {
+            return Ok(());
+        }
+        let transaction = current.in_transaction();
+        bump(&self.frontend.stats.mysql.server_errors);
+        self.drop_upstream(role).await;
+        if transaction || (self.pinned && role == Role::Primary) {
+            return Err(Unplaced::StateLost { transaction });
+        }
+        Ok(())
+    }
+
     /// Makes sure the primary connection exists and still points at the primary.
     pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
+        self.drop_if_closed(Role::Primary).await?;
         if let Some(current) = self.connections.get(Role::Primary) {
             let still_primary = current.server.role() == Some(Role::Primary);
             if still_primary || current.in_transaction() {
@@ -243,8 +267,8 @@ impl Session {
             // it, garbage, a session too changed to replay): that, not "no primary".
             Err(UpstreamError::Protocol(why)) => Err(Unplaced::Refused(
                 crate::mysql::protocol::packet::err_payload(
-                    error_code::SERVER_LOST,
-                    b"HY000",
+                    error_code::HANDSHAKE,
+                    b"08S01",
                     &format!("fastlb: {why}"),
                 ),
             )),
@@ -254,6 +278,7 @@ impl Session {
 
     /// Makes sure a replica connection to a replica that takes reads exists.
     pub async fn ensure_replica(&mut self) -> Result<(), Unplaced> {
+        self.drop_if_closed(Role::Replica).await?;
         if let Some(current) = self.connections.get(Role::Replica) {
             if current.server.serves_reads() || current.in_transaction() {
                 return Ok(());

@@ -18,23 +18,45 @@ impl Session {
         bump(&self.frontend.stats.mysql.server_errors);
         // A transaction, temporary tables, locks or user variables died with that
         // connection: going on with a fresh one would make a later COMMIT look successful.
-        let state_lost = (self.pinned && which == Role::Primary)
-            || self.upstream(which).is_some_and(|u| u.in_transaction());
+        let transaction = self.upstream(which).is_some_and(|u| u.in_transaction());
+        let state_lost = transaction || (self.pinned && which == Role::Primary);
         self.drop_upstream(which).await;
         if failure.forwarded {
             return Flow::Close;
         }
+        if state_lost {
+            return self
+                .state_lost(transaction, &failure.error.to_string(), seq)
+                .await;
+        }
+        // Whether the statement ran is unknown (the server may have died after running
+        // it): the client is told, and its next statement gets a new connection.
         let message = format!(
-            "fastlb: lost the connection to the server ({})",
+            "fastlb: lost the connection to the server during this statement ({}); the \
+             session goes on with a new connection",
             failure.error
         );
-        let flow = self
-            .send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
+        self.send_error(error_code::NET_READ_ERROR, b"08S01", &message, seq)
+            .await
+    }
+
+    /// The server connection holding the session's transaction (or its pinned state: temporary
+    /// tables, user variables, locks) is gone, and so is that state: the client's connection
+    /// is closed, as the server's own would be — never a silent fresh connection, on which
+    /// a later COMMIT would seem to succeed.
+    pub async fn state_lost(&mut self, transaction: bool, why: &str, seq: u8) -> Flow {
+        let what = if transaction {
+            "its open transaction was rolled back"
+        } else {
+            "its session state (temporary tables, user variables, locks) is lost"
+        };
+        let message = format!(
+            "fastlb: the server closed this session's connection ({why}): {what}; this \
+             connection is closed"
+        );
+        self.send_error(error_code::CONNECTION_KILLED, b"70100", &message, seq)
             .await;
-        if state_lost {
-            return Flow::Close;
-        }
-        flow
+        Flow::Close
     }
 
     /// The client gets the outcome of `Unplaced` under the failure policy.
@@ -43,13 +65,16 @@ impl Session {
             Unplaced::Refused(payload) | Unplaced::ReplayRefused(payload) => {
                 self.send_payload(&payload, seq).await
             }
+            Unplaced::StateLost { transaction } => {
+                self.state_lost(transaction, "closed while idle", seq).await
+            }
             Unplaced::NoServer => {
                 bump(&self.frontend.stats.no_server);
                 let message = format!(
                     "fastlb: no server of backend '{}' is available",
                     self.backend.name
                 );
-                self.send_error(error_code::SERVER_GONE, b"HY000", &message, seq)
+                self.send_error(error_code::SERVER_GONE, b"70100", &message, seq)
                     .await
             }
             Unplaced::NoPrimary => {
