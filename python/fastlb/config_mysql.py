@@ -8,7 +8,7 @@ backends:
       - {name: db-replica, address: 127.0.0.1:3308, role: replica, weight: 1}
     mysql:
       users: [{user: app, password: "${DB_PASSWORD}"}]
-      monitor: {user: monitor, password: "...", interval: 1s}
+      monitor: {user: monitor, password: "...", interval: 1s, timeout: 1s, failcount: 3}
       max_replication_lag: 5s
       causal_reads: session           # off | session
       primary_failure: error_on_write # error_on_write | fail_on_write | fail_instantly
@@ -73,7 +73,11 @@ class MonitorConfig(_Model):
     user: _UserName
     password: str = Field(default="", repr=False)
     interval: PositiveDuration = 1.0
+    #: How long one probe may take (separate from the interval).
     timeout: PositiveDuration = 1.0
+    #: Probes that must fail in a row before a server's state changes (one slow probe under
+    #: load changes nothing; a server sessions still use successfully is kept past it).
+    failcount: Annotated[int, Field(ge=1, le=100)] = 3
 
 
 class MysqlRule(_Model):

@@ -81,4 +81,6 @@ def router_arguments(
         arguments["monitor_user"] = mysql.monitor.user
         arguments["monitor_password"] = mysql.monitor.password
         arguments["monitor_interval"] = mysql.monitor.interval
+        arguments["monitor_timeout"] = mysql.monitor.timeout
+        arguments["monitor_failcount"] = mysql.monitor.failcount
     return arguments
