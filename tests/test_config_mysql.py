@@ -98,8 +98,8 @@ BAD = {
         "'fail_instantly'",
     ),
     "bad causal": (
-        set_at("backends.0.mysql.causal_reads", "global"),
-        f"{DB}.mysql.causal_reads: input should be 'off' or 'session'",
+        set_at("backends.0.mysql.causal_reads", "everywhere"),
+        f"{DB}.mysql.causal_reads: input should be 'off', 'session' or 'global'",
     ),
     "bad lag": (
         set_at("backends.0.mysql.max_replication_lag", "soon"),

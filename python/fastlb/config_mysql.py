@@ -10,7 +10,7 @@ backends:
       users: [{user: app, password: "${DB_PASSWORD}"}]
       monitor: {user: monitor, password: "...", interval: 1s, timeout: 1s, failcount: 3}
       max_replication_lag: 5s
-      causal_reads: session           # off | session
+      causal_reads: session           # off | session | global
       primary_failure: error_on_write # error_on_write | fail_on_write | fail_instantly
       rules:
         - {match: "^SELECT .* FROM reports", route: primary}
@@ -92,7 +92,7 @@ class MysqlConfig(_Model):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
     max_replication_lag: PositiveDuration = 10.0
-    causal_reads: Literal["off", "session"] = "off"
+    causal_reads: Literal["off", "session", "global"] = "off"
     causal_timeout: PositiveDuration = 0.5
     primary_failure: Literal["error_on_write", "fail_on_write", "fail_instantly"] = "error_on_write"
     rules: list[MysqlRule] = []

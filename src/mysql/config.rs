@@ -34,6 +34,9 @@ pub enum CausalReads {
     /// After a write, a replica serves the session's reads only once it has applied that
     /// write's GTID (else the primary does).
     Session,
+    /// A replica serves a read only once it has applied the highest GTID any session's
+    /// write returned (read-your-writes across connections; MariaDB GTIDs).
+    Global,
 }
 
 /// What happens to sessions while no primary is available (MaxScale's

@@ -1,6 +1,8 @@
 //! Causal reads: a replica serves a session's read only once it has applied the GTID the
 //! read must see (MASTER_GTID_WAIT on MariaDB, WAIT_FOR_EXECUTED_GTID_SET on MySQL),
-//! waiting at most `causal_timeout`; else the read goes to the primary.
+//! waiting at most `causal_timeout`; else the read goes to the primary. The GTID is the
+//! session's own last write (`session`) or the highest any session wrote (`global`,
+//! `gtid.rs`).
 
 use super::upstream::UpstreamError;
 use super::Session;
@@ -12,10 +14,17 @@ impl Session {
     /// Whether the replica connection has applied the session's last write, waiting a
     /// little for it if not (causal reads).
     pub(super) async fn replica_caught_up(&mut self) -> bool {
-        if self.settings.config.causal_reads != CausalReads::Session {
-            return true;
-        }
-        let Some(gtid) = self.last_gtid.clone() else {
+        let wanted = match self.settings.config.causal_reads {
+            CausalReads::Off => None,
+            CausalReads::Session => self.last_gtid.clone(),
+            // MySQL's GTID sets aren't tracked globally: its own writes at least.
+            CausalReads::Global => self
+                .global_gtid
+                .as_ref()
+                .and_then(|global| global.position())
+                .or_else(|| self.last_gtid.clone()),
+        };
+        let Some(gtid) = wanted else {
             return true;
         };
         let timeout = self.settings.causal_timeout();
@@ -23,8 +32,10 @@ impl Session {
         let Some(replica) = self.connections.get_mut(Role::Replica) else {
             return false;
         };
-        if replica.caught_up_to.as_ref() == Some(&gtid) {
-            return true;
+        if let Some(known) = &replica.caught_up_to {
+            if super::gtid::covers(known, &gtid) {
+                return true;
+            }
         }
         // The GTID came from the server; still, only GTID characters go into the SQL.
         let gtid_text = String::from_utf8_lossy(&gtid);

@@ -8,6 +8,7 @@
 mod causal;
 mod commands;
 mod connections;
+mod gtid;
 mod infile;
 mod kill;
 pub mod prepared;
@@ -82,6 +83,8 @@ pub struct Session {
     pinned: bool,
     /// The GTID of the session's last write (causal reads).
     last_gtid: Option<Vec<u8>>,
+    /// Every session's writes (`causal_reads: global`), None in the other modes.
+    global_gtid: Option<Arc<gtid::GlobalGtid>>,
     connections: Connections,
     statements: Statements,
     connect_timeout: Duration,
@@ -109,6 +112,8 @@ impl Session {
         id: u32,
     ) -> Self {
         let registration = SessionHandle::register(id, &backend.name, login.user.clone());
+        let global_gtid = (settings.config.causal_reads == CausalReads::Global)
+            .then(|| gtid::GlobalGtid::for_backend(&backend.name));
         Session {
             frontend,
             backend,
@@ -122,6 +127,7 @@ impl Session {
             autocommit: true,
             pinned: false,
             last_gtid: None,
+            global_gtid,
             connections: Connections::new(registration.0.clone()),
             statements: Statements::default(),
             connect_timeout,
@@ -193,7 +199,7 @@ impl Session {
             database: self.database.as_deref(),
             collation: self.collation,
             client_capabilities: self.capabilities,
-            track_gtid: is_primary && self.settings.config.causal_reads == CausalReads::Session,
+            track_gtid: is_primary && self.settings.config.causal_reads != CausalReads::Off,
         };
         let opened =
             Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
@@ -408,6 +414,9 @@ impl Session {
         if which == Role::Primary {
             self.autocommit = upstream.autocommit();
             if let Some(gtid) = &outcome.gtid {
+                if let Some(global) = &self.global_gtid {
+                    global.observe(gtid);
+                }
                 self.last_gtid = Some(gtid.clone());
             }
         }
