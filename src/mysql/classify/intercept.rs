@@ -21,6 +21,9 @@ pub enum Intercept<'a> {
     /// `SELECT CONNECTION_ID() [[AS] alias]`: answered with the session's id; the column is
     /// named `alias` or `CONNECTION_ID()`.
     ConnectionId { alias: Option<&'a [u8]> },
+    /// `SHOW [SESSION|LOCAL] STATUS LIKE 'Ssl...'`: the client's own TLS connection to
+    /// fastlb is meant, not fastlb's to a server; `pattern` is the LIKE pattern's raw text.
+    SslStatus { pattern: &'a [u8] },
 }
 
 fn word(token: Option<Token<'_>>, keyword: &str) -> bool {
@@ -46,6 +49,11 @@ pub fn intercept(sql: &[u8]) -> Intercept<'_> {
     }
     if word(first, "SELECT") {
         if let Some(found) = connection_id(lexer.clone()) {
+            return found;
+        }
+    }
+    if word(first, "SHOW") {
+        if let Some(found) = ssl_status(lexer.clone()) {
             return found;
         }
     }
@@ -110,6 +118,40 @@ fn connection_id(mut lexer: Lexer<'_>) -> Option<Intercept<'_>> {
             Some(Intercept::ConnectionId { alias: Some(alias) })
         }
         _ => None,
+    }
+}
+
+/// `SHOW [SESSION|LOCAL] STATUS LIKE '<pattern>' [;]`, read after the SHOW, when the pattern
+/// can only match `Ssl_` variables (it starts with a literal `ssl`).
+fn ssl_status(mut lexer: Lexer<'_>) -> Option<Intercept<'_>> {
+    let mut token = lexer.next();
+    if word(token, "SESSION") || word(token, "LOCAL") {
+        token = lexer.next();
+    }
+    if !word(token, "STATUS") || !word(lexer.next(), "LIKE") {
+        return None;
+    }
+    let Some(Token::Str(pattern)) = lexer.next() else {
+        return None;
+    };
+    let literal_ssl = pattern.len() >= 3 && pattern[..3].eq_ignore_ascii_case(b"ssl");
+    (literal_ssl && at_end(&mut lexer)).then_some(Intercept::SslStatus { pattern })
+}
+
+/// SQL `LIKE` on ASCII, ignoring case: `%` any run, `_` any byte, `\` escapes.
+pub fn like(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'%', rest)) => (0..=name.len()).any(|skip| like(rest, &name[skip..])),
+        Some((b'_', rest)) => !name.is_empty() && like(rest, &name[1..]),
+        Some((b'\\', rest)) if !rest.is_empty() => {
+            name.first()
+                .is_some_and(|c| c.eq_ignore_ascii_case(&rest[0]))
+                && like(&rest[1..], &name[1..])
+        }
+        Some((c, rest)) => {
+            name.first().is_some_and(|n| n.eq_ignore_ascii_case(c)) && like(rest, &name[1..])
+        }
     }
 }
 
@@ -222,6 +264,34 @@ mod tests {
         ] {
             assert_eq!(intercept(sql.as_bytes()), No, "{sql}");
         }
+    }
+
+    #[test]
+    fn ssl_status() {
+        for sql in [
+            "SHOW STATUS LIKE 'Ssl_%'",
+            "show session status like 'ssl_cipher';",
+            "SHOW LOCAL STATUS LIKE \"Ssl%\"",
+        ] {
+            assert!(
+                matches!(intercept(sql.as_bytes()), SslStatus { .. }),
+                "{sql}"
+            );
+        }
+        for sql in [
+            "SHOW GLOBAL STATUS LIKE 'Ssl_%'",
+            "SHOW STATUS LIKE '%ssl%'",
+            "SHOW STATUS",
+            "SHOW STATUS LIKE 'Ssl_%' ; SELECT 1",
+            "SHOW STATUS WHERE Variable_name LIKE 'Ssl%'",
+        ] {
+            assert_eq!(intercept(sql.as_bytes()), No, "{sql}");
+        }
+        assert!(like(b"Ssl_%", b"Ssl_cipher"));
+        assert!(like(b"ssl\\_version", b"Ssl_version"));
+        assert!(!like(b"ssl\\_version", b"Sslxversion"));
+        assert!(like(b"SSL_C_PHER", b"Ssl_cipher"));
+        assert!(!like(b"Ssl_cipher", b"Ssl_cipher_list"));
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod statements;
 use crate::mysql::Role;
 
 pub use classifier::classify;
-pub use intercept::{intercept, Intercept};
+pub use intercept::{intercept, like, Intercept};
 
 /// What a statement does to the session's routing state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -194,6 +194,25 @@ impl PacketStream {
         self.io.flush().await
     }
 
+    /// The TLS protocol version and cipher suite of this connection (`TLSv1.3`,
+    /// `TLS13_AES_256_GCM_SHA384`: rustls' IANA-style names), None in plaintext.
+    pub fn tls_parameters(&self) -> Option<(String, String)> {
+        let Transport::Tls(tls) = &self.io else {
+            return None;
+        };
+        let state = tls.get_ref().1;
+        let version = match state.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let suite = state.negotiated_cipher_suite()?.suite();
+        let cipher = suite
+            .as_str()
+            .map_or_else(|| format!("{suite:?}"), str::to_owned);
+        Some((version, cipher))
+    }
+
     pub fn set_nodelay(&self) {
         if let Some(socket) = self.io.socket() {
             let _ = socket.set_nodelay(true);

@@ -79,6 +79,7 @@ impl Session {
                         .await
                 }
                 Intercept::ConnectionId { alias } => self.answer_connection_id(alias, seq).await,
+                Intercept::SslStatus { pattern } => self.answer_ssl_status(pattern, seq).await,
             },
             command::PROCESS_KILL => match packet.payload().get(1..5) {
                 Some(id) => {

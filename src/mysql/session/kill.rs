@@ -1,4 +1,4 @@
-//! `KILL` and `CONNECTION_ID()`, answered by fastlb: the ids clients see are fastlb's
+//! `KILL`, answered by fastlb: the ids clients see are fastlb's
 //! session ids (the greeting's connection id), never a server's thread ids.
 //!
 //! `KILL [CONNECTION] id` / COM_PROCESS_KILL ends session `id`; `KILL QUERY id` stops its
@@ -15,9 +15,7 @@ use std::sync::Arc;
 use super::registry::SessionHandle;
 use super::upstream::{Login, Upstream};
 use super::{Flow, Session};
-use crate::mysql::protocol::packet::{error_code, status};
-use crate::mysql::protocol::resultset::{text_result_set, Column};
-use crate::mysql::Role;
+use crate::mysql::protocol::packet::error_code;
 
 impl Session {
     /// This session's id: its greeting's connection id, what CONNECTION_ID() answers.
@@ -94,22 +92,6 @@ impl Session {
         if let Ok(mut upstream) = opened {
             let _ = upstream.query(sql).await;
             upstream.quit().await;
-        }
-    }
-
-    /// `SELECT CONNECTION_ID() [[AS] alias]`: the session's id, as in its greeting.
-    pub(super) async fn answer_connection_id(&mut self, alias: Option<&[u8]>, seq: u8) -> Flow {
-        let name = alias.unwrap_or(b"CONNECTION_ID()");
-        let flags = self
-            .connections
-            .get(Role::Primary)
-            .map_or(status::AUTOCOMMIT, |u| u.status)
-            & !status::SESSION_STATE_CHANGED;
-        let value = self.id().to_string().into_bytes();
-        let out = text_result_set(&[Column::Unsigned(name)], &[vec![Some(value)]], flags, seq);
-        match self.client.write_all(&out).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
         }
     }
 }

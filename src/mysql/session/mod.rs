@@ -11,6 +11,7 @@ mod connections;
 mod gtid;
 mod infile;
 mod kill;
+mod local;
 pub mod prepared;
 mod prepared_commands;
 mod registry;
