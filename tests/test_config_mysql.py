@@ -52,6 +52,7 @@ def test_core_receives_users_roles_and_policy(monkeypatch: pytest.MonkeyPatch) -
         "rules": [{"match": "^SELECT .* FROM reports", "route": "primary"}],
         "server_version": None,
         "max_packet_bytes": 64 * 1024 * 1024,
+        "kill_admins": [],
     }
     mysql = config.backends[0].mysql
     assert mysql is not None and mysql.monitor is not None
@@ -97,8 +98,8 @@ BAD = {
         "'fail_instantly'",
     ),
     "bad causal": (
-        set_at("backends.0.mysql.causal_reads", "global"),
-        f"{DB}.mysql.causal_reads: input should be 'off' or 'session'",
+        set_at("backends.0.mysql.causal_reads", "everywhere"),
+        f"{DB}.mysql.causal_reads: input should be 'off', 'session' or 'global'",
     ),
     "bad lag": (
         set_at("backends.0.mysql.max_replication_lag", "soon"),
@@ -111,6 +112,10 @@ BAD = {
     "backup in mysql backend": (
         set_at("backends.0.servers.2.backup", True),
         f"{DB}.servers[2] (db-other).backup: MySQL backends route by role",
+    ),
+    "unknown kill admin": (
+        set_at("backends.0.mysql.kill_admins", ["root"]),
+        f"{DB}.mysql: kill_admins names users not in mysql.users: root",
     ),
     "unknown mysql key": (
         set_at("backends.0.mysql.pool_size", 5),

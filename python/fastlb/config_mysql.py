@@ -8,12 +8,13 @@ backends:
       - {name: db-replica, address: 127.0.0.1:3308, role: replica, weight: 1}
     mysql:
       users: [{user: app, password: "${DB_PASSWORD}"}]
-      monitor: {user: monitor, password: "...", interval: 1s}
+      monitor: {user: monitor, password: "...", interval: 1s, timeout: 1s, failcount: 3}
       max_replication_lag: 5s
-      causal_reads: session           # off | session
+      causal_reads: session           # off | session | global
       primary_failure: error_on_write # error_on_write | fail_on_write | fail_instantly
       rules:
         - {match: "^SELECT .* FROM reports", route: primary}
+      kill_admins: [dba]              # may KILL any session (others: their own user's)
 ```
 """
 
@@ -22,7 +23,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from .config_types import PositiveDuration, field_error
 
@@ -65,7 +73,11 @@ class MonitorConfig(_Model):
     user: _UserName
     password: str = Field(default="", repr=False)
     interval: PositiveDuration = 1.0
+    #: How long one probe may take (separate from the interval).
     timeout: PositiveDuration = 1.0
+    #: Probes that must fail in a row before a server's state changes (one slow probe under
+    #: load changes nothing; a server sessions still use successfully is kept past it).
+    failcount: Annotated[int, Field(ge=1, le=100)] = 3
 
 
 class MysqlRule(_Model):
@@ -80,12 +92,22 @@ class MysqlConfig(_Model):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
     max_replication_lag: PositiveDuration = 10.0
-    causal_reads: Literal["off", "session"] = "off"
+    causal_reads: Literal["off", "session", "global"] = "off"
     causal_timeout: PositiveDuration = 0.5
     primary_failure: Literal["error_on_write", "fail_on_write", "fail_instantly"] = "error_on_write"
     rules: list[MysqlRule] = []
     server_version: Annotated[str, AfterValidator(_check_version)] | None = None
     max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
+    # Users whose KILL may end any session of this backend (others: their own user's only).
+    kill_admins: list[_UserName] = []
+
+    @model_validator(mode="after")
+    def _admins_are_users(self) -> MysqlConfig:
+        names = {u.user for u in self.users}
+        unknown = [name for name in self.kill_admins if name not in names]
+        if unknown:
+            raise field_error(f"kill_admins names users not in mysql.users: {', '.join(unknown)}")
+        return self
 
     def to_core_dict(self) -> dict[str, Any]:
         """What the core needs; the monitor and the lag limit stay in Python."""
@@ -97,4 +119,5 @@ class MysqlConfig(_Model):
             "rules": [{"match": r.match, "route": r.route} for r in self.rules],
             "server_version": self.server_version,
             "max_packet_bytes": self.max_packet_size,
+            "kill_admins": list(self.kill_admins),
         }

@@ -34,6 +34,9 @@ pub enum CausalReads {
     /// After a write, a replica serves the session's reads only once it has applied that
     /// write's GTID (else the primary does).
     Session,
+    /// A replica serves a read only once it has applied the highest GTID any session's
+    /// write returned (read-your-writes across connections; MariaDB GTIDs).
+    Global,
 }
 
 /// What happens to sessions while no primary is available (MaxScale's
@@ -83,6 +86,10 @@ pub struct MysqlConfig {
     /// The largest command a client may send (MySQL's max_allowed_packet).
     #[serde(default = "default_max_packet")]
     pub max_packet_bytes: usize,
+    /// Users whose `KILL` may end any session of the backend (others only their own
+    /// user's sessions, as on a server).
+    #[serde(default)]
+    pub kill_admins: Vec<String>,
 }
 
 fn default_causal_timeout_ms() -> u64 {
@@ -196,6 +203,7 @@ mod tests {
                 .collect(),
             server_version: None,
             max_packet_bytes: 1024,
+            kill_admins: vec![],
         })
     }
 

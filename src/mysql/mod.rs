@@ -91,6 +91,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
         client,
         login,
         settings.connect_timeout,
+        connection_id,
     );
     session.serve(seq).await;
     // The slot counted this connection on the frontend until now.

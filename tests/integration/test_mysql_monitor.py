@@ -36,6 +36,9 @@ def monitor_for(pair: ReplicationPair, **kwargs: object) -> TopologyMonitor:
         "interval": 0.2,
         "timeout": 1.0,
         "max_replication_lag": 1.0,
+        # Each round's verdict, unsmoothed: these tests are about the policy per round
+        # (hysteresis: test_mysql_monitor_hysteresis.py, tests/test_mysql_hysteresis.py).
+        "failcount": 1,
     }
     options.update(kwargs)
     return TopologyMonitor(specs(pair), **options)  # type: ignore[arg-type]

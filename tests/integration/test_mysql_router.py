@@ -245,7 +245,9 @@ def test_a_stopped_primary_reads_continue_writes_raise(items: ReplicationPair) -
 
 def test_fail_instantly_refuses_reads_too(items: ReplicationPair) -> None:
     async def main() -> None:
-        async with router_for(items, primary_failure="fail_instantly") as router:
+        # One failed probe decides (no hysteresis): the test is about the policy.
+        options = {"primary_failure": "fail_instantly", "monitor_failcount": 1}
+        async with router_for(items, **options) as router:
             assert await router.fetchone("SELECT @@server_id") == (REPLICA_ID,)
             items.stop_primary()
             await router._monitor.check()  # type: ignore[union-attr]

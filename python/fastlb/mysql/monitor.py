@@ -9,6 +9,8 @@ round into a `TopologyDecision` (topology.py) handed to `on_decision`.
 One connection per server, kept between rounds and reopened after any failure. Servers are
 checked concurrently and every check is bounded by `timeout`: a hung server (SIGSTOPped,
 black-holed) is reported unreachable after `timeout` while the others are checked on time.
+A failed probe counts only after `failcount` in a row, and not while `activity` (the core's
+statement counters) shows sessions still using the server (hysteresis.py).
 The monitor only observes and decides; applying a decision (to the Rust core, to a Router) is
 the callback's job.
 """
@@ -20,7 +22,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from ssl import SSLContext
 from typing import Any
 
@@ -28,6 +30,7 @@ import aiomysql
 import pymysql
 
 from .connections import describe, is_connection_error
+from .hysteresis import Hysteresis
 from .topology import ServerObservation, ServerSpec, TopologyDecision, decide
 
 __all__ = ["DecisionCallback", "TopologyMonitor"]
@@ -35,6 +38,8 @@ __all__ = ["DecisionCallback", "TopologyMonitor"]
 log = logging.getLogger("fastlb.mysql")
 
 DecisionCallback = Callable[[TopologyDecision], Awaitable[None] | None]
+#: Each server's count of statements served so far (passive evidence it works).
+ActivityProbe = Callable[[], Mapping[str, int]]
 
 
 def _flag(value: object) -> bool | None:
@@ -72,6 +77,8 @@ class TopologyMonitor:
         max_replication_lag: float = 5.0,
         on_decision: DecisionCallback | None = None,
         ssl: SSLContext | None = None,
+        failcount: int = 3,
+        activity: ActivityProbe | None = None,
     ) -> None:
         if not servers:
             raise ValueError("TopologyMonitor needs at least one server")
@@ -84,6 +91,8 @@ class TopologyMonitor:
         self.timeout = timeout if timeout is not None else max(0.2, min(interval, 2.0))
         self.max_replication_lag = max_replication_lag
         self.on_decision = on_decision
+        self.hysteresis = Hysteresis(failcount)
+        self.activity = activity
         #: TLS to the servers (the backend's `tls`), else plaintext.
         self.ssl = ssl
         #: The latest round's decision (None before the first round).
@@ -142,7 +151,14 @@ class TopologyMonitor:
         """One round now: observe every server (concurrently, each within `timeout`), decide,
         hand the decision to `on_decision`, and return it."""
         observed = await asyncio.gather(*(self._observe(spec) for spec in self.servers))
-        self.observations = {seen.name: seen for seen in observed}
+        activity = None
+        if self.activity is not None:
+            try:
+                activity = self.activity()
+            except Exception:  # evidence is optional; the probes still decide
+                log.exception("mysql monitor: reading the servers' activity failed")
+        smoothed = self.hysteresis.smooth(observed, activity)
+        self.observations = {seen.name: seen for seen in smoothed}
         previous = self.decision
         decision = decide(
             self.servers,

@@ -69,6 +69,8 @@ class TopologyMonitors:
                 max_replication_lag=mysql.max_replication_lag,
                 on_decision=self._applier(backend.name),
                 ssl=backend.tls.ssl_context() if backend.tls is not None else None,
+                failcount=mysql.monitor.failcount,
+                activity=self._activity(backend.name),
             )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -79,6 +81,19 @@ class TopologyMonitors:
             apply_decision(self._engine, backend, decision)
 
         return apply
+
+    def _activity(self, backend: str) -> Callable[[], dict[str, int]]:
+        """The statements each server of `backend` ran so far (passive evidence)."""
+
+        def counts() -> dict[str, int]:
+            servers = self._engine.stats()["backends"][backend]["servers"]
+            return {
+                name: server["mysql"]["queries"]
+                for name, server in servers.items()
+                if server.get("mysql") is not None
+            }
+
+        return counts
 
     def start(self) -> None:
         """Starts the thread; returns once every monitor ran its first round (so that the

@@ -96,6 +96,8 @@ class Router:
         monitor_interval: float | None = 1.0,
         monitor_user: str | None = None,
         monitor_password: str | None = None,
+        monitor_timeout: float | None = None,
+        monitor_failcount: int = 3,
         primary_failure: PrimaryFailure = "error_on_write",
         pool_size: int = 10,
         connect_timeout: float = 2.0,
@@ -132,6 +134,7 @@ class Router:
         )
         self._policy = RoutingPolicy(json.dumps(section.to_core_dict()))
         self.monitor_interval = monitor_interval
+        self.monitor_timeout, self.monitor_failcount = monitor_timeout, monitor_failcount
         self.monitor_user = monitor_user or user
         self.monitor_password = (monitor_password or "") if monitor_user else password
         self.primary_failure: PrimaryFailure = primary_failure
@@ -194,6 +197,8 @@ class Router:
                     user=self.monitor_user,
                     password=self.monitor_password,
                     interval=self.monitor_interval,
+                    timeout=self.monitor_timeout,
+                    failcount=self.monitor_failcount,
                     max_replication_lag=self.max_replication_lag,
                     on_decision=self._apply,
                     ssl=self.ssl,

@@ -61,6 +61,11 @@ def router_arguments(
         raise ValueError(
             f"servers: a mysql backend needs exactly one role: primary (got {len(primaries)})"
         )
+    if mysql.causal_reads == "global":
+        # The proxy sees every session's writes; a Router only its own process's.
+        raise ValueError(
+            "mysql.causal_reads: 'global' is a proxy setting; the Router takes 'session' or 'off'"
+        )
     chosen = [u for u in mysql.users if user is None or u.user == user]
     if not chosen:
         raise ValueError(f"mysql.users: no user {user!r}")
@@ -81,4 +86,6 @@ def router_arguments(
         arguments["monitor_user"] = mysql.monitor.user
         arguments["monitor_password"] = mysql.monitor.password
         arguments["monitor_interval"] = mysql.monitor.interval
+        arguments["monitor_timeout"] = mysql.monitor.timeout
+        arguments["monitor_failcount"] = mysql.monitor.failcount
     return arguments

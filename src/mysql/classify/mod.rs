@@ -22,12 +22,14 @@
 mod classifier;
 mod cursor;
 mod functions;
+mod intercept;
 mod lexer;
 mod statements;
 
 use crate::mysql::Role;
 
 pub use classifier::classify;
+pub use intercept::{intercept, like, Intercept};
 
 /// What a statement does to the session's routing state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub mod command {
     pub const QUERY: u8 = 0x03;
     pub const FIELD_LIST: u8 = 0x04;
     pub const STATISTICS: u8 = 0x09;
+    pub const PROCESS_KILL: u8 = 0x0c;
     pub const PING: u8 = 0x0e;
     pub const CHANGE_USER: u8 = 0x11;
     pub const STMT_PREPARE: u8 = 0x16;
@@ -78,6 +79,14 @@ pub mod error_code {
     pub const MALFORMED: u16 = 1156;
     /// ER_MAX_PREPARED_STMT_COUNT_REACHED.
     pub const TOO_MANY_STATEMENTS: u16 = 1461;
+    /// ER_NO_SUCH_THREAD: "Unknown thread id: %lu".
+    pub const NO_SUCH_THREAD: u16 = 1094;
+    /// ER_KILL_DENIED_ERROR: "You are not owner of thread %lu".
+    pub const KILL_DENIED: u16 = 1095;
+    /// ER_NOT_SUPPORTED_YET.
+    pub const NOT_SUPPORTED_YET: u16 = 1235;
+    /// ER_CONNECTION_KILLED: "Connection was killed" (SQLSTATE 70100).
+    pub const CONNECTION_KILLED: u16 = 1927;
     /// ER_UNKNOWN_STMT_HANDLER.
     pub const UNKNOWN_STATEMENT: u16 = 1243;
     /// ER_OPTION_PREVENTS_STATEMENT, what a read-only server answers to a write.
@@ -86,9 +95,11 @@ pub mod error_code {
     pub const AUTH_MODE: u16 = 1251;
     /// ER_SECURE_TRANSPORT_REQUIRED (MySQL's, for `require_secure_transport`).
     pub const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
-    /// CR_SERVER_LOST, "Lost connection to server during query".
-    pub const SERVER_LOST: u16 = 2013;
-    /// ER_CONNECTION_KILLED: the session's server went away.
+    /// ER_NET_READ_ERROR, "Got an error reading communication packets" (SQLSTATE 08S01):
+    /// fastlb lost a server connection during a statement. (Never CR_SERVER_LOST, 2013: a
+    /// client-side code that clients don't expect in a server's ERR packet.)
+    pub const NET_READ_ERROR: u16 = 1158;
+    /// ER_CONNECTION_KILLED (SQLSTATE 70100): no server can serve the session.
     pub const SERVER_GONE: u16 = 1927;
 }
 

@@ -86,6 +86,26 @@ impl PacketStream {
         }
     }
 
+    /// Whether a connection with no command outstanding was closed by its peer (a server's
+    /// `wait_timeout`, a restart) or has something unsolicited to say (MariaDB and MySQL
+    /// send an ERR before closing an idle connection): either way it can't take a command.
+    /// Cheap: tokio's cached readiness answers without a syscall while nothing arrived;
+    /// only a readable socket costs one non-blocking `MSG_PEEK`.
+    pub fn closed_while_idle(&self) -> bool {
+        if self.start != self.end {
+            return true;
+        }
+        let Some(socket) = self.io.socket() else {
+            return true;
+        };
+        let peeked = socket.try_io(tokio::io::Interest::READABLE, || {
+            let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+            // `try_io` clears the cached readiness when this says WouldBlock.
+            socket2::SockRef::from(socket).peek(&mut byte)
+        });
+        !matches!(peeked, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Gives back the memory a large packet made the buffer grow to, once nothing is
     /// buffered (called between commands: within a result, rows as large keep coming).
     pub fn release_excess(&mut self) {
@@ -174,6 +194,25 @@ impl PacketStream {
         self.io.flush().await
     }
 
+    /// The TLS protocol version and cipher suite of this connection (`TLSv1.3`,
+    /// `TLS13_AES_256_GCM_SHA384`: rustls' IANA-style names), None in plaintext.
+    pub fn tls_parameters(&self) -> Option<(String, String)> {
+        let Transport::Tls(tls) = &self.io else {
+            return None;
+        };
+        let state = tls.get_ref().1;
+        let version = match state.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let suite = state.negotiated_cipher_suite()?.suite();
+        let cipher = suite
+            .as_str()
+            .map_or_else(|| format!("{suite:?}"), str::to_owned);
+        Some((version, cipher))
+    }
+
     pub fn set_nodelay(&self) {
         if let Some(socket) = self.io.socket() {
             let _ = socket.set_nodelay(true);
@@ -255,5 +294,39 @@ mod tests {
         peer.write_all(&small).await.unwrap();
         assert_eq!(stream.read_packet(1 << 20).await.unwrap().payload()[0], 3);
         assert_eq!(stream.buf.len(), BUFFER);
+    }
+
+    /// Waits (bounded) until the reactor has seen what the peer did.
+    async fn settles(stream: &PacketStream, expected: bool) -> bool {
+        for _ in 0..200 {
+            if stream.closed_while_idle() == expected {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_knows_when_its_peer_closed_or_spoke() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut peer = TcpStream::connect(address).await.unwrap();
+        let mut stream = PacketStream::new(listener.accept().await.unwrap().0);
+        // A reply read to its end leaves the connection idle and open.
+        peer.write_all(&[1, 0, 0, 0, 9]).await.unwrap();
+        stream.read_packet(1024).await.unwrap();
+        assert!(settles(&stream, false).await);
+        assert!(!stream.closed_while_idle(), "asked twice: still open");
+        // Something unsolicited (a server's ERR before it closes).
+        peer.write_all(&[1, 0, 0, 0, 0xff]).await.unwrap();
+        assert!(settles(&stream, true).await);
+
+        let mut peer = TcpStream::connect(address).await.unwrap();
+        let stream = PacketStream::new(listener.accept().await.unwrap().0);
+        peer.flush().await.unwrap();
+        assert!(settles(&stream, false).await);
+        drop(peer);
+        assert!(settles(&stream, true).await);
     }
 }

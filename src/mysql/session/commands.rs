@@ -4,7 +4,7 @@ use super::response::{Failure, Rewrite, Shape};
 use super::route::decide;
 use super::upstream::UpstreamError;
 use super::{Flow, Session, Unplaced};
-use crate::mysql::classify::{classify, Classification, Kind};
+use crate::mysql::classify::{classify, intercept, Classification, Intercept, Kind};
 use crate::mysql::protocol::login;
 use crate::mysql::protocol::packet::{command, error_code};
 use crate::mysql::protocol::stream::{Packet, ReadError};
@@ -15,9 +15,15 @@ impl Session {
     /// Serves commands until the client quits, goes away or misbehaves.
     pub async fn run(mut self) {
         let limit = self.settings.config.max_packet_bytes;
+        let handle = self.registration.0.clone();
         loop {
             let idle = self.frontend.idle_timeout();
-            let packet = match tokio::time::timeout(idle, self.client.read_packet(limit)).await {
+            let read = tokio::select! {
+                biased;
+                () = handle.killed() => break,
+                read = tokio::time::timeout(idle, self.client.read_packet(limit)) => read,
+            };
+            let packet = match read {
                 Err(_) | Ok(Err(ReadError::Io(_))) => break,
                 Ok(Err(ReadError::TooLarge(size))) => {
                     bump(&self.frontend.stats.mysql.protocol_errors);
@@ -34,9 +40,20 @@ impl Session {
                 .stats
                 .traffic
                 .add_in(packet.raw().len() as u64);
-            match self.command(packet).await {
-                Flow::Continue => {}
-                Flow::Close => break,
+            let seq = packet.next_seq;
+            // KILL from another session ends this one even while a statement runs (the
+            // killer stops that statement on its server).
+            let flow = tokio::select! {
+                biased;
+                () = handle.killed() => {
+                    self.send_error(error_code::CONNECTION_KILLED, b"70100", "Connection was killed", seq)
+                        .await;
+                    Flow::Close
+                }
+                flow = self.command(packet) => flow,
+            };
+            if let Flow::Close = flow {
+                break;
             }
             self.release_excess_buffers();
         }
@@ -51,10 +68,26 @@ impl Session {
         match code {
             command::QUIT => Flow::Close,
             command::PING => self.send_ok(seq).await,
-            command::QUERY => {
-                let class = classify(&packet.payload()[1..]);
-                self.statement(&packet, class).await
-            }
+            command::QUERY => match intercept(&packet.payload()[1..]) {
+                Intercept::No => {
+                    let class = classify(&packet.payload()[1..]);
+                    self.statement(&packet, class).await
+                }
+                Intercept::Kill { id, query } => self.kill(id, query, seq).await,
+                Intercept::Refused(why) => {
+                    self.send_error(error_code::NOT_SUPPORTED_YET, b"42000", why, seq)
+                        .await
+                }
+                Intercept::ConnectionId { alias } => self.answer_connection_id(alias, seq).await,
+                Intercept::SslStatus { pattern } => self.answer_ssl_status(pattern, seq).await,
+            },
+            command::PROCESS_KILL => match packet.payload().get(1..5) {
+                Some(id) => {
+                    let id = u32::from_le_bytes([id[0], id[1], id[2], id[3]]);
+                    self.kill(u64::from(id), false, seq).await
+                }
+                None => self.malformed(seq).await,
+            },
             command::INIT_DB | command::SET_OPTION => {
                 let class = Classification {
                     kind: Kind::SessionState,
@@ -65,7 +98,14 @@ impl Session {
                 self.statement(&packet, class).await
             }
             command::FIELD_LIST | command::STATISTICS => self.read_only_command(&packet).await,
-            command::STMT_PREPARE => self.prepare(&packet).await,
+            command::STMT_PREPARE => match intercept(&packet.payload()[1..]) {
+                Intercept::Kill { .. } | Intercept::Refused(_) => {
+                    let why = "fastlb runs KILL only as a text statement (COM_QUERY)";
+                    self.send_error(error_code::NOT_SUPPORTED_YET, b"42000", why, seq)
+                        .await
+                }
+                _ => self.prepare(&packet).await,
+            },
             command::STMT_EXECUTE => self.execute(&packet).await,
             command::STMT_SEND_LONG_DATA => self.long_data(&packet),
             command::STMT_CLOSE => self.close_statement(&packet).await,
@@ -243,7 +283,7 @@ impl Session {
             }
             other => {
                 let message = format!("fastlb: server connection failed: {other}");
-                self.send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
+                self.send_error(error_code::NET_READ_ERROR, b"08S01", &message, seq)
                     .await
             }
         }
@@ -306,6 +346,7 @@ impl Session {
         self.drop_upstream(Role::Replica).await;
         self.drop_upstream(Role::Primary).await;
         self.forget_session_state();
+        self.registration.0.set_user(user.clone());
         self.user = user;
         self.database = database;
         if let Some(collation) = collation {

@@ -1,17 +1,29 @@
 //! A session's server connections: at most one to the primary and one to a replica, each
 //! the session's own for its life (MaxScale's readwritesplit).
 
+use std::sync::Arc;
+
+use super::registry::{ServerThread, SessionHandle};
 use super::upstream::Upstream;
 use crate::mysql::Role;
 
-/// The session's connection on each side, if open.
-#[derive(Default)]
+/// The session's connection on each side, if open; each change is published on the
+/// session's handle (KILL finds the server threads there).
 pub struct Connections {
     primary: Option<Upstream>,
     replica: Option<Upstream>,
+    handle: Arc<SessionHandle>,
 }
 
 impl Connections {
+    pub fn new(handle: Arc<SessionHandle>) -> Self {
+        Connections {
+            primary: None,
+            replica: None,
+            handle,
+        }
+    }
+
     pub fn get(&self, role: Role) -> Option<&Upstream> {
         match role {
             Role::Primary => self.primary.as_ref(),
@@ -32,6 +44,11 @@ impl Connections {
 
     /// Keeps `upstream` as the session's connection on `role`'s side.
     pub fn set(&mut self, role: Role, upstream: Upstream) {
+        let thread = ServerThread {
+            server: upstream.server.clone(),
+            thread_id: upstream.thread_id,
+        };
+        self.handle.set_thread(role, Some(thread));
         match role {
             Role::Primary => self.primary = Some(upstream),
             Role::Replica => self.replica = Some(upstream),
@@ -39,6 +56,7 @@ impl Connections {
     }
 
     pub fn take(&mut self, role: Role) -> Option<Upstream> {
+        self.handle.set_thread(role, None);
         match role {
             Role::Primary => self.primary.take(),
             Role::Replica => self.replica.take(),

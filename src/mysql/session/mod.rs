@@ -5,11 +5,18 @@
 //! way MaxScale's readwritesplit works: no state leaks between clients, and a replica is
 //! chosen by weighted round robin once per session rather than per statement.
 
+mod causal;
 mod commands;
 mod connections;
+mod gtid;
+mod infile;
+mod kill;
+mod local;
 pub mod prepared;
 mod prepared_commands;
+mod registry;
 mod replay;
+mod reply;
 pub mod response;
 pub mod route;
 mod upstream;
@@ -19,15 +26,17 @@ use std::time::Duration;
 
 use crate::balancer::{Backend, Server};
 use crate::mysql::classify::Kind;
-use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser, PrimaryFailure};
+use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser};
 use crate::mysql::protocol::login::ClientLogin;
-use crate::mysql::protocol::packet::{error_code, frame, ok_payload, status};
+use crate::mysql::protocol::packet::error_code;
 use crate::mysql::protocol::stream::PacketStream;
 use crate::mysql::Role;
 use crate::proxy::Frontend;
 use crate::stats::bump;
 use connections::Connections;
+use infile::relay_local_infile;
 use prepared::Statements;
+use registry::{Registration, SessionHandle};
 use replay::{refused_if_error, replay_error, StateLog};
 use response::{forward, Failure, ForwardError, Outcome, Rewrite, Shape};
 use route::SessionView;
@@ -51,6 +60,9 @@ pub enum Unplaced {
     /// Every replica tried refused to replay the session's state (this ERR packet goes to
     /// the client if the primary can't take the statement either).
     ReplayRefused(Vec<u8>),
+    /// The server closed the connection that held the session's transaction (true) or
+    /// pinned state (false): the client's connection is closed too.
+    StateLost { transaction: bool },
 }
 
 /// One client's session. Its parts are private to `session/`: the connections
@@ -72,9 +84,13 @@ pub struct Session {
     pinned: bool,
     /// The GTID of the session's last write (causal reads).
     last_gtid: Option<Vec<u8>>,
+    /// Every session's writes (`causal_reads: global`), None in the other modes.
+    global_gtid: Option<Arc<gtid::GlobalGtid>>,
     connections: Connections,
     statements: Statements,
     connect_timeout: Duration,
+    /// The session in the registry of live sessions (KILL finds it there).
+    registration: Registration,
 }
 
 /// A session dropped without `close()` (its task cancelled at shutdown) still leaves the
@@ -94,7 +110,11 @@ impl Session {
         client: PacketStream,
         login: ClientLogin,
         connect_timeout: Duration,
+        id: u32,
     ) -> Self {
+        let registration = SessionHandle::register(id, &backend.name, login.user.clone());
+        let global_gtid = (settings.config.causal_reads == CausalReads::Global)
+            .then(|| gtid::GlobalGtid::for_backend(&backend.name));
         Session {
             frontend,
             backend,
@@ -108,9 +128,11 @@ impl Session {
             autocommit: true,
             pinned: false,
             last_gtid: None,
-            connections: Connections::default(),
+            global_gtid,
+            connections: Connections::new(registration.0.clone()),
             statements: Statements::default(),
             connect_timeout,
+            registration,
         }
     }
 
@@ -178,7 +200,7 @@ impl Session {
             database: self.database.as_deref(),
             collation: self.collation,
             client_capabilities: self.capabilities,
-            track_gtid: is_primary && self.settings.config.causal_reads == CausalReads::Session,
+            track_gtid: is_primary && self.settings.config.causal_reads != CausalReads::Off,
         };
         let opened =
             Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
@@ -210,8 +232,29 @@ impl Session {
         Ok(upstream)
     }
 
+    /// Drops the connection on `role`'s side if its server closed it while it was idle
+    /// (`wait_timeout`, a restart), so that the next statement gets a fresh connection with
+    /// the session's state replayed — unless that connection held a transaction or the
+    /// session's pinned state, which died with it.
+    async fn drop_if_closed(&mut self, role: Role) -> Result<(), Unplaced> {
+        let Some(current) = self.connections.get(role) else {
+            return Ok(());
+        };
+        if !current.stream.closed_while_idle() {
+            return Ok(());
+        }
+        let transaction = current.in_transaction();
+        bump(&self.frontend.stats.mysql.server_errors);
+        self.drop_upstream(role).await;
+        if transaction || (self.pinned && role == Role::Primary) {
+            return Err(Unplaced::StateLost { transaction });
+        }
+        Ok(())
+    }
+
     /// Makes sure the primary connection exists and still points at the primary.
     pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
+        self.drop_if_closed(Role::Primary).await?;
         if let Some(current) = self.connections.get(Role::Primary) {
             let still_primary = current.server.role() == Some(Role::Primary);
             if still_primary || current.in_transaction() {
@@ -231,8 +274,8 @@ impl Session {
             // it, garbage, a session too changed to replay): that, not "no primary".
             Err(UpstreamError::Protocol(why)) => Err(Unplaced::Refused(
                 crate::mysql::protocol::packet::err_payload(
-                    error_code::SERVER_LOST,
-                    b"HY000",
+                    error_code::HANDSHAKE,
+                    b"08S01",
                     &format!("fastlb: {why}"),
                 ),
             )),
@@ -242,6 +285,7 @@ impl Session {
 
     /// Makes sure a replica connection to a replica that takes reads exists.
     pub async fn ensure_replica(&mut self) -> Result<(), Unplaced> {
+        self.drop_if_closed(Role::Replica).await?;
         if let Some(current) = self.connections.get(Role::Replica) {
             if current.server.serves_reads() || current.in_transaction() {
                 return Ok(());
@@ -285,59 +329,6 @@ impl Session {
         if let Some(upstream) = self.connections.take(which) {
             self.statements.forget_connection(upstream.serial);
             upstream.quit().await;
-        }
-    }
-
-    /// Whether the replica connection has applied the session's last write, waiting a
-    /// little for it if not (causal reads).
-    async fn replica_caught_up(&mut self) -> bool {
-        if self.settings.config.causal_reads != CausalReads::Session {
-            return true;
-        }
-        let Some(gtid) = self.last_gtid.clone() else {
-            return true;
-        };
-        let timeout = self.settings.causal_timeout();
-        let stats = &self.frontend.stats.mysql;
-        let Some(replica) = self.connections.get_mut(Role::Replica) else {
-            return false;
-        };
-        if replica.caught_up_to.as_ref() == Some(&gtid) {
-            return true;
-        }
-        // The GTID came from the server; still, only GTID characters go into the SQL.
-        let gtid_text = String::from_utf8_lossy(&gtid);
-        if !gtid_text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | ',' | '\n'))
-        {
-            return false;
-        }
-        bump(&stats.causal_waits);
-        let seconds = timeout.as_secs_f64();
-        let sql = if replica.mariadb {
-            format!("SELECT MASTER_GTID_WAIT('{gtid_text}', {seconds:.3})")
-        } else {
-            format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{gtid_text}', {seconds:.3})")
-        };
-        match replica.query_value(sql.as_bytes()).await {
-            Ok(Some(value)) if value == b"0" => {
-                replica.caught_up_to = Some(gtid);
-                true
-            }
-            Ok(_) => {
-                bump(&stats.causal_timeouts);
-                false
-            }
-            Err(error) => {
-                bump(&stats.causal_timeouts);
-                // An ERR reply (say, a GTID domain the replica doesn't know) leaves the
-                // connection usable; only a broken one is dropped.
-                if !matches!(error, UpstreamError::Refused { .. }) {
-                    self.drop_upstream(Role::Replica).await;
-                }
-                false
-            }
         }
     }
 
@@ -424,6 +415,9 @@ impl Session {
         if which == Role::Primary {
             self.autocommit = upstream.autocommit();
             if let Some(gtid) = &outcome.gtid {
+                if let Some(global) = &self.global_gtid {
+                    global.observe(gtid);
+                }
                 self.last_gtid = Some(gtid.clone());
             }
         }
@@ -439,88 +433,6 @@ impl Session {
         Ok(outcome)
     }
 
-    /// A server connection failed during a command: drop it; tell the client unless it
-    /// already got part of the answer (then its connection ends too).
-    pub async fn server_failed(&mut self, which: Role, failure: Failure, seq: u8) -> Flow {
-        if let ForwardError::Client(_) = failure.error {
-            return Flow::Close;
-        }
-        bump(&self.frontend.stats.mysql.server_errors);
-        // A transaction, temporary tables, locks or user variables died with that
-        // connection: going on with a fresh one would make a later COMMIT look successful.
-        let state_lost = (self.pinned && which == Role::Primary)
-            || self.upstream(which).is_some_and(|u| u.in_transaction());
-        self.drop_upstream(which).await;
-        if failure.forwarded {
-            return Flow::Close;
-        }
-        let message = format!(
-            "fastlb: lost the connection to the server ({})",
-            failure.error
-        );
-        let flow = self
-            .send_error(error_code::SERVER_LOST, b"HY000", &message, seq)
-            .await;
-        if state_lost {
-            return Flow::Close;
-        }
-        flow
-    }
-
-    /// The client gets the outcome of `Unplaced` under the failure policy.
-    pub async fn unplaced(&mut self, unplaced: Unplaced, seq: u8) -> Flow {
-        match unplaced {
-            Unplaced::Refused(payload) | Unplaced::ReplayRefused(payload) => {
-                self.send_payload(&payload, seq).await
-            }
-            Unplaced::NoServer => {
-                bump(&self.frontend.stats.no_server);
-                let message = format!(
-                    "fastlb: no server of backend '{}' is available",
-                    self.backend.name
-                );
-                self.send_error(error_code::SERVER_GONE, b"HY000", &message, seq)
-                    .await
-            }
-            Unplaced::NoPrimary => {
-                let message = format!(
-                    "fastlb: no primary is available for writes in backend '{}'",
-                    self.backend.name
-                );
-                let flow = self
-                    .send_error(error_code::NO_PRIMARY, b"HY000", &message, seq)
-                    .await;
-                match self.settings.config.primary_failure {
-                    PrimaryFailure::ErrorOnWrite => flow,
-                    PrimaryFailure::FailOnWrite | PrimaryFailure::FailInstantly => Flow::Close,
-                }
-            }
-        }
-    }
-
-    pub async fn send_error(&mut self, code: u16, state: &[u8; 5], message: &str, seq: u8) -> Flow {
-        let payload = crate::mysql::protocol::packet::err_payload(code, state, message);
-        self.send_payload(&payload, seq).await
-    }
-
-    pub async fn send_ok(&mut self, seq: u8) -> Flow {
-        let flags = self
-            .connections
-            .get(Role::Primary)
-            .map_or(status::AUTOCOMMIT, |u| u.status);
-        self.send_payload(&ok_payload(flags & !status::SESSION_STATE_CHANGED), seq)
-            .await
-    }
-
-    pub async fn send_payload(&mut self, payload: &[u8], seq: u8) -> Flow {
-        let mut out = Vec::with_capacity(payload.len() + 4);
-        frame(&mut out, payload, seq);
-        match self.client.write_all(&out).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
-        }
-    }
-
     /// Ends the session's server connections politely.
     pub async fn close(mut self) {
         self.unpin();
@@ -534,35 +446,6 @@ impl Session {
             kind,
             Kind::Read | Kind::BeginReadOnly | Kind::SessionState | Kind::SetAutocommit(_)
         )
-    }
-}
-
-/// The server asked for a LOCAL INFILE: the client's file packets go to it, up to the
-/// empty packet that ends the file.
-async fn relay_local_infile(
-    client: &mut PacketStream,
-    upstream: &mut Upstream,
-) -> Result<(), Failure> {
-    let fail = |error, forwarded| Failure { error, forwarded };
-    loop {
-        let packet = client
-            .read_packet(crate::mysql::protocol::packet::MAX_PART)
-            .await
-            .map_err(|e| match e {
-                crate::mysql::protocol::stream::ReadError::Io(io) => {
-                    fail(ForwardError::Client(io), true)
-                }
-                crate::mysql::protocol::stream::ReadError::TooLarge(_) => {
-                    fail(ForwardError::Protocol("oversized file packet"), true)
-                }
-            })?;
-        upstream
-            .send_raw(packet.raw())
-            .await
-            .map_err(|e| fail(ForwardError::Server(e), true))?;
-        if packet.payload().is_empty() {
-            return Ok(());
-        }
     }
 }
 

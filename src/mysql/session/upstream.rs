@@ -85,6 +85,9 @@ pub struct Upstream {
     /// The last GTID this replica is known to have applied (causal reads).
     pub caught_up_to: Option<Vec<u8>>,
     pub mariadb: bool,
+    /// The server's id for this connection (its greeting's connection id): what fastlb's
+    /// own `KILL QUERY` names on that server.
+    pub thread_id: u32,
 }
 
 impl Drop for Upstream {
@@ -124,6 +127,7 @@ impl Upstream {
             applied: 0,
             caught_up_to: None,
             mariadb: false,
+            thread_id: 0,
         };
         tokio::time::timeout(timeout, upstream.log_in(backend, login))
             .await
@@ -137,6 +141,7 @@ impl Upstream {
         let greeting = handshake::parse_greeting(greeting_packet.payload())
             .ok_or_else(|| UpstreamError::Protocol("not a MySQL protocol 10 greeting".into()))?;
         backend.remember_server_version(greeting.version);
+        self.thread_id = greeting.connection_id;
         self.mariadb = greeting
             .version
             .windows(7)
