@@ -64,23 +64,28 @@ class Runs:
     errors: list[int] = field(default_factory=list)
 
 
-def start_hyper(stack: ExitStack, workdir: Path, servers: list[Server]) -> Proxy:
-    """The hyper proxy: one thread, the same upstreams and weights."""
+def start_hyper(
+    stack: ExitStack, workdir: Path, servers: list[Server], preserve_case: bool = False
+) -> Proxy:
+    """The hyper proxy: one thread, the same upstreams and weights; `preserve_case` turns on
+    hyper's preserve_header_case both sides (fastlb keeps the case by construction)."""
     if not HYPER_BINARY.exists():
         raise SystemExit(f"{HYPER_BINARY} missing: cargo build --release in {HERE}")
     (port,) = free_ports(1)
     upstreams = [f"127.0.0.1:{s.port}={s.weight}" for s in servers]
-    log = workdir / "hyper.log"
+    flags = ["--preserve-case"] if preserve_case else []
+    label = "hyper+case" if preserve_case else "hyper 1.x"
+    log = workdir / f"{label.replace(' ', '-')}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(HYPER_BINARY), f"127.0.0.1:{port}", "1", *upstreams],
+            [str(HYPER_BINARY), *flags, f"127.0.0.1:{port}", "1", *upstreams],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     stack.callback(stop, proc)
     wait_listening(port, proc, log, 15.0)
-    return Proxy("hyper 1.x", port, port, proc.pid)
+    return Proxy(label, port, port, proc.pid)
 
 
 def probe(proxy: Proxy) -> None:
@@ -149,6 +154,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument(
+        "--hyper-preserve-case",
+        action="store_true",
+        help="also run the hyper proxy with preserve_header_case on (a fourth proxy)",
+    )
     parser.add_argument("--json", type=Path, help="also write every run here")
     args = parser.parse_args()
     scenarios = args.scenario or list(SCENARIOS)
@@ -165,6 +175,8 @@ def main() -> None:
                 start_hyper(stack, workdir, servers),
                 Proxy("HAProxy", haproxy.ports.http, haproxy.ports.http_close, haproxy.pid),
             ]
+            if args.hyper_preserve_case:
+                proxies.insert(2, start_hyper(stack, workdir, servers, preserve_case=True))
             for proxy in proxies:
                 probe(proxy)
             results = {s: {p.label: Runs() for p in proxies} for s in scenarios}

@@ -9,7 +9,11 @@
 //! the benchmark's config), hop-by-hop headers removed both ways (RFC 9110 §7.6.1),
 //! `X-Forwarded-For` appended (HAProxy's `option forwardfor`), bodies streamed through.
 //!
-//! Usage: `hyper-proxy-bench LISTEN THREADS UPSTREAM[=WEIGHT]...`
+//! Usage: `hyper-proxy-bench [--preserve-case] LISTEN THREADS UPSTREAM[=WEIGHT]...`
+//!
+//! hyper lower-cases header names by default; `--preserve-case` turns on its
+//! `preserve_header_case` on both sides (a `HeaderCaseMap` carried in the request's and
+//! response's extensions), which is what fastlb does by construction.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -42,9 +46,13 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let preserve_case = args.first().is_some_and(|a| a == "--preserve-case");
+    if preserve_case {
+        args.remove(0);
+    }
     if args.len() < 3 {
-        eprintln!("usage: hyper-proxy-bench LISTEN THREADS UPSTREAM[=WEIGHT]...");
+        eprintln!("usage: hyper-proxy-bench [--preserve-case] LISTEN THREADS UPSTREAM[=WEIGHT]...");
         std::process::exit(2);
     }
     let listen: SocketAddr = args[0].parse().expect("LISTEN: an ip:port");
@@ -58,7 +66,7 @@ fn main() {
     let workers: Vec<_> = (0..threads)
         .map(|_| {
             let upstreams = upstreams.clone();
-            std::thread::spawn(move || worker(listen, upstreams))
+            std::thread::spawn(move || worker(listen, upstreams, preserve_case))
         })
         .collect();
     for worker in workers {
@@ -67,7 +75,7 @@ fn main() {
 }
 
 /// One worker thread: its runtime, its listener, its client (= its server-connection pool).
-fn worker(listen: SocketAddr, upstreams: Vec<String>) {
+fn worker(listen: SocketAddr, upstreams: Vec<String>, preserve_case: bool) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -82,6 +90,7 @@ fn worker(listen: SocketAddr, upstreams: Vec<String>) {
             .pool_max_idle_per_host(1024)
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .pool_timer(TokioTimer::new())
+            .http1_preserve_header_case(preserve_case)
             .build(connector);
         let state = Rc::new(State {
             client,
@@ -102,6 +111,7 @@ fn worker(listen: SocketAddr, upstreams: Vec<String>) {
                 // Keep-alive on (hyper's default, made explicit), 10 s to read a head as
                 // fastlb's and HAProxy's `timeout http-request` in the benchmark.
                 let _ = http1::Builder::new()
+                    .preserve_header_case(preserve_case)
                     .keep_alive(true)
                     .timer(TokioTimer::new())
                     .header_read_timeout(std::time::Duration::from_secs(10))
