@@ -1,0 +1,1 @@
+"""The HTTP-stack comparison (docs/http-stack.md): a hyper proxy and its driver, run.py."""
