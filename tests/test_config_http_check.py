@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from test_config_http import WEB, base, run_check
 
 from support import set_at
-from test_config_http import WEB, base, run_check
 
 API = "backends[1] (api)"
 ROUTE0 = f"{WEB}.http.routes[0]"
@@ -58,7 +58,7 @@ BAD_VALUES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
             "frontends.0.http",
             {"routes": [{"backend": "api", "response_headers": {"set": {"Connection": "x"}}}]},
         ),
-        f"{ROUTE0}.response_headers.set[0]",
+        f"{ROUTE0}.response_headers.set[0][0]",
     ),
     "match path_prefix": (
         set_at(
@@ -71,7 +71,7 @@ BAD_VALUES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
             "frontends.0.http",
             {"routes": [{"match": {"header": {"X-A": "a\nb"}}, "backend": "api"}]},
         ),
-        f"{ROUTE0}.match.header",
+        f"{ROUTE0}.match.header.X-A",
     ),
     "redirect path_prefix": (
         set_at("frontends.0.http", {"routes": [{"redirect": {"path_prefix": "new"}}]}),
@@ -97,9 +97,7 @@ BAD_VALUES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_VALUES))
-def test_fastlb_check_names_the_bad_field(
-    case: str, write_config: Callable[..., Path]
-) -> None:
+def test_fastlb_check_names_the_bad_field(case: str, write_config: Callable[..., Path]) -> None:
     mutate, field = BAD_VALUES[case]
     data = base(http={})
     mutate(data)

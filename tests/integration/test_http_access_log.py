@@ -83,16 +83,16 @@ def check_line(fmt: str, line: str, status: int, target: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "haproxy", "clf"])
-def test_access_log_lines_and_reopen_after_rename(
-    tmp_path: Path, fastlb: Start, fmt: str
-) -> None:
+def test_access_log_lines_and_reopen_after_rename(tmp_path: Path, fastlb: Start, fmt: str) -> None:
     log = tmp_path / "access.log"
     with nginx_servers(tmp_path, {"a": NAMED.format(name="a")}) as (a,):
         config = http_config(
             [{"name": "a", "address": a.address}],
             http={
                 "access_log": {"path": str(log), "format": fmt},
-                "routes": [{"match": {"path_prefix": "/old/"}, "redirect": {"path_prefix": "/new"}}],
+                "routes": [
+                    {"match": {"path_prefix": "/old/"}, "redirect": {"path_prefix": "/new"}}
+                ],
             },
         )
         proxy = fastlb(config)

@@ -117,9 +117,7 @@ def two_backend_config(servers: dict[str, str]) -> dict[str, Any]:
     return config
 
 
-def test_sighup_and_api_weight_changes_under_keep_alive_load(
-    tmp_path: Path, fastlb: Start
-) -> None:
+def test_sighup_and_api_weight_changes_under_keep_alive_load(tmp_path: Path, fastlb: Start) -> None:
     specs = {name: NAMED.format(name=name) for name in ("a", "b", "c")}
     with nginx_servers(tmp_path, specs) as started:
         servers = {server.name: server.address for server in started}

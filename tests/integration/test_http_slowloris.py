@@ -68,8 +68,7 @@ def test_fifty_slowloris_clients_get_408_while_others_are_served(
     served: list[int] = []
     errors: list[str] = []
     threads = [
-        threading.Thread(target=normal_client, args=(port, stop, served, errors))
-        for _ in range(3)
+        threading.Thread(target=normal_client, args=(port, stop, served, errors)) for _ in range(3)
     ]
     for thread in threads:
         thread.start()
