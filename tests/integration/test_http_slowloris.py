@@ -78,12 +78,12 @@ def test_fifty_slowloris_clients_get_408_while_others_are_served(
             for sock in slow:
                 sock.sendall(b"X-Trickle: 1\r\n")
             time.sleep(0.2)
-        statuses = []
+        statuses: list[int | str] = []
         for sock in slow:
             try:
                 statuses.append(read_response(sock, bytearray()).status)
             except OSError as error:
-                statuses.append(repr(error))  # type: ignore[arg-type]
+                statuses.append(repr(error))
         waited = time.monotonic() - opened
     finally:
         stop.set()
