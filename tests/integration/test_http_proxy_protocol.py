@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from .http_backends import Nginx, http_config, read_response
-from .proc import FastlbProcess, frontend_port
+from .proc import FastlbProcess, free_port, frontend_port
 from .test_proxy_protocol import running_nginx, v2_header
 
 Start = Callable[[dict[str, Any]], FastlbProcess]
@@ -157,3 +157,39 @@ def test_accept_proxy_header_sent_in_pieces(xff_nginx: Nginx, fastlb: Start) -> 
             time.sleep(0.05)  # separate segments: the reader must wait for the rest
         body = read_response(sock, bytearray()).body.decode()
     assert re.fullmatch(r"xff=198\.51\.100\.9 peer=127\.0\.0\.1\n", body), body
+
+
+def test_accept_proxy_behind_a_send_proxy_tcp_frontend(xff_nginx: Nginx, fastlb: Start) -> None:
+    # A real chain: curl (127.0.0.3) -> tcp frontend `edge` (send_proxy v2) -> http frontend
+    # `web` (accept_proxy, trusting 127.0.0.1 only) -> nginx. `web`'s peer is 127.0.0.1; the
+    # X-Forwarded-For it writes must be the client the header names.
+    config = accept_proxy_config(xff_nginx)
+    config["frontends"][0]["trusted_proxies"] = ["127.0.0.1/32"]
+    web = config["frontends"][0]["listen"]
+    edge_port = free_port()
+    config["frontends"].append(
+        {"name": "edge", "listen": f"127.0.0.1:{edge_port}", "mode": "tcp", "backend": "hop"}
+    )
+    config["backends"].append(
+        {"name": "hop", "send_proxy": "v2", "servers": [{"name": "web", "address": web}]}
+    )
+    proxy = fastlb(config)
+    options = ["-sS", "--max-time", "10", "--interface", "127.0.0.3"]
+    done = subprocess.run(
+        ["curl", *options, f"http://127.0.0.1:{edge_port}/"],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode() == "xff=127.0.0.3 peer=127.0.0.1\n"
+    # The same client straight at `web` (untrusted peer 127.0.0.3, even with a header) is
+    # refused.
+    done = subprocess.run(
+        ["curl", *options, "--haproxy-protocol", f"http://{web}/"],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout
+    assert proxy.stats()["frontends"]["web"]["proxy_refused"] == 1
