@@ -41,13 +41,15 @@ def wait_lines(path: Path, count: int) -> list[str]:
     return lines_of(path)
 
 
-def check_line(fmt: str, line: str, status: int, target: str) -> None:
-    """`line` is one record in `fmt` for `target` answered with `status`, from 127.0.0.1."""
+def check_line(fmt: str, line: str, status: int, target: str, termination: str) -> None:
+    """`line` is one record in `fmt` for `target` answered with `status`, from 127.0.0.1,
+    ended in HAProxy's `termination` state (json and haproxy formats carry it)."""
     if fmt == "json":
         record = json.loads(line)
         assert record["status"] == status, record
         assert record["client"] == "127.0.0.1", record
         assert record["frontend"] == "web", record
+        assert record["termination"] == termination, record
         assert record["protocol"] == "HTTP/1.1", record
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["time"]), record
         if target:
@@ -56,7 +58,6 @@ def check_line(fmt: str, line: str, status: int, target: str) -> None:
             assert record["host"] == "example.com", record
         if status == 200:
             assert (record["backend"], record["server"]) == ("web", "a"), record
-            assert record["termination"] == "--", record
             assert record["bytes_out"] > 0, record
     elif fmt == "clf":
         match = re.fullmatch(
@@ -75,11 +76,11 @@ def check_line(fmt: str, line: str, status: int, target: str) -> None:
         )
         assert match, line
         assert int(match[8]) == status, line
+        assert match[10][:2] == termination, line
         if target:
             assert match[11] == f"GET {target} HTTP/1.1", line
         if status == 200:
             assert (match[1], match[2]) == ("web", "a"), line
-            assert match[10] == "----", line
 
 
 @pytest.mark.parametrize("fmt", ["json", "haproxy", "clf"])
@@ -99,15 +100,15 @@ def test_access_log_lines_and_reopen_after_rename(tmp_path: Path, fastlb: Start,
         port = frontend_port(config)
 
         assert request(port, NORMAL).startswith(b"HTTP/1.1 200 ")
-        check_line(fmt, wait_lines(log, 1)[0], 200, "/index.html?q=1")
+        check_line(fmt, wait_lines(log, 1)[0], 200, "/index.html?q=1", "--")
 
         answer = request(port, REDIRECT)
         assert answer.startswith(b"HTTP/1.1 302 "), answer
         assert b"\r\nlocation: /new/old/page\r\n" in answer.lower(), answer
-        check_line(fmt, wait_lines(log, 2)[1], 302, "/old/page")
+        check_line(fmt, wait_lines(log, 2)[1], 302, "/old/page", "LR")
 
         assert request(port, BAD).startswith(b"HTTP/1.1 400 ")
-        check_line(fmt, wait_lines(log, 3)[2], 400, "")
+        check_line(fmt, wait_lines(log, 3)[2], 400, "", "PR")
 
         # logrotate: rename, then SIGUSR1 (postrotate); the old file keeps its three lines.
         rotated = tmp_path / "access.log.1"
@@ -117,7 +118,7 @@ def test_access_log_lines_and_reopen_after_rename(tmp_path: Path, fastlb: Start,
         assert request(port, NORMAL).startswith(b"HTTP/1.1 200 ")
         new = wait_lines(log, 1)
         assert len(new) == 1, new
-        check_line(fmt, new[0], 200, "/index.html?q=1")
+        check_line(fmt, new[0], 200, "/index.html?q=1", "--")
         assert len(lines_of(rotated)) == 3, lines_of(rotated)
         assert proxy.alive()
         assert proxy.stats()["frontends"]["web"]["http"]["access_log_dropped"] == 0
