@@ -20,6 +20,9 @@ use crate::http::buffer::CHUNK;
 use crate::http::h1::BodyFraming;
 use crate::http::transfer::Meter;
 
+/// Bodies up to this size are copied out of the read buffer rather than sliced from it.
+const SMALL_COPY: usize = 4096;
+
 /// Why a body stopped before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyFailure {
@@ -144,7 +147,17 @@ where
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
                 left -= take as u64;
                 meter.to_client(take);
-                send_data(send, input.split_to(take).freeze(), left == 0, idle).await?;
+                // A small body is copied, so the read buffer is not shared with the `h2`
+                // send queue and goes back to the worker's free list (`buffers`); a large
+                // one is sent as a slice of it, without a copy.
+                let data = if take <= SMALL_COPY {
+                    let data = Bytes::copy_from_slice(&input[..take]);
+                    input.advance(take);
+                    data
+                } else {
+                    input.split_to(take).freeze()
+                };
+                send_data(send, data, left == 0, idle).await?;
                 if left == 0 {
                     return Ok(true);
                 }

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout_at;
 
 use super::body::{download, upload, BodyFailure};
+use super::buffers::StreamBuffers;
 use super::request::{idempotent, write_h1_head, Forward, H2Request, UploadFraming};
 use super::response::from_h1;
 use crate::balancer::Server;
@@ -70,16 +71,17 @@ pub(crate) async fn forward(
     let settings = backend.settings();
     let http = &settings.http;
     let framing = UploadFraming::of(request.parts, body.is_end_stream());
-    let mut head = Vec::with_capacity(512);
+    // The worker's free lists give both buffers back when `buffers` drops, at the end.
+    let mut buffers = StreamBuffers::take();
+    let StreamBuffers { input, head } = &mut buffers;
     let forward = Forward {
         edits: &target.request_edits,
         forwarding: &ctx.forwarding,
         framing,
         close: !http.server_reuse,
     };
-    write_h1_head(&mut head, request, &forward);
+    write_h1_head(head, request, &forward);
     let mut body = Some(body);
-    let mut input = BytesMut::with_capacity(CHUNK);
     let mut scratch = HeadScratch::new();
     let mut retries = 0;
     let mut allow_pool = http.server_reuse;
@@ -104,7 +106,7 @@ pub(crate) async fn forward(
         input.clear();
         let exchange = Exchange {
             respond: &mut *respond,
-            input: &mut input,
+            input: &mut *input,
             scratch: &mut scratch,
             method: request.parts.method.as_str().as_bytes(),
             target,
@@ -114,7 +116,7 @@ pub(crate) async fn forward(
             server: &server,
             sent_at: Instant::now(),
         };
-        let outcome = match conn.write_all(&head).await {
+        let outcome = match conn.write_all(head).await {
             Err(_) => Err(HeadFailure::WriteFailed),
             Ok(()) => {
                 meter.to_server(head.len());

@@ -25,6 +25,7 @@
 //!   resets are set too).
 
 mod body;
+mod buffers;
 mod chunked;
 mod forward;
 mod log;

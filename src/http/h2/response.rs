@@ -45,6 +45,9 @@ pub(crate) fn from_h1(buf: &[u8], head: &ResponseHead, edits: &HeaderEdits) -> R
     *response.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers = response.headers_mut();
     headers.reserve(head.headers.len() + 2);
+    // The values are slices of one copy of the head: one allocation, not one per field
+    // (a `HeaderValue` made from bytes copies them into its own).
+    let block = Bytes::copy_from_slice(&buf[..head.len]);
     let has_connection = head
         .headers
         .iter()
@@ -59,9 +62,10 @@ pub(crate) fn from_h1(buf: &[u8], head: &ResponseHead, edits: &HeaderEdits) -> R
         {
             continue;
         }
+        let value = block.slice(field.value.start()..field.value.start() + field.value.len());
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(field.value.get(buf)),
+            HeaderValue::from_maybe_shared(value),
         ) else {
             continue;
         };
