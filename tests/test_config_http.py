@@ -664,3 +664,12 @@ def test_reload_describes_http_changes() -> None:
         "frontend web: mode http -> tcp",
         "frontend web: trusted_proxies changed",
     ]
+
+
+def test_the_headers_routes_may_not_edit_are_the_cores() -> None:
+    """config_http refuses edits of the fields the core frames itself, early and with the
+    field's path; the core's own list decides: the two must be the same set."""
+    from fastlb import _core
+    from fastlb.config_http import CORE_OWNED_HEADERS
+
+    assert set(_core.HTTP_PROXY_OWNED_HEADERS) == CORE_OWNED_HEADERS

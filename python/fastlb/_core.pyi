@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Self, TypedDict, final
 
 __all__ = [
+    "HTTP_PROXY_OWNED_HEADERS",
     "Engine",
     "Routing",
     "RoutingPolicy",
@@ -16,6 +17,7 @@ __all__ = [
 ]
 
 __version__: str
+HTTP_PROXY_OWNED_HEADERS: list[str]
 
 class _BuildInfo(TypedDict):
     """What `build_info()` returns."""

@@ -66,8 +66,10 @@ _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # the other controls are invalid too. HTAB is allowed inside a value.
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Framing and hop-by-hop fields (RFC 9112 6, RFC 9110 7.6.1): the core writes and removes
-# these itself; an edit of them would desynchronise the message boundaries.
-_CORE_OWNED_HEADERS = frozenset(
+# these itself; an edit of them would desynchronise the message boundaries. The core's own
+# list is `_core.HTTP_PROXY_OWNED_HEADERS` (tests/test_config_http.py keeps them equal: the
+# config checks run without the compiled core).
+CORE_OWNED_HEADERS = frozenset(
     {
         "connection",
         "content-length",
@@ -103,7 +105,7 @@ def _check_header_name(value: object) -> str:
 
 def _check_editable_name(value: object) -> str:
     value = _check_header_name(value)
-    if value.lower() in _CORE_OWNED_HEADERS:
+    if value.lower() in CORE_OWNED_HEADERS:
         raise field_error(
             f"{value!r} cannot be edited: fastlb manages the framing and hop-by-hop headers"
         )

@@ -10,6 +10,12 @@ use pyo3::types::PyDict;
 
 pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The header fields HTTP mode frames itself: routes may not edit them (config_http
+    // checks the same set early, for field-named errors; a test keeps the two equal).
+    m.add(
+        "HTTP_PROXY_OWNED_HEADERS",
+        crate::http::routing::PROXY_OWNED_HEADERS.to_vec(),
+    )?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<wrr::PyWeightedRoundRobin>()?;

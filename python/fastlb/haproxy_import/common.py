@@ -6,24 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config_http import CORE_OWNED_HEADERS
 from .conditions import split_condition
 from .report import Report
 from .tokenizer import Line
 from .values import ValueProblem, parse_time_ms, static_value
 
 __all__ = ["HeaderEdits", "last", "mode_of", "timeouts"]
-
-# fastlb's session writes these itself (config_http refuses edits of them).
-_CORE_OWNED = {
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-}
 
 
 def last(lines: list[Line], *keyword: str) -> Line | None:
@@ -126,7 +115,7 @@ def header_edits(lines: list[Line], report: Report) -> HeaderEdits:
                 "make a route for the condition and put the edit there",
             )
             continue
-        if name.lower() in _CORE_OWNED:
+        if name.lower() in CORE_OWNED_HEADERS:
             report.unsupported(line, f"{name}: fastlb manages the framing and hop-by-hop headers")
             continue
         if action == "remove":

@@ -14,6 +14,7 @@ mod tests;
 pub use config::{HeaderEditsConfig, MatchConfig, RedirectConfig, RouteConfig};
 pub use edits::HeaderEdits;
 pub use redirect::Redirect;
+pub use syntax::PROXY_OWNED as PROXY_OWNED_HEADERS;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -37,7 +37,7 @@ pub(super) fn field_value_problem(value: &str) -> Option<&'static str> {
 /// (length, chunking, keep-alive, upgrades); an edit that changed them would make what the
 /// proxy sends disagree with what it announces, the stuff of request smuggling
 /// (RFC 9112 §6 and §11.2, RFC 9110 §7.6.1).
-const PROXY_OWNED: [&str; 8] = [
+pub const PROXY_OWNED: [&str; 8] = [
     "connection",
     "content-length",
     "keep-alive",
