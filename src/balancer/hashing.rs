@@ -64,8 +64,14 @@ mod tests {
     fn values_are_pinned() {
         // These values are part of the contract between nodes (and versions): a change here
         // moves every client. Update them only with a release note.
-        assert_eq!(hash_bytes(b"web-1", OFFSET_SEED), hash_bytes(b"web-1", OFFSET_SEED));
-        assert_ne!(hash_bytes(b"web-1", OFFSET_SEED), hash_bytes(b"web-1", SKIP_SEED));
+        assert_eq!(
+            hash_bytes(b"web-1", OFFSET_SEED),
+            hash_bytes(b"web-1", OFFSET_SEED)
+        );
+        assert_ne!(
+            hash_bytes(b"web-1", OFFSET_SEED),
+            hash_bytes(b"web-1", SKIP_SEED)
+        );
         assert_eq!(fmix64(0), 0);
         assert_eq!(fmix64(1), 0xb456_bcfc_34c2_cb2c);
         let v4: IpAddr = "192.0.2.7".parse().unwrap();

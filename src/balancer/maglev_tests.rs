@@ -13,13 +13,20 @@ fn names(n: usize) -> Vec<String> {
 }
 
 fn table_of(names: &[String], weights: &[u32]) -> Vec<u16> {
-    let pairs: Vec<(&str, u32)> = names.iter().map(String::as_str).zip(weights.to_vec()).collect();
+    let pairs: Vec<(&str, u32)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(weights.to_vec())
+        .collect();
     build_table(&pairs, TABLE_SIZE)
 }
 
 /// The table's slots as owner names (comparable across member lists).
 fn owners(names: &[String], table: &[u16]) -> Vec<String> {
-    table.iter().map(|&i| names[usize::from(i)].clone()).collect()
+    table
+        .iter()
+        .map(|&i| names[usize::from(i)].clone())
+        .collect()
 }
 
 fn counts(table: &[u16], members: usize) -> Vec<usize> {
@@ -50,7 +57,10 @@ fn shares_follow_weights_within_one_percent() {
     for (member, count) in counts(&table, weights.len()).into_iter().enumerate() {
         let expected = TABLE_SIZE as f64 * f64::from(weights[member]) / f64::from(total);
         let error = (count as f64 - expected).abs() / expected;
-        assert!(error < 0.01, "member {member}: {count} slots, expected {expected:.1}");
+        assert!(
+            error < 0.01,
+            "member {member}: {count} slots, expected {expected:.1}"
+        );
     }
     // Weight 0 gets nothing; nobody with weight gives an empty table.
     let table = table_of(&names(3), &[0, 1, 1]);
@@ -76,9 +86,15 @@ fn removing_or_adding_one_of_n_moves_about_one_nth() {
         let share = before.iter().filter(|o| *o == removed).count() as f64 / TABLE_SIZE as f64;
         let fraction = moved(&before, &after);
         let ideal = 1.0 / n as f64;
-        println!("n={n}: removing one moves {:.4} (ideal {ideal:.4})", fraction);
+        println!(
+            "n={n}: removing one moves {:.4} (ideal {ideal:.4})",
+            fraction
+        );
         assert!(fraction >= share, "the removed server's slots all moved");
-        assert!(fraction <= ideal + 0.01, "n={n}: moved {fraction}, ideal {ideal}");
+        assert!(
+            fraction <= ideal + 0.01,
+            "n={n}: moved {fraction}, ideal {ideal}"
+        );
         // Adding it back is the same change the other way: the table comes back exactly.
         assert_eq!(owners(&all, &table_of(&all, &vec![1; n])), before);
         // Adding an (n+1)th server: about 1/(n+1).
@@ -88,7 +104,10 @@ fn removing_or_adding_one_of_n_moves_about_one_nth() {
         let fraction = moved(&before, &grown);
         let ideal = 1.0 / (n + 1) as f64;
         println!("n={n}: adding one moves {:.4} (ideal {ideal:.4})", fraction);
-        assert!(fraction <= ideal + 0.01, "n={n}: moved {fraction}, ideal {ideal}");
+        assert!(
+            fraction <= ideal + 0.01,
+            "n={n}: moved {fraction}, ideal {ideal}"
+        );
     }
 }
 
@@ -123,8 +142,17 @@ fn a_down_server_moves_only_its_clients_and_they_come_back() {
     let before: Vec<usize> = clients.iter().map(|&h| pick(h)).collect();
     let table_before = maglev.load().table().to_vec();
 
-    publish_all(&maglev, &servers, &weights, &[true, true, false, true, true]);
-    assert_eq!(maglev.load().table(), &table_before[..], "health doesn't rebuild");
+    publish_all(
+        &maglev,
+        &servers,
+        &weights,
+        &[true, true, false, true, true],
+    );
+    assert_eq!(
+        maglev.load().table(),
+        &table_before[..],
+        "health doesn't rebuild"
+    );
     let during: Vec<usize> = clients.iter().map(|&h| pick(h)).collect();
     let mut landed = [0usize; 5];
     for (&b, &d) in before.iter().zip(&during) {
@@ -140,7 +168,10 @@ fn a_down_server_moves_only_its_clients_and_they_come_back() {
     let orphans: usize = landed.iter().sum();
     for (member, &n) in landed.iter().enumerate().filter(|&(m, _)| m != 2) {
         let share = n as f64 / orphans as f64;
-        assert!((0.20..0.30).contains(&share), "member {member} took {share}: {landed:?}");
+        assert!(
+            (0.20..0.30).contains(&share),
+            "member {member} took {share}: {landed:?}"
+        );
     }
 
     publish_all(&maglev, &servers, &weights, &[true; 5]);
@@ -149,7 +180,9 @@ fn a_down_server_moves_only_its_clients_and_they_come_back() {
 
     // `accept` saying no (a state newer than the published one) probes on too; all down
     // picks nothing.
-    assert!(clients.iter().all(|&h| maglev.pick_where(h, |&m| m != 0).unwrap().1 != 0));
+    assert!(clients
+        .iter()
+        .all(|&h| maglev.pick_where(h, |&m| m != 0).unwrap().1 != 0));
     publish_all(&maglev, &servers, &weights, &[false; 5]);
     assert!(maglev.pick_where(clients[0], |_| true).is_none());
 }
