@@ -158,6 +158,7 @@ def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> No
         "backends": [
             {
                 "name": "web",
+                "balance": "roundrobin",
                 "retries": 2,
                 "connect_timeout_ms": 2000,
                 "all_backups": True,
