@@ -213,6 +213,17 @@ def test_health_check_fast_interval(
     assert core["backends"][0]["health_check"]["fast_interval_ms"] == expected_ms
 
 
+@pytest.mark.parametrize("balance", ["maglev", "source", "roundrobin"])
+def test_balance_is_sent_to_the_core(write_config: Callable[..., Path], balance: str) -> None:
+    text = GOOD_YAML.replace("balance: roundrobin", f"balance: {balance}")
+    config = load_config(write_config(text))
+    assert config.to_core_dict()["backends"][0]["balance"] == balance
+    # The core parses what it is sent.
+    from fastlb import _core
+
+    _core.Engine(config.to_core_json())
+
+
 def test_health_check_core_json_follows_the_contract(write_config: Callable[..., Path]) -> None:
     text = GOOD_YAML.replace(
         "    all_backups: true\n",

@@ -1,6 +1,7 @@
 """`balance: maglev` (and `source`) end to end: `fastlb serve` in front of three real
 servers. A client address always reaches the same server, on one node and on a second,
 independent one; draining or removing a server through the API moves only its clients.
+In HTTP mode (real nginx servers) every request of a client goes to its server.
 
 Clients come from different loopback addresses (127.0.0.2, 127.0.0.3, ...: Linux accepts
 any 127/8 source on lo), which is what the hash sees."""
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .clients import recv_line
+from .http_backends import NAMED, http_config, nginx_servers, read_response
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
 from .traffic import api_ok
@@ -95,3 +98,41 @@ def test_taking_a_server_out_moves_only_its_clients(
         # Back in: every client is where it was (the table never changed).
         api_ok(lb, "PUT", "/api/backends/web/servers/b", {"state": "ready"})
         assert mapping(port) == before
+
+
+def http_servers_for(port: int, source: str, requests: int) -> set[bytes]:
+    """`requests` keep-alive requests on one connection from `source`: the bodies (server
+    names) that answered."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5.0)
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        buffer = bytearray()
+        bodies = set()
+        for _ in range(requests):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            bodies.add(read_response(sock, buffer).body)
+        return bodies
+
+
+def test_http_requests_of_a_client_go_to_its_server(
+    tmp_path: Path, fastlb: Callable[[dict[str, Any]], FastlbProcess]
+) -> None:
+    specs = {name: NAMED.format(name=name) for name in NAMES}
+    with nginx_servers(tmp_path, specs) as servers:
+        config = http_config(
+            [
+                {"name": n, "address": s.address, "weight": 1}
+                for n, s in zip(NAMES, servers, strict=True)
+            ]
+        )
+        config["backends"][0]["balance"] = "maglev"
+        port = frontend_port(config)
+        fastlb(config)
+        chosen = {}
+        for client in CLIENTS:
+            # Two connections of 4 requests each (round-robin would alternate per request).
+            seen = http_servers_for(port, client, 4) | http_servers_for(port, client, 4)
+            assert len(seen) == 1, f"{client} reached {seen}"
+            chosen[client] = seen.pop().decode()
+        assert set(chosen.values()) == set(NAMES), chosen
