@@ -20,7 +20,7 @@ use crate::tls::TlsOrigination;
 
 /// A server chosen for a connection, with where it sat in the schedule.
 pub struct Pick {
-    /// Position in the schedule, where a retry continues from.
+    /// Position in the schedule (or Maglev table), where a retry continues from.
     pub slot: usize,
     pub server: Arc<Server>,
 }
