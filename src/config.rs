@@ -94,6 +94,9 @@ pub struct FrontendConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     pub name: String,
+    /// How a server is chosen for a new connection (HTTP: for each request).
+    #[serde(default)]
+    pub balance: Balance,
     #[serde(default = "default_retries")]
     pub retries: u32,
     #[serde(default = "default_connect_timeout_ms")]
@@ -117,6 +120,27 @@ pub struct BackendConfig {
     #[serde(default)]
     pub http: Option<HttpBackendConfig>,
     pub servers: Vec<ServerConfig>,
+}
+
+/// A backend's balancing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// nginx's smooth weighted round-robin.
+    #[default]
+    Roundrobin,
+    /// Maglev consistent hashing of the client's IP address (`balancer::maglev`).
+    Maglev,
+    /// HAProxy's name for hashing the client address; fastlb hashes it with Maglev, like
+    /// HAProxy's `hash-type consistent`, so it is the same as `maglev`.
+    Source,
+}
+
+impl Balance {
+    /// True if the client's address decides the server.
+    pub fn hashes_client(self) -> bool {
+        self != Balance::Roundrobin
+    }
 }
 
 /// What an active check does.

@@ -158,6 +158,7 @@ def test_core_json_follows_the_contract(write_config: Callable[..., Path]) -> No
         "backends": [
             {
                 "name": "web",
+                "balance": "roundrobin",
                 "retries": 2,
                 "connect_timeout_ms": 2000,
                 "all_backups": True,
@@ -210,6 +211,17 @@ def test_health_check_fast_interval(
         data["backends"][0]["health_check"]["fast_interval"] = fast_interval
     core = Config.from_mapping(data).to_core_dict()
     assert core["backends"][0]["health_check"]["fast_interval_ms"] == expected_ms
+
+
+@pytest.mark.parametrize("balance", ["maglev", "source", "roundrobin"])
+def test_balance_is_sent_to_the_core(write_config: Callable[..., Path], balance: str) -> None:
+    text = GOOD_YAML.replace("balance: roundrobin", f"balance: {balance}")
+    config = load_config(write_config(text))
+    assert config.to_core_dict()["backends"][0]["balance"] == balance
+    # The core parses what it is sent.
+    from fastlb import _core
+
+    _core.Engine(config.to_core_json())
 
 
 def test_health_check_core_json_follows_the_contract(write_config: Callable[..., Path]) -> None:

@@ -98,9 +98,15 @@ _HttpStatus = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(betwee
 MIN_DEFAULT_FAST_INTERVAL = 0.1
 
 
+BALANCE_ALGORITHMS = ("roundrobin", "maglev", "source")
+
+
 def _check_balance(value: object) -> object:
-    if isinstance(value, str) and value != "roundrobin":
-        raise field_error(f"balance {value!r} is not supported: only 'roundrobin' is")
+    # `source` is HAProxy's name for hashing the client address; the core hashes it with
+    # Maglev (like HAProxy's `hash-type consistent`), so it behaves exactly as `maglev`.
+    if isinstance(value, str) and value not in BALANCE_ALGORITHMS:
+        supported = ", ".join(repr(name) for name in BALANCE_ALGORITHMS)
+        raise field_error(f"balance {value!r} is not supported: use one of {supported}")
     return value
 
 
@@ -186,7 +192,9 @@ class HealthCheckConfig(_Model):
 
 class BackendConfig(_Model):
     name: Name
-    balance: Annotated[Literal["roundrobin"], BeforeValidator(_check_balance)] = "roundrobin"
+    balance: Annotated[
+        Literal["roundrobin", "maglev", "source"], BeforeValidator(_check_balance)
+    ] = "roundrobin"
     retries: _Retries = 3
     connect_timeout: PositiveDuration = 5.0
     all_backups: bool = False
@@ -380,6 +388,7 @@ class Config(_Model):
         backends = [
             {
                 "name": b.name,
+                "balance": b.balance,
                 "retries": b.retries,
                 "connect_timeout_ms": milliseconds(b.connect_timeout),
                 "all_backups": b.all_backups,

@@ -1,13 +1,18 @@
-//! A backend: its servers, the rotation over the eligible ones, and runtime changes.
+//! A backend: its servers, the rotation (or Maglev table) over the eligible ones, and
+//! runtime changes.
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::hashing::hash_client;
+use super::maglev::{Maglev, TABLE_SIZE};
 use super::rotation::Rotation;
 use super::server::{tls_name, AdminState, Server};
 use super::MAX_WEIGHT;
-use crate::config::{BackendConfig, HealthCheckConfig, ServerConfig, ServerRole};
+use crate::config::{BackendConfig, Balance, HealthCheckConfig, ServerConfig, ServerRole};
 use crate::error::{Error, Result};
 use crate::http::HttpBackendConfig;
 use crate::mysql::config::MysqlSettings;
@@ -15,7 +20,7 @@ use crate::tls::TlsOrigination;
 
 /// A server chosen for a connection, with where it sat in the schedule.
 pub struct Pick {
-    /// Position in the schedule, where a retry continues from.
+    /// Position in the schedule (or Maglev table), where a retry continues from.
     pub slot: usize,
     pub server: Arc<Server>,
 }
@@ -23,6 +28,7 @@ pub struct Pick {
 /// The settings a reload may change, swapped as one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendSettings {
+    pub balance: Balance,
     /// `send_proxy` / `check_send_proxy`: the PROXY header on server connections / checks.
     pub send_proxy: Option<crate::proxy_protocol::ProxyVersion>,
     pub check_send_proxy: bool,
@@ -38,6 +44,7 @@ pub struct BackendSettings {
 impl BackendSettings {
     fn from_config(config: &BackendConfig) -> Self {
         BackendSettings {
+            balance: config.balance,
             send_proxy: config.send_proxy,
             check_send_proxy: config.check_send_proxy,
             retries: config.retries,
@@ -60,6 +67,9 @@ pub struct Backend {
     /// republishing); pickers only read the published schedule.
     servers: Mutex<Vec<Arc<Server>>>,
     rotation: Rotation<Arc<Server>>,
+    /// `balance: maglev` / `source`: the table over the servers, and whether it is in use.
+    maglev: Maglev<Arc<Server>>,
+    hashed: AtomicBool,
     /// MySQL: the replicas that take reads, by weight.
     replicas: Rotation<Arc<Server>>,
     /// MySQL: the version of the last server greeting seen (what fastlb announces).
@@ -81,6 +91,8 @@ impl Backend {
                     .collect(),
             ),
             rotation: Rotation::new(Vec::new(), &[]),
+            maglev: Maglev::new(TABLE_SIZE),
+            hashed: AtomicBool::new(false),
             replicas: Rotation::new(Vec::new(), &[]),
             server_version: ArcSwapOption::empty(),
             tls: ArcSwapOption::empty(),
@@ -112,6 +124,35 @@ impl Backend {
         Some(Pick { slot, server })
     }
 
+    /// Picks the server for a new connection (HTTP: request) of `client`: by a hash of the
+    /// client's address under `balance: maglev` / `source` (`client` is only asked then;
+    /// an address it can't give falls back to round-robin), else the next in the rotation.
+    #[inline]
+    pub fn pick_for(&self, client: impl FnOnce() -> Option<IpAddr>) -> Option<Pick> {
+        if self.hashed.load(Ordering::Relaxed) {
+            if let Some(ip) = client() {
+                let (slot, server) = self
+                    .maglev
+                    .pick_where(hash_client(ip), |s| s.accepts_new())?;
+                return Some(Pick { slot, server });
+            }
+        }
+        self.pick()
+    }
+
+    /// The first server `accept` takes after `slot` in the schedule or table in use.
+    fn after(
+        &self,
+        slot: usize,
+        accept: impl FnMut(&Arc<Server>) -> bool,
+    ) -> Option<(usize, Arc<Server>)> {
+        if self.hashed.load(Ordering::Relaxed) {
+            self.maglev.after(slot, accept)
+        } else {
+            self.rotation.after(slot, accept)
+        }
+    }
+
     /// Picks the server to retry on after `failed`: the next usable one in the schedule
     /// this connection has not `tried` yet (redispatch); else an untried backup (every
     /// primary just failed this connection, though none is marked DOWN yet); else a tried
@@ -120,13 +161,12 @@ impl Backend {
         let usable = |s: &Arc<Server>| s.accepts_new();
         let untried = |s: &Arc<Server>| usable(s) && !tried.contains(&s.id);
         let (slot, server) = self
-            .rotation
             .after(failed.slot, untried)
             .or_else(|| {
                 let backup = self.rotation.find_member(|s| s.backup && untried(s))?;
                 Some((failed.slot, backup))
             })
-            .or_else(|| self.rotation.after(failed.slot, usable))?;
+            .or_else(|| self.after(failed.slot, usable))?;
         Some(Pick { slot, server })
     }
 
@@ -294,11 +334,44 @@ impl Backend {
         let servers = self.lock_servers();
         let weights = self.eligible_weights(&servers);
         self.rotation.publish(servers.clone(), &weights);
+        let hashed = self.settings().balance.hashes_client();
+        if hashed {
+            self.publish_maglev(&servers, &weights);
+        } else if self.hashed.load(Ordering::Relaxed) {
+            self.maglev.publish(Vec::new(), &[], &[], &[]);
+        }
+        self.hashed.store(hashed, Ordering::Relaxed);
         let replica_weights: Vec<u32> = servers
             .iter()
             .map(|s| if s.serves_reads() { s.weight() } else { 0 })
             .collect();
         self.replicas.publish(servers.clone(), &replica_weights);
+    }
+
+    /// The Maglev table covers the primaries by their weights whatever their health or
+    /// state (a down or drained one keeps its slots, its clients probe on and come back
+    /// with it); with no primary able to serve, the backups `eligible` chose, as the
+    /// rotation does. Only weight and membership changes rebuild it.
+    fn publish_maglev(&self, servers: &[Arc<Server>], eligible: &[u32]) {
+        let primaries_serve = servers
+            .iter()
+            .zip(eligible)
+            .any(|(s, &w)| !s.backup && w > 0);
+        // All down and no backup: keep the primaries' table (nothing is live) rather than
+        // rebuild an empty one and rebuild again when one comes back.
+        let no_backup = eligible.iter().all(|&w| w == 0);
+        let weights: Vec<u32> = if primaries_serve || no_backup {
+            servers
+                .iter()
+                .map(|s| if s.backup { 0 } else { s.weight() })
+                .collect()
+        } else {
+            eligible.to_vec()
+        };
+        let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        let live: Vec<bool> = eligible.iter().map(|&w| w > 0).collect();
+        self.maglev
+            .publish(servers.to_vec(), &names, &weights, &live);
     }
 
     fn lock_servers(&self) -> MutexGuard<'_, Vec<Arc<Server>>> {
@@ -334,131 +407,5 @@ impl Backend {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::ServerConfig;
-
-    fn backend(servers: &[(&str, u32, bool)], all_backups: bool) -> Backend {
-        Backend::new(&BackendConfig {
-            name: "web".into(),
-            retries: 3,
-            connect_timeout_ms: 1000,
-            all_backups,
-            health_check: None,
-            mysql: None,
-            tls: None,
-            send_proxy: None,
-            check_send_proxy: false,
-            http: None,
-            servers: servers
-                .iter()
-                .enumerate()
-                .map(|(i, &(name, weight, backup))| ServerConfig {
-                    name: name.into(),
-                    address: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
-                    weight,
-                    backup,
-                    role: None,
-                    tls_name: None,
-                })
-                .collect(),
-        })
-    }
-
-    fn picks(backend: &Backend, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|_| {
-                backend
-                    .pick()
-                    .map(|p| p.server.name.clone())
-                    .unwrap_or_default()
-            })
-            .collect()
-    }
-
-    fn count(names: &[String], name: &str) -> usize {
-        names.iter().filter(|n| *n == name).count()
-    }
-
-    #[test]
-    fn weights_and_runtime_changes() {
-        let b = backend(&[("a", 3, false), ("b", 1, false)], false);
-        let first = picks(&b, 8);
-        assert_eq!((count(&first, "a"), count(&first, "b")), (6, 2));
-        b.set_weight("b", 3).unwrap();
-        let after = picks(&b, 6);
-        assert_eq!((count(&after, "a"), count(&after, "b")), (3, 3));
-        b.set_weight("a", 0).unwrap();
-        assert!(picks(&b, 5).iter().all(|n| n == "b"));
-        assert!(matches!(
-            b.set_weight("b", 300),
-            Err(Error::WeightOutOfRange(300))
-        ));
-        assert!(matches!(
-            b.set_weight("zz", 1),
-            Err(Error::UnknownServer { .. })
-        ));
-    }
-
-    #[test]
-    fn drain_and_maint_take_no_new_connections() {
-        let b = backend(&[("a", 1, false), ("b", 1, false)], false);
-        b.set_state("a", AdminState::Drain).unwrap();
-        assert!(picks(&b, 4).iter().all(|n| n == "b"));
-        b.set_state("b", AdminState::Maint).unwrap();
-        assert!(b.pick().is_none());
-        b.set_state("a", AdminState::Ready).unwrap();
-        assert!(picks(&b, 4).iter().all(|n| n == "a"));
-    }
-
-    #[test]
-    fn backups_only_when_no_primary_can_serve() {
-        let b = backend(
-            &[("a", 1, false), ("spare1", 1, true), ("spare2", 1, true)],
-            false,
-        );
-        assert!(picks(&b, 3).iter().all(|n| n == "a"));
-        b.set_state("a", AdminState::Maint).unwrap();
-        assert!(picks(&b, 4).iter().all(|n| n == "spare1"));
-        b.set_state("spare1", AdminState::Maint).unwrap();
-        assert!(picks(&b, 4).iter().all(|n| n == "spare2"));
-        b.set_state("a", AdminState::Ready).unwrap();
-        assert!(picks(&b, 3).iter().all(|n| n == "a"));
-
-        let all = backend(&[("a", 0, false), ("s1", 1, true), ("s2", 1, true)], true);
-        let spread = picks(&all, 4);
-        assert_eq!((count(&spread, "s1"), count(&spread, "s2")), (2, 2));
-    }
-
-    #[test]
-    fn retry_goes_to_the_next_untried_server_without_moving_the_cursor() {
-        let b = backend(&[("a", 1, false), ("b", 1, false), ("c", 1, false)], false);
-        let first = b.pick().unwrap();
-        assert_eq!(first.server.name, "a");
-        let retry = b.repick(&first, &[first.server.id]).unwrap();
-        assert_eq!(retry.server.name, "b");
-        let again = b
-            .repick(&retry, &[first.server.id, retry.server.id])
-            .unwrap();
-        assert_eq!(again.server.name, "c");
-        // Other connections still get their own turns: the next pick is b, not a.
-        assert_eq!(b.pick().unwrap().server.name, "b");
-
-        let with_backup = backend(
-            &[("a", 1, false), ("b", 1, false), ("spare", 1, true)],
-            false,
-        );
-        let first = with_backup.pick().unwrap();
-        let second = with_backup.repick(&first, &[first.server.id]).unwrap();
-        let tried = [first.server.id, second.server.id];
-        assert_eq!(
-            with_backup.repick(&second, &tried).unwrap().server.name,
-            "spare"
-        );
-
-        let single = backend(&[("only", 1, false)], false);
-        let only = single.pick().unwrap();
-        let again = single.repick(&only, &[only.server.id]).unwrap();
-        assert!(Arc::ptr_eq(&again.server, &only.server));
-    }
-}
+#[path = "backend_tests.rs"]
+mod tests;

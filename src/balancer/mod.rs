@@ -1,15 +1,22 @@
-//! Server sets and the smooth weighted round-robin that picks among them.
+//! Server sets and the algorithms that pick among them: smooth weighted round-robin
+//! (`balance: roundrobin`) and Maglev consistent hashing of the client address
+//! (`balance: maglev` / `source`).
 //!
-//! The schedule for one full cycle is computed off the hot path whenever weights or states
-//! change and published through `ArcSwap`; a pick is one relaxed `fetch_add` on a cursor.
+//! The schedule for one full cycle, or the Maglev table, is computed off the hot path
+//! whenever weights or states change and published through `ArcSwap`; a round-robin pick
+//! is one relaxed `fetch_add` on a cursor, a Maglev pick one hash and one table load.
 
 mod backend;
+mod hashing;
+mod maglev;
 mod rotation;
 mod schedule;
 mod server;
 mod wrr;
 
 pub use backend::{Backend, BackendSettings, Pick};
+pub use hashing::hash_client;
+pub use maglev::{build_table, Maglev, TABLE_SIZE};
 pub use rotation::Rotation;
 pub use schedule::smooth_cycle;
 pub use server::{AdminState, Server, Status};

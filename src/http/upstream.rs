@@ -41,9 +41,9 @@ pub(crate) struct Affinity {
     pub private: Private,
 }
 
-/// Picks a server of `backend` (smooth weighted round robin, per request) and gives a
-/// connection to it: an idle one when `allow_reuse` (from the worker's pool, or the
-/// client's private one under `send_proxy`), else a new one. A failed connect is retried
+/// Picks a server of `backend` (per request: round robin, or by the client's address under
+/// `balance: maglev`) and gives a connection to it: an idle one when `allow_reuse` (from
+/// the worker's pool, or the client's private one under `send_proxy`), else a new one. A failed connect is retried
 /// on the next servers, `retries` times, as in TCP mode.
 pub(crate) async fn acquire(
     backend: &Backend,
@@ -51,7 +51,8 @@ pub(crate) async fn acquire(
     allow_reuse: bool,
     affinity: &mut Affinity,
 ) -> Result<Acquired, Error> {
-    let mut pick = backend.pick().ok_or(Error::NoServer)?;
+    let client = affinity.origin.client.ip();
+    let mut pick = backend.pick_for(|| Some(client)).ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let server = &pick.server;

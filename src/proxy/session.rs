@@ -143,6 +143,15 @@ struct ProxySource<'a> {
 }
 
 impl ProxySource<'_> {
+    /// The client's IP for `balance: maglev` / `source`: the PROXY header's, else the
+    /// socket peer's (one `getpeername`, only for hashing backends).
+    fn client_ip(self) -> Option<std::net::IpAddr> {
+        match self.origin {
+            Some(origin) => Some(origin.client.ip()),
+            None => self.client.peer_addr().ok().map(|peer| peer.ip()),
+        }
+    }
+
     /// The header `version` sends: the client and the address it connected to (HAProxy's
     /// `send-proxy` sends the frontend connection's source and destination).
     fn header(self, version: ProxyVersion) -> Result<Vec<u8>, Error> {
@@ -197,7 +206,9 @@ async fn connect_with_retries(
         Some(version) => proxy.header(version)?,
         None => Vec::new(),
     };
-    let mut pick = backend.pick().ok_or(Error::NoServer)?;
+    let mut pick = backend
+        .pick_for(|| proxy.client_ip())
+        .ok_or(Error::NoServer)?;
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let started = Instant::now();
