@@ -220,31 +220,40 @@ fn an_idle_connection_gets_a_goaway_and_is_closed() {
 
 #[test]
 fn a_rapid_reset_flood_is_stopped_with_enhance_your_calm() {
-    let (a, _) = origin("a", Duration::from_millis(200));
+    // A slow server: reset streams' tasks pile up whatever the flood's pace (a loaded
+    // machine may send fewer than MAX_CLIENT_RESETS_PER_SECOND a second), so one of the two
+    // limits trips without depending on the client's speed.
+    let (a, _) = origin("a", Duration::from_secs(5));
     let (_engine, address) = engine(&[("a", a, 1)], 5000);
     block_on(async {
         let (client, connection) = connect(address).await;
         let flood = async {
-            for _ in 0..5000 {
+            for sent in 0..5000 {
                 let Ok(mut ready) = client.clone().ready().await else {
-                    return;
+                    return sent;
                 };
                 let Ok((_, mut stream)) = ready.send_request(get("/"), false) else {
-                    return;
+                    return sent;
                 };
                 stream.send_reset(h2::Reason::CANCEL);
                 tokio::task::yield_now().await;
             }
+            5000
         };
-        let _ = tokio::time::timeout(Duration::from_secs(10), flood).await;
+        let sent = tokio::time::timeout(Duration::from_secs(30), flood).await;
+        assert!(
+            matches!(sent, Ok(sent) if sent < 5000),
+            "the flood was not cut off: {sent:?}"
+        );
         let ended = tokio::time::timeout(Duration::from_secs(5), connection).await;
         let error = match ended {
             Ok(Ok(Err(error))) => error,
             other => panic!("the flood was not stopped: {other:?}"),
         };
-        assert_eq!(
-            error.reason(),
-            Some(h2::Reason::ENHANCE_YOUR_CALM),
+        // GOAWAY ENHANCE_YOUR_CALM, then the close; a client still writing may meet the
+        // closed socket (EPIPE, reset) before it reads the GOAWAY.
+        assert!(
+            error.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || error.is_io(),
             "{error:?}"
         );
     });
