@@ -305,14 +305,13 @@ def test_benchmark_haproxy_config(tmp_path: Path, splice: str) -> None:
     cert = write_certificate(tmp_path)
     servers = [configs.Server("web-01", 18101, 3), configs.Server("web-02", 18102, 1)]
     cfg = tmp_path / "bench.cfg"
-    cfg.write_text(configs.haproxy_cfg(18100, servers, splice, 18143, str(cert.combined)))
+    ports = configs.Ports(tcp=18100, tls=18143)
+    cfg.write_text(configs.haproxy_cfg(ports, servers, splice, str(cert.combined)))
     result = import_cfg(cfg, tmp_path)
     assert result.status == 0, result.stderr
     result.check()
     expected = yaml.safe_load(
-        configs.fastlb_yaml(
-            18100, 18199, servers, splice, 18143, str(cert.combined), str(cert.combined)
-        )
+        configs.fastlb_yaml(ports, 18199, servers, splice, str(cert.combined), str(cert.combined))
     )
     config = result.config
     assert config["workers"] == expected["workers"]
