@@ -196,28 +196,30 @@ where
     }
 }
 
-/// How reading a response head failed.
+/// How an exchange ended before a response head reached the client (HTTP/1.1 and h2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HeadFailure {
+pub(crate) enum HeadFailure {
     /// Writing the request failed.
     WriteFailed,
     /// The server closed or reset the connection before any response byte.
     Closed,
-    /// ... after some bytes of a head.
+    /// ... after some bytes of a head (a partial head, or interim responses).
     Truncated,
     /// An unparsable or refused head, or an unexpected 101.
     Bad,
+    /// No head within the backend's `response_timeout`.
     Timeout,
-    /// The client's body could not be read.
+    /// The client went away (its body could not be read, or it reset the h2 stream).
     Client,
 }
 
 impl HeadFailure {
-    fn before_response(self) -> bool {
+    /// Nothing of a response came: the request may be retried on a fresh connection.
+    pub(crate) fn before_response(self) -> bool {
         matches!(self, HeadFailure::WriteFailed | HeadFailure::Closed)
     }
 
-    fn failure(self) -> Failure {
+    pub(crate) fn failure(self) -> Failure {
         match self {
             HeadFailure::Timeout => Failure::Timeout,
             HeadFailure::Client => Failure::ClientGone,

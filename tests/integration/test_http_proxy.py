@@ -73,7 +73,11 @@ def test_closing_clients_reuse_server_connections(tmp_path: Path, fastlb: Start)
             assert answer.startswith(b"HTTP/1.1 200"), answer
             assert b"\r\nconnection: close\r\n" in answer.lower()
         assert len(a.lines()) == 20
-        assert a.connections() == 1
+        # One connection serves them all; a second may open when a client's next request is
+        # accepted while the previous exchange, having sent its last byte, has not yet put
+        # its server connection back (tokio's cooperative budget can yield there; seen once
+        # in a loaded run). Without reuse it would be 20.
+        assert a.connections() <= 2
 
 
 def test_without_server_reuse_each_request_has_its_own_connection(

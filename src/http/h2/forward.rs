@@ -27,6 +27,7 @@ use crate::balancer::Server;
 use crate::error::Error;
 use crate::http::buffer::CHUNK;
 use crate::http::exchange::Failure;
+use crate::http::exchange::HeadFailure;
 use crate::http::h1::{parse_response, BodyFraming, Forwarding, HeadScratch, Limits, ResponseHead};
 use crate::http::routing::Target;
 use crate::http::transfer::Meter;
@@ -159,37 +160,6 @@ pub(crate) async fn forward(
                 }
                 return Err((failure.failure(), Some(server)));
             }
-        }
-    }
-}
-
-/// How an exchange ended before a response head reached the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HeadFailure {
-    /// Writing the request head failed.
-    WriteFailed,
-    /// The server closed the connection before any response byte.
-    Closed,
-    /// ... after some (a partial head, or interim responses).
-    Truncated,
-    /// An unparsable head, or a 101 nobody asked for.
-    Bad,
-    /// No head within the backend's `response_timeout`.
-    Timeout,
-    /// The client reset the stream or its body failed.
-    Client,
-}
-
-impl HeadFailure {
-    fn before_response(self) -> bool {
-        matches!(self, HeadFailure::WriteFailed | HeadFailure::Closed)
-    }
-
-    fn failure(self) -> Failure {
-        match self {
-            HeadFailure::Timeout => Failure::Timeout,
-            HeadFailure::Client => Failure::ClientGone,
-            _ => Failure::BadGateway,
         }
     }
 }
