@@ -67,14 +67,22 @@ http {{
                 raise RuntimeError(f"nginx did not start: {self.output.read_text()}")
             time.sleep(0.02)
 
-    def lines(self) -> list[str]:
-        with contextlib.suppress(FileNotFoundError):
-            return self.access_log.read_text().splitlines()
-        return []
+    def lines(self, at_least: int = 0) -> list[str]:
+        """The access log's lines, once it holds `at_least` of them (or after 5 s). nginx logs a
+        request after sending its response, so a client can hold the last answer before its
+        line is written."""
+        deadline = time.monotonic() + 5
+        while True:
+            lines: list[str] = []
+            with contextlib.suppress(FileNotFoundError):
+                lines = self.access_log.read_text().splitlines()
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
 
-    def connections(self) -> int:
-        """Distinct connections that carried a request."""
-        return len({line.split()[0] for line in self.lines()})
+    def connections(self, requests: int = 0) -> int:
+        """Distinct connections that carried a request, counted once `requests` are logged."""
+        return len({line.split()[0] for line in self.lines(requests)})
 
     def kill(self) -> None:
         """SIGKILL: the server dies as a crashed one would (one process: master_process off)."""

@@ -241,3 +241,21 @@ class FastlbProcess:
             "PUT", f"/api/backends/{backend}/servers/{server}", {"weight": weight}
         )
         assert 200 <= status < 300, f"PUT weight -> {status}: {body!r}"
+
+
+def pause_process(pid: int, timeout: float = 5.0) -> None:
+    """SIGSTOP `pid` and return once every thread of it is stopped: the signal is delivered
+    asynchronously, and a thread already running may still answer one request otherwise."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    tasks = Path(f"/proc/{pid}/task")
+    while time.monotonic() < deadline:
+        states = []
+        for task in tasks.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                # The state follows the parenthesised command name: "pid (comm) S ...".
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} did not stop within {timeout}s")

@@ -15,6 +15,7 @@ from fastlb.mysql.topology import ServerSpec, TopologyDecision
 
 from . import mariadb as mariadb_helpers
 from . import replication as replication_helpers
+from .proc import pause_process
 from .replication import ReplicationPair
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
@@ -180,7 +181,7 @@ def test_a_hung_server_does_not_hold_up_the_others(replication: ReplicationPair)
     async def main() -> None:
         monitor = monitor_for(replication, timeout=0.5)
         await monitor.check()
-        os.kill(replication.replica.pid, signal.SIGSTOP)
+        pause_process(replication.replica.pid)
         try:
             started = time.monotonic()
             decision = await monitor.check()
