@@ -29,6 +29,20 @@ pub enum SpliceMode {
     Never,
 }
 
+impl SpliceMode {
+    /// Every mode, in the order `_core.SPLICE_MODES` exports them.
+    pub const ALL: [SpliceMode; 3] = [SpliceMode::Auto, SpliceMode::Always, SpliceMode::Never];
+
+    /// The configuration's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpliceMode::Auto => "auto",
+            SpliceMode::Always => "always",
+            SpliceMode::Never => "never",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoreConfig {
@@ -53,6 +67,20 @@ pub enum FrontendMode {
     Mysql,
     /// Parses, routes and balances each HTTP request (`http` section required).
     Http,
+}
+
+impl FrontendMode {
+    /// Every mode, in the order `_core.FRONTEND_MODES` exports them.
+    pub const ALL: [FrontendMode; 3] = [FrontendMode::Tcp, FrontendMode::Mysql, FrontendMode::Http];
+
+    /// The configuration's and the stats' name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontendMode::Tcp => "tcp",
+            FrontendMode::Mysql => "mysql",
+            FrontendMode::Http => "http",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +165,18 @@ pub enum Balance {
 }
 
 impl Balance {
+    /// Every algorithm, in the order `_core.BALANCE_ALGORITHMS` exports them.
+    pub const ALL: [Balance; 3] = [Balance::Roundrobin, Balance::Maglev, Balance::Source];
+
+    /// The configuration's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::Roundrobin => "roundrobin",
+            Balance::Maglev => "maglev",
+            Balance::Source => "source",
+        }
+    }
+
     /// True if the client's address decides the server.
     pub fn hashes_client(self) -> bool {
         self != Balance::Roundrobin
@@ -156,6 +196,9 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
+    /// Every check type, in the order `_core.CHECK_TYPES` exports them.
+    pub const ALL: [CheckKind; 3] = [CheckKind::Tcp, CheckKind::Http, CheckKind::Mysql];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Tcp => "tcp",
@@ -338,7 +381,7 @@ impl CoreConfig {
                     ));
                 }
                 if server.weight > MAX_WEIGHT {
-                    return Err(Error::WeightOutOfRange(server.weight));
+                    return Err(Error::WeightOutOfRange(server.weight.into()));
                 }
             }
         }

@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from ..contract import MAX_WEIGHT
 from ..failover.metrics import failover_metrics
 from .metrics_bgp import bgp_metrics
 from .metrics_http import http_metrics
@@ -69,7 +70,7 @@ _FRONTEND_COUNTERS = [
 REFUSAL_REASONS = ("acl", "source_connections", "source_rate", "max_connections", "proxy")
 _SERVER_GAUGES = [
     ("fastlb_server_current_sessions", "Connections open to the server now", "current_connections"),
-    ("fastlb_server_weight", "Configured weight of the server (0..256)", "weight"),
+    ("fastlb_server_weight", f"Configured weight of the server (0..{MAX_WEIGHT})", "weight"),
 ]
 _SERVER_COUNTERS = [
     ("fastlb_server_sessions_total", "Connections made to the server", "total_connections"),
