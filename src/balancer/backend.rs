@@ -55,7 +55,7 @@ impl BackendSettings {
                 .mysql
                 .as_ref()
                 .map(|m| Arc::new(MysqlSettings::new(m))),
-            http: Arc::new(config.http.clone().unwrap_or(HttpBackendConfig::ABSENT)),
+            http: Arc::new(config.http.clone()),
         }
     }
 }
