@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from .api.server import ApiServer
     from .bgp.speaker import BgpSpeaker
     from .failover.speaker import VrrpSpeaker
-    from .mysql.monitoring import TopologyMonitors
+    from .mysql.topology_sync import TopologyMonitors
 
-__all__ = ["SERVER_STATES", "LoadBalancer", "weight_from"]
+__all__ = ["LoadBalancer", "weight_from"]
 
 log = logging.getLogger("fastlb")
 
@@ -167,7 +167,7 @@ class LoadBalancer:
         (their first round done) so that the core knows the topology before clients come."""
         if not any(b.mysql and b.mysql.monitor for b in self.config.backends):
             return None
-        from .mysql.monitoring import TopologyMonitors  # aiomysql: imported only when used
+        from .mysql.topology_sync import TopologyMonitors  # aiomysql: imported only when used
 
         monitors = TopologyMonitors(self.config, engine)
         monitors.start()

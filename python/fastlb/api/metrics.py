@@ -33,7 +33,8 @@ def _go_float(value: float) -> str:
     return text
 
 
-StatsSnapshot = Callable[[], Mapping[str, Any]]
+# Takes a stats snapshot (`LoadBalancer.stats`), at each scrape.
+StatsSource = Callable[[], Mapping[str, Any]]
 
 # (metric name, help text, key in the core's frontend stats)
 _FRONTEND_GAUGES = [
@@ -95,7 +96,7 @@ _HISTOGRAMS = [
 class StatsCollector:
     """A prometheus-client collector reading the core's stats snapshot at each scrape."""
 
-    def __init__(self, snapshot: StatsSnapshot) -> None:
+    def __init__(self, snapshot: StatsSource) -> None:
         self._snapshot = snapshot
 
     def describe(self) -> list[Metric]:
