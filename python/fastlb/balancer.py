@@ -421,8 +421,8 @@ class LoadBalancer:
     # ------------------------------------------------------------------ observation
 
     def stats(self) -> dict[str, Any]:
-        """A snapshot of every counter (shape: docs/core-interface.md); after `stop()`, the
-        final counters."""
+        """A snapshot of every counter (shape: `fastlb.api.stats_models.StatsSnapshot`); after
+        `stop()`, the final counters."""
         engine = self._engine or self._stopped_engine
         if engine is None:
             raise NotRunningError("the load balancer has not been started")

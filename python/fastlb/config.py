@@ -2,7 +2,7 @@
 errors that name the offending field (`backends[0] (web).servers[1] (web-02).weight: ...`).
 
 The user's file is validated here and turned into the *core* configuration (resolved
-addresses, durations in milliseconds) described in docs/core-interface.md.
+addresses, durations in milliseconds; its shape is the core's, see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -353,7 +353,7 @@ class Config(_Model):
         return problems + bgp_problems(self.bgp, self.failover is not None)
 
     def to_core_dict(self) -> dict[str, Any]:
-        """The core configuration of docs/core-interface.md, with host names resolved.
+        """The core configuration (every field, defaults included), host names resolved.
 
         Raises ConfigError naming the field whose host name cannot be resolved.
         """
