@@ -19,7 +19,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from ..contract import MAX_WEIGHT
+from ..contract import MAX_WEIGHT, SERVER_STATUSES
 from ..failover.metrics import failover_metrics
 from .metrics_bgp import bgp_metrics
 from .metrics_http import http_metrics
@@ -81,8 +81,7 @@ _SERVER_COUNTERS = [
     ("fastlb_server_retries_total", "Failed connects retried on another server", "retries"),
     ("fastlb_server_down_transitions_total", "Times the server went DOWN", "down_transitions"),
 ]
-# HAProxy's exporter gives one series per state, 1 for the current one.
-SERVER_STATUSES = ("UP", "DOWN", "DRAIN", "MAINT")
+# HAProxy's exporter gives one series per state, 1 for the current one (SERVER_STATUSES).
 _HISTOGRAMS = [
     ("fastlb_server_connect_time_seconds", "Time to connect to the server", "connect_time"),
     (
