@@ -15,6 +15,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from .contract import MAX_WEIGHT
+
 __all__ = ["DEFAULT_API_URL", "ApiError", "add_api_arguments", "add_ctl_parser", "call_api"]
 
 DEFAULT_API_URL = "http://127.0.0.1:9100"
@@ -60,7 +62,9 @@ def add_ctl_parser(commands: Any) -> None:
             parser.add_argument(arg)
         return parser
 
-    set_weight = action("set-weight", "set a server's weight: 0..256 or N%% of its configured one")
+    set_weight = action(
+        "set-weight", f"set a server's weight: 0..{MAX_WEIGHT} or N%% of its configured one"
+    )
     set_weight.add_argument("backend")
     set_weight.add_argument("server")
     set_weight.add_argument("weight", type=_weight_argument, metavar="WEIGHT|N%")
@@ -72,7 +76,7 @@ def add_ctl_parser(commands: Any) -> None:
     ):
         action(state, help_text, "backend", "server").set_defaults(action=_set_state, state=state)
     add = action("add-server", "add a server to a backend", "backend", "name", "address")
-    add.add_argument("--weight", type=int, default=1, help="0..256 (default 1)")
+    add.add_argument("--weight", type=int, default=1, help=f"0..{MAX_WEIGHT} (default 1)")
     add.add_argument("--backup", action="store_true", help="only used while no other can serve")
     add.set_defaults(action=_add_server)
     action("remove-server", "remove a server", "backend", "server").set_defaults(
@@ -94,7 +98,7 @@ def _weight_argument(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"invalid weight {text!r}: give 0..256 or a percentage like 50%"
+            f"invalid weight {text!r}: give 0..{MAX_WEIGHT} or a percentage like 50%"
         ) from None
 
 

@@ -76,8 +76,8 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
 
     @app.get("/api/stats", response_model=StatsSnapshot)
     async def stats() -> dict[str, Any]:
-        """Every counter of the core, per frontend, backend and server (shape:
-        docs/core-interface.md, "Stats snapshot")."""
+        """Every counter of the core, per frontend, backend and server (the schema below is
+        its one typed description)."""
         return balancer.stats()
 
     @app.get(

@@ -1,6 +1,7 @@
-"""Runs the topology monitor of every MySQL backend that has a `monitor:` section, and pushes
-each decision into the core: roles (a promoted replica becomes the primary), read-pool
-membership (lagging or broken replicas leave it) and lag.
+"""Keeps the core in step with the MySQL topology: runs the topology monitor (`monitor.py`)
+of every MySQL backend that has a `monitor:` section, and pushes each decision into the
+core: roles (a promoted replica becomes the primary), read-pool membership (lagging or
+broken replicas leave it) and lag.
 
 The monitors run on their own asyncio loop in one daemon thread, so that they work the same
 under `fastlb serve` and in an embedding program; the core never waits for them (a decision
