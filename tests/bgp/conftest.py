@@ -20,11 +20,21 @@ from bench.scaleout.fleet import Fleet, frr_available  # noqa: E402
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
     """router (FRR), lb1 and lb2 (not started), client, backends; sticky router."""
+    yield from _fleet(tmp_path)
+
+
+@pytest.fixture
+def bfd_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """The same with FRR's bfdd on the router, asking each node for a BFD session."""
+    yield from _fleet(tmp_path, bfd=True)
+
+
+def _fleet(tmp_path: Path, bfd: bool = False) -> Iterator[Fleet]:
     if os.geteuid() != 0:
         pytest.skip("BGP fleet tests build network namespaces: they need root (CI runs as root)")
     missing = frr_available()
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: `make install` installs them (as root)")
-    with Fleet(tmp_path) as built:
+    with Fleet(tmp_path, bfd=bfd) as built:
         yield built
         print(built.logs())
