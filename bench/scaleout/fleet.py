@@ -9,7 +9,8 @@ Node lbN's backend listens on 10.78.0.200:800N and answers "lbN" (which node ser
 connection). The router runs FRR, or BIRD 2 with `router="bird"` (router.py); with
 `bfd=True` FRR also runs bfdd and asks each node for a BFD session (100 ms x 3). With
 `sticky=True` the router pins each connection to the next hop that took its first packet
-(nftables `rt ip nexthop` into the conntrack mark, one routing table per node): a withdrawn node keeps its established flows (see the README, "Scaling out").
+(nftables `rt ip nexthop` into the conntrack mark, one routing table per node): a
+withdrawn node keeps its established flows (see the README, "Scaling out").
 """
 
 from __future__ import annotations
