@@ -191,10 +191,11 @@ class Fleet:
         return {by_address.get(p["peer"], p["peer"]): p["status"] for p in peers}
 
     def last_reset(self, name: str) -> str:
-        """Why the router's BGP session with node `name` last went down (FRR's words)."""
+        """Why the router's BGP session with node `name` last went down, in FRR's words: the
+        NOTIFICATION it sent or received (`Cease/BFD Down`, `Hold Timer Expired/...`)."""
         address = f"{SUBNET}.{NODES[name]}"
         neighbor = json.loads(self.vtysh(f"show bgp neighbors {address} json"))[address]
-        return str(neighbor.get("lastResetDueTo", ""))
+        return str(neighbor.get("lastNotificationReason") or neighbor.get("lastResetDueTo", ""))
 
     def cut(self, name: str) -> None:
         """The node's machine dies for the network: its link goes down, no FIN, no BGP

@@ -32,15 +32,19 @@ def test_bfd_drops_a_dead_machine_before_the_hold_timer(bfd_fleet: Fleet) -> Non
         fleet.cut("lb1")
         cut = time.monotonic()
         wait_until(lambda: fleet.next_hops() == {"lb2"}, CONVERGE, "lb1 leaves the FIB")
-        converged = time.monotonic() - cut
-        after = len(prober.failures)
+        converged_at = time.monotonic()
         prober.wait_answers(20, 5.0)
-        # Once the router dropped lb1, no new connection fails.
-        assert len(prober.failures) == after
+    # Once the router dropped lb1, no new connection fails (a probe still waiting for lb1
+    # then may: failures are stamped with their start).
+    assert [t for t in prober.failures if t > converged_at] == []
+    converged = converged_at - cut
     # BFD took the session down: the hold timer (3 s) had no chance to.
-    assert fleet.last_reset("lb1") == "BFD down received", fleet.vtysh("show bgp summary")
+    assert fleet.last_reset("lb1") == "Cease/BFD Down", fleet.vtysh("show bgp summary")
     assert fleet.bfd_peers()["lb1"] == "down"
-    print(f"dead machine with BFD -> out of the router's FIB: {converged:.2f}s")
+    print(
+        f"dead machine with BFD -> out of the router's FIB: {converged:.2f}s, "
+        f"{len(prober.failures)} new connections failed"
+    )
 
     # The machine comes back: BFD and BGP come up again and lb1 rejoins.
     fleet.mend("lb1")
