@@ -100,9 +100,6 @@ def rehash_lines() -> list[str]:
         start(fleet)
         variants = {
             "FRR's route from BGP (plain multipath, hash-threshold)": frr_join_leave(fleet),
-            "static plain group (`ip nexthop ... group`, what FRR installs)": (
-                group_join_leave(fleet, "")
-            ),
             "static resilient group, 128 buckets, `idle_timer 0` (buckets move at once)": (
                 group_join_leave(fleet, resilient_group(0))
             ),

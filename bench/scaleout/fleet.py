@@ -69,6 +69,12 @@ def _handler(name: bytes) -> type[BaseHTTPRequestHandler]:
     return Hello
 
 
+class _Backend(ThreadingHTTPServer):
+    # Benchmarks open a few hundred connections at once: the default backlog (5) would drop
+    # SYNs, fastlb's connects would time out and mark the server DOWN.
+    request_queue_size = 512
+
+
 class Fleet:
     """The namespaces, the FRR router and the backends; `close()` removes everything."""
 
@@ -158,7 +164,7 @@ class Fleet:
     def start_backend(self, name: str) -> None:
         port = 8000 + NODES[name]
         server = self.lab.run_in(
-            "backend", lambda: ThreadingHTTPServer((BACKEND, port), _handler(name.encode()))
+            "backend", lambda: _Backend((BACKEND, port), _handler(name.encode()))
         )
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
