@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,12 +30,18 @@ def bfd_fleet(tmp_path: Path) -> Iterator[Fleet]:
     yield from _fleet(tmp_path, bfd=True)
 
 
-def _fleet(tmp_path: Path, bfd: bool = False) -> Iterator[Fleet]:
+@pytest.fixture
+def bird_router_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """The same with BIRD 2 as the router instead of FRR (the README's BIRD config)."""
+    yield from _fleet(tmp_path, router="bird")
+
+
+def _fleet(tmp_path: Path, **options: Any) -> Iterator[Fleet]:
     if os.geteuid() != 0:
         pytest.skip("BGP fleet tests build network namespaces: they need root (CI runs as root)")
     missing = frr_available()
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: `make install` installs them (as root)")
-    with Fleet(tmp_path, bfd=bfd) as built:
+    with Fleet(tmp_path, **options) as built:
         yield built
         print(built.logs())
