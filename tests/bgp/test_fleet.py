@@ -12,6 +12,7 @@ import time
 from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
 from bench.scaleout.fleet import API, BgpNode, Fleet, KeptConnections, wait_until
+from fastlb.api.stats_models import BgpStats
 
 # Far above the expected figures (~0.3 s withdrawal, 3 s hold time): only "it converged".
 CONVERGE = 15.0
@@ -33,6 +34,7 @@ def test_ecmp_spreads_and_a_node_without_backends_withdraws_then_rejoins(fleet: 
     assert served["failed"] == 0 and served["lb1"] >= 10 and served["lb2"] >= 10, served
     assert "65011" in fleet.vtysh("show ip bgp 10.78.9.100/32")
     bgp = lb1.bgp()
+    BgpStats.model_validate(bgp)  # the API's documented shape
     assert (bgp["state"], bgp["health"], bgp["announced"]) == (
         "announced",
         "up",
