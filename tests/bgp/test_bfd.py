@@ -26,6 +26,10 @@ def test_bfd_drops_a_dead_machine_before_the_hold_timer(bfd_fleet: Fleet) -> Non
         CONVERGE,
         "BFD sessions up with both nodes",
     )
+    # The node sees its side too: in /api/stats and /metrics.
+    wait_until(lambda: lb1.bgp()["peers"][0]["bfd"] == "up", CONVERGE, "lb1's BIRD: BFD up")
+    status, metrics = lb1.api("GET", "/metrics")
+    assert status == 200 and 'fastlb_bgp_bfd_up{peer="10.78.0.1"} 1.0' in metrics
 
     with fleet.prober() as prober:
         prober.wait_answers(10, 5.0)

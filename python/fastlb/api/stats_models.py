@@ -208,6 +208,9 @@ class BgpPeerStats(_Open):
     address: str
     as_: int = Field(alias="as")
     state: str = Field(description="BGP state: idle, connect, active, opensent, ..., established")
+    bfd: str | None = Field(
+        description="BFD session state (up, down, init) with `bfd: true`, else null"
+    )
 
 
 class BgpEvent(_Open):
