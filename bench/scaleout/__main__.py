@@ -129,9 +129,9 @@ def main() -> None:
         "# Scale-out benchmark (BGP + ECMP)",
         "",
         "`python -m bench.scaleout`: FRR 8.4 router (zebra + bgpd, `maximum-paths`, "
-        "multipath-relax, `fib_multipath_hash_policy=1`), two `fastlb serve` nodes with the "
-        "VIP on `lo`, BGP hold time 3 s, tcp health checks every 1 s with `fall: 1`, all in "
-        "network namespaces of one 2-core machine.",
+        "multipath-relax, `fib_multipath_hash_policy=1`), two `fastlb serve` nodes (three for "
+        "the flows moved) with the VIP on `lo`, BGP hold time 3 s, tcp health checks every "
+        "1 s with `fall: 1`, all in network namespaces of one 2-core machine.",
         "",
     ]
     for speaker in ("bird", "exabgp"):
