@@ -94,12 +94,13 @@ def bfd_lines() -> list[str]:
 
 
 def rehash_lines() -> list[str]:
-    lines = []
     workdir = tempfile.TemporaryDirectory()
     with workdir, Fleet(Path(workdir.name), nodes=3, sticky=False) as fleet:
         start(fleet)
+        joined, left, order = frr_join_leave(fleet)
         variants = {
-            "FRR's route from BGP (plain multipath, hash-threshold)": frr_join_leave(fleet),
+            "FRR's route from BGP (plain multipath, hash-threshold; next hops in the order "
+            f"{', '.join(order)})": (joined, left),
             "static resilient group, 128 buckets, `idle_timer 0` (buckets move at once)": (
                 group_join_leave(fleet, resilient_group(0))
             ),
@@ -107,10 +108,19 @@ def rehash_lines() -> list[str]:
                 group_join_leave(fleet, resilient_group(120))
             ),
         }
-    for label, (joined, left) in variants.items():
-        lines.append(
-            f"- **flows moved**, {label}: lb3 joins: {joined.line()}; lb3 leaves: {left.line()}"
-        )
+    lines = [
+        f"- **flows moved**, {label}: lb3 joins: {joined.line()}; lb3 leaves: {left.line()}"
+        for label, (joined, left) in variants.items()
+    ]
+    lines.append(
+        "  (hash-threshold gives each next hop a range of the hash in the route's order: a node "
+        "that joins between two others takes a sixth from each and nothing moves between "
+        "them; one that joins last shifts the boundary between the others, ~1/2 of the flows "
+        "move, 1/6 between lb1 and lb2. zebra's order varies from run to run. A resilient "
+        "group moves only the joining or leaving node's buckets, whatever the order. The "
+        "router's choice comes from the skb's L4 hash, which over veth is the client socket's "
+        "random hash: flows spread at random here)"
+    )
     return lines
 
 

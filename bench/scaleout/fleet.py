@@ -177,14 +177,19 @@ class Fleet:
 
     def next_hops(self) -> set[str]:
         """The nodes the router's kernel FIB sends the VIP to now."""
+        return set(self.next_hop_order())
+
+    def next_hop_order(self) -> list[str]:
+        """The same in the route's order (which, with hash-threshold, decides which range of
+        the hash each node owns)."""
         out = ip("-j", "-n", self.lab.namespace("router"), "route", "show", f"{VIP}/32")
-        hops: set[str] = set()
-        for route in json.loads(out or "[]"):
-            for hop in route.get("nexthops", [route]):
-                if "gateway" in hop:
-                    hops.add(hop["gateway"])
         by_address = {f"{SUBNET}.{NODES[n]}": n for n in self.names}
-        return {by_address.get(h, h) for h in hops}
+        return [
+            by_address.get(hop["gateway"], hop["gateway"])
+            for route in json.loads(out or "[]")
+            for hop in route.get("nexthops", [route])
+            if "gateway" in hop
+        ]
 
     def vtysh(self, command: str) -> str:
         assert self.router is not None and self.router_kind == "frr"

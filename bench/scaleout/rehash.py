@@ -88,13 +88,17 @@ def _moved(fleet: Fleet, change: Callable[[], object], node: str) -> Moved:
     return Moved(FLOWS, len(broken), to_or_from, len(broken) - to_or_from)
 
 
-def frr_join_leave(fleet: Fleet) -> tuple[Moved, Moved]:
-    """lb3 joins (its backend comes up, it announces), then leaves (withdraws)."""
+def frr_join_leave(fleet: Fleet) -> tuple[Moved, Moved, list[str]]:
+    """lb3 joins (its backend comes up, it announces), then leaves (withdraws); and the
+    order of the next hops in FRR's route with lb3 in it."""
     three = {"lb1", "lb2", "lb3"}
+
+    order: list[str] = []
 
     def join() -> None:
         fleet.start_backend("lb3")
         wait_until(lambda: fleet.next_hops() == three, 20, "lb3 joins")
+        order[:] = fleet.next_hop_order()
 
     def leave() -> None:
         fleet.stop_backend("lb3")
@@ -106,7 +110,7 @@ def frr_join_leave(fleet: Fleet) -> tuple[Moved, Moved]:
     left = _moved(fleet, leave, "lb3")
     fleet.start_backend("lb3")
     wait_until(lambda: fleet.next_hops() == three, 20, "lb3 back")
-    return joined, left
+    return joined, left, order
 
 
 def group_join_leave(fleet: Fleet, kind: str) -> tuple[Moved, Moved]:
