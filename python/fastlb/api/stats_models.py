@@ -227,6 +227,9 @@ class BgpPeerStats(_Open):
     address: str
     as_: int = Field(alias="as")
     state: str = Field(description="BGP state: idle, connect, active, opensent, ..., established")
+    bfd: str | None = Field(
+        description="BFD session state (up, down, init) with `bfd: true`, else null"
+    )
 
 
 class BgpEvent(_Open):
@@ -240,6 +243,10 @@ class BgpStats(_Open):
     """The BGP speaker (present with a `bgp` section)."""
 
     speaker: Literal["bird", "exabgp"]
+    local_as: int
+    local_address: str = Field(description="Where the sessions start; the default next hop")
+    virtual_ips: list[str] = Field(description="The prefixes this node announces while healthy")
+    bfd: bool = Field(description="BFD with the peers (BIRD)")
     state: Literal["announced", "withdrawn", "draining"]
     health: Literal["up", "degraded", "down"]
     health_reason: str
@@ -247,6 +254,9 @@ class BgpStats(_Open):
     withdrawn: list[str] = Field(description="Prefixes withdrawn now")
     announced_med: int | None
     peers: list[BgpPeerStats]
+    announcements: int = Field(description="Announcements (and MED changes) made")
+    withdrawals: int
+    speaker_restarts: int = Field(description="Times the speaker daemon died and was restarted")
     history: list[BgpEvent] = Field(
         description="The last announcements and withdrawals, newest first"
     )
