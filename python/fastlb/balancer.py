@@ -467,7 +467,6 @@ class LoadBalancer:
             stats["mysql_topology"] = self._mysql_monitors.snapshot()
         return stats
 
-    @property
     def mysql_switchover(self, backend: str, to: str | None = None) -> dict[str, Any]:
         """Makes `to` (default: the most advanced healthy replica) the primary of MySQL
         backend `backend`, holding writes meanwhile (see the README's "Database failover").
@@ -478,6 +477,7 @@ class LoadBalancer:
             raise KeyError(f"backend {backend!r} has no MySQL monitor (mysql.monitor)")
         return monitors.switchover(backend, to)
 
+    @property
     def addresses(self) -> dict[str, str]:
         """Frontend name -> the bound `ip:port` (the real port when the config said 0)."""
         return dict(self._require_engine().listen_addresses())
