@@ -21,10 +21,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .mariadb import MariaDB, Template
+from .proc import free_port
 from .replication import (
     APP_PASSWORD,
     APP_USER,
@@ -156,6 +158,57 @@ class ReplicationTrio:
             for name, server in self.servers.items()
             if server.running()
         }
+
+
+def fastlb_config(
+    trio: ReplicationTrio,
+    mode: str,
+    *,
+    interval: str = "200ms",
+    failcount: int = 2,
+    monitor_failcount: int = 1,
+) -> dict[str, Any]:
+    """`fastlb serve`'s config for `trio`: frontend `sql` (mode mysql) to backend `db` with
+    the monitor and `mysql.failover` in `mode` (db2 preferred over db3 on ties)."""
+    return {
+        "workers": 2,
+        "api": {"listen": f"127.0.0.1:{free_port()}"},
+        "frontends": [
+            {"name": "sql", "listen": f"127.0.0.1:{free_port()}", "mode": "mysql", "backend": "db"}
+        ],
+        "backends": [
+            {
+                "name": "db",
+                "connect_timeout": "1s",
+                "servers": [
+                    {
+                        "name": name,
+                        "address": trio[name].address,
+                        "role": "primary" if name == "db1" else "replica",
+                    }
+                    for name in NAMES
+                ],
+                "mysql": {
+                    "users": [{"user": trio.app_user, "password": trio.app_password}],
+                    "monitor": {
+                        "user": trio.monitor_user,
+                        "password": trio.monitor_password,
+                        "interval": interval,
+                        "timeout": "1s",
+                        "failcount": monitor_failcount,
+                    },
+                    "failover": {
+                        "mode": mode,
+                        "failcount": failcount,
+                        "replication_user": trio.repl_user,
+                        "replication_password": trio.repl_password,
+                        "promotion_order": ["db2", "db3"],
+                        "switchover_timeout": "5s",
+                    },
+                },
+            }
+        ],
+    }
 
 
 # Semi-synchronous replication (built into MariaDB 10.3+): a commit is acknowledged to the

@@ -17,8 +17,8 @@ from . import replication_trio
 from .clients import wait_until
 from .failover_load import CREATE, TABLE, WriteLoad
 from .mysql_proxy import running_proxy
-from .proc import FastlbProcess, free_port, port_of
-from .replication_trio import NAMES, ReplicationTrio
+from .proc import FastlbProcess, port_of
+from .replication_trio import NAMES, ReplicationTrio, fastlb_config
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
 make_trio_fixture = replication_trio.make_trio_fixture
@@ -30,48 +30,6 @@ pytestmark = pytest.mark.timeout(180)
 SETTLE = 30.0
 
 
-def config(trio: ReplicationTrio, mode: str, interval: str = "200ms") -> dict[str, Any]:
-    return {
-        "workers": 2,
-        "api": {"listen": f"127.0.0.1:{free_port()}"},
-        "frontends": [
-            {"name": "sql", "listen": f"127.0.0.1:{free_port()}", "mode": "mysql", "backend": "db"}
-        ],
-        "backends": [
-            {
-                "name": "db",
-                "connect_timeout": "1s",
-                "servers": [
-                    {
-                        "name": name,
-                        "address": trio[name].address,
-                        "role": "primary" if name == "db1" else "replica",
-                    }
-                    for name in NAMES
-                ],
-                "mysql": {
-                    "users": [{"user": trio.app_user, "password": trio.app_password}],
-                    "monitor": {
-                        "user": trio.monitor_user,
-                        "password": trio.monitor_password,
-                        "interval": interval,
-                        "timeout": "1s",
-                        "failcount": 1,
-                    },
-                    "failover": {
-                        "mode": mode,
-                        "failcount": 2,
-                        "replication_user": trio.repl_user,
-                        "replication_password": trio.repl_password,
-                        "promotion_order": ["db2", "db3"],
-                        "switchover_timeout": "5s",
-                    },
-                },
-            }
-        ],
-    }
-
-
 @pytest.fixture
 def start_for(tmp_path: Path) -> Iterator[Callable[..., FastlbProcess]]:
     """`start_for(trio, mode)`: creates the test table, then runs fastlb in front of `trio`."""
@@ -81,7 +39,7 @@ def start_for(tmp_path: Path) -> Iterator[Callable[..., FastlbProcess]]:
             trio["db1"].sql(CREATE)
             trio.wait_replicated("db1")
             workdir = Path(tempfile.mkdtemp(prefix="fastlb", dir=tmp_path))
-            return running.enter_context(running_proxy(config(trio, mode), workdir))
+            return running.enter_context(running_proxy(fastlb_config(trio, mode), workdir))
 
         yield start
 
