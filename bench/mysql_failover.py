@@ -107,7 +107,7 @@ def one_run(template: Template, workdir: Path) -> Run:
                 wait_for(lambda: len(writes.acknowledged) > count + 50, SETTLE)
             primary = proxy.stats()["mysql_topology"]["db"]["primary"]
             output = trio[primary].sql(f"SELECT id FROM {TABLE}")
-            present = {int(line) for line in output.split()[1:]}
+            present = {int(line) for line in output.split()}
             return Run(
                 outage=first - killed,
                 pause_reported=float(reply["write_pause_seconds"]),

@@ -14,7 +14,7 @@
         max_lag_to_promote: 10s     # a replica further behind is never promoted
         switchover_timeout: 5s      # how long writes are held; then ERROR 1290
 ```
-The monitor user needs SUPER (or READ_ONLY ADMIN + CONNECTION ADMIN + REPLICATION SLAVE
+The monitor user needs RELOAD and SUPER (or READ_ONLY ADMIN + CONNECTION ADMIN + REPLICATION SLAVE
 ADMIN on MariaDB 10.5+) on every server to set read_only, kill connections and re-point
 replication; the README's "Database failover" section lists the grants.
 """

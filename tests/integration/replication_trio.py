@@ -44,7 +44,7 @@ REPL_USER = "fastlb_repl"
 REPL_PASSWORD = "fastlb-repl-secret"
 
 FAILOVER_SQL = f"""
-GRANT SUPER, READ_ONLY ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, PROCESS,
+GRANT SUPER, RELOAD, READ_ONLY ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, PROCESS,
       BINLOG MONITOR, SLAVE MONITOR ON *.* TO '{MONITOR_USER}'@'%';
 CREATE USER IF NOT EXISTS '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}';
 GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'%';
@@ -72,6 +72,7 @@ class ReplicationTrio:
             )
             for index, name in enumerate(NAMES)
         }
+        self.semi_sync = "--rpl-semi-sync-slave-enabled=1" in extra
         self.database = DATABASE
         self.app_user, self.app_password = APP_USER, APP_PASSWORD
         self.monitor_user, self.monitor_password = MONITOR_USER, MONITOR_PASSWORD
@@ -92,6 +93,10 @@ class ReplicationTrio:
                 "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE"
             )
         self.wait_replicated("db1")
+        if self.semi_sync:
+            for name in ("db2", "db3"):
+                self.wait_replicating_from(name, "db1")
+            primary.sql("SET GLOBAL rpl_semi_sync_master_enabled = 1")
         return self
 
     def close(self) -> None:
@@ -214,8 +219,9 @@ def fastlb_config(
 # Semi-synchronous replication (built into MariaDB 10.3+): a commit is acknowledged to the
 # client only once a replica has it (AFTER_SYNC), so a failover to the most advanced replica
 # loses no acknowledged write. The long timeout keeps it from falling back to asynchronous.
+# The primary side is enabled on db1 once its replicas are connected (a replica with it on
+# would wait for acknowledgements of the events it applies); fastlb moves it with the primary.
 SEMI_SYNC = (
-    "--rpl-semi-sync-master-enabled=1",
     "--rpl-semi-sync-slave-enabled=1",
     "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
     "--rpl-semi-sync-master-timeout=30000",

@@ -25,6 +25,7 @@ __all__ = [
     "kill_client_connections",
     "promote",
     "repoint",
+    "restart_replication",
     "set_read_only",
     "stop_io_and_drain",
     "wait_applied",
@@ -145,10 +146,20 @@ async def stop_io_and_drain(connection: aiomysql.Connection, timeout: float) -> 
     return await applied_position(connection)
 
 
+async def restart_replication(connection: aiomysql.Connection) -> None:
+    """Undoes `stop_io_and_drain` (a failover that did not happen)."""
+    await _execute(connection, "START SLAVE")
+
+
 async def promote(connection: aiomysql.Connection) -> str:
     """Makes the server a writable primary with no replication; returns its position."""
     await _execute(connection, "STOP SLAVE")
     await _execute(connection, "RESET SLAVE ALL")
+    # Semi-sync moves with the primary: a server that acknowledged as a semi-sync replica
+    # waits for its replicas' acknowledgements as the primary.
+    await _execute(
+        connection, "SET GLOBAL rpl_semi_sync_master_enabled = @@rpl_semi_sync_slave_enabled"
+    )
     await set_read_only(connection, False)
     return await applied_position(connection)
 
@@ -163,6 +174,8 @@ async def repoint(
     """Replicates from `primary` by GTID. A former primary first takes its own binary log
     as its replication position (its writes are in gtid_binlog_pos, not gtid_slave_pos)."""
     await _execute(connection, "STOP SLAVE")
+    # A replica waiting for acknowledgements of what it applies would stall replication.
+    await _execute(connection, "SET GLOBAL rpl_semi_sync_master_enabled = 0")
     if former_primary:
         await _execute(connection, "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
     await _execute(

@@ -240,7 +240,7 @@ class FailoverController:
                     )
                     for connection in connections.values():
                         with contextlib.suppress(Exception):
-                            await admin._execute(connection, "START SLAVE")
+                            await admin.restart_replication(connection)
                     return
                 self.promoted_at = await admin.promote(connections[chosen])
                 self._route(chosen, old)
@@ -259,6 +259,13 @@ class FailoverController:
             except Exception as exc:
                 self.events.record("failover_failed", old, f"failover failed: {exc}")
                 log.exception("mysql %s: failover failed", self.backend)
+                # Back to replicating (the old primary may return); retried only after
+                # another `failcount` rounds.
+                self.detector.reset()
+                for name, connection in connections.items():
+                    if name != self.primary:
+                        with contextlib.suppress(Exception):
+                            await admin.restart_replication(connection)
             finally:
                 for connection in connections.values():
                     connection.close()
