@@ -70,8 +70,11 @@ class FailoverController:
             config.replication_user or "", config.replication_password
         )
         self._lock = asyncio.Lock()
-        #: The primary as last known (kept while it is dead: the one failed over from).
-        self.primary: str | None = None
+        #: The primary as last known (kept while it is dead: the one failed over from);
+        #: the configured one until the monitor saw one.
+        self.primary: str | None = next(
+            (spec.name for spec in monitor.servers if spec.role == "primary"), None
+        )
         self._primary_seen_at: float | None = None
         #: Former primaries not yet rejoined: fenced on sight, never routed to.
         self.pending_rejoin: set[str] = set()
