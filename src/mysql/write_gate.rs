@@ -78,8 +78,14 @@ pub fn release(backend: &str) -> bool {
 pub fn status(backend: &str) -> (bool, f64, u64) {
     let gate = gate(backend);
     let hold = gate.hold.lock().unwrap_or_else(PoisonError::into_inner);
-    let current = hold.since.map_or(0.0, |since| since.elapsed().as_secs_f64());
-    (hold.deadline.is_some(), hold.held_seconds + current, hold.holds)
+    let current = hold
+        .since
+        .map_or(0.0, |since| since.elapsed().as_secs_f64());
+    (
+        hold.deadline.is_some(),
+        hold.held_seconds + current,
+        hold.holds,
+    )
 }
 
 /// Waits while `backend`'s writes are held. Err: the ERR packet for the client (the hold

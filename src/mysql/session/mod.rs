@@ -257,7 +257,11 @@ impl Session {
         self.drop_if_closed(Role::Primary).await?;
         // A switchover holds new writes (a transaction already open goes on, to its end or
         // to the error the old primary gives it).
-        if !self.connections.get(Role::Primary).is_some_and(Upstream::in_transaction) {
+        if !self
+            .connections
+            .get(Role::Primary)
+            .is_some_and(Upstream::in_transaction)
+        {
             crate::mysql::write_gate::pass(&self.backend.name)
                 .await
                 .map_err(Unplaced::Refused)?;
