@@ -9,6 +9,7 @@ from fastlb.mysql.failover.detection import (
     pick_candidate,
 )
 from fastlb.mysql.failover.events import MAX_EVENTS, EventLog
+from fastlb.mysql.failover.grants import missing_privileges
 from fastlb.mysql.topology import ServerObservation
 
 
@@ -94,3 +95,21 @@ def test_the_event_log_is_bounded_and_counts() -> None:
     assert snapshot["events"][-1]["message"] == f"event {MAX_EVENTS + 19}"
     assert (snapshot["failovers_total"], snapshot["switchovers_total"]) == (1, 1)
     assert snapshot["write_unavailable_seconds"] == 1.75
+
+
+def test_missing_privileges_from_show_grants() -> None:
+    full = [
+        "GRANT RELOAD, PROCESS, SUPER ON *.* TO `monitor`@`%` IDENTIFIED BY PASSWORD '*AB'",
+        "GRANT SELECT ON `app`.* TO `monitor`@`%`",
+    ]
+    assert missing_privileges(full) == []
+    assert missing_privileges(["GRANT ALL PRIVILEGES ON *.* TO `root`@`%`"]) == []
+    assert missing_privileges(["GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO `m`@`%`"]) == [
+        "RELOAD",
+        "PROCESS",
+        "READ_ONLY ADMIN",
+        "CONNECTION ADMIN",
+        "REPLICATION SLAVE ADMIN",
+    ]
+    # Only global grants count.
+    assert "RELOAD" in missing_privileges(["GRANT RELOAD ON `app`.* TO `m`@`%`"])

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
+from fastlb.cli import main
 
 from . import mariadb as mariadb_helpers
 from . import replication_trio
@@ -239,3 +242,20 @@ def test_mode_manual_never_promotes_on_its_own(
         assert topology(proxy)["primary"] is None
     assert event_kinds(proxy) == []
     assert trio.read_only("db2") and trio.read_only("db3")
+
+
+def test_check_lists_the_grants_the_monitor_user_lacks(
+    trio: ReplicationTrio, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "fastlb.yaml"
+    path.write_text(yaml.safe_dump(fastlb_config(trio, "auto")))
+    assert main(["check", "-c", str(path)]) == 0, capsys.readouterr()
+    # The replication user as the monitor: it may replicate, not promote or fence.
+    weak = fastlb_config(trio, "auto")
+    weak["backends"][0]["mysql"]["monitor"].update(user=trio.repl_user, password=trio.repl_password)
+    path.write_text(yaml.safe_dump(weak))
+    assert main(["check", "-c", str(path)]) == 2
+    output = capsys.readouterr()
+    text = output.out + output.err
+    assert "backends[0] (db).mysql.monitor.user: 'fastlb_repl' on server db1 lacks" in text
+    assert "RELOAD (RESET SLAVE ALL)" in text and "READ_ONLY ADMIN" in text
