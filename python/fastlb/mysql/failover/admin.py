@@ -22,6 +22,7 @@ __all__ = [
     "ReplicationLogin",
     "applied_position",
     "binlog_position",
+    "is_read_only",
     "kill_client_connections",
     "promote",
     "repoint",
@@ -67,9 +68,21 @@ class Admin:
         )
 
 
+class _QuietCursor(aiomysql.Cursor):  # type: ignore[misc]
+    """A cursor that does not turn the server's notes ("Slave already has been stopped")
+    into Python warnings: the steps are idempotent on purpose."""
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
+
+
 async def _execute(connection: aiomysql.Connection, sql: str) -> None:
-    async with connection.cursor() as cursor:
+    async with connection.cursor(_QuietCursor) as cursor:
         await cursor.execute(sql)
+
+
+async def is_read_only(connection: aiomysql.Connection) -> bool:
+    return str(await _scalar(connection, "SELECT @@read_only")) == "1"
 
 
 async def _scalar(connection: aiomysql.Connection, sql: str) -> Any:

@@ -221,6 +221,8 @@ class FailoverController:
                 for name in candidates:
                     with contextlib.suppress(Exception):
                         connections[name] = await self.admin.connect(specs[name])
+                if await self._promoted_elsewhere(connections, old):
+                    return
                 drained = await asyncio.gather(
                     *(admin.stop_io_and_drain(c, DRAIN_TIMEOUT) for c in connections.values()),
                     return_exceptions=True,
@@ -244,6 +246,8 @@ class FailoverController:
                     for connection in connections.values():
                         with contextlib.suppress(Exception):
                             await admin.restart_replication(connection)
+                    return
+                if await self._promoted_elsewhere(connections, old):
                     return
                 self.promoted_at = await admin.promote(connections[chosen])
                 self._route(chosen, old)
@@ -272,6 +276,24 @@ class FailoverController:
             finally:
                 for connection in connections.values():
                     connection.close()
+
+    async def _promoted_elsewhere(
+        self, connections: dict[str, aiomysql.Connection], old: str
+    ) -> bool:
+        """Whether a replica is writable already: another node (the other half of a
+        partitioned pair) promoted it. Then this node only follows: two promotions would
+        be two primaries."""
+        for name, connection in connections.items():
+            with contextlib.suppress(Exception):
+                if not await admin.is_read_only(connection):
+                    log.warning(
+                        "mysql %s: %s is writable already (promoted elsewhere): following",
+                        self.backend,
+                        name,
+                    )
+                    self.detector.reset()
+                    return True
+        return False
 
     def _route(self, primary: str, old: str) -> None:
         """Points the core at the new primary; everything else is out of the read pool until
