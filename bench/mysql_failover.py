@@ -86,6 +86,7 @@ def one_run(template: Template, workdir: Path) -> Run:
             failcount=FAILOVER_FAILCOUNT,
             monitor_failcount=MONITOR_FAILCOUNT,
         )
+        (workdir / "fastlb").mkdir()
         with running_proxy(config, workdir / "fastlb") as proxy:
             port = port_of(config["frontends"][0]["listen"])
             with WriteLoad(port, trio.app_user, trio.app_password) as writes:

@@ -35,6 +35,7 @@ def mysql_router(
         "/{backend}/switchover",
         response_model=SwitchoverResult,
         responses={
+            400: {"model": ErrorMessage, "description": "The body cannot be parsed (not JSON)"},
             404: {"model": ErrorMessage, "description": "No such backend, or no mysql.failover"},
             409: {"model": ErrorMessage, "description": "Refused or failed (the reason)"},
         },
