@@ -92,6 +92,13 @@ class Engine:
         """MySQL backends: the topology monitor's verdict on a server. `role` is one of
         SERVER_ROLES (else UnknownRoleError); a replica takes reads only while
         `in_read_pool`."""
+    def hold_writes(self, backend: str, timeout: float) -> None:
+        """MySQL backends: hold new writes (a switchover) for at most `timeout` seconds;
+        held writes then get ERROR 1290 until `release_writes`."""
+    def release_writes(self, backend: str) -> bool:
+        """Let held writes go on to the primary of the moment; whether they were held."""
+    def write_gate(self, backend: str) -> dict[str, Any]:
+        """`{"held": bool, "held_seconds": float, "holds": int}`."""
     def add_server(self, backend: str, server_json: str) -> None:
         """Add a server (JSON of one core server object). ServerExistsError if the name is
         taken, UnknownBackendError, WeightOutOfRangeError; ValueError for invalid JSON."""

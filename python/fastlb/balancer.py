@@ -149,7 +149,7 @@ class LoadBalancer:
                         daemon=True,
                     )
                     self._failover_thread.start()
-                self._mysql_monitors = self._start_mysql_monitors(engine)
+                self._mysql_monitors = self._start_mysql_monitors(engine, failover)
             except BaseException:
                 if engine.running:
                     engine.stop(0.0)
@@ -162,14 +162,24 @@ class LoadBalancer:
             self._log_started(engine)
         return self
 
-    def _start_mysql_monitors(self, engine: Engine) -> TopologyMonitors | None:
+    def _start_mysql_monitors(
+        self, engine: Engine, speaker: VrrpSpeaker | BgpSpeaker | None
+    ) -> TopologyMonitors | None:
         """The topology monitors of the MySQL backends with a `monitor:` section, started
-        (their first round done) so that the core knows the topology before clients come."""
+        (their first round done) so that the core knows the topology before clients come.
+        With a VRRP pair only the MASTER may switch or fail over a primary (two nodes
+        promoting two replicas would be a split brain)."""
         if not any(b.mysql and b.mysql.monitor for b in self.config.backends):
             return None
+        from .failover.speaker import VrrpSpeaker
         from .mysql.topology_sync import TopologyMonitors  # aiomysql: imported only when used
 
-        monitors = TopologyMonitors(self.config, engine)
+        def may_act() -> bool:
+            if isinstance(speaker, VrrpSpeaker):
+                return bool(speaker.snapshot().get("state") == "master")
+            return True
+
+        monitors = TopologyMonitors(self.config, engine, may_act)
         monitors.start()
         return monitors
 
@@ -433,6 +443,16 @@ class LoadBalancer:
         if self._mysql_monitors is not None:
             stats["mysql_topology"] = self._mysql_monitors.snapshot()
         return stats
+
+    def mysql_switchover(self, backend: str, to: str | None = None) -> dict[str, Any]:
+        """Makes `to` (default: the most advanced healthy replica) the primary of MySQL
+        backend `backend`, holding writes meanwhile (see the README's "Database failover").
+        Returns `{"primary", "previous", "gtid", "write_pause_seconds", ...}`. KeyError: no
+        such backend or no `mysql.failover`; SwitchoverError: refused or failed."""
+        monitors = self._mysql_monitors
+        if monitors is None:
+            raise KeyError(f"backend {backend!r} has no MySQL monitor (mysql.monitor)")
+        return monitors.switchover(backend, to)
 
     @property
     def addresses(self) -> dict[str, str]:

@@ -462,6 +462,17 @@ def _mysql_cross_check(prefix: str, backend: BackendConfig) -> list[Problem]:
                     "MySQL backends route by role (primary/replica), not by backup",
                 )
             )
+    failover = backend.mysql.failover
+    names = {s.name for s in backend.servers}
+    if failover is not None:
+        unknown = [name for name in failover.promotion_order if name not in names]
+        if unknown:
+            problems.append(
+                (
+                    f"{prefix}.mysql.failover.promotion_order",
+                    f"names servers not in this backend: {', '.join(unknown)}",
+                )
+            )
     return problems
 
 

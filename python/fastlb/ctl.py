@@ -89,6 +89,11 @@ def add_ctl_parser(commands: Any) -> None:
     )
     node.add_argument("node_action", choices=["drain"], metavar="drain")
     node.set_defaults(action=_node_drain)
+    mysql = action("mysql", "MySQL backends: `mysql switchover BACKEND [--to SERVER]`")
+    mysql.add_argument("mysql_action", choices=["switchover"], metavar="switchover")
+    mysql.add_argument("backend")
+    mysql.add_argument("--to", metavar="SERVER", help="the replica to promote (default: best)")
+    mysql.set_defaults(action=_mysql_switchover)
 
 
 def _weight_argument(text: str) -> int | str:
@@ -164,6 +169,16 @@ def _node_drain(args: argparse.Namespace) -> int:
     print(
         "node draining: routes withdrawn; stopping once connections end "
         f"(at most {reply.get('drain_timeout'):g}s)"
+    )
+    return EXIT_OK
+
+
+def _mysql_switchover(args: argparse.Namespace) -> int:
+    path = f"/api/mysql/{urllib.parse.quote(args.backend, safe='')}/switchover"
+    reply = _run(args, "POST", path, {"to": args.to})
+    print(
+        f"backend {args.backend}: primary {reply.get('primary')} (was {reply.get('previous')}), "
+        f"writes held {reply.get('write_pause_seconds', 0.0):.3f}s"
     )
     return EXIT_OK
 

@@ -96,6 +96,29 @@ impl PyEngine {
             .map_err(to_py)
     }
 
+    /// Holds new writes of `backend` (a switchover) for at most `timeout` seconds.
+    fn hold_writes(&self, backend: &str, timeout: f64) -> PyResult<()> {
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?;
+        crate::mysql::write_gate::hold(backend, timeout);
+        Ok(())
+    }
+
+    /// Lets `backend`'s held writes go on (to the primary of the moment); whether it held.
+    fn release_writes(&self, backend: &str) -> bool {
+        crate::mysql::write_gate::release(backend)
+    }
+
+    /// `{"held": bool, "held_seconds": total, "holds": count}` for `backend`.
+    fn write_gate<'py>(&self, py: Python<'py>, backend: &str) -> PyResult<Bound<'py, PyDict>> {
+        let (held, seconds, holds) = crate::mysql::write_gate::status(backend);
+        let out = PyDict::new(py);
+        out.set_item("held", held)?;
+        out.set_item("held_seconds", seconds)?;
+        out.set_item("holds", holds)?;
+        Ok(out)
+    }
+
     /// Binding new addresses and closing old listeners can block briefly: release the GIL.
     fn reload(&self, py: Python<'_>, config_json: &str) -> PyResult<()> {
         let config = CoreConfig::from_json(config_json).map_err(to_py)?;

@@ -29,6 +29,7 @@ from .models import (
     ServerUpdate,
     ServerView,
 )
+from .mysql import mysql_router
 from .node import node_router
 from .stats_models import StatsSnapshot
 
@@ -178,6 +179,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
             )
 
     app.include_router(node_router(balancer, write_guard, write_errors))
+    app.include_router(mysql_router(balancer, write_guard, write_errors))
     app.include_router(dashboard.router)
     return app
 

@@ -262,6 +262,44 @@ class BgpStats(_Open):
     )
 
 
+class MysqlFailoverEvent(_Open):
+    kind: Literal[
+        "failover_started",
+        "promoted",
+        "switchover_started",
+        "switchover_failed",
+        "failover_failed",
+        "fenced",
+        "rejoined",
+        "diverged",
+    ]
+    at: float = Field(description="Unix time")
+    server: str | None
+    message: str
+    gtid: str | None = Field(description="The GTID position the event is about, when known")
+
+
+class MysqlFailoverState(_Open):
+    mode: Literal["manual", "auto"]
+    busy: bool = Field(description="A switchover or failover is running")
+    kept_out: list[str] = Field(description="Former primaries fenced out of the pool")
+    failovers_total: int
+    switchovers_total: int
+    write_unavailable_seconds: float
+
+
+class MysqlTopology(_Open):
+    """A MySQL backend's topology monitor: its latest decision (mysql/topology.py), and
+    with `mysql.failover` the failover events (newest last, at most 100) and counters."""
+
+    primary: str | None
+    read_pool: list[str]
+    conflict: str | None = None
+    failed_over: bool = False
+    events: list[MysqlFailoverEvent] | None = None
+    failover: MysqlFailoverState | None = None
+
+
 class StatsSnapshot(_Open):
     uptime_seconds: float
     global_: GlobalStats = Field(alias="global")
@@ -269,8 +307,4 @@ class StatsSnapshot(_Open):
     backends: dict[str, BackendStats]
     failover: FailoverStats | None = None
     bgp: BgpStats | None = None
-    mysql_topology: dict[str, dict[str, Any] | None] | None = Field(
-        None,
-        description="The MySQL topology monitors' latest decision per backend "
-        "(fastlb.mysql.topology.TopologyDecision; null before the first round)",
-    )
+    mysql_topology: dict[str, MysqlTopology | None] | None = None
