@@ -115,9 +115,9 @@ def rehash_lines() -> list[str]:
     lines.append(
         "  (hash-threshold gives each next hop a range of the hash in the route's order: a node "
         "that joins between two others takes a sixth from each and nothing moves between "
-        "them; one that joins last shifts the boundary between the others, ~1/2 of the flows "
-        "move, 1/6 between lb1 and lb2. zebra's order varies from run to run. A resilient "
-        "group moves only the joining or leaving node's buckets, whatever the order. The "
+        "them; one that joins first or last shifts the boundary between the others, ~1/2 of "
+        "the flows move, 1/6 between lb1 and lb2. zebra's order varies from run to run. A "
+        "resilient group moves only the joining or leaving node's buckets, whatever the order. The "
         "router's choice comes from the skb's L4 hash, which over veth is the client socket's "
         "random hash: flows spread at random here)"
     )
