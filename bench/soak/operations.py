@@ -4,8 +4,8 @@
   changes one server's weight (checked in /api/stats afterwards);
 - a weight change every 10 s (5 s after each reload), `fastlb ctl set-weight` and the API's
   PUT in turn (checked in /api/stats);
-- a backend restart every ~duration/12 s (at least 20 s apart), web, tcp and mysql in turn;
-- one upgrade (`fastlb serve --upgrade`) a little after half-time, when the build offers it.
+- a backend restart every duration/12 s (at least 15 s apart), web, tcp and mysql in turn;
+- one upgrade (`fastlb serve --upgrade`) around half-time, when the build offers it.
 
 The operations run one after the other on the caller's thread, each recorded with its start
 and end (an `Operation`): the verdict explains client errors by those windows.
@@ -28,6 +28,7 @@ from tests.integration.proc import fastlb_command
 
 RELOAD_EVERY_S = 10.0
 RESTART_TARGETS = ("web", "tcp", "mysql")
+FIRST_RESTART_S = 12.0
 APPLIED_TIMEOUT_S = 5.0
 UPGRADE_TIMEOUT_S = 60.0
 # Nothing but traffic in the last seconds: the verdict's end window is the steady state.
@@ -50,16 +51,16 @@ def plan(duration: float, upgrade: bool) -> list[Planned]:
         timeline.append(Planned(t, "reload", "sighup" if n % 2 == 0 else "ctl"))
         timeline.append(Planned(t - RELOAD_EVERY_S / 2, "weight", "ctl" if n % 2 == 0 else "api"))
         t, n = t + RELOAD_EVERY_S, n + 1
-    upgrade_at = round(duration * 0.55)
-    every = max(20.0, duration / 12)
-    t, n = 12.0, 0
+    # Restarts from 12 s on, web, tcp and mysql in turn (each at least once in a minute); the
+    # upgrade half-way between the two restarts around half-time, away from both.
+    every = max(15.0, duration / 12)
+    t, n = FIRST_RESTART_S, 0
     while t <= last:
-        if not upgrade or abs(t - upgrade_at) > 6:
-            timeline.append(Planned(t, "restart", RESTART_TARGETS[n % len(RESTART_TARGETS)]))
-            n += 1
-        t += every
+        timeline.append(Planned(t, "restart", RESTART_TARGETS[n % len(RESTART_TARGETS)]))
+        t, n = t + every, n + 1
     if upgrade:
-        timeline.append(Planned(upgrade_at, "upgrade", ""))
+        k = max(0, int((duration / 2 - FIRST_RESTART_S) // every))
+        timeline.append(Planned(FIRST_RESTART_S + every * (k + 0.5), "upgrade", ""))
     return sorted(timeline, key=lambda p: p.t)
 
 
