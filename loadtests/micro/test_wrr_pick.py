@@ -2,9 +2,10 @@
 and against two Cython builds (loadtests/micro/cython_build.py, built for this only):
 
 - the reference compiled unchanged by Cython (the same textbook loop, as C);
-- `cycle_pick.pyx`: the binding's own method (a cursor into a precomputed cycle) as a Cython
-  extension type, so that the binding and it differ only by their boundary (PyO3's call and
-  return against Cython's).
+- `cycle_pick.pyx`: the binding's own method (a cursor into a precomputed cycle) as Cython
+  extension types, returning the table's str (`CyclePick`) or a new str per pick as the binding
+  does (`CyclePickNewStr`), so that the binding and the latter differ only by their boundary
+  (PyO3's call and return against Cython's).
 
 All produce the same sequence (checked first); the benchmark shows what the precomputed,
 lock-free schedule in Rust buys over the textbook loop, and what crossing into Rust costs
@@ -63,9 +64,9 @@ def test_the_cython_builds_pick_what_the_binding_picks(
 ) -> None:
     cycle = fastlb.WeightedRoundRobin(weights).cycle()
     compiled = cython_reference.SmoothWeightedRoundRobin(weights)
-    table = cython_cycle.CyclePick(cycle)
     assert [compiled.pick() for _ in range(2 * len(cycle))] == cycle * 2
-    assert [table.pick() for _ in range(2 * len(cycle))] == cycle * 2
+    for table in (cython_cycle.CyclePick(cycle), cython_cycle.CyclePickNewStr(cycle)):
+        assert [table.pick() for _ in range(2 * len(cycle))] == cycle * 2
 
 
 @pytest.mark.parametrize("weights", WEIGHT_SETS.values(), ids=WEIGHT_SETS.keys())
@@ -91,6 +92,14 @@ def test_pick_cython_reference(
 @pytest.mark.parametrize("weights", WEIGHT_SETS.values(), ids=WEIGHT_SETS.keys())
 def test_pick_cython_cycle(benchmark: Any, weights: dict[str, int], cython_cycle: ModuleType) -> None:
     wrr = cython_cycle.CyclePick(fastlb.WeightedRoundRobin(weights).cycle())
+    assert benchmark(wrr.pick) in weights
+
+
+@pytest.mark.parametrize("weights", WEIGHT_SETS.values(), ids=WEIGHT_SETS.keys())
+def test_pick_cython_cycle_new_str(
+    benchmark: Any, weights: dict[str, int], cython_cycle: ModuleType
+) -> None:
+    wrr = cython_cycle.CyclePickNewStr(fastlb.WeightedRoundRobin(weights).cycle())
     assert benchmark(wrr.pick) in weights
 
 
