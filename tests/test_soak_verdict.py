@@ -11,7 +11,7 @@ if str(REPO) not in sys.path:  # `bench` is a top-level folder of the repo, not 
     sys.path.insert(0, str(REPO))
 
 from bench.soak.model import BACKEND_OF_TRAFFIC, ClientError, Operation, ResourceSample  # noqa: E402
-from bench.soak.verdict import MiB, Bounds, judge  # noqa: E402
+from bench.soak.verdict import Bounds, MiB, judge  # noqa: E402
 
 BOUNDS = Bounds(warmup_s=10.0, settle_s=5.0, window=5, rss_bytes=16 * MiB, fds=32, threads=4)
 SERVED = dict.fromkeys(BACKEND_OF_TRAFFIC, 100)

@@ -244,9 +244,7 @@ class Traffic:
             elif roll < 0.9:
                 cursor.execute(f"UPDATE {ITEMS} SET counter = counter + 1 WHERE id = %s", (item,))
             else:
-                cursor.execute(
-                    f"INSERT INTO {EVENTS} (item, note) VALUES (%s, %s)", (item, "soak")
-                )
+                cursor.execute(f"INSERT INTO {EVENTS} (item, note) VALUES (%s, %s)", (item, "soak"))
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

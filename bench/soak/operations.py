@@ -91,8 +91,10 @@ class Operator:
             time.sleep(max(0.0, planned.t - self._now()))
             self.do(planned)
             if not self.topology.process.alive():
-                self.operations.append(Operation("exit", "fastlb", self._now(), self._now(),
-                                                 ok=False, detail=self.topology.process.log()[-500:]))  # fmt: skip
+                log = self.topology.process.log()[-500:]
+                self.operations.append(
+                    Operation("exit", "fastlb", self._now(), self._now(), ok=False, detail=log)
+                )
                 return
         time.sleep(max(0.0, until - self._now()))
 

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only, no display needed (CI, ssh)
 import matplotlib.pyplot as plt
 
 from bench.soak.model import BACKEND_OF_TRAFFIC, Operation, ResourceSample
-from bench.soak.verdict import MiB, Bounds, Verdict
+from bench.soak.verdict import Bounds, MiB, Verdict
 
 COLORS = {"restart": "#d98c1f", "upgrade": "#b0302a", "reload": "#bbbbbb"}
 

@@ -99,13 +99,25 @@ class SoakTopology:
             "drain_timeout": f"{DRAIN_TIMEOUT_S}s",
             "api": {"listen": f"127.0.0.1:{free_port()}"},
             "frontends": [
-                {"name": "http", "listen": f"127.0.0.1:{free_port()}", "mode": "http",
-                 "backend": WEB},
-                {"name": "bulk", "listen": f"127.0.0.1:{free_port()}", "mode": "tcp",
-                 "backend": TCP},
-                {"name": "sql", "listen": f"127.0.0.1:{free_port()}", "mode": "mysql",
-                 "backend": DB},
-            ],  # fmt: skip
+                {
+                    "name": "http",
+                    "listen": f"127.0.0.1:{free_port()}",
+                    "mode": "http",
+                    "backend": WEB,
+                },
+                {
+                    "name": "bulk",
+                    "listen": f"127.0.0.1:{free_port()}",
+                    "mode": "tcp",
+                    "backend": TCP,
+                },
+                {
+                    "name": "sql",
+                    "listen": f"127.0.0.1:{free_port()}",
+                    "mode": "mysql",
+                    "backend": DB,
+                },
+            ],
             "backends": [
                 {
                     "name": WEB,
@@ -150,11 +162,17 @@ class SoakTopology:
     def endpoints(self) -> Endpoints:
         pair = self.pair
         assert pair is not None
-        ports = {f["name"]: int(f["listen"].rsplit(":", 1)[1]) for f in self.process.config["frontends"]}
+        ports = {
+            f["name"]: int(f["listen"].rsplit(":", 1)[1]) for f in self.process.config["frontends"]
+        }
         return Endpoints(
-            ports["http"], ports["bulk"], ports["sql"], pair.app_user, pair.app_password,
+            ports["http"],
+            ports["bulk"],
+            ports["sql"],
+            pair.app_user,
+            pair.app_password,
             pair.database,
-        )  # fmt: skip
+        )
 
     @property
     def api_url(self) -> str:

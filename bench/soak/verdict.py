@@ -86,18 +86,19 @@ class Verdict:
         return not self.failures
 
 
-def error_is_expected(
-    error: ClientError, operations: Sequence[Operation], grace_s: float
-) -> bool:
+def error_is_expected(error: ClientError, operations: Sequence[Operation], grace_s: float) -> bool:
     """True when `error` happened while its backend restarted (plus the grace) and is of a
     kind that restart explains, or during an upgrade and of a kind an upgrade explains."""
     backend = BACKEND_OF_TRAFFIC.get(error.traffic)
     for op in operations:
         if not op.start <= error.t <= op.end + grace_s:
             continue
-        if op.kind == "restart" and op.target == backend:
-            if error.kind in ALLOWED_DURING_RESTART.get(backend, frozenset()):
-                return True
+        if (
+            op.kind == "restart"
+            and op.target == backend
+            and error.kind in ALLOWED_DURING_RESTART.get(backend, frozenset())
+        ):
+            return True
         if op.kind == "upgrade" and error.kind in ALLOWED_DURING_UPGRADE.get(
             error.traffic, frozenset()
         ):

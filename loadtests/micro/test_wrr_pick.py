@@ -90,7 +90,9 @@ def test_pick_cython_reference(
 
 
 @pytest.mark.parametrize("weights", WEIGHT_SETS.values(), ids=WEIGHT_SETS.keys())
-def test_pick_cython_cycle(benchmark: Any, weights: dict[str, int], cython_cycle: ModuleType) -> None:
+def test_pick_cython_cycle(
+    benchmark: Any, weights: dict[str, int], cython_cycle: ModuleType
+) -> None:
     wrr = cython_cycle.CyclePick(fastlb.WeightedRoundRobin(weights).cycle())
     assert benchmark(wrr.pick) in weights
 
