@@ -49,7 +49,8 @@ def render(data: dict[str, Any]) -> str:
         "`make microbench` wrote this (pytest-benchmark, loadtests/micro/; medians). "
         f"{cpu}, {machine.get('python_implementation', '')} "
         f"{machine.get('python_version', '')}, a shared 2-core machine: compare rows, "
-        "not runs.",
+        "not runs. Each row is timed once, so a row can land in a moment when other work "
+        "took the cores: a row that disagrees with the same row of another run is noise.",
         "",
         "## Smooth weighted round-robin: one pick",
         "",
