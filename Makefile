@@ -191,9 +191,22 @@ loadtest-ci: install ## Short load test (3 s per target and scenario) into a tem
 	done; \
 	rm -rf "$$out"
 
+# The WRR picks run through the binding, a Cython build of the pure-Python reference, a Cython
+# extension type doing the binding's work, and the reference itself; Cython is built for this
+# only (loadtests/micro/cython_build.py, into target/cython-microbench/).
 .PHONY: microbench
-microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python (loadtests/micro)
-	$(VENV)/bin/pytest loadtests/micro --benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name $(ARGS)
+microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python, beside Cython builds (loadtests/micro); writes BENCHMARKS-microbench.md
+	out=$$(mktemp); \
+	$(VENV)/bin/pytest loadtests/micro --benchmark-columns=min,median,mean,ops,rounds \
+		--benchmark-sort=name --benchmark-json="$$out" $(ARGS); \
+	$(PY) -m loadtests.micro.report "$$out" BENCHMARKS-microbench.md; \
+	rm -f "$$out"
+
+# Mixed traffic through one `fastlb serve` for DURATION (600, 10m), with reloads, weight changes,
+# backend restarts and an upgrade; fails on resource growth or unexpected client errors.
+.PHONY: soak
+soak: install ## Soak test (DURATION=600 seconds by default, OUT=bench/soak/results): resources and client errors under traffic, reloads, restarts; writes OUT/report.md and a plot
+	$(PY) -m bench.soak --duration $(or $(DURATION),600) --output-dir $(or $(OUT),bench/soak/results)
 
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)
