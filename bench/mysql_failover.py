@@ -106,6 +106,7 @@ def one_run(template: Template, workdir: Path) -> Run:
                 assert first is not None
                 count = len(writes.acknowledged)
                 wait_for(lambda: len(writes.acknowledged) > count + 50, SETTLE)
+            wait_for(lambda: proxy.stats()["mysql_topology"]["db"]["primary"], SETTLE)
             primary = proxy.stats()["mysql_topology"]["db"]["primary"]
             output = trio[primary].sql(f"SELECT id FROM {TABLE}")
             present = {int(line) for line in output.split()}

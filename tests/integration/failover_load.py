@@ -25,6 +25,8 @@ class WriteLoad:
         self.errors: list[tuple[float, str]] = []
         #: time.monotonic() of each acknowledged write.
         self.successes: list[float] = []
+        #: (sent, acknowledged) times of each acknowledged write.
+        self.timed: list[tuple[float, float]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -54,6 +56,7 @@ class WriteLoad:
         sequence = 0
         while not self._stop.is_set():
             row = writer * 10_000_000 + sequence
+            sent = time.monotonic()
             try:
                 if session is None:
                     session = self._session()
@@ -72,12 +75,16 @@ class WriteLoad:
                 continue
             with self._lock:
                 self.acknowledged.add(row)
-                self.successes.append(time.monotonic())
+                now = time.monotonic()
+                self.successes.append(now)
+                self.timed.append((sent, now))
             sequence += 1
         if session is not None:
             session.close()
 
     def first_success_after(self, moment: float) -> float | None:
+        """When the first write sent after `moment` was acknowledged (one already under
+        way at `moment` may have been acknowledged by the server that then died)."""
         with self._lock:
-            later = [at for at in self.successes if at > moment]
+            later = [acked for sent, acked in self.timed if sent > moment]
         return min(later) if later else None

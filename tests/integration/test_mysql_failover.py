@@ -134,6 +134,7 @@ def test_failover_after_kill9_under_load_loses_no_acknowledged_write_with_semi_s
         assert wait_until(lambda: writes.first_success_after(killed + 0.1), SETTLE)
         count = len(writes.acknowledged)
         assert wait_until(lambda: len(writes.acknowledged) > count + 50, SETTLE)
+    assert wait_until(lambda: topology(proxy)["primary"], SETTLE)
     new = topology(proxy)["primary"]
     assert new in ("db2", "db3")
     other = "db3" if new == "db2" else "db2"
