@@ -145,9 +145,10 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 	cargo fmt
 
 .PHONY: bench
-bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...), then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
+bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...), the query digest's cost per statement, then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
 	$(PY) -m bench $(ARGS)
 	$(PY) -m bench.mysql $(MYSQL_ARGS)
+	nice cargo bench --bench digest
 	$(PY) -m bench.failover $(FAILOVER_ARGS)
 	$(PY) -m bench.scaleout
 

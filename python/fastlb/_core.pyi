@@ -5,6 +5,7 @@ from typing import Any, Literal, Self, TypedDict, final
 
 __all__ = [
     "HTTP_PROXY_OWNED_HEADERS",
+    "MYSQL_DIGESTS_MAX_TOP_K",
     "Engine",
     "Routing",
     "RoutingPolicy",
@@ -14,10 +15,12 @@ __all__ = [
     "__version__",
     "build_info",
     "classify_statement",
+    "normalize_statement",
 ]
 
 __version__: str
 HTTP_PROXY_OWNED_HEADERS: list[str]
+MYSQL_DIGESTS_MAX_TOP_K: int
 
 class _BuildInfo(TypedDict):
     """What `build_info()` returns."""
@@ -80,6 +83,10 @@ class Engine:
         the lines already handed to it, in the old file. Never blocks."""
     def stats(self) -> dict[str, Any]:
         """A snapshot of every counter (lock-free reads); see README "Stats" for the shape."""
+    def mysql_digests(self) -> dict[str, Any]:
+        """The top query digests of each `mode: mysql` frontend, by frontend name: `backend`,
+        then (once a statement was recorded) `top_k`, `tracked`, `capacity`, `evictions` and
+        `digests` (heaviest total time first); see README "Query digests"."""
 
 @final
 class WeightedRoundRobin:
@@ -194,3 +201,6 @@ class RoutingPolicy:
         but str or bytes."""
     def decide(self, sql: str | bytes, session: SessionView | None = None) -> Routing:
         """`route()` with the matching rule and the statement's classification."""
+
+def normalize_statement(sql: str | bytes) -> tuple[str, str]:
+    """A statement's query digest as the proxy counts it: (16 hex digits, normalised text)."""

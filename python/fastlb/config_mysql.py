@@ -15,6 +15,7 @@ backends:
       rules:
         - {match: "^SELECT .* FROM reports", route: primary}
       kill_admins: [dba]              # may KILL any session (others: their own user's)
+      digests: {enabled: true, top_k: 50}  # the heaviest statements by total time
 ```
 """
 
@@ -32,9 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from . import _core
 from .config_types import PositiveDuration, field_error
 
-__all__ = ["MonitorConfig", "MysqlConfig", "MysqlRule", "MysqlUser"]
+__all__ = ["MonitorConfig", "MysqlConfig", "MysqlDigests", "MysqlRule", "MysqlUser"]
 
 _UserName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 # Large enough for any statement a client should send, small enough that a hostile client
@@ -88,6 +90,15 @@ class MysqlRule(_Model):
     route: Literal["primary", "replica"]
 
 
+class MysqlDigests(_Model):
+    """Query digests: per normalised statement, calls, errors, rows and latency, for the
+    `top_k` heaviest by total time (fixed memory: the core's Space-Saving sketch)."""
+
+    enabled: bool = True
+    #: The core's limit (`_core.MYSQL_DIGESTS_MAX_TOP_K`) also bounds the metric labels.
+    top_k: Annotated[int, Field(ge=1, le=_core.MYSQL_DIGESTS_MAX_TOP_K)] = 50
+
+
 class MysqlConfig(_Model):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
@@ -100,6 +111,7 @@ class MysqlConfig(_Model):
     max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
     # Users whose KILL may end any session of this backend (others: their own user's only).
     kill_admins: list[_UserName] = []
+    digests: MysqlDigests = MysqlDigests()
 
     @model_validator(mode="after")
     def _admins_are_users(self) -> MysqlConfig:
@@ -120,4 +132,5 @@ class MysqlConfig(_Model):
             "server_version": self.server_version,
             "max_packet_bytes": self.max_packet_size,
             "kill_admins": list(self.kill_admins),
+            "digests": {"enabled": self.digests.enabled, "top_k": self.digests.top_k},
         }
