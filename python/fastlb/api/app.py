@@ -17,8 +17,8 @@ from ..errors import (
     UnknownServerError,
 )
 from . import dashboard
-from .digests import digests_router
 from .auth import bearer_token_guard
+from .digests import digests_router
 from .metrics import StatsCollector
 from .metrics_digests import DigestCollector
 from .models import (
