@@ -55,8 +55,7 @@ fn main() {
         rows: 1,
         route: Role::Replica,
     };
-    let mean_len =
-        typical.iter().map(String::len).sum::<usize>() as f64 / typical.len() as f64;
+    let mean_len = typical.iter().map(String::len).sum::<usize>() as f64 / typical.len() as f64;
     println!("query digest cost per statement (median of {ROUNDS} rounds; typical statements average {mean_len:.0} bytes)");
     let ns = median_ns_per(&typical, |sql| {
         black_box(fingerprint(sql));

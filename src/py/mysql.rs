@@ -109,7 +109,10 @@ fn normalize_statement(sql: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
     with_sql(sql, "normalize_statement", |sql| {
         let mut text = String::new();
         crate::mysql::digest::render(sql, &mut text);
-        (format!("{:016x}", crate::mysql::digest::fingerprint(sql)), text)
+        (
+            format!("{:016x}", crate::mysql::digest::fingerprint(sql)),
+            text,
+        )
     })
 }
 
@@ -276,9 +279,6 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(classify_statement, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_statement, m)?)?;
     // `mysql.digests.top_k`'s limit: config_mysql checks it for field-named errors.
-    m.add(
-        "MYSQL_DIGESTS_MAX_TOP_K",
-        crate::mysql::digest::MAX_TOP_K,
-    )?;
+    m.add("MYSQL_DIGESTS_MAX_TOP_K", crate::mysql::digest::MAX_TOP_K)?;
     Ok(())
 }

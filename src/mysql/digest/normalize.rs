@@ -263,8 +263,7 @@ fn number_tail<'a>(lexer: &mut Lexer<'a>, word: &'a [u8]) {
     }
     if matches!(word.last(), Some(b'e' | b'E')) {
         if let Some((Token::Punct(b'-' | b'+'), after_sign)) = touching(lexer, end_of(lexer)) {
-            if let Some((Token::Word(exponent), after)) =
-                touching(&after_sign, end_of(&after_sign))
+            if let Some((Token::Word(exponent), after)) = touching(&after_sign, end_of(&after_sign))
             {
                 if is_number(exponent) {
                     *lexer = after;
@@ -348,7 +347,13 @@ fn walk(sql: &[u8], sink: &mut impl Sink) {
                     sink.piece(Piece::List, glued);
                 }
                 None => {
-                    sink.piece(Piece::Punct { byte: b'(', joined: false }, glued);
+                    sink.piece(
+                        Piece::Punct {
+                            byte: b'(',
+                            joined: false,
+                        },
+                        glued,
+                    );
                     operand = false;
                 }
             },
@@ -361,7 +366,13 @@ fn walk(sql: &[u8], sink: &mut impl Sink) {
                         sink.piece(Piece::Literal, glued);
                     }
                     _ => {
-                        sink.piece(Piece::Punct { byte: sign, joined: glued && previous_punct }, glued);
+                        sink.piece(
+                            Piece::Punct {
+                                byte: sign,
+                                joined: glued && previous_punct,
+                            },
+                            glued,
+                        );
                         operand = false;
                         punct_now = true;
                     }
@@ -376,7 +387,13 @@ fn walk(sql: &[u8], sink: &mut impl Sink) {
                 sink.piece(Piece::Literal, glued);
             }
             Token::Punct(byte) => {
-                sink.piece(Piece::Punct { byte, joined: glued && previous_punct }, glued);
+                sink.piece(
+                    Piece::Punct {
+                        byte,
+                        joined: glued && previous_punct,
+                    },
+                    glued,
+                );
                 operand = byte == b')';
                 punct_now = true;
             }

@@ -139,7 +139,8 @@ impl DigestTable {
                         .slots()
                         .iter()
                         .map(|slot| {
-                            slot.value.text.capacity() + std::mem::size_of_val(&*slot.value.histogram)
+                            slot.value.text.capacity()
+                                + std::mem::size_of_val(&*slot.value.histogram)
                         })
                         .sum::<usize>()
             })

@@ -9,15 +9,30 @@ use crate::mysql::Role;
 #[test]
 fn normalisation_table() {
     let cases: &[(&str, &str)] = &[
-        ("SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?"),
-        ("select  *\n from t where id=42 -- why\n", "select * from t where id = ?"),
+        (
+            "SELECT * FROM t WHERE id = 42",
+            "SELECT * FROM t WHERE id = ?",
+        ),
+        (
+            "select  *\n from t where id=42 -- why\n",
+            "select * from t where id = ?",
+        ),
         (
             "SELECT a, b FROM t WHERE name = 'x' AND v = \"y\"",
             "SELECT a, b FROM t WHERE name = ? AND v = ?",
         ),
-        ("SELECT * FROM t WHERE id IN (1, 2, 3)", "SELECT * FROM t WHERE id IN (...)"),
-        ("SELECT * FROM t WHERE id IN (1)", "SELECT * FROM t WHERE id IN (...)"),
-        ("SELECT * FROM t WHERE id in ('a','b',NULL)", "SELECT * FROM t WHERE id in (...)"),
+        (
+            "SELECT * FROM t WHERE id IN (1, 2, 3)",
+            "SELECT * FROM t WHERE id IN (...)",
+        ),
+        (
+            "SELECT * FROM t WHERE id IN (1)",
+            "SELECT * FROM t WHERE id IN (...)",
+        ),
+        (
+            "SELECT * FROM t WHERE id in ('a','b',NULL)",
+            "SELECT * FROM t WHERE id in (...)",
+        ),
         (
             "SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE x = 1)",
             "SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE x = ?)",
@@ -32,15 +47,30 @@ fn normalisation_table() {
             "INSERT INTO t VALUES (?, NOW())",
         ),
         ("SELECT 3.14, -1, 1e-3, .5 + 2", "SELECT ?, ?, ?, ? + ?"),
-        ("SELECT a-1 FROM t WHERE b = -2", "SELECT a - ? FROM t WHERE b = ?"),
-        ("SELECT 0x1F, X'1F', _utf8mb4'x', b'01'", "SELECT ?, ?, ?, ?"),
-        ("SELECT COUNT(*) FROM t WHERE a >= 1 AND b <> 2", "SELECT COUNT(*) FROM t WHERE a >= ? AND b <> ?"),
+        (
+            "SELECT a-1 FROM t WHERE b = -2",
+            "SELECT a - ? FROM t WHERE b = ?",
+        ),
+        (
+            "SELECT 0x1F, X'1F', _utf8mb4'x', b'01'",
+            "SELECT ?, ?, ?, ?",
+        ),
+        (
+            "SELECT COUNT(*) FROM t WHERE a >= 1 AND b <> 2",
+            "SELECT COUNT(*) FROM t WHERE a >= ? AND b <> ?",
+        ),
         ("SELECT /* hint */ 1 # trailing", "SELECT ?"),
         ("SELECT /*!40001 SQL_NO_CACHE */ 1", "SELECT SQL_NO_CACHE ?"),
-        ("SELECT `weird col` FROM `db`.`t`", "SELECT `weird col` FROM `db`.`t`"),
+        (
+            "SELECT `weird col` FROM `db`.`t`",
+            "SELECT `weird col` FROM `db`.`t`",
+        ),
         ("SET @x := 5", "SET @x := ?"),
         ("SELECT @@session.sql_mode", "SELECT @@session.sql_mode"),
-        ("SELECT * FROM t WHERE id = ?", "SELECT * FROM t WHERE id = ?"),
+        (
+            "SELECT * FROM t WHERE id = ?",
+            "SELECT * FROM t WHERE id = ?",
+        ),
         ("SELECT * FROM t LIMIT 10, 20", "SELECT * FROM t LIMIT ?, ?"),
         ("", ""),
     ];
@@ -154,7 +184,11 @@ fn table_top_k_is_exact_for_a_skewed_workload() {
     let mut rng = Rng(42);
     let mut hot_calls = [0u64; 5];
     for i in 0..100_000u64 {
-        let cold = format!("SELECT c{} FROM cold WHERE id = {}", rng.next() % 1_000_000, i);
+        let cold = format!(
+            "SELECT c{} FROM cold WHERE id = {}",
+            rng.next() % 1_000_000,
+            i
+        );
         table.record(cold.as_bytes(), &sample(10));
         if i % 10 == 0 {
             let hot = (i / 10 % 5) as usize;
@@ -173,7 +207,9 @@ fn table_top_k_is_exact_for_a_skewed_workload() {
             .collect::<Vec<_>>()
     );
     for digest in &snapshot.digests {
-        let hot: usize = digest.text["SELECT * FROM hot".len()..][..1].parse().unwrap();
+        let hot: usize = digest.text["SELECT * FROM hot".len()..][..1]
+            .parse()
+            .unwrap();
         assert_eq!(digest.calls, hot_calls[hot], "{}", digest.text);
         assert_eq!(digest.time_error_seconds, 0.0);
         let expected = hot_calls[hot] as f64 * 0.001 * (hot as f64 + 1.0);
@@ -202,7 +238,10 @@ fn memory_stays_fixed_under_100k_distinct_statements() {
     let end = table.memory_bytes();
     let bound = after_warmup + snapshot.capacity * (MAX_TEXT + 3);
     assert!(end <= bound, "{end} > {bound}");
-    assert!(end < 2 * after_warmup, "{end} vs {after_warmup} after warm-up");
+    assert!(
+        end < 2 * after_warmup,
+        "{end} vs {after_warmup} after warm-up"
+    );
 }
 
 #[test]
@@ -229,5 +268,10 @@ fn store_follows_the_configuration() {
     store.record(&bigger, b"SELECT 3", &sample(1));
     let snapshot = store.snapshot().unwrap();
     assert_eq!((snapshot.top_k, snapshot.digests[0].calls), (7, 1));
-    assert!(DigestConfig { enabled: true, top_k: 0 }.validate().is_err());
+    assert!(DigestConfig {
+        enabled: true,
+        top_k: 0
+    }
+    .validate()
+    .is_err());
 }
