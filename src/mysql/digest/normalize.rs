@@ -176,18 +176,16 @@ impl Render<'_> {
 impl Sink for Render<'_> {
     fn piece(&mut self, piece: Piece<'_>, glued: bool) {
         let after_opener = matches!(self.last, Last::Start | Last::Opener);
+        // `f(` and `t(a, b)` as written: a `(` touching a name stays glued to it.
+        let call = glued && self.last == Last::Name;
         let (text, space, last): (&[u8], bool, Last) = match piece {
             Piece::Literal => (b"?", !after_opener, Last::Other),
-            Piece::List => (
-                b"(...)",
-                !after_opener && !(glued && self.last == Last::Name),
-                Last::Other,
-            ),
+            Piece::List => (b"(...)", !(after_opener || call), Last::Other),
             Piece::Word(text) | Piece::Exact(text) => (text, !after_opener, Last::Name),
             Piece::Punct { byte, joined } => {
                 let space = match byte {
                     b')' | b',' | b'.' | b';' => false,
-                    b'(' => !after_opener && !(glued && self.last == Last::Name),
+                    b'(' => !(after_opener || call),
                     b'@' => !glued,
                     _ if joined && self.last == Last::Operator => false,
                     _ => !after_opener,

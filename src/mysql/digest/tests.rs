@@ -156,7 +156,7 @@ fn space_saving_keeps_the_heavy_keys_exact() {
         }
     }
     let mut held: Vec<_> = sketch.slots().iter().collect();
-    held.sort_by(|a, b| b.weight.cmp(&a.weight));
+    held.sort_by_key(|slot| std::cmp::Reverse(slot.weight));
     let top: Vec<u64> = held.iter().take(10).map(|s| s.key).collect();
     assert_eq!(top, (0..10).rev().collect::<Vec<_>>());
     for slot in held.iter().take(10) {
