@@ -53,6 +53,7 @@ def test_core_receives_users_roles_and_policy(monkeypatch: pytest.MonkeyPatch) -
         "server_version": None,
         "max_packet_bytes": 64 * 1024 * 1024,
         "kill_admins": [],
+        "digests": {"enabled": True, "top_k": 50},
     }
     mysql = config.backends[0].mysql
     assert mysql is not None and mysql.monitor is not None
@@ -116,6 +117,18 @@ BAD = {
     "unknown kill admin": (
         set_at("backends.0.mysql.kill_admins", ["root"]),
         f"{DB}.mysql: kill_admins names users not in mysql.users: root",
+    ),
+    "digests top_k zero": (
+        set_at("backends.0.mysql.digests", {"top_k": 0}),
+        f"{DB}.mysql.digests.top_k: input should be greater than or equal to 1",
+    ),
+    "digests top_k too large": (
+        set_at("backends.0.mysql.digests", {"top_k": 5000}),
+        f"{DB}.mysql.digests.top_k: input should be less than or equal to 1000",
+    ),
+    "unknown digests key": (
+        set_at("backends.0.mysql.digests", {"enabled": True, "size": 3}),
+        f"{DB}.mysql.digests.size: unknown key",
     ),
     "unknown mysql key": (
         set_at("backends.0.mysql.pool_size", 5),

@@ -24,6 +24,7 @@ from fastlb.errors import (
     "name",
     [
         "MAX_WEIGHT",
+        "MYSQL_DIGESTS_MAX_TOP_K",
         "SERVER_STATES",
         "SERVER_STATUSES",
         "SERVER_ROLES",

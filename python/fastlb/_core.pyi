@@ -9,6 +9,7 @@ __all__ = [
     "FRONTEND_MODES",
     "HTTP_PROXY_OWNED_HEADERS",
     "MAX_WEIGHT",
+    "MYSQL_DIGESTS_MAX_TOP_K",
     "SERVER_ROLES",
     "SERVER_STATES",
     "SERVER_STATUSES",
@@ -22,10 +23,12 @@ __all__ = [
     "__version__",
     "build_info",
     "classify_statement",
+    "normalize_statement",
 ]
 
 __version__: str
 HTTP_PROXY_OWNED_HEADERS: list[str]
+MYSQL_DIGESTS_MAX_TOP_K: int
 
 # The core's limits and enumerations (fastlb.contract is their typed spelling; a test keeps
 # the two equal).
@@ -117,6 +120,10 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """A snapshot of every counter (lock-free reads); its one typed description is
         `fastlb.api.stats_models.StatsSnapshot`."""
+    def mysql_digests(self) -> dict[str, Any]:
+        """The top query digests of each `mode: mysql` frontend, by frontend name: `backend`,
+        then (once a statement was recorded) `top_k`, `tracked`, `capacity`, `evictions` and
+        `digests` (heaviest total time first); see README "Query digests"."""
 
 @final
 class WeightedRoundRobin:
@@ -232,3 +239,6 @@ class RoutingPolicy:
         but str or bytes."""
     def decide(self, sql: str | bytes, session: SessionView | None = None) -> Routing:
         """`route()` with the matching rule and the statement's classification."""
+
+def normalize_statement(sql: str | bytes) -> tuple[str, str]:
+    """A statement's query digest as the proxy counts it: (16 hex digits, normalised text)."""

@@ -454,6 +454,14 @@ class LoadBalancer:
             raise KeyError(f"backend {backend!r} has no MySQL monitor (mysql.monitor)")
         return monitors.switchover(backend, to)
 
+    def mysql_digests(self) -> dict[str, Any]:
+        """The top query digests of each `mode: mysql` frontend, by frontend name (shape:
+        README "Query digests"); after `stop()`, the final ones."""
+        engine = self._engine or self._stopped_engine
+        if engine is None:
+            raise NotRunningError("the load balancer has not been started")
+        return engine.mysql_digests()
+
     @property
     def addresses(self) -> dict[str, str]:
         """Frontend name -> the bound `ip:port` (the real port when the config said 0)."""

@@ -90,6 +90,23 @@ def _parser() -> argparse.ArgumentParser:
         help="refresh period, e.g. 500ms or 2s (default 1s)",
     )
     stats.add_argument("--once", action="store_true", help="print one table and exit")
+    stats.add_argument(
+        "--digests",
+        action="store_true",
+        help="the heaviest statements of mode mysql frontends (query digests) instead",
+    )
+    stats.add_argument(
+        "--sort",
+        choices=["time", "calls", "errors"],
+        default="time",
+        help="with --digests: order by total time, calls or errors (default time)",
+    )
+    stats.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        help="with --digests: at most this many statements per frontend (default 20)",
+    )
     stats.set_defaults(handler=_stats)
 
     imports = commands.add_parser(
@@ -342,7 +359,11 @@ def _import_haproxy(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from .stats_view import run_stats  # rich is only needed here
+    if args.digests:
+        from .digests_view import run_digests  # rich is only needed here
+
+        return run_digests(args.api, args.interval, args.once, args.sort, max(1, args.limit))
+    from .stats_view import run_stats
 
     return run_stats(args.api, args.interval, args.once)
 

@@ -16,6 +16,7 @@ backends:
         - {match: "^SELECT .* FROM reports", route: primary}
       kill_admins: [dba]              # may KILL any session (others: their own user's)
       failover: {mode: auto, replication_user: repl, ...}   # config_mysql_failover.py
+      digests: {enabled: true, top_k: 50}  # the heaviest statements by total time
 ```
 """
 
@@ -33,10 +34,18 @@ from pydantic import (
     model_validator,
 )
 
+from .contract import MYSQL_DIGESTS_MAX_TOP_K
 from .config_mysql_failover import MysqlFailoverConfig
 from .config_types import PositiveDuration, field_error
 
-__all__ = ["MonitorConfig", "MysqlConfig", "MysqlFailoverConfig", "MysqlRule", "MysqlUser"]
+__all__ = [
+    "MonitorConfig",
+    "MysqlConfig",
+    "MysqlDigests",
+    "MysqlFailoverConfig",
+    "MysqlRule",
+    "MysqlUser",
+]
 
 _UserName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 # Large enough for any statement a client should send, small enough that a hostile client
@@ -90,6 +99,15 @@ class MysqlRule(_Model):
     route: Literal["primary", "replica"]
 
 
+class MysqlDigests(_Model):
+    """Query digests: per normalised statement, calls, errors, rows and latency, for the
+    `top_k` heaviest by total time (fixed memory: the core's Space-Saving sketch)."""
+
+    enabled: bool = True
+    #: The core's limit (`contract.MYSQL_DIGESTS_MAX_TOP_K`) also bounds the metric labels.
+    top_k: Annotated[int, Field(ge=1, le=MYSQL_DIGESTS_MAX_TOP_K)] = 50
+
+
 class MysqlConfig(_Model):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
@@ -104,6 +122,7 @@ class MysqlConfig(_Model):
     kill_admins: list[_UserName] = []
     #: Switchover / failover / rejoin (config_mysql_failover.py); off when absent.
     failover: MysqlFailoverConfig | None = None
+    digests: MysqlDigests = MysqlDigests()
 
     @model_validator(mode="after")
     def _admins_are_users(self) -> MysqlConfig:
@@ -129,4 +148,5 @@ class MysqlConfig(_Model):
             "server_version": self.server_version,
             "max_packet_bytes": self.max_packet_size,
             "kill_admins": list(self.kill_admins),
+            "digests": {"enabled": self.digests.enabled, "top_k": self.digests.top_k},
         }

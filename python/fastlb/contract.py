@@ -15,6 +15,7 @@ __all__ = [
     "CHECK_TYPES",
     "FRONTEND_MODES",
     "MAX_WEIGHT",
+    "MYSQL_DIGESTS_MAX_TOP_K",
     "SERVER_ROLES",
     "SERVER_STATES",
     "SERVER_STATUSES",
@@ -30,6 +31,9 @@ __all__ = [
 
 MAX_WEIGHT: Final = 256
 """A server weight is 0..MAX_WEIGHT (HAProxy's range); 0 takes no new connections."""
+MYSQL_DIGESTS_MAX_TOP_K: Final = 1000
+"""The most query digests a mysql frontend reports (`mysql.digests.top_k`); it bounds the
+metric labels too."""
 
 ServerState = Literal["ready", "drain", "maint"]
 """The operator's say over a server: drain and maint take no new connections."""

@@ -90,6 +90,9 @@ pub struct MysqlConfig {
     /// user's sessions, as on a server).
     #[serde(default)]
     pub kill_admins: Vec<String>,
+    /// Query digests (`mysql.digests`).
+    #[serde(default)]
+    pub digests: crate::mysql::digest::DigestConfig,
 }
 
 fn default_causal_timeout_ms() -> u64 {
@@ -115,7 +118,7 @@ impl MysqlConfig {
         for rule in &self.rules {
             compile_rule(&rule.pattern)?;
         }
-        Ok(())
+        self.digests.validate()
     }
 }
 
@@ -204,6 +207,7 @@ mod tests {
             server_version: None,
             max_packet_bytes: 1024,
             kill_admins: vec![],
+            digests: Default::default(),
         })
     }
 

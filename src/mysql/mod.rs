@@ -7,12 +7,14 @@
 //! - `session/`: one client's session — the routing policy (`route.rs`), its server
 //!   connections (`upstream.rs`), the command loop, prepared statements, state replay.
 //!
-//! `config` (the `mysql:` section) and `stats` (its counters) serve all three. The
+//! `config` (the `mysql:` section), `stats` (its counters) and `digest` (per-statement
+//! figures of the heaviest statements) serve all three. The
 //! classifier and the routing policy are shared with `fastlb.mysql.Router` through
 //! `fastlb._core.classify_statement` and `fastlb._core.RoutingPolicy`.
 
 pub mod classify;
 pub mod config;
+pub mod digest;
 pub mod protocol;
 mod role;
 pub mod session;

@@ -32,6 +32,8 @@ pub struct MysqlCounters {
     pub protocol_errors: AtomicU64,
     /// Server connections lost in the middle of a session.
     pub server_errors: AtomicU64,
+    /// The heaviest statements by total time (`mysql.digests`).
+    pub digests: crate::mysql::digest::DigestStore,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -129,3 +129,33 @@ fn check(s: &Server, kind: CheckKind) -> CheckSnapshot {
         consecutive_failures: record.failures,
     }
 }
+
+/// A `mode: mysql` frontend's query digests (`GET /api/mysql/digests`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FrontendDigests {
+    pub backend: String,
+    /// None until the frontend's first statement (or with `mysql.digests.enabled: false`).
+    #[serde(flatten)]
+    pub table: Option<crate::mysql::digest::TableSnapshot>,
+}
+
+impl Engine {
+    /// The top digests of every `mode: mysql` frontend, by frontend name. Copies each
+    /// worker's sketch under its shard lock (a few microseconds per shard).
+    pub fn mysql_digests(&self) -> BTreeMap<String, FrontendDigests> {
+        let state = self.lock();
+        state
+            .frontends
+            .iter()
+            .filter(|l| l.frontend.mode == FrontendMode::Mysql)
+            .map(|l| {
+                let f = &l.frontend;
+                let digests = FrontendDigests {
+                    backend: f.backend().name.clone(),
+                    table: f.stats.mysql.digests.snapshot(),
+                };
+                (f.name.clone(), digests)
+            })
+            .collect()
+    }
+}

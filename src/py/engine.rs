@@ -134,4 +134,10 @@ impl PyEngine {
         let snapshot = self.engine.snapshot();
         Ok(pythonize::pythonize(py, &snapshot)?)
     }
+
+    /// The top query digests of each `mode: mysql` frontend, by frontend name.
+    fn mysql_digests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let digests = self.engine.mysql_digests();
+        Ok(pythonize::pythonize(py, &digests)?)
+    }
 }

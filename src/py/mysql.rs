@@ -103,6 +103,19 @@ fn with_sql<T>(sql: &Bound<'_, PyAny>, caller: &str, then: impl FnOnce(&[u8]) ->
 }
 
 /// Classifies one statement text (`str`, or `bytes` in the connection's charset).
+/// The query digest of a statement: (16 hex digits, normalised text), as the proxy counts it.
+#[pyfunction]
+fn normalize_statement(sql: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    with_sql(sql, "normalize_statement", |sql| {
+        let mut text = String::new();
+        crate::mysql::digest::render(sql, &mut text);
+        (
+            format!("{:016x}", crate::mysql::digest::fingerprint(sql)),
+            text,
+        )
+    })
+}
+
 #[pyfunction]
 fn classify_statement(sql: &Bound<'_, PyAny>) -> PyResult<PyStatementClass> {
     let inner = with_sql(sql, "classify_statement", classify)?;
@@ -264,5 +277,8 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRouting>()?;
     m.add_class::<PyRoutingPolicy>()?;
     m.add_function(wrap_pyfunction!(classify_statement, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_statement, m)?)?;
+    // `mysql.digests.top_k`'s limit: config_mysql checks it for field-named errors.
+    m.add("MYSQL_DIGESTS_MAX_TOP_K", crate::mysql::digest::MAX_TOP_K)?;
     Ok(())
 }

@@ -18,7 +18,9 @@ from ..errors import (
 )
 from . import dashboard
 from .auth import bearer_token_guard
+from .digests import digests_router
 from .metrics import StatsCollector
+from .metrics_digests import DigestCollector
 from .models import (
     ConfigProblem,
     ConfigProblems,
@@ -59,6 +61,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
     # LoadBalancer of the process, and the embedding program's own metrics.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(balancer.stats))
+    registry.register(DigestCollector(balancer.mysql_digests))
     write_guard = [Depends(bearer_token_guard(token))] if token else []
     write_errors = {**_UNAUTHORIZED} if token else {}
 
@@ -178,6 +181,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
                 problems.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
             )
 
+    app.include_router(digests_router(balancer))
     app.include_router(node_router(balancer, write_guard, write_errors))
     app.include_router(mysql_router(balancer, write_guard, write_errors))
     app.include_router(dashboard.router)

@@ -40,6 +40,8 @@ pub(crate) struct Lexer<'a> {
     /// Where the last name-like token (word, string, quoted identifier) ended: an `@` right
     /// there joins an account name (`'app'@'%'`, `root@localhost`), it is not a variable.
     name_end: usize,
+    /// Where the last token returned began (`span`): the query digest renders tokens from it.
+    token_start: usize,
 }
 
 /// Bytes of unquoted identifiers, keywords and numbers: ASCII letters and digits, `_`, `$`,
@@ -71,7 +73,18 @@ impl<'a> Lexer<'a> {
             pos: 0,
             in_executable_comment: false,
             name_end: usize::MAX,
+            token_start: 0,
         }
+    }
+
+    /// The source bytes of the last token returned (quotes and `@` included).
+    pub(crate) fn span(&self) -> &'a [u8] {
+        self.sql.get(self.token_start..self.pos).unwrap_or_default()
+    }
+
+    /// Where the last token returned began, as an offset in the text.
+    pub(crate) fn token_start(&self) -> usize {
+        self.token_start
     }
 
     fn at(&self, offset: usize) -> Option<u8> {
@@ -213,6 +226,7 @@ impl<'a> Lexer<'a> {
     fn token(&mut self) -> Option<Token<'a>> {
         loop {
             self.skip_while(is_space);
+            self.token_start = self.pos;
             let byte = self.at(0)?;
             let next = self.at(1);
             match byte {

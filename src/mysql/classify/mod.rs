@@ -23,7 +23,7 @@ mod classifier;
 mod cursor;
 mod functions;
 mod intercept;
-mod lexer;
+pub(crate) mod lexer;
 mod statements;
 
 use crate::mysql::Role;

@@ -5,6 +5,7 @@ use super::route::decide;
 use super::upstream::UpstreamError;
 use super::{Flow, Session, Unplaced};
 use crate::mysql::classify::{classify, intercept, Classification, Intercept, Kind};
+use crate::mysql::digest::Sample;
 use crate::mysql::protocol::login;
 use crate::mysql::protocol::packet::{command, error_code};
 use crate::mysql::protocol::stream::{Packet, ReadError};
@@ -151,6 +152,7 @@ impl Session {
         // is safe to run again elsewhere (a replica that just died is the usual case).
         let retryable = class.kind == Kind::Read && self.view().open_transaction.is_none();
         let mut attempts = if retryable { 2 } else { 1 };
+        let started = std::time::Instant::now();
         loop {
             attempts -= 1;
             let which = match self
@@ -171,6 +173,18 @@ impl Session {
             };
             match result {
                 Ok(outcome) => {
+                    if is_query {
+                        self.frontend.stats.mysql.digests.record(
+                            &self.settings.config.digests,
+                            text,
+                            &Sample {
+                                latency: started.elapsed(),
+                                error: outcome.error.is_some(),
+                                rows: outcome.rows,
+                                route: which,
+                            },
+                        );
+                    }
                     let changes_state = !is_query || class.kind == Kind::SessionState;
                     if changes_state && outcome.error.is_none() {
                         self.record_state(packet.payload(), which);

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub forwarded: bool,
     /// Bytes sent to the client.
     pub bytes: u64,
+    /// Result-set rows (query digests count them).
+    pub rows: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,9 @@ async fn forward_into(
                 _ => false,
             };
         if data {
+            if !is_continuation && phase == Phase::Rows {
+                outcome.rows += 1;
+            }
             if !continuation {
                 phase = count_data_packet(phase);
             }
