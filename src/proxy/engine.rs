@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -11,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::frontend::Frontend;
 use super::global_limit::GlobalLimit;
-use super::listener::{accept_loop, bind};
+use super::listener::{accept_loop, adopt, bind, join};
 use super::workers::Workers;
 use crate::balancer::{AdminState, Backend};
 use crate::config::{BackendConfig, CoreConfig, FrontendConfig, ServerConfig, SpliceMode};
@@ -39,6 +40,23 @@ pub(super) struct State {
     pub frontends: Vec<Listening>,
     /// The worker threads, while running.
     pub runtime: Option<Workers>,
+    /// Listeners handed over by the process this one upgrades, until `start` uses them.
+    pub inherited: Vec<Inherited>,
+}
+
+/// One frontend's listening sockets as another fastlb process handed them over.
+pub(super) struct Inherited {
+    pub name: String,
+    /// The frontend's configured address there (port 0 stays 0).
+    pub configured: SocketAddr,
+    pub listeners: Vec<std::net::TcpListener>,
+}
+
+/// A frontend's listening sockets, duplicated for another process (`export_listeners`).
+pub struct ExportedListeners {
+    pub frontend: String,
+    pub configured: SocketAddr,
+    pub fds: Vec<OwnedFd>,
 }
 
 /// A frontend and, while running, its accept loops.
@@ -51,32 +69,67 @@ pub(super) struct Listening {
 pub(super) struct AcceptLoop {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The listeners' descriptors, owned by the tasks: valid until `close` (which takes
+    /// `self`), so `export_listeners` may duplicate them under the state lock.
+    fds: Vec<RawFd>,
 }
 
 impl AcceptLoop {
-    /// Spawns one accept loop per worker, each on its own listener (from `bind_frontend`).
+    /// Spawns one accept loop per listener (from `bind_frontend`: one per worker), listener
+    /// `i` on worker `i % workers`: after an upgrade to fewer workers, a worker serves more
+    /// than one of the inherited sockets rather than closing one (and resetting its queue).
     pub fn spawn(
         workers: &Workers,
         frontend: &Arc<Frontend>,
         global: &Arc<GlobalLimit>,
         listeners: Vec<std::net::TcpListener>,
     ) -> Result<Self> {
+        let registered = Self::register(workers, listeners)?;
+        Ok(Self::spawn_registered(
+            workers, frontend, global, registered,
+        ))
+    }
+
+    /// Registers each listener with the epoll of the worker that will accept on it (the
+    /// fallible half of `spawn`: a reload does it while planning).
+    pub fn register(
+        workers: &Workers,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> Result<Vec<TcpListener>> {
+        let handles = workers.handles();
+        listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                let _entered = handles[index % handles.len()].enter();
+                TcpListener::from_std(listener).map_err(Error::Runtime)
+            })
+            .collect()
+    }
+
+    /// Starts the accept loops on listeners from `register` (same order). Cannot fail.
+    pub fn spawn_registered(
+        workers: &Workers,
+        frontend: &Arc<Frontend>,
+        global: &Arc<GlobalLimit>,
+        listeners: Vec<TcpListener>,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::with_capacity(listeners.len());
-        for (worker, listener) in workers.handles().iter().zip(listeners) {
-            // Registered with this worker's epoll: its connections are served there.
-            let listener = {
-                let _entered = worker.enter();
-                TcpListener::from_std(listener).map_err(Error::Runtime)?
-            };
-            tasks.push(worker.spawn(accept_loop(
-                listener,
-                frontend.clone(),
-                global.clone(),
-                stopped.clone(),
-            )));
-        }
-        Ok(AcceptLoop { stop, tasks })
+        let fds = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+        let handles = workers.handles();
+        let tasks = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                handles[index % handles.len()].spawn(accept_loop(
+                    listener,
+                    frontend.clone(),
+                    global.clone(),
+                    stopped.clone(),
+                ))
+            })
+            .collect();
+        AcceptLoop { stop, tasks, fds }
     }
 
     /// Closes the listeners: new connections are refused once this returns.
@@ -85,6 +138,16 @@ impl AcceptLoop {
         for task in self.tasks {
             let _ = workers.block_on(task);
         }
+    }
+
+    /// Duplicates of the listening sockets (close-on-exec), for another process.
+    fn duplicate(&self) -> std::io::Result<Vec<OwnedFd>> {
+        self.fds
+            .iter()
+            // SAFETY: the accept tasks own these descriptors until `close`, which needs
+            // `self`; the caller holds `&self` under the engine's state lock.
+            .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned())
+            .collect()
     }
 }
 
@@ -136,6 +199,7 @@ impl Engine {
                 backends,
                 frontends,
                 runtime: None,
+                inherited: Vec::new(),
             }),
         })
     }
@@ -152,17 +216,22 @@ impl Engine {
         if state.runtime.is_some() {
             return Ok(());
         }
+        let mut inherited = std::mem::take(&mut state.inherited);
         let listeners = state
             .frontends
             .iter()
             .map(|l| {
-                bind_frontend(
-                    &l.frontend.name,
-                    l.frontend.addresses().configured,
-                    self.workers,
-                )
+                let name = &l.frontend.name;
+                let configured = l.frontend.addresses().configured;
+                match take_inherited(&mut inherited, name, configured) {
+                    Some(adopted) => top_up(name, adopted, self.workers),
+                    None => bind_frontend(name, configured, self.workers),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
+        // What no frontend wants any more closes here; the old process closes its copies
+        // when it stops accepting (a frontend removed by the upgrade).
+        drop(inherited);
         ignore_sigpipe();
         raise_open_files_limit();
         let runtime = Workers::start(self.workers)?;
@@ -204,6 +273,59 @@ impl Engine {
         }
         // Dropping the workers' tasks closes their sockets (and ends the health checks).
         runtime.shutdown();
+    }
+
+    /// Before `start`: serve `frontend` (configured at `configured`) on these listening
+    /// sockets, handed over by the process this one upgrades, instead of binding its
+    /// address. A frontend of the new configuration on the same address (and, for port 0,
+    /// the same name) takes them; one with fewer than `workers` sockets gets more in the
+    /// same SO_REUSEPORT group.
+    pub fn adopt_listeners(
+        &self,
+        frontend: &str,
+        configured: SocketAddr,
+        fds: Vec<OwnedFd>,
+    ) -> Result<()> {
+        let listeners = fds
+            .into_iter()
+            .map(adopt)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|source| Error::Bind {
+                frontend: frontend.to_string(),
+                addr: configured,
+                source,
+            })?;
+        let mut state = self.lock();
+        if state.runtime.is_some() {
+            return Err(Error::Config(
+                "listeners can only be adopted before start".into(),
+            ));
+        }
+        state.inherited.push(Inherited {
+            name: frontend.to_string(),
+            configured,
+            listeners,
+        });
+        Ok(())
+    }
+
+    /// Duplicates of every running frontend's listening sockets, for a new fastlb process
+    /// that takes over (`fastlb serve --upgrade`). This process keeps accepting on them
+    /// until it stops.
+    pub fn export_listeners(&self) -> Result<Vec<ExportedListeners>> {
+        let state = self.lock();
+        state
+            .frontends
+            .iter()
+            .filter_map(|l| Some((&l.frontend, l.accept.as_ref()?)))
+            .map(|(frontend, accept)| {
+                Ok(ExportedListeners {
+                    frontend: frontend.name.clone(),
+                    configured: frontend.addresses().configured,
+                    fds: accept.duplicate().map_err(Error::Runtime)?,
+                })
+            })
+            .collect()
     }
 
     pub fn is_running(&self) -> bool {
@@ -308,6 +430,41 @@ pub(super) fn new_frontend(
         tls,
         http,
     )))
+}
+
+/// Removes and returns the inherited listeners of the frontend `name` at `configured`.
+fn take_inherited(
+    inherited: &mut Vec<Inherited>,
+    name: &str,
+    configured: SocketAddr,
+) -> Option<Vec<std::net::TcpListener>> {
+    // Port 0 names no address: only the frontend of the same name can claim its sockets.
+    let index = inherited
+        .iter()
+        .position(|i| i.configured == configured && (configured.port() != 0 || i.name == name))?;
+    Some(inherited.remove(index).listeners)
+}
+
+/// Inherited listeners, plus new members of their SO_REUSEPORT group up to one per worker.
+fn top_up(
+    name: &str,
+    mut listeners: Vec<std::net::TcpListener>,
+    workers: usize,
+) -> Result<Vec<std::net::TcpListener>> {
+    let Some(first) = listeners.first() else {
+        return Err(Error::Config(format!(
+            "frontend {name:?}: no inherited listener"
+        )));
+    };
+    let bound = first.local_addr().map_err(Error::Runtime)?;
+    let missing = workers.saturating_sub(listeners.len());
+    let joined = join(bound, missing).map_err(|source| Error::Bind {
+        frontend: name.to_string(),
+        addr: bound,
+        source,
+    })?;
+    listeners.extend(joined);
+    Ok(listeners)
 }
 
 /// A frontend's TLS termination, its certificate files read now.

@@ -11,7 +11,7 @@ pub(crate) mod session;
 mod snapshot;
 mod workers;
 
-pub use engine::Engine;
+pub use engine::{Engine, ExportedListeners};
 pub use frontend::{ConnectionSlot, Frontend};
 pub use origin::ClientOrigin;
 
