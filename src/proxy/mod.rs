@@ -16,6 +16,8 @@ pub use frontend::{ConnectionSlot, Frontend};
 pub use origin::ClientOrigin;
 
 #[cfg(test)]
+mod reload_tests;
+#[cfg(test)]
 mod runtime_tests;
 #[cfg(test)]
 mod tests;
