@@ -221,9 +221,7 @@ class LoadBalancer:
 
             return prepare_bgp(self.config, engine)
         assert self.config.failover is not None
-        speaker = VrrpSpeaker(
-            self.config.failover, lambda: serving_problem(engine), resume=resume
-        )
+        speaker = VrrpSpeaker(self.config.failover, lambda: serving_problem(engine), resume=resume)
         try:
             speaker.prepare()
         except ConfigError as exc:

@@ -165,9 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
         except (UpgradeError, ValueError, KeyError) as exc:
             log.error("cannot upgrade: %s", exc)
             return EXIT_FAILURE
-        log.info(
-            "upgrade: received %d frontends' listening sockets", len(inherited.listeners)
-        )
+        log.info("upgrade: received %d frontends' listening sockets", len(inherited.listeners))
     lifecycle = Lifecycle(args, upgrade_socket, inherited)
     try:
         return asyncio.run(_serve_until_signalled(balancer, lifecycle))
@@ -223,9 +221,7 @@ async def _serve_until_signalled(balancer: LoadBalancer, lifecycle: Lifecycle) -
     except OSError as exc:
         log.warning("upgrade socket %s: %s (upgrades disabled)", lifecycle.path, exc)
     try:
-        return await _serve_started(
-            balancer, notifier, stop_requested, reload_requested, lifecycle
-        )
+        return await _serve_started(balancer, notifier, stop_requested, reload_requested, lifecycle)
     finally:
         lifecycle.close()
         notifier.close()

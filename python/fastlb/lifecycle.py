@@ -27,9 +27,7 @@ CHILD_POLL = 0.2
 class Lifecycle:
     """The upgrade socket of one `fastlb serve` process, and what it inherited, if anything."""
 
-    def __init__(
-        self, args: argparse.Namespace, path: Path, inherited: Inheritance | None
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, path: Path, inherited: Inheritance | None) -> None:
         self.args = args
         self.path = path
         self.inherited = inherited

@@ -44,7 +44,9 @@ def parse_wrk(output: str) -> WrkResult:
     requests = re.search(r"(\d+) requests in", output)
     assert requests is not None, output
     errors = dict.fromkeys(("connect", "read", "write", "timeout"), 0)
-    found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    found = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     if found:
         errors = dict(zip(errors, map(int, found.groups()), strict=True))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -55,9 +57,7 @@ def start_wrk(port: int, *headers: str) -> subprocess.Popen[str]:
     argv = ["wrk", "-t1", "-c8", f"-d{LOAD_SECONDS}s", "--timeout", "10s"]
     for header in headers:
         argv += ["-H", header]
-    return subprocess.Popen(
-        [*argv, f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen([*argv, f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, text=True)
 
 
 class MysqlClients:
@@ -150,9 +150,11 @@ def test_an_upgrade_under_load_refuses_and_loses_nothing(tmp_path: Path, pair: P
             new_api.proc = new  # only for its api() helper
             # The new process serves while the load still runs: its own counters move.
             served = wait_until(
-                lambda: new_api.api("GET", "/api/stats")[1]["frontends"]["web"]["total_connections"]
-                if new.poll() is None and _answers(new_api)
-                else 0,
+                lambda: (
+                    new_api.api("GET", "/api/stats")[1]["frontends"]["web"]["total_connections"]
+                    if new.poll() is None and _answers(new_api)
+                    else 0
+                ),
                 timeout=LOAD_SECONDS,
             )
             assert served > 0
