@@ -145,9 +145,11 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 	cargo fmt
 
 .PHONY: bench
-bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...), then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
+bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct and causal_reads off/session/global (MYSQL_ARGS=...), the MySQL primary failover outage (MYSQL_FAILOVER_ARGS="--runs 5"), then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
 	$(PY) -m bench $(ARGS)
 	$(PY) -m bench.mysql $(MYSQL_ARGS)
+	$(PY) -m bench.mysql_causal $(MYSQL_ARGS)
+	$(PY) -m bench.mysql_failover $(MYSQL_FAILOVER_ARGS)
 	$(PY) -m bench.failover $(FAILOVER_ARGS)
 	$(PY) -m bench.scaleout
 
@@ -189,9 +191,22 @@ loadtest-ci: install ## Short load test (3 s per target and scenario) into a tem
 	done; \
 	rm -rf "$$out"
 
+# The WRR picks run through the binding, a Cython build of the pure-Python reference, a Cython
+# extension type doing the binding's work, and the reference itself; Cython is built for this
+# only (loadtests/micro/cython_build.py, into target/cython-microbench/).
 .PHONY: microbench
-microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python (loadtests/micro)
-	$(VENV)/bin/pytest loadtests/micro --benchmark-columns=min,median,mean,ops,rounds --benchmark-sort=name $(ARGS)
+microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python, beside Cython builds (loadtests/micro); writes BENCHMARKS-microbench.md
+	out=$$(mktemp); \
+	$(VENV)/bin/pytest loadtests/micro --benchmark-columns=min,median,mean,ops,rounds \
+		--benchmark-sort=name --benchmark-json="$$out" $(ARGS); \
+	$(PY) -m loadtests.micro.report "$$out" BENCHMARKS-microbench.md; \
+	rm -f "$$out"
+
+# Mixed traffic through one `fastlb serve` for DURATION (600, 10m), with reloads, weight changes,
+# backend restarts and an upgrade; fails on resource growth or unexpected client errors.
+.PHONY: soak
+soak: install ## Soak test (DURATION=600 seconds by default, OUT=bench/soak/results): resources and client errors under traffic, reloads, restarts; writes OUT/report.md and a plot
+	$(PY) -m bench.soak --duration $(or $(DURATION),600) --output-dir $(or $(OUT),bench/soak/results)
 
 .PHONY: demo
 demo: install ## Run the whole demo topology on localhost (Ctrl-C stops it)

@@ -26,7 +26,7 @@ use super::upstream::{acquire, release, Acquired, Affinity};
 use super::HttpBackendConfig;
 use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
-use crate::proxy::session::Upstream;
+use crate::proxy::session::ServerStream;
 use crate::proxy::Frontend;
 use crate::stats::bump;
 
@@ -297,7 +297,7 @@ where
 /// The request body streams from the client while the response head is awaited.
 #[allow(clippy::too_many_arguments)]
 async fn upload_and_read_head<S>(
-    conn: &mut Upstream,
+    conn: &mut ServerStream,
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
     body: &mut BodyReader,
@@ -353,7 +353,7 @@ async fn deliver<S>(
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
     response: &ResponseHead,
-    mut conn: Upstream,
+    mut conn: ServerStream,
     server: &Arc<Server>,
     request_body: BodyReader,
     settings: &BackendSettings,

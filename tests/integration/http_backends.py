@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -54,7 +55,11 @@ http {{
         self.conf = workdir / "nginx.conf"
         self.conf.write_text(conf)
         self.output = workdir / "output.log"
-        with self.output.open("wb") as output:
+        self._spawn()
+
+    def _spawn(self) -> None:
+        workdir = self.workdir
+        with self.output.open("ab") as output:
             self.proc = subprocess.Popen(
                 [NGINX, "-c", str(self.conf), "-p", str(workdir)],
                 stdin=subprocess.DEVNULL,
@@ -89,6 +94,14 @@ http {{
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    def restart(self) -> None:
+        """A graceful restart on the same port (a deploy): SIGQUIT lets nginx finish the
+        requests in flight and close its idle keep-alive connections, then a new process."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            self.proc.wait(10)
+        self._spawn()
 
     def close(self) -> None:
         self.kill()

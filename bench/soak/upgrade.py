@@ -1,0 +1,63 @@
+"""The soak's one upgrade: a new `fastlb serve -c FILE --upgrade` takes the running process's
+listening sockets over and the old one drains and exits.
+
+Whether the build offers `--upgrade` is read from `fastlb serve --help`: the soak runs with
+builds that do not have it yet, and then its report says so on a line of its own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.integration.proc import FastlbProcess, fastlb_command
+
+UNAVAILABLE = "upgrade: not available in this build (`fastlb serve --help` offers no --upgrade)"
+
+
+def upgrade_supported() -> bool:
+    result = subprocess.run(
+        [*fastlb_command(), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return "--upgrade" in result.stdout
+
+
+class UpgradingFastlb(FastlbProcess):
+    """`fastlb serve -c FILE --upgrade`: while the old process still holds the ports, they
+    listen and the API answers before this one serves, so ready means "the old one exited and
+    this one is alive and answers"."""
+
+    def __init__(self, config: dict[str, Any], workdir: Path, old: FastlbProcess) -> None:
+        super().__init__(config, workdir)
+        self.old = old
+
+    def start(self) -> UpgradingFastlb:
+        self.config_path.write_text(self.old.config_path.read_text())
+        self._log_file = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [*fastlb_command(), "serve", "-c", str(self.config_path), "--upgrade"],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait_taken_over(self, timeout: float) -> None:
+        """Waits until the old process has exited (it drains first), then until this one is
+        ready; RuntimeError with both logs when either misbehaves."""
+        deadline = time.monotonic() + timeout
+        while self.old.alive():
+            if (code := self.popen.poll()) is not None:
+                raise RuntimeError(f"the upgrading process exited with {code}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the old process still runs after {timeout}s")
+            time.sleep(0.1)
+        if (status := self.old.popen.returncode) != 0:
+            raise RuntimeError(f"the old process exited with {status}:\n{self.old.log()[-2000:]}")
+        self.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
