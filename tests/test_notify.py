@@ -4,6 +4,7 @@ The unit file itself is checked in test_packaging.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -260,3 +261,42 @@ def test_journald_priority_prefix(tmp_path: Path, named_backends: Any) -> None:
 def test_journal_formatter_keeps_priority_on_every_line() -> None:
     record = make_record(logging.WARNING, "first\nsecond")
     assert JournalFormatter().format(record) == "<4>fastlb: first\n<4>second"
+
+
+def test_sigusr2_upgrade_hands_the_service_to_a_new_main_pid(
+    tmp_path: Path, named_backends: Any
+) -> None:
+    """`systemctl reload` (SIGUSR2): the running process starts `fastlb serve --upgrade`,
+    which takes its sockets and tells systemd it is the main process now (MAINPID=, READY=1);
+    the old one drains and exits 0 without STOPPING=1, which would stop the unit."""
+    (backend,) = named_backends("web-01")
+    config = tmp_path / "fastlb.yaml"
+    write_config(config, backend)
+    path = str(tmp_path / "notify.sock")
+    notify_socket = NotifySocket(path, path)
+    env = {"NOTIFY_SOCKET": path, "XDG_RUNTIME_DIR": str(tmp_path)}
+    process = start_serve(config, env)
+    new_pid = None
+    try:
+        ready = notify_socket.next()
+        match = re.search(r"web on (127\.0\.0\.1:\d+)", ready["STATUS"])
+        assert match, ready
+        process.send_signal(signal.SIGUSR2)
+        assert notify_socket.next()["RELOADING"] == "1"
+        upgraded = notify_socket.next()
+        new_pid = int(upgraded["MAINPID"])
+        assert upgraded["READY"] == "1" and new_pid not in (process.pid, os.getpid())
+        # The same port (port 0 in the file: the socket itself was handed over).
+        assert f"web on {match.group(1)}" in upgraded["STATUS"]
+        assert process.wait(timeout=30) == 0
+        assert http_get(f"http://{match.group(1)}/") == "hello from web-01\n"
+        os.kill(new_pid, signal.SIGTERM)
+        assert notify_socket.next()["STOPPING"] == "1"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=20)
+        if new_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(new_pid, signal.SIGKILL)
+        notify_socket.close()

@@ -313,14 +313,16 @@ def test_unit_file_verify_catches_mistakes(tmp_path: Path) -> None:
 
 
 def test_unit_file_settings() -> None:
-    """What the unit promises: notify, reload by SIGHUP, the three capabilities, hardening."""
+    """What the unit promises: notify, reload as an upgrade (SIGUSR2; the new process reports
+    MAINPID=, hence NotifyAccess=all), the three capabilities, hardening."""
     settings: dict[str, list[str]] = {}
     for line in UNIT.read_text().splitlines():
         if "=" in line and not line.startswith("#"):
             key, value = line.split("=", 1)
             settings.setdefault(key, []).append(value)
     assert settings["Type"] == ["notify"]
-    assert settings["ExecReload"][-1] == "/bin/kill -HUP $MAINPID"
+    assert settings["ExecReload"][-1] == "/bin/kill -USR2 $MAINPID"
+    assert settings["NotifyAccess"] == ["all"]
     assert set(settings["AmbientCapabilities"][0].split()) == {
         "CAP_NET_ADMIN",
         "CAP_NET_RAW",

@@ -74,6 +74,14 @@ class Engine:
     def stop(self, timeout: float) -> None:
         """Stop accepting, let established connections finish for up to `timeout` seconds,
         then close what is left. Releases the GIL while it waits. Idempotent."""
+    def adopt_listeners(self, frontend: str, configured: str, fds: list[int]) -> None:
+        """Before `start`: serve the frontend configured at `configured` (`ip:port`) on these
+        listening sockets, handed over by the fastlb this process upgrades, instead of
+        binding. Takes ownership of `fds`, even when it raises (OSError: not a listening
+        TCP socket)."""
+    def export_listeners(self) -> list[tuple[str, str, list[int]]]:
+        """`(frontend, configured ip:port, descriptors)` for each running frontend:
+        close-on-exec duplicates of its listening sockets that the caller owns and closes."""
     @property
     def running(self) -> bool: ...
     def listen_addresses(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .bgp.speaker import BgpSpeaker
     from .failover.speaker import VrrpSpeaker
     from .mysql.topology_sync import TopologyMonitors
+    from .upgrade import Inheritance
 
 __all__ = ["LoadBalancer", "weight_from"]
 
@@ -106,7 +108,13 @@ class LoadBalancer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, *, api_in_thread: bool = True, failover_in_thread: bool = True) -> Self:
+    def start(
+        self,
+        *,
+        api_in_thread: bool = True,
+        failover_in_thread: bool = True,
+        inherited: Inheritance | None = None,
+    ) -> Self:
         """Bind the frontends and start serving; returns self.
 
         Raises ConfigError when a host name does not resolve, OSError naming the frontend
@@ -115,6 +123,10 @@ class LoadBalancer:
         the caller to run with `await serve_api()` on its own event loop. Likewise the
         `failover` speaker (VRRP): checked and its sockets opened here (FailoverError, an
         OSError, for missing capabilities), run in a thread or by `await serve_failover()`.
+
+        `inherited` (`fastlb serve --upgrade`): listening sockets and failover state handed
+        over by the fastlb this process replaces; frontends on the same addresses serve on
+        those sockets instead of binding, and a master stays master.
         """
         with self._lifecycle:
             if self.running:
@@ -129,11 +141,18 @@ class LoadBalancer:
                 raise ConfigError([("", f"the core refused the configuration: {exc}")]) from None
             # Failover's environment and the API's port are checked first: their errors must
             # come before any frontend listens.
+            if inherited is not None:
+                for frontend, listen, fds in inherited.listeners:
+                    engine.adopt_listeners(frontend, listen, fds)
+                inherited.listeners = []
+            resume = inherited.failover if inherited is not None else None
             failover = (
-                self._prepare_failover(engine) if self.config.failover or self.config.bgp else None
+                self._prepare_failover(engine, resume)
+                if self.config.failover or self.config.bgp
+                else None
             )
             try:
-                api = self._bind_api() if self.config.api is not None else None
+                api = self._bind_api(inherited) if self.config.api is not None else None
             except BaseException:
                 if failover is not None:
                     failover.close()
@@ -183,12 +202,13 @@ class LoadBalancer:
         monitors.start()
         return monitors
 
-    def _bind_api(self) -> ApiServer:
+    def _bind_api(self, inherited: Inheritance | None = None) -> ApiServer:
         from .api import ApiServer, create_app  # FastAPI is heavy: import it only when used
 
         api = self.config.api
         assert api is not None
-        server = ApiServer(create_app(self, token=api.token), api.listen)
+        sock = inherited.take_api_socket(api.listen) if inherited is not None else None
+        server = ApiServer(create_app(self, token=api.token), api.listen, sock=sock)
         if api.token is None and not server.loopback:
             log.warning(
                 "the API at %s is reachable beyond this host and has no api.token: anyone who "
@@ -198,7 +218,9 @@ class LoadBalancer:
             )
         return server
 
-    def _prepare_failover(self, engine: Engine) -> VrrpSpeaker | BgpSpeaker:
+    def _prepare_failover(
+        self, engine: Engine, resume: str | None = None
+    ) -> VrrpSpeaker | BgpSpeaker:
         from .failover.health import serving_problem
         from .failover.speaker import VrrpSpeaker
 
@@ -207,7 +229,7 @@ class LoadBalancer:
 
             return prepare_bgp(self.config, engine)
         assert self.config.failover is not None
-        speaker = VrrpSpeaker(self.config.failover, lambda: serving_problem(engine))
+        speaker = VrrpSpeaker(self.config.failover, lambda: serving_problem(engine), resume=resume)
         try:
             speaker.prepare()
         except ConfigError as exc:
@@ -231,16 +253,23 @@ class LoadBalancer:
             raise NotRunningError("no API to serve: not started, or no 'api' section")
         await self._api.serve()
 
-    def stop(self, timeout: float | None = None) -> None:
+    def stop(self, timeout: float | None = None, *, handed_over: bool = False) -> None:
         """Stop accepting, let established connections finish for up to `timeout` seconds
         (default: the config's `drain_timeout`), close what is left, then stop the API.
-        Idempotent."""
+        Idempotent.
+
+        `handed_over`: a new process (`fastlb serve --upgrade`) serves the same sockets and
+        holds the virtual IPs now: keep them (no priority-0 advertisement, no removal) and
+        stop the API first, so that the API's shared socket answers from the new process."""
         with self._lifecycle:
             engine, self._engine = self._engine, None
             api, self._api = self._api, None
+            if handed_over and api is not None:
+                api.stop()
+                api = None
             # Give the virtual IPs up first (priority 0: the peer takes over at once), then
             # drain what this node still serves.
-            self._stop_failover()
+            self._stop_failover(release=not handed_over)
             monitors, self._mysql_monitors = self._mysql_monitors, None
             if monitors is not None:
                 monitors.stop()
@@ -261,17 +290,43 @@ class LoadBalancer:
             if engine is not None:
                 log.info("stopped")
 
-    def _stop_failover(self, timeout: float = 5.0) -> None:
+    def _stop_failover(self, timeout: float = 5.0, release: bool = True) -> None:
         speaker, self._failover = self._failover, None
         thread, self._failover_thread = self._failover_thread, None
         if speaker is None:
             return
-        speaker.request_stop()
+        if release:
+            speaker.request_stop()
+        else:
+            from .failover.speaker import VrrpSpeaker
+
+            # BGP sessions are not handed over: the new process announces again.
+            if isinstance(speaker, VrrpSpeaker):
+                speaker.request_stop(release=False)
+            else:
+                speaker.request_stop()
         if thread is not None:
             thread.join(timeout)
         elif not speaker.wait_stopped(timeout):
             log.warning("failover did not stop within %gs", timeout)
         self._stopped_failover = speaker
+
+    def failover_state(self) -> str | None:
+        """The VRRP state (`master`, `backup`...), for the process that upgrades this one."""
+        from .failover.speaker import VrrpSpeaker
+
+        speaker = self._failover
+        return speaker.state if isinstance(speaker, VrrpSpeaker) else None
+
+    def export_listeners(self) -> list[tuple[str, str, list[int]]]:
+        """Duplicates of the running frontends' listening sockets (the caller closes them)."""
+        return self._require_engine().export_listeners()
+
+    def export_api_socket(self) -> tuple[str, socket.socket] | None:
+        """The API's `listen` setting and a duplicate of its listening socket, if it has one."""
+        if self._api is None or self.config.api is None:
+            return None
+        return self.config.api.listen, self._api.duplicate_socket()
 
     def drain_node(self) -> float:
         """Leave the BGP fleet (`fastlb ctl node drain`): withdraw the virtual IPs now, let

@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import logs
@@ -20,7 +22,9 @@ from .balancer import LoadBalancer
 from .config import Config, load_config, parse_duration
 from .ctl import add_api_arguments, add_ctl_parser
 from .errors import ConfigError
+from .lifecycle import Lifecycle
 from .notify import Notifier, watchdog_interval
+from .upgrade import UpgradeError, default_socket_path, take_over
 
 log = logging.getLogger("fastlb")
 
@@ -59,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         choices=logs.FORMATS,
         help="text (journald's form under systemd) or json: one object per line",
+    )
+    serve.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="take over the listening sockets of the fastlb running with this config file "
+        "(zero-downtime restart or upgrade); it then drains and exits",
+    )
+    serve.add_argument(
+        "--upgrade-socket",
+        metavar="PATH",
+        help="unix socket where a running fastlb hands its sockets over (default: one per "
+        "config file in $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR or the temp directory)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -187,14 +203,30 @@ def _check_with_core(core_json: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     logs.configure(getattr(logging, args.log_level.upper()), args.log_format)
     balancer = LoadBalancer.from_file(args.config)
+    upgrade_socket = (
+        Path(args.upgrade_socket) if args.upgrade_socket else default_socket_path(args.config)
+    )
+    inherited = None
+    if args.upgrade:
+        try:
+            inherited = take_over(upgrade_socket)
+        except (UpgradeError, ValueError, KeyError) as exc:
+            log.error("cannot upgrade: %s", exc)
+            return EXIT_FAILURE
+        log.info("upgrade: received %d frontends' listening sockets", len(inherited.listeners))
+    lifecycle = Lifecycle(args, upgrade_socket, inherited)
     try:
-        return asyncio.run(_serve_until_signalled(balancer))
+        return asyncio.run(_serve_until_signalled(balancer, lifecycle))
     except ConfigError as exc:  # e.g. a host name that does not resolve at start
         exc.source = exc.source or args.config
         raise
+    finally:
+        # Whatever was not adopted (a failed start): the old process carries on.
+        if inherited is not None:
+            inherited.close()
 
 
-async def _serve_until_signalled(balancer: LoadBalancer) -> int:
+async def _serve_until_signalled(balancer: LoadBalancer, lifecycle: Lifecycle) -> int:
     # Handlers first: a SIGTERM that arrives while starting still means "drain and exit 0",
     # and a SIGHUP or SIGUSR1 must never kill the process (their default action).
     stop_requested = asyncio.Event()
@@ -206,21 +238,40 @@ async def _serve_until_signalled(balancer: LoadBalancer) -> int:
     # logrotate's postrotate (nginx's convention): reopening only sets flags in the core,
     # so it runs right here on the loop.
     loop.add_signal_handler(signal.SIGUSR1, balancer.reopen_logs)
+    # HAProxy's and nginx's convention: SIGUSR2 starts a new process that takes over.
+    loop.add_signal_handler(signal.SIGUSR2, lifecycle.upgrade_requested.set)
 
+    inherited = lifecycle.inherited
     try:
         # The API and failover run on this loop rather than threads: one loop for the
         # control plane.
-        balancer.start(api_in_thread=False, failover_in_thread=False)
+        balancer.start(api_in_thread=False, failover_in_thread=False, inherited=inherited)
     except OSError as exc:
         log.error("cannot start: %s", exc.strerror or exc)
         return EXIT_FAILURE
-    # Every frontend (and the API's socket) is bound and listening now: connections queue in
-    # the kernel until served, so units ordered After= this one can connect.
     notifier = Notifier()
-    notifier.ready(_status_line(balancer))
+    if inherited is not None:
+        try:
+            old_pid = await asyncio.to_thread(inherited.complete)
+        except (OSError, ValueError, KeyError) as exc:
+            # Serving already (on the same sockets): the old process decides for itself.
+            log.warning("upgrade: the old process did not confirm the takeover: %s", exc)
+        else:
+            log.info("upgrade: took over from process %d, which drains now", old_pid)
+        # Under systemd this process is the service's main process from now on.
+        notifier.send(MAINPID=os.getpid(), READY=1, STATUS=_status_line(balancer))
+    else:
+        # Every frontend (and the API's socket) is bound and listening now: connections
+        # queue in the kernel until served, so units ordered After= this one can connect.
+        notifier.ready(_status_line(balancer))
     try:
-        return await _serve_started(balancer, notifier, stop_requested, reload_requested)
+        lifecycle.listen()
+    except OSError as exc:
+        log.warning("upgrade socket %s: %s (upgrades disabled)", lifecycle.path, exc)
+    try:
+        return await _serve_started(balancer, notifier, stop_requested, reload_requested, lifecycle)
     finally:
+        lifecycle.close()
         notifier.close()
 
 
@@ -229,8 +280,10 @@ async def _serve_started(
     notifier: Notifier,
     stop_requested: asyncio.Event,
     reload_requested: asyncio.Event,
+    lifecycle: Lifecycle,
 ) -> int:
-    """Serve until a stop signal (or the API or failover dies), then drain and stop."""
+    """Serve until a stop signal, a takeover by a new process (or the API or failover
+    dies), then drain and stop."""
     waiters: set[asyncio.Task[Any]] = {asyncio.create_task(stop_requested.wait())}
     api_task = asyncio.create_task(balancer.serve_api()) if balancer.api_url else None
     if api_task is not None:
@@ -243,15 +296,22 @@ async def _serve_started(
     if balancer.config.failover is not None or balancer.config.bgp is not None:
         failover_task = asyncio.create_task(balancer.serve_failover())
         waiters.add(failover_task)
-    helpers = [asyncio.create_task(_reload_on_sighup(balancer, reload_requested, notifier))]
+    helpers = [
+        asyncio.create_task(_reload_on_sighup(balancer, reload_requested, notifier)),
+        asyncio.create_task(lifecycle.serve_upgrades(balancer, stop_requested)),
+        asyncio.create_task(lifecycle.upgrade_on_signal(notifier, _status_line(balancer))),
+    ]
     interval = watchdog_interval()
     if notifier.enabled and interval is not None:
         helpers.append(asyncio.create_task(_keep_watchdog_fed(notifier, interval)))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for helper in helpers:
         helper.cancel()
-    # The drain may take drain_timeout; the API and failover get a few seconds more to stop.
-    notifier.stopping("draining", needs=balancer.config.drain_timeout + STOP_MARGIN)
+    handed_over = lifecycle.handed_over
+    if not handed_over:
+        # The drain may take drain_timeout; the API and failover get a few seconds more.
+        # (After a takeover the new process is the service: systemd must not see a stop.)
+        notifier.stopping("draining", needs=balancer.config.drain_timeout + STOP_MARGIN)
 
     status = EXIT_OK
     if api_task is not None and api_task.done():
@@ -261,7 +321,7 @@ async def _serve_started(
         log.error("failover stopped unexpectedly: %r", failover_task.exception())
         status = EXIT_FAILURE
     # Draining blocks for up to drain_timeout: keep the loop (and the API) responsive.
-    await asyncio.to_thread(balancer.stop)
+    await asyncio.to_thread(lambda: balancer.stop(handed_over=handed_over))
     for task in (api_task, failover_task):
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)

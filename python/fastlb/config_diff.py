@@ -7,6 +7,9 @@ from .config import BackendConfig, Config, ServerConfig
 
 __all__ = ["describe_changes", "restart_only_changes"]
 
+# What applies them without losing a connection (README "Upgrading without downtime").
+UPGRADE_HINT = " (or `fastlb serve --upgrade`: no connection lost)"
+
 
 def restart_only_changes(old: Config, new: Config) -> list[tuple[str, str]]:
     """`(field, message)` for each change the running core cannot apply (a ConfigError's
@@ -14,11 +17,17 @@ def restart_only_changes(old: Config, new: Config) -> list[tuple[str, str]]:
     problems = []
     if new.workers != old.workers:
         problems.append(
-            ("workers", f"changing workers ({old.workers} -> {new.workers}) needs a restart")
+            (
+                "workers",
+                f"changing workers ({old.workers} -> {new.workers}) needs a restart" + UPGRADE_HINT,
+            )
         )
     if new.splice != old.splice:
         problems.append(
-            ("splice", f"changing splice ({old.splice} -> {new.splice}) needs a restart")
+            (
+                "splice",
+                f"changing splice ({old.splice} -> {new.splice}) needs a restart" + UPGRADE_HINT,
+            )
         )
     return problems
 

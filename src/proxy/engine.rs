@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::frontend::Frontend;
 use super::global_limit::GlobalLimit;
+use super::handover::{take_inherited, top_up, Inherited};
 use super::listener::{accept_loop, bind};
 use super::workers::Workers;
 use crate::balancer::{AdminState, Backend};
@@ -39,6 +41,8 @@ pub(super) struct State {
     pub frontends: Vec<Listening>,
     /// The worker threads, while running.
     pub runtime: Option<Workers>,
+    /// Listeners handed over by the process this one upgrades, until `start` uses them.
+    pub inherited: Vec<Inherited>,
 }
 
 /// A frontend and, while running, its accept loops.
@@ -51,32 +55,67 @@ pub(super) struct Listening {
 pub(super) struct AcceptLoop {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The listeners' descriptors, owned by the tasks: valid until `close` (which takes
+    /// `self`), so `export_listeners` may duplicate them under the state lock.
+    fds: Vec<RawFd>,
 }
 
 impl AcceptLoop {
-    /// Spawns one accept loop per worker, each on its own listener (from `bind_frontend`).
+    /// Spawns one accept loop per listener (from `bind_frontend`: one per worker), listener
+    /// `i` on worker `i % workers`: after an upgrade to fewer workers, a worker serves more
+    /// than one of the inherited sockets rather than closing one (and resetting its queue).
     pub fn spawn(
         workers: &Workers,
         frontend: &Arc<Frontend>,
         global: &Arc<GlobalLimit>,
         listeners: Vec<std::net::TcpListener>,
     ) -> Result<Self> {
+        let registered = Self::register(workers, listeners)?;
+        Ok(Self::spawn_registered(
+            workers, frontend, global, registered,
+        ))
+    }
+
+    /// Registers each listener with the epoll of the worker that will accept on it (the
+    /// fallible half of `spawn`: a reload does it while planning).
+    pub fn register(
+        workers: &Workers,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> Result<Vec<TcpListener>> {
+        let handles = workers.handles();
+        listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                let _entered = handles[index % handles.len()].enter();
+                TcpListener::from_std(listener).map_err(Error::Runtime)
+            })
+            .collect()
+    }
+
+    /// Starts the accept loops on listeners from `register` (same order). Cannot fail.
+    pub fn spawn_registered(
+        workers: &Workers,
+        frontend: &Arc<Frontend>,
+        global: &Arc<GlobalLimit>,
+        listeners: Vec<TcpListener>,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::with_capacity(listeners.len());
-        for (worker, listener) in workers.handles().iter().zip(listeners) {
-            // Registered with this worker's epoll: its connections are served there.
-            let listener = {
-                let _entered = worker.enter();
-                TcpListener::from_std(listener).map_err(Error::Runtime)?
-            };
-            tasks.push(worker.spawn(accept_loop(
-                listener,
-                frontend.clone(),
-                global.clone(),
-                stopped.clone(),
-            )));
-        }
-        Ok(AcceptLoop { stop, tasks })
+        let fds = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+        let handles = workers.handles();
+        let tasks = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                handles[index % handles.len()].spawn(accept_loop(
+                    listener,
+                    frontend.clone(),
+                    global.clone(),
+                    stopped.clone(),
+                ))
+            })
+            .collect();
+        AcceptLoop { stop, tasks, fds }
     }
 
     /// Closes the listeners: new connections are refused once this returns.
@@ -85,6 +124,16 @@ impl AcceptLoop {
         for task in self.tasks {
             let _ = workers.block_on(task);
         }
+    }
+
+    /// Duplicates of the listening sockets (close-on-exec), for another process.
+    pub(super) fn duplicate(&self) -> std::io::Result<Vec<OwnedFd>> {
+        self.fds
+            .iter()
+            // SAFETY: the accept tasks own these descriptors until `close`, which needs
+            // `self`; the caller holds `&self` under the engine's state lock.
+            .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned())
+            .collect()
     }
 }
 
@@ -136,6 +185,7 @@ impl Engine {
                 backends,
                 frontends,
                 runtime: None,
+                inherited: Vec::new(),
             }),
         })
     }
@@ -152,17 +202,22 @@ impl Engine {
         if state.runtime.is_some() {
             return Ok(());
         }
+        let mut inherited = std::mem::take(&mut state.inherited);
         let listeners = state
             .frontends
             .iter()
             .map(|l| {
-                bind_frontend(
-                    &l.frontend.name,
-                    l.frontend.addresses().configured,
-                    self.workers,
-                )
+                let name = &l.frontend.name;
+                let configured = l.frontend.addresses().configured;
+                match take_inherited(&mut inherited, name, configured) {
+                    Some(adopted) => top_up(name, adopted, self.workers),
+                    None => bind_frontend(name, configured, self.workers),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
+        // What no frontend wants any more closes here; the old process closes its copies
+        // when it stops accepting (a frontend removed by the upgrade).
+        drop(inherited);
         ignore_sigpipe();
         raise_open_files_limit();
         let runtime = Workers::start(self.workers)?;

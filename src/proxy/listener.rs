@@ -43,6 +43,35 @@ pub(super) fn bind(address: SocketAddr, workers: usize) -> io::Result<Vec<std::n
     Ok(all)
 }
 
+/// Adds `count` more listening sockets to the SO_REUSEPORT group already bound at `address`
+/// (by this process or, after an upgrade, by the one it took over from).
+pub(super) fn join(address: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    (0..count)
+        .map(|_| listen(bound_socket(address, true)?))
+        .collect()
+}
+
+/// A listening TCP socket handed over by the process this one upgrades (SCM_RIGHTS).
+/// It is the same socket, with the same accept queue, as the old process's: connections
+/// waiting there are served by whichever process accepts them first, none is reset.
+pub(super) fn adopt(fd: std::os::fd::OwnedFd) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::from(fd);
+    // Anything but a listening TCP socket (a stray descriptor) is refused here, before an
+    // accept loop would spin on it.
+    if socket.r#type()? != Type::STREAM || !socket.is_listener()? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the inherited descriptor is not a listening TCP socket",
+        ));
+    }
+    socket
+        .local_addr()?
+        .as_socket()
+        .ok_or(io::ErrorKind::InvalidInput)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 fn bound_socket(address: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(address),

@@ -3,6 +3,7 @@
 mod engine;
 mod frontend;
 mod global_limit;
+mod handover;
 mod listener;
 mod logs;
 mod origin;
@@ -13,8 +14,13 @@ mod workers;
 
 pub use engine::Engine;
 pub use frontend::{ConnectionSlot, Frontend};
+pub use handover::ExportedListeners;
 pub use origin::ClientOrigin;
 
+#[cfg(test)]
+mod handover_tests;
+#[cfg(test)]
+mod reload_tests;
 #[cfg(test)]
 mod runtime_tests;
 #[cfg(test)]

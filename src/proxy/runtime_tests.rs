@@ -13,12 +13,12 @@ use crate::health::CheckStatus;
 
 /// A backend answering every connection with its name; `up` switches it between serving
 /// and closing its listening socket (connections then get refused).
-struct Switchable {
-    address: SocketAddr,
+pub(super) struct Switchable {
+    pub address: SocketAddr,
     up: Arc<AtomicBool>,
 }
 
-fn switchable(name: &'static str) -> Switchable {
+pub(super) fn switchable(name: &'static str) -> Switchable {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let up = Arc::new(AtomicBool::new(true));
@@ -44,7 +44,7 @@ fn switchable(name: &'static str) -> Switchable {
     Switchable { address, up }
 }
 
-fn config(servers: &[(&str, SocketAddr)], check: &str) -> String {
+pub(super) fn config(servers: &[(&str, SocketAddr)], check: &str) -> String {
     let servers: Vec<String> = servers
         .iter()
         .map(|(n, a)| format!(r#"{{"name": "{n}", "address": "{a}"}}"#))
@@ -60,7 +60,7 @@ fn config(servers: &[(&str, SocketAddr)], check: &str) -> String {
 const FAST_CHECK: &str = r#", "health_check": {"type": "tcp", "interval_ms": 50,
     "fast_interval_ms": 20, "timeout_ms": 200, "rise": 2, "fall": 2}"#;
 
-fn fetch(address: SocketAddr) -> String {
+pub(super) fn fetch(address: SocketAddr) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
@@ -82,7 +82,7 @@ fn wait_for(what: &str, condition: impl Fn() -> bool) {
     panic!("{what}: not within 5 s");
 }
 
-fn started(json: &str) -> (Engine, SocketAddr) {
+pub(super) fn started(json: &str) -> (Engine, SocketAddr) {
     let engine = Engine::new(CoreConfig::from_json(json).unwrap()).unwrap();
     engine.start().unwrap();
     let address = engine.listen_addresses()[0].1;

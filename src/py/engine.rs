@@ -37,6 +37,37 @@ impl PyEngine {
         Ok(())
     }
 
+    /// Before `start`: serve a frontend on listening sockets another fastlb handed over.
+    /// Takes ownership of `fds` (the caller must not close them), even on error.
+    fn adopt_listeners(&self, frontend: &str, configured: &str, fds: Vec<i32>) -> PyResult<()> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        // SAFETY: the caller hands these descriptors over (documented in _core.pyi).
+        let fds = fds
+            .into_iter()
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .collect();
+        let configured = configured
+            .parse()
+            .map_err(|e| PyValueError::new_err(format!("{configured:?}: {e}")))?;
+        self.engine
+            .adopt_listeners(frontend, configured, fds)
+            .map_err(to_py)
+    }
+
+    /// `(frontend, configured address, descriptors)` per running frontend: duplicates that
+    /// the caller owns (and closes once it has sent them).
+    fn export_listeners(&self) -> PyResult<Vec<(String, String, Vec<i32>)>> {
+        use std::os::fd::IntoRawFd;
+        let exported = self.engine.export_listeners().map_err(to_py)?;
+        Ok(exported
+            .into_iter()
+            .map(|e| {
+                let fds = e.fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
+                (e.frontend, e.configured.to_string(), fds)
+            })
+            .collect())
+    }
+
     #[getter]
     fn running(&self) -> bool {
         self.engine.is_running()

@@ -160,3 +160,19 @@ def test_unhealthy_at_start_is_fault() -> None:
     vrrp = machine()
     assert vrrp.start(0.0, healthy=False)[0].new is State.FAULT  # type: ignore[union-attr]
     assert vrrp.deadline is None
+
+
+def test_resuming_a_master_after_an_upgrade_advertises_at_once() -> None:
+    vrrp = machine()
+    effects = vrrp.resume(0.0, "master")
+    assert effects[0] == SendAdvert(100)
+    assert vrrp.state is State.MASTER and vrrp.deadline == pytest.approx(1.0)
+
+
+def test_resuming_anything_else_starts_as_usual() -> None:
+    assert machine().resume(0.0, "backup") == [
+        ChangeState(State.INITIALIZE, State.BACKUP, "startup")
+    ]
+    # An unhealthy node never resumes mastership.
+    fault = machine().resume(0.0, "master", healthy=False)[0]
+    assert isinstance(fault, ChangeState) and fault.new is State.FAULT

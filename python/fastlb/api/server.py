@@ -33,12 +33,13 @@ class _EmbeddedServer(uvicorn.Server):
 class ApiServer:
     """The HTTP API bound to `listen` (`host:port`, port 0 = any free port)."""
 
-    def __init__(self, app: FastAPI, listen: str) -> None:
+    def __init__(self, app: FastAPI, listen: str, sock: socket.socket | None = None) -> None:
+        """`sock`: a listening socket already bound at `listen` (handed over on upgrade)."""
         host, port = split_host_port(resolve_address(listen), min_port=0)
         host = host.strip("[]")
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         try:
-            self._socket = socket.create_server((host, port), family=family)
+            self._socket = sock or socket.create_server((host, port), family=family)
         except OSError as exc:
             # create_server's own message repeats the address; keep the OS's words only.
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -61,6 +62,10 @@ class ApiServer:
         )
         self._server = _EmbeddedServer(config)
         self._thread: threading.Thread | None = None
+
+    def duplicate_socket(self) -> socket.socket:
+        """A duplicate of the listening socket, for the process that upgrades this one."""
+        return self._socket.dup()
 
     async def serve(self) -> None:
         """Serve on the running loop until `stop()` (or `request_stop()`) is called."""

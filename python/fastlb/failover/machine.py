@@ -92,6 +92,14 @@ class VrrpMachine:
             return self._become_master(now, "priority 255: this node owns the addresses")
         return self._become_backup(now, self.advert_interval, "startup")
 
+    def resume(self, now: float, state: str, healthy: bool = True) -> list[Effect]:
+        """Startup after an upgrade (`fastlb serve --upgrade`): the process this one replaces
+        was in `state`. A master stays master (advertising at once, so the peers never see a
+        silence and nobody else takes over); anything else starts as `start` does."""
+        if healthy and state == State.MASTER:
+            return self._become_master(now, "took over from the previous process (upgrade)")
+        return self.start(now, healthy)
+
     def on_timer(self, now: float) -> list[Effect]:
         """The deadline passed: advertise (MASTER) or take over (BACKUP)."""
         if self.deadline is None or now < self.deadline:

@@ -48,8 +48,15 @@ HISTORY_LENGTH = 20
 class VrrpSpeaker:
     """Speaks VRRPv3 for `config` on its interface; `health` decides whether it may serve."""
 
-    def __init__(self, config: FailoverConfig, health: HealthProbe) -> None:
+    def __init__(
+        self, config: FailoverConfig, health: HealthProbe, resume: str | None = None
+    ) -> None:
         self.config = config
+        # The state of the process this one upgrades (`fastlb serve --upgrade`), if any.
+        self._resume = resume
+        # False: stop without a priority-0 advertisement and keep the addresses (a new
+        # process took them over).
+        self._release = True
         self._health = health
         self._vips = [vip.ip for vip in config.virtual_ips]
         self._info: InterfaceInfo | None = None
@@ -116,8 +123,13 @@ class VrrpSpeaker:
         try:
             async with AsyncIPRoute() as ipr:
                 addresses = VirtualAddresses(ipr, self._info.index, self.config.virtual_ips)
-                # A virtual IP left behind by a crash must go before anything else.
-                await addresses.remove()
+                if self._resume == State.MASTER and self.healthy:
+                    # The previous process holds the addresses for us: keep them, never a
+                    # moment without the VIP.
+                    self.holds_addresses = True
+                else:
+                    # A virtual IP left behind by a crash must go before anything else.
+                    await addresses.remove()
                 loop.add_reader(self._socket.fileno(), self._on_readable)
                 self._spawn(self._keep_addresses(addresses))
                 self._refresh_health()
@@ -132,26 +144,38 @@ class VrrpSpeaker:
                     if self.config.unicast_peers
                     else f"multicast {VRRP_MULTICAST_GROUP}",
                 )
-                self._apply(self._machine.start(loop.time(), self.healthy))
+                if self._resume is not None:
+                    self._apply(self._machine.resume(loop.time(), self._resume, self.healthy))
+                else:
+                    self._apply(self._machine.start(loop.time(), self.healthy))
                 self._spawn(self._watch_health())
                 try:
                     await self._stop.wait()
                 finally:
                     loop.remove_reader(self._socket.fileno())
-                    self._apply(self._machine.shutdown())
+                    if self._release:
+                        self._apply(self._machine.shutdown())
                     for task in list(self._tasks):
                         task.cancel()
                     await asyncio.gather(*self._tasks, return_exceptions=True)
-                    await addresses.remove()
-                    self.holds_addresses = False
+                    if self._release:
+                        await addresses.remove()
+                        self.holds_addresses = False
         finally:
             if self._timer is not None:
                 self._timer.cancel()
             self.close()
             self._done.set()
 
-    def request_stop(self) -> None:
-        """Ask `run()` to finish (thread-safe)."""
+    @property
+    def state(self) -> str:
+        """The machine's state now (handed to the process that upgrades this one)."""
+        return str(self._machine.state if self._machine is not None else State.INITIALIZE)
+
+    def request_stop(self, release: bool = True) -> None:
+        """Ask `run()` to finish (thread-safe). `release=False`: an upgraded process took
+        over, so leave silently and keep the addresses on the interface for it."""
+        self._release = release
         self._stop_requested = True
         loop, stop = self._loop, self._stop
         if loop is None:  # run() never started (and returns at once if it does now)
