@@ -134,12 +134,15 @@ pub enum Balance {
     /// HAProxy's name for hashing the client address; fastlb hashes it with Maglev, like
     /// HAProxy's `hash-type consistent`, so it is the same as `maglev`.
     Source,
+    /// The server with the fewest connections (TCP) or requests in flight (HTTP) relative
+    /// to its weight (`balancer::least`).
+    Leastconn,
 }
 
 impl Balance {
     /// True if the client's address decides the server.
     pub fn hashes_client(self) -> bool {
-        self != Balance::Roundrobin
+        matches!(self, Balance::Maglev | Balance::Source)
     }
 }
 
@@ -238,6 +241,9 @@ pub struct ServerConfig {
     /// its certificate must carry when its backend uses TLS.
     #[serde(default)]
     pub tls_name: Option<String>,
+    /// The persistence cookie value naming this server (`http.cookie`); default: its name.
+    #[serde(default)]
+    pub cookie: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -340,6 +346,10 @@ impl CoreConfig {
                 if server.weight > MAX_WEIGHT {
                     return Err(Error::WeightOutOfRange(server.weight));
                 }
+            }
+            if let Some(http) = &backend.http {
+                http.validate_cookies(&backend.servers)
+                    .map_err(|msg| Error::Config(format!("backend {:?}: {msg}", backend.name)))?;
             }
         }
         let mut frontend_names = HashSet::new();

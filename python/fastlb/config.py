@@ -37,6 +37,7 @@ from .config_errors import (
     problems_from_pydantic,
     refuse_planned_keys,
 )
+from .config_cookie import CookieConfig, CookieValue, cookie_problems
 from .config_http import HttpBackendConfig, HttpFrontendConfig
 from .config_http_checks import backend_proxy_problems, core_alpn, frontend_http_problems
 from .config_mysql import MysqlConfig
@@ -98,7 +99,7 @@ _HttpStatus = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(betwee
 MIN_DEFAULT_FAST_INTERVAL = 0.1
 
 
-BALANCE_ALGORITHMS = ("roundrobin", "maglev", "source")
+BALANCE_ALGORITHMS = ("roundrobin", "maglev", "source", "leastconn")
 
 
 def _check_balance(value: object) -> object:
@@ -146,6 +147,8 @@ class ServerConfig(_Model):
     backup: bool = False
     # MySQL backends (with a `mysql:` section): the primary takes writes, replicas reads.
     role: Literal["primary", "replica"] | None = None
+    # Sticky sessions: the backend cookie's value naming this server (default: its name).
+    cookie: CookieValue | None = None
 
 
 class HealthCheckConfig(_Model):
@@ -193,7 +196,7 @@ class HealthCheckConfig(_Model):
 class BackendConfig(_Model):
     name: Name
     balance: Annotated[
-        Literal["roundrobin", "maglev", "source"], BeforeValidator(_check_balance)
+        Literal["roundrobin", "maglev", "source", "leastconn"], BeforeValidator(_check_balance)
     ] = "roundrobin"
     retries: _Retries = 3
     connect_timeout: PositiveDuration = 5.0
@@ -207,6 +210,8 @@ class BackendConfig(_Model):
     check_send_proxy: bool = False
     # The server connection pool of mode-http frontends; always sent (defaults included).
     http: HttpBackendConfig = Field(default_factory=HttpBackendConfig)
+    # Sticky sessions by cookie (mode-http frontends).
+    cookie: CookieConfig | None = None
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
@@ -311,6 +316,7 @@ class Config(_Model):
                 ]
             problems += _mysql_cross_check(prefix, backend)
             problems += backend_proxy_problems(prefix, backend)
+            problems += cookie_problems(prefix, backend)
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
             target = next((b for b in self.backends if b.name == frontend.backend), None)
@@ -398,7 +404,10 @@ class Config(_Model):
                 **({"tls": b.tls.to_core_dict()} if b.tls else {}),
                 "send_proxy": b.send_proxy,
                 "check_send_proxy": b.check_send_proxy,
-                "http": b.http.to_core_dict(),
+                "http": {
+                    **b.http.to_core_dict(),
+                    **({"cookie": b.cookie.to_core_dict()} if b.cookie else {}),
+                },
                 "servers": [
                     {
                         "name": s.name,
@@ -410,6 +419,7 @@ class Config(_Model):
                         "backup": s.backup,
                         **({"role": _role(b, s)} if b.mysql else {}),
                         **({"tls_name": _host_name(s.address)} if b.tls else {}),
+                        **({"cookie": s.cookie} if s.cookie is not None else {}),
                     }
                     for si, s in enumerate(b.servers)
                 ],
