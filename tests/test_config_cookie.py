@@ -74,7 +74,10 @@ def test_duplicate_cookie_values_are_refused_naming_the_server() -> None:
 
 def test_server_cookie_without_a_backend_cookie_is_refused() -> None:
     assert problems(config(b={"cookie": "bee"})) == [
-        ("backends[0] (web).servers[1] (b).cookie", "only used by backends with a 'cookie:' section")
+        (
+            "backends[0] (web).servers[1] (b).cookie",
+            "only used by backends with a 'cookie:' section",
+        )
     ]
 
 
@@ -83,7 +86,11 @@ def test_server_cookie_without_a_backend_cookie_is_refused() -> None:
     [
         ({"cookie": {"name": "S RV"}}, {}, "backends[0] (web).cookie.name"),
         ({"cookie": {"name": ""}}, {}, "backends[0] (web).cookie.name"),
-        ({"cookie": {}}, {"a": {"cookie": "has;semicolon"}}, "backends[0] (web).servers[0] (a).cookie"),
+        (
+            {"cookie": {}},
+            {"a": {"cookie": "has;semicolon"}},
+            "backends[0] (web).servers[0] (a).cookie",
+        ),
         ({"cookie": {"max_age": "0s"}}, {}, "backends[0] (web).cookie.max_age"),
         ({"cookie": {"insrt": True}}, {}, "backends[0] (web).cookie.insrt"),
         ({"balance": "leastconnections"}, {}, "backends[0] (web).balance"),

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from .bgp.config import BgpConfig, bgp_problems
+from .config_cookie import CookieConfig, CookieValue, cookie_problems
 from .config_errors import (
     Problem,
     duplicate_names,
@@ -37,7 +38,6 @@ from .config_errors import (
     problems_from_pydantic,
     refuse_planned_keys,
 )
-from .config_cookie import CookieConfig, CookieValue, cookie_problems
 from .config_http import HttpBackendConfig, HttpFrontendConfig
 from .config_http_checks import backend_proxy_problems, core_alpn, frontend_http_problems
 from .config_mysql import MysqlConfig

@@ -29,8 +29,7 @@ _VALUE_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
 def _check_name(value: str) -> str:
     if not _NAME_RE.fullmatch(value):
         raise field_error(
-            f"invalid cookie name {value!r}: must be a token (letters, digits and "
-            "!#$%&'*+-.^_`|~)"
+            f"invalid cookie name {value!r}: must be a token (letters, digits and !#$%&'*+-.^_`|~)"
         )
     return value
 
@@ -87,9 +86,7 @@ def cookie_problems(prefix: str, backend: BackendConfig) -> list[Problem]:
             continue
         value = server.cookie if server.cookie is not None else server.name
         if value in owners:
-            problems.append(
-                (path, f"cookie value {value!r} is already server {owners[value]!r}'s")
-            )
+            problems.append((path, f"cookie value {value!r} is already server {owners[value]!r}'s"))
         else:
             owners[value] = server.name
     return problems

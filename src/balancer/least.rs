@@ -125,7 +125,13 @@ mod tests {
             assert_eq!(least.pick_where(|_| true, measure).unwrap().0, 0);
         }
         // ... unless it is refused: then the next least loaded.
-        assert_eq!(least.pick_where(|m| m.weight > 0 && !Arc::ptr_eq(m, &all[0]), measure).unwrap().0, 2);
+        assert_eq!(
+            least
+                .pick_where(|m| m.weight > 0 && !Arc::ptr_eq(m, &all[0]), measure)
+                .unwrap()
+                .0,
+            2
+        );
     }
 
     #[test]

@@ -108,9 +108,9 @@ fn unquote(value: &[u8]) -> &[u8] {
 /// `token` (RFC 9110 §5.6.2), what RFC 6265 requires of a cookie name.
 fn is_token(text: &str) -> bool {
     !text.is_empty()
-        && text.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `cookie-octet` (RFC 6265 §4.1.1): printable ASCII except `"`, `,`, `;`, `\` and space.
@@ -219,6 +219,9 @@ mod tests {
             .unwrap_err();
         assert!(bad.contains("server \"a\""), "{bad}");
         http.cookie.as_mut().unwrap().name = "S;RV".into();
-        assert!(http.validate_cookies(&[]).unwrap_err().contains("cookie.name"));
+        assert!(http
+            .validate_cookies(&[])
+            .unwrap_err()
+            .contains("cookie.name"));
     }
 }

@@ -101,9 +101,7 @@ def echo_name(name: str) -> Callable[[socket.socket, TcpServer], None]:
     return handle
 
 
-def test_tcp_mode_weighs_open_connections(
-    fastlb: Start, backend: Callable[..., TcpServer]
-) -> None:
+def test_tcp_mode_weighs_open_connections(fastlb: Start, backend: Callable[..., TcpServer]) -> None:
     servers = [backend(echo_name(name), name) for name in ("a", "b")]
     config = make_config([{"name": s.name, "address": s.address} for s in servers])
     config["backends"][0]["balance"] = "leastconn"
@@ -126,10 +124,9 @@ def test_tcp_mode_weighs_open_connections(
             sock.close()
             idle = "b" if first_name == "a" else "a"
             assert wait_until(
-                lambda idle=idle: lb.stats()["backends"]["web"]["servers"][idle][
-                    "current_connections"
-                ]
-                == 0,
+                lambda idle=idle: (
+                    lb.stats()["backends"]["web"]["servers"][idle]["current_connections"] == 0
+                ),
                 timeout=5,
             )
         assert set(others) == {"b" if first_name == "a" else "a"}, others

@@ -5,7 +5,7 @@ timeouts, the health check, TLS to servers, the HTTP server pool.
 |---|---|
 | `balance roundrobin` / `static-rr` | `balance: roundrobin` (others reported) |
 | `balance leastconn` | `balance: leastconn` |
-| `cookie NAME insert indirect nocache httponly secure` | `cookie: {name, insert, nocache, httponly, secure}` |
+| `cookie NAME insert indirect nocache httponly secure` | `cookie: {name, insert, ...}` |
 | server `cookie V` | the server's `cookie` |
 | `retries N` | `retries` |
 | `timeout connect` | `connect_timeout` |
@@ -190,7 +190,12 @@ def _balance(lines: list[Line], backend: dict[str, Any], report: Report) -> None
 
 
 # `cookie NAME [mode] [options]`: what fastlb's cookie section does with each word.
-_COOKIE_FLAGS = {"insert": "insert", "nocache": "nocache", "httponly": "httponly", "secure": "secure"}
+_COOKIE_FLAGS = {
+    "insert": "insert",
+    "nocache": "nocache",
+    "httponly": "httponly",
+    "secure": "secure",
+}
 _COOKIE_VALUED = ("domain", "maxidle", "maxlife", "attr")
 
 

@@ -106,7 +106,15 @@ pub(crate) async fn forward(
             reused,
             stuck,
             in_flight: _in_flight,
-        } = match acquire(backend, &settings, allow_pool, &mut affinity, sticky.as_ref()).await {
+        } = match acquire(
+            backend,
+            &settings,
+            allow_pool,
+            &mut affinity,
+            sticky.as_ref(),
+        )
+        .await
+        {
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
