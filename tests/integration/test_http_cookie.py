@@ -102,11 +102,12 @@ def curl_h2c(url: str, jar: Path) -> tuple[str, list[str]]:
         timeout=10,
         check=True,
     )
-    head, _, body = done.stdout.partition("\r\n\r\n")
+    # text=True: curl's CRLFs read as newlines.
+    head, _, body = done.stdout.partition("\n\n")
     assert head.startswith("HTTP/2 200"), done.stdout
     cookies = [
         line.split(":", 1)[1].strip()
-        for line in head.split("\r\n")
+        for line in head.splitlines()
         if line.lower().startswith("set-cookie:")
     ]
     return body, cookies
