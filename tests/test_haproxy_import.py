@@ -187,11 +187,11 @@ def test_seed_setup_is_translated(tmp_path: Path, cert_dir: Path) -> None:
         "fastlb has no per-server connection limit or queue; limit the frontend "
         "(max_connections) or lower the server's weight",
     ) in result.entries(58)
-    assert result.entries(62)[0][0] == "unsupported" and "round robin" in result.entries(62)[0][1]
+    assert result.entries(62) == [] and result.backend("api")["balance"] == "leastconn"
     assert "weight 0" in result.entries(65)[0][1]
     assert [level for level, _ in result.entries(11)] == ["ignored"]  # daemon
     assert result.stderr.splitlines()[-2:] == [
-        f"{FIXTURES / 'seed.cfg'}: translated 4 frontends, 5 backends; 2 unsupported, 7 notes, "
+        f"{FIXTURES / 'seed.cfg'}: translated 4 frontends, 5 backends; 1 unsupported, 7 notes, "
         "5 ignored",
         f"wrote {result.out}",
     ]
