@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fastlb.config import Config
+from fastlb.config_diff import describe_changes
 from fastlb.errors import ConfigError
 
 
@@ -101,3 +102,13 @@ def test_bad_cookie_and_balance_fields_are_named(
 ) -> None:
     found = problems(config(copy.deepcopy(backend), **servers))
     assert [path for path, _ in found] == [field], found
+
+
+def test_a_reload_says_what_changed() -> None:
+    old = Config.from_mapping(config())
+    new = Config.from_mapping(config({"balance": "leastconn", "cookie": {}}, b={"cookie": "bee"}))
+    assert describe_changes(old, new) == [
+        "backend web: balance roundrobin -> leastconn",
+        "backend web: sticky-session cookie settings changed",
+        "backend web: server b cookie None -> bee",
+    ]
