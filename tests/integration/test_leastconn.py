@@ -115,8 +115,8 @@ def test_tcp_mode_weighs_open_connections(fastlb: Start, backend: Callable[..., 
     with ExitStack() as stack:
         first, first_name = connect()
         stack.enter_context(first)
-        # One open connection on `first_name`: every new one goes to the other server, as
-        # long as each is closed before the next (HAProxy's leastconn does the same).
+        # One connection held open on `first_name`: every new one goes to the other server
+        # (each is closed, and counted closed, before the next, so the loads stay 1 to 0).
         others = []
         for _ in range(6):
             sock, name = connect()
