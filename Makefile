@@ -145,9 +145,11 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 	cargo fmt
 
 .PHONY: bench
-bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...), then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
+bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct and causal_reads off/session/global (MYSQL_ARGS=...), the MySQL primary failover outage (MYSQL_FAILOVER_ARGS="--runs 5"), then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
 	$(PY) -m bench $(ARGS)
 	$(PY) -m bench.mysql $(MYSQL_ARGS)
+	$(PY) -m bench.mysql_causal $(MYSQL_ARGS)
+	$(PY) -m bench.mysql_failover $(MYSQL_FAILOVER_ARGS)
 	$(PY) -m bench.failover $(FAILOVER_ARGS)
 	$(PY) -m bench.scaleout
 

@@ -27,14 +27,21 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("unknown backend {0:?}")]
+    // The runtime refusals (a control call naming something that isn't there, or a value
+    // outside the core's limits): each has its own Python class, mapped in `py/errors.rs`,
+    // so Python never works out which one it was from the message or from the stats.
+    #[error("unknown backend '{0}'")]
     UnknownBackend(String),
-    #[error("backend {backend:?} has no server {server:?}")]
+    #[error("backend '{backend}' has no server '{server}'")]
     UnknownServer { backend: String, server: String },
-    #[error("weight {0} is out of range (0..=256)")]
-    WeightOutOfRange(u32),
-    #[error("unknown server state {0:?} (expected ready, drain or maint)")]
+    #[error("backend '{backend}' already has a server '{server}'")]
+    ServerExists { backend: String, server: String },
+    #[error("weight must be between 0 and {max} (got {0})", max = crate::balancer::MAX_WEIGHT)]
+    WeightOutOfRange(i64),
+    #[error("unknown server state '{0}' (expected ready, drain or maint)")]
     UnknownState(String),
+    #[error("unknown server role '{0}' (expected primary or replica)")]
+    UnknownRole(String),
     #[error("connect to {addr} failed: {source}")]
     Connect {
         addr: SocketAddr,

@@ -24,7 +24,9 @@ from fastlb import (
     NoConfigFileError,
     NotRunningError,
     ServerExistsError,
+    UnknownBackendError,
     UnknownServerError,
+    UnknownStateError,
     WeightedRoundRobin,
 )
 from support import BackendProcess, http_get
@@ -132,12 +134,14 @@ def test_errors(named_backends: Any) -> None:
         with pytest.raises(UnknownServerError, match="unknown backend 'api'") as caught:
             lb.set_weight("api", "web-01", 1)
         assert isinstance(caught.value, KeyError)
+        assert isinstance(caught.value, UnknownBackendError)
         with pytest.raises(KeyError, match="backend 'web' has no server 'web-09'"):
             lb.set_state("web", "web-09", "drain")
         with pytest.raises(ValueError, match="between 0 and 256"):
             lb.set_weight("web", "web-01", 257)
-        with pytest.raises(ValueError, match="state must be one of"):
+        with pytest.raises(UnknownStateError, match="unknown server state 'down'") as bad:
             lb.set_state("web", "web-01", "down")
+        assert isinstance(bad.value, ValueError)
         with pytest.raises(TypeError):
             lb.set_weight("web", "web-01", True)
 

@@ -5,7 +5,12 @@
 - `kill -9` of a node's fastlb (its speaker dies with it, the kernel closes the session)
   and a dead machine (link down, then kill: only the 3 s hold timer notices): the outage
   for new connections;
-- each node's share of 1000 new connections against ECMP's even split.
+- each node's share of 1000 new connections against ECMP's even split;
+- the dead machine again with BFD (the nodes' BIRD against FRR's bfdd, 100 ms x 3);
+- established flows moved when a third node joins or leaves, with FRR's plain multipath
+  route and with next-hop groups the bench sets (plain and resilient; rehash.py);
+- Maglev's pick cost against a round-robin pick, and its disruption (maglev.py; skipped
+  with --no-maglev, it builds the core's tests with the release profile).
 
 One 2-core machine: every node, the router and the client share the same CPUs, so the
 throughput cannot grow with the nodes; only the split and the timings mean something.
@@ -19,23 +24,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.failover.netns import ip
 from bench.scaleout.fleet import BgpNode, Fleet, wait_until
+from bench.scaleout.maglev import maglev_figures
+from bench.scaleout.rehash import frr_join_leave, group_join_leave, resilient_group
 
 ROUNDS = 3
 CONNECTIONS = 1000
 BENCH_CHECK = {"type": "tcp", "interval": "1s", "timeout": "500ms", "rise": 1, "fall": 1}
 
 
-def start(fleet: Fleet, speaker: str = "bird") -> tuple[BgpNode, BgpNode]:
+def start(fleet: Fleet, speaker: str = "bird", **bgp: object) -> tuple[BgpNode, ...]:
     nodes = tuple(
-        fleet.node(name, speaker=speaker, health_check=dict(BENCH_CHECK)).start()
-        for name in ("lb1", "lb2")
+        fleet.node(name, speaker=speaker, health_check=dict(BENCH_CHECK), **bgp).start()
+        for name in fleet.names
     )
     for node in nodes:
         node.wait_established()
-    wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "both nodes in the FIB")
-    return nodes[0], nodes[1]
+    wait_until(lambda: fleet.next_hops() == set(fleet.names), 20, "every node in the FIB")
+    return nodes
 
 
 def withdrawal(fleet: Fleet) -> tuple[list[float], list[int]]:
@@ -60,7 +66,7 @@ def kill_outage(fleet: Fleet, lb1: BgpNode, machine: bool) -> tuple[float, float
     with fleet.prober() as prober:
         prober.wait_answers(10, 5)
         if machine:  # the machine dies: nothing reaches the router any more
-            ip("-n", fleet.lab.namespace("lb1"), "link", "set", "eth0", "down")
+            fleet.cut("lb1")
         killed = time.monotonic()
         lb1.kill()
         wait_until(lambda: fleet.next_hops() == {"lb2"}, 20, "lb1 gone")
@@ -68,11 +74,54 @@ def kill_outage(fleet: Fleet, lb1: BgpNode, machine: bool) -> tuple[float, float
         prober.wait_answers(20, 5)
         outage = prober.outage()
     if machine:
-        ip("-n", fleet.lab.namespace("lb1"), "link", "set", "eth0", "up")
-        ip("-n", fleet.lab.namespace("lb1"), "route", "replace", "default", "via", "10.78.0.1")
+        fleet.mend("lb1")
     lb1.start().wait_established()
     wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb1 back")
     return converged, outage
+
+
+def bfd_lines() -> list[str]:
+    with tempfile.TemporaryDirectory() as workdir, Fleet(Path(workdir), bfd=True) as fleet:
+        lb1 = start(fleet, "bird", bfd=True)[0]
+        wait_until(lambda: set(fleet.bfd_peers().values()) == {"up"}, 20, "BFD sessions up")
+        dead = [kill_outage(fleet, lb1, machine=True) for _ in range(ROUNDS)]
+        reason = fleet.last_reset("lb1")
+    return [
+        "- **dead machine with BFD** (BIRD `bfd: true` against FRR's bfdd, 100 ms x 3; the "
+        f"router's last reset reason: {reason!r}): FIB {fmt([d[0] for d in dead])}; longest "
+        f"gap between answers {fmt([d[1] for d in dead])}"
+    ]
+
+
+def rehash_lines() -> list[str]:
+    workdir = tempfile.TemporaryDirectory()
+    with workdir, Fleet(Path(workdir.name), nodes=3, sticky=False) as fleet:
+        start(fleet)
+        joined, left, order = frr_join_leave(fleet)
+        variants = {
+            "FRR's route from BGP (plain multipath, hash-threshold; next hops in the order "
+            f"{', '.join(order)})": (joined, left),
+            "static resilient group, 128 buckets, `idle_timer 0` (buckets move at once)": (
+                group_join_leave(fleet, resilient_group(0))
+            ),
+            "static resilient group, 128 buckets, `idle_timer 120` (the default)": (
+                group_join_leave(fleet, resilient_group(120))
+            ),
+        }
+    lines = [
+        f"- **flows moved**, {label}: lb3 joins: {joined.line()}; lb3 leaves: {left.line()}"
+        for label, (joined, left) in variants.items()
+    ]
+    lines.append(
+        "  (hash-threshold gives each next hop a range of the hash in the route's order: a node "
+        "that joins between two others takes a sixth from each and nothing moves between "
+        "them; one that joins first or last shifts the boundary between the others, ~1/2 of "
+        "the flows move, 1/6 between lb1 and lb2. zebra's order varies from run to run. A "
+        "resilient group moves only the joining or leaving node's buckets, whatever the order. The "
+        "router's choice comes from the skb's L4 hash, which over veth is the client socket's "
+        "random hash: flows spread at random here)"
+    )
+    return lines
 
 
 def fmt(values: list[float]) -> str:
@@ -84,19 +133,20 @@ def fmt(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="BENCHMARKS-scaleout.md")
+    parser.add_argument("--no-maglev", action="store_true", help="skip the Maglev figures")
     args = parser.parse_args()
     lines = [
         "# Scale-out benchmark (BGP + ECMP)",
         "",
         "`python -m bench.scaleout`: FRR 8.4 router (zebra + bgpd, `maximum-paths`, "
-        "multipath-relax, `fib_multipath_hash_policy=1`), two `fastlb serve` nodes with the "
-        "VIP on `lo`, BGP hold time 3 s, tcp health checks every 1 s with `fall: 1`, all in "
-        "network namespaces of one 2-core machine.",
+        "multipath-relax, `fib_multipath_hash_policy=1`), two `fastlb serve` nodes (three for "
+        "the flows moved) with the VIP on `lo`, BGP hold time 3 s, tcp health checks every "
+        "1 s with `fall: 1`, all in network namespaces of one 2-core machine.",
         "",
     ]
     for speaker in ("bird", "exabgp"):
         with tempfile.TemporaryDirectory() as workdir, Fleet(Path(workdir)) as fleet:
-            lb1, _ = start(fleet, speaker)
+            lb1 = start(fleet, speaker)[0]
             times, failed = withdrawal(fleet)
             lines.append(
                 f"- **{speaker}** backend death -> node out of the router's FIB: {fmt(times)}; "
@@ -112,7 +162,7 @@ def main() -> None:
                 f"session): FIB {fmt([k[0] for k in kills])}; longest gap between answers "
                 f"{fmt([k[1] for k in kills])}"
             )
-            dead = [kill_outage(fleet, lb1, machine=True) for _ in range(2)]
+            dead = [kill_outage(fleet, lb1, machine=True) for _ in range(ROUNDS)]
             lines.append(
                 "- **dead machine** (link down, then kill: only the hold timer notices, 3 s): "
                 f"FIB {fmt([d[0] for d in dead])} (the outage of the flows hashed to it); "
@@ -126,12 +176,14 @@ def main() -> None:
                 + ", ".join(f"{n} {100 * s:.1f} %" for n, s in share.items())
                 + f", failed {served['failed']}"
             )
+    lines += bfd_lines()
+    lines += rehash_lines()
+    if not args.no_maglev:
+        lines += maglev_figures().lines()
     lines += [
         "",
         "Throughput cannot grow with the number of nodes here: every node, the router and "
-        "the client share the same two cores. Maglev figures come with `balance: maglev`. "
-        "Not measured yet: BFD (BIRD's `bfd: true` against FRR's bfdd), flows moved per "
-        "join/leave with and without resilient next-hop groups.",
+        "the client share the same two cores; only the split and the timings mean something.",
     ]
     text = "\n".join(lines) + "\n"
     Path(args.output).write_text(text)

@@ -6,9 +6,11 @@ node. Used by tests/bgp and `python -m bench.scaleout`.
     client 10.79.0.100 --veth-- router 10.79.0.1;  VIP 10.78.9.100/32 on each node's `lo`
 
 Node lbN's backend listens on 10.78.0.200:800N and answers "lbN" (which node served a
-connection). With `sticky=True` the router pins each connection to the next hop that took
-its first packet (nftables `rt ip nexthop` into the conntrack mark, one routing table per
-node): a withdrawn node keeps its established flows (see the README, "Scaling out").
+connection). The router runs FRR, or BIRD 2 with `router="bird"` (router.py); with
+`bfd=True` FRR also runs bfdd and asks each node for a BFD session (100 ms x 3). With
+`sticky=True` the router pins each connection to the next hop that took its first packet
+(nftables `rt ip nexthop` into the conntrack mark, one routing table per node): a
+withdrawn node keeps its established flows (see the README, "Scaling out").
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ import contextlib
 import itertools
 import json
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -36,6 +36,7 @@ import yaml
 
 from bench.failover.cluster import fastlb_command, wait_until
 from bench.failover.netns import Lab, ip
+from bench.scaleout.router import FRR, Router, bird_router_config, frr_configs
 
 SUBNET = "10.78.0"
 ROUTER = f"{SUBNET}.1"
@@ -47,7 +48,6 @@ VIP = "10.78.9.100"
 PORT = 8080
 API = "http://127.0.0.1:9100"
 NODES = {"lb1": 11, "lb2": 12, "lb3": 13}
-FRR = Path("/usr/lib/frr")
 START_TIMEOUT = 40.0
 
 __all__ = ["VIP", "BgpNode", "Fleet", "Prober", "wait_until"]
@@ -69,17 +69,31 @@ def _handler(name: bytes) -> type[BaseHTTPRequestHandler]:
     return Hello
 
 
+class _Backend(ThreadingHTTPServer):
+    # Benchmarks open a few hundred connections at once: the default backlog (5) would drop
+    # SYNs, fastlb's connects would time out and mark the server DOWN.
+    request_queue_size = 512
+
+
 class Fleet:
     """The namespaces, the FRR router and the backends; `close()` removes everything."""
 
-    def __init__(self, workdir: Path, nodes: int = 2, sticky: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        nodes: int = 2,
+        sticky: bool = True,
+        bfd: bool = False,
+        router: str = "frr",
+    ) -> None:
         self.workdir = workdir
+        self.bfd = bfd
+        self.router_kind = router
         self.names = list(NODES)[:nodes]
         self.lab = Lab("bgp")
         self.nodes: dict[str, BgpNode] = {}
         self._backends: dict[str, ThreadingHTTPServer] = {}
-        self._frr: list[subprocess.Popen[bytes]] = []
-        self._frr_dir: Path | None = None
+        self.router: Router | None = None
         try:
             self._build(sticky)
         except BaseException:
@@ -110,7 +124,12 @@ class Fleet:
             self._pin_flows(router)
         for name in self.names:
             self.start_backend(name)
-        self._start_frr(router)
+        self.router = Router(self.lab, self.workdir)
+        peers = {f"{SUBNET}.{NODES[n]}": 65000 + NODES[n] for n in self.names}
+        if self.router_kind == "bird":
+            self.router.start_bird(bird_router_config(ROUTER, ROUTER_AS, peers))
+        else:
+            self.router.start_frr(frr_configs(ROUTER, ROUTER_AS, peers, self.bfd), self.bfd)
 
     def _pin_flows(self, router: str) -> None:
         marks = ", ".join(f"{SUBNET}.{NODES[n]} : {NODES[n]}" for n in self.names)
@@ -129,39 +148,6 @@ class Fleet:
             ip("-n", router, "rule", "add", "fwmark", mark, "table", mark)
             ip("-n", router, "route", "add", f"{VIP}/32", "via", f"{SUBNET}.{mark}", "table", mark)
 
-    def _start_frr(self, router: str) -> None:
-        # Outside workdir: the daemons run as `frr`, which cannot enter pytest's 0700 dirs.
-        frr = self._frr_dir = Path(tempfile.mkdtemp(prefix="fastlb-frr-"))
-        frr.chmod(0o755)
-        neighbors = "".join(
-            f" neighbor {SUBNET}.{NODES[n]} remote-as {65000 + NODES[n]}\n"
-            f" neighbor {SUBNET}.{NODES[n]} timers 1 3\n"
-            f" neighbor {SUBNET}.{NODES[n]} timers connect 1\n"
-            for n in self.names
-        )
-        (frr / "zebra.conf").write_text("hostname router\n")
-        (frr / "bgpd.conf").write_text(
-            "hostname router\n"
-            f"router bgp {ROUTER_AS}\n bgp router-id {ROUTER}\n no bgp ebgp-requires-policy\n"
-            # Each node has its own AS: only multipath-relax makes their paths equal.
-            " bgp bestpath as-path multipath-relax\n"
-            f"{neighbors} address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n"
-        )
-        # The daemons drop to the `frr` user, which must own their files and sockets.
-        user = pwd.getpwnam("frr")
-        os.chown(frr, user.pw_uid, user.pw_gid)
-        for path in frr.iterdir():
-            os.chown(path, user.pw_uid, user.pw_gid)
-        common = ["-i", "", "-z", str(frr / "zserv.api"), "--vty_socket", str(frr), "-P", "0"]
-        common += ["-u", "frr", "-g", "frr", "--log", "stdout"]
-        for daemon in ("zebra", "bgpd"):
-            argv = [str(FRR / daemon), "-f", str(frr / f"{daemon}.conf"), *common]
-            argv[argv.index("-i") + 1] = str(frr / f"{daemon}.pid")
-            self._frr.append(self.lab.spawn("router", argv, self.workdir / f"router-{daemon}.log"))
-            if daemon == "zebra":
-                wait_until((frr / "zserv.api").exists, 10, "zebra's zserv socket")
-        self.vty = frr
-
     def __enter__(self) -> Fleet:
         return self
 
@@ -178,7 +164,7 @@ class Fleet:
     def start_backend(self, name: str) -> None:
         port = 8000 + NODES[name]
         server = self.lab.run_in(
-            "backend", lambda: ThreadingHTTPServer((BACKEND, port), _handler(name.encode()))
+            "backend", lambda: _Backend((BACKEND, port), _handler(name.encode()))
         )
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -191,17 +177,46 @@ class Fleet:
 
     def next_hops(self) -> set[str]:
         """The nodes the router's kernel FIB sends the VIP to now."""
+        return set(self.next_hop_order())
+
+    def next_hop_order(self) -> list[str]:
+        """The same in the route's order (which, with hash-threshold, decides which range of
+        the hash each node owns)."""
         out = ip("-j", "-n", self.lab.namespace("router"), "route", "show", f"{VIP}/32")
-        hops: set[str] = set()
-        for route in json.loads(out or "[]"):
-            for hop in route.get("nexthops", [route]):
-                if "gateway" in hop:
-                    hops.add(hop["gateway"])
         by_address = {f"{SUBNET}.{NODES[n]}": n for n in self.names}
-        return {by_address.get(h, h) for h in hops}
+        return [
+            by_address.get(hop["gateway"], hop["gateway"])
+            for route in json.loads(out or "[]")
+            for hop in route.get("nexthops", [route])
+            if "gateway" in hop
+        ]
 
     def vtysh(self, command: str) -> str:
-        return _run(["vtysh", "--vty_socket", str(self.vty), "-c", command])
+        assert self.router is not None and self.router_kind == "frr"
+        return self.router.vtysh(command)
+
+    def bfd_peers(self) -> dict[str, str]:
+        """The router's BFD sessions: node name -> status (`up`, `down`, `init`)."""
+        by_address = {f"{SUBNET}.{NODES[n]}": n for n in self.names}
+        peers = json.loads(self.vtysh("show bfd peers json") or "[]")
+        return {by_address.get(p["peer"], p["peer"]): p["status"] for p in peers}
+
+    def last_reset(self, name: str) -> str:
+        """Why the router's BGP session with node `name` last went down, in FRR's words: the
+        NOTIFICATION it sent or received (`Cease/BFD Down`, `Hold Timer Expired/...`)."""
+        address = f"{SUBNET}.{NODES[name]}"
+        neighbor = json.loads(self.vtysh(f"show bgp neighbors {address} json"))[address]
+        return str(neighbor.get("lastNotificationReason") or neighbor.get("lastResetDueTo", ""))
+
+    def cut(self, name: str) -> None:
+        """The node's machine dies for the network: its link goes down, no FIN, no BGP
+        NOTIFICATION; only BFD or the hold timer can notice."""
+        self.lab.set_link(name, False)
+
+    def mend(self, name: str) -> None:
+        """The node's link comes back (with the default route the link-down removed)."""
+        self.lab.set_link(name, True)
+        ip("-n", self.lab.namespace(name), "route", "replace", "default", "via", ROUTER)
 
     def spread(self, connections: int) -> Counter[str]:
         """`connections` new connections from the client (each its own source port): which
@@ -230,8 +245,8 @@ class Fleet:
         for name in list(self._backends):
             self.stop_backend(name)
         self.lab.close()
-        if self._frr_dir is not None:
-            shutil.rmtree(self._frr_dir, ignore_errors=True)
+        if self.router is not None:
+            self.router.close()
 
 
 def _run(argv: list[str], stdin: str | None = None) -> str:
@@ -436,6 +451,7 @@ class Prober:
 def frr_available() -> list[str]:
     """What is missing to build a fleet (empty when everything is there)."""
     missing = [f"{FRR}/{d}" for d in ("zebra", "bgpd") if not (FRR / d).exists()]
+    missing += [f"{FRR}/bfdd"] if not (FRR / "bfdd").exists() else []
     for tool in ("vtysh", "nft", "bird", "ip"):
         if not (shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")):
             missing.append(tool)

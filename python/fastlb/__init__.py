@@ -23,7 +23,11 @@ from .errors import (
     NoConfigFileError,
     NotRunningError,
     ServerExistsError,
+    UnknownBackendError,
+    UnknownRoleError,
     UnknownServerError,
+    UnknownStateError,
+    WeightOutOfRangeError,
 )
 
 if TYPE_CHECKING:
@@ -39,7 +43,11 @@ __all__ = [
     "NoConfigFileError",
     "NotRunningError",
     "ServerExistsError",
+    "UnknownBackendError",
+    "UnknownRoleError",
     "UnknownServerError",
+    "UnknownStateError",
+    "WeightOutOfRangeError",
     "WeightedRoundRobin",
     "__version__",
     "load_config",

@@ -4,7 +4,15 @@ from collections.abc import Mapping
 from typing import Any, Literal, Self, TypedDict, final
 
 __all__ = [
+    "BALANCE_ALGORITHMS",
+    "CHECK_TYPES",
+    "FRONTEND_MODES",
     "HTTP_PROXY_OWNED_HEADERS",
+    "MAX_WEIGHT",
+    "SERVER_ROLES",
+    "SERVER_STATES",
+    "SERVER_STATUSES",
+    "SPLICE_MODES",
     "Engine",
     "Routing",
     "RoutingPolicy",
@@ -18,6 +26,17 @@ __all__ = [
 
 __version__: str
 HTTP_PROXY_OWNED_HEADERS: list[str]
+
+# The core's limits and enumerations (fastlb.contract is their typed spelling; a test keeps
+# the two equal).
+MAX_WEIGHT: int  # a server weight is 0..MAX_WEIGHT
+SERVER_STATES: tuple[str, ...]  # the operator's state: ready, drain, maint
+SERVER_STATUSES: tuple[str, ...]  # UP, DOWN, DRAIN, MAINT
+SERVER_ROLES: tuple[str, ...]  # MySQL: primary, replica
+FRONTEND_MODES: tuple[str, ...]  # tcp, mysql, http
+BALANCE_ALGORITHMS: tuple[str, ...]  # roundrobin, maglev, source
+CHECK_TYPES: tuple[str, ...]  # tcp, http, mysql
+SPLICE_MODES: tuple[str, ...]  # auto, always, never
 
 class _BuildInfo(TypedDict):
     """What `build_info()` returns."""
@@ -39,6 +58,10 @@ class Engine:
     `config_json` is the *core* configuration (see `fastlb.config.Config.to_core_json`):
     addresses are resolved `ip:port` strings and durations are integer milliseconds.
     Raises ValueError when the JSON does not describe a valid core configuration.
+
+    Runtime refusals raise the classes of `fastlb.errors`: UnknownBackendError and
+    UnknownServerError (KeyError), ServerExistsError, WeightOutOfRangeError,
+    UnknownStateError and UnknownRoleError (ValueError).
     """
 
     def __new__(cls, config_json: str) -> Self: ...
@@ -53,10 +76,11 @@ class Engine:
     def listen_addresses(self) -> dict[str, str]:
         """Frontend name -> the bound `ip:port` (tells the real port when the config said 0)."""
     def set_weight(self, backend: str, server: str, weight: int) -> None:
-        """Set a server's weight (0..=256). 0 takes no new connections; established ones stay.
-        KeyError for an unknown backend/server, ValueError for a weight out of range."""
+        """Set a server's weight (0..=MAX_WEIGHT). 0 takes no new connections; established
+        ones stay. UnknownBackendError, UnknownServerError, WeightOutOfRangeError."""
     def set_state(self, backend: str, server: str, state: str) -> None:
-        """`ready` | `drain` | `maint`: drain and maint take no new connections."""
+        """One of SERVER_STATES: drain and maint take no new connections.
+        UnknownBackendError, UnknownServerError, UnknownStateError."""
     def set_topology(
         self,
         backend: str,
@@ -65,13 +89,25 @@ class Engine:
         in_read_pool: bool,
         lag_seconds: float | None = None,
     ) -> None:
-        """MySQL backends: the topology monitor's verdict on a server. `role` is `primary`
-        or `replica`; a replica takes reads only while `in_read_pool`."""
+        """MySQL backends: the topology monitor's verdict on a server. `role` is one of
+        SERVER_ROLES (else UnknownRoleError); a replica takes reads only while
+        `in_read_pool`."""
+    def hold_writes(self, backend: str, timeout: float) -> None:
+        """MySQL backends: hold new writes (a switchover) for at most `timeout` seconds;
+        held writes then get ERROR 1290 until `release_writes`."""
+    def release_writes(self, backend: str) -> bool:
+        """Let held writes go on to the primary of the moment; whether they were held."""
+    def write_gate(self, backend: str) -> dict[str, Any]:
+        """`{"held": bool, "held_seconds": float, "holds": int}`."""
     def add_server(self, backend: str, server_json: str) -> None:
-        """Add a server (JSON of one core server object). ValueError if the name is taken,
-        KeyError for an unknown backend."""
+        """Add a server (JSON of one core server object). ServerExistsError if the name is
+        taken, UnknownBackendError, WeightOutOfRangeError; ValueError for invalid JSON."""
     def remove_server(self, backend: str, server: str) -> None:
-        """Take a server out at once; its established connections carry on."""
+        """Take a server out at once; its established connections carry on.
+        UnknownBackendError, UnknownServerError."""
+    def require_server(self, backend: str, server: str) -> None:
+        """UnknownBackendError or UnknownServerError unless the core has this backend and
+        server; nothing else happens."""
     def reload(self, config_json: str) -> None:
         """Apply a whole new core configuration, keeping established connections. ValueError
         (nothing changed) when it can't be applied without a restart (workers, splice)."""
@@ -79,14 +115,16 @@ class Engine:
         """Reopen the access log files (logrotate renamed them): each writer first finishes
         the lines already handed to it, in the old file. Never blocks."""
     def stats(self) -> dict[str, Any]:
-        """A snapshot of every counter (lock-free reads); see README "Stats" for the shape."""
+        """A snapshot of every counter (lock-free reads); its one typed description is
+        `fastlb.api.stats_models.StatsSnapshot`."""
 
 @final
 class WeightedRoundRobin:
     """Smooth weighted round-robin (nginx's algorithm), lock-free picks.
 
     Over one cycle each name is picked exactly `weight` times, interleaved (5:3:1 picks
-    a,b,a,c,a,b,a,b,a ...). Weight 0 never picks that name. Weights are 0..=256."""
+    a,b,a,c,a,b,a,b,a ...). Weight 0 never picks that name. Weights are 0..=MAX_WEIGHT
+    (else WeightOutOfRangeError); `set_weight` of an unknown name: UnknownServerError."""
 
     def __new__(cls, weights: Mapping[str, int]) -> Self: ...
     def pick(self) -> str | None:

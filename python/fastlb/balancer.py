@@ -22,13 +22,12 @@ from pydantic import ValidationError
 from .config import Config, ServerConfig, load_config, resolve_address
 from .config_diff import describe_changes, restart_only_changes
 from .config_errors import problems_from_pydantic
+from .contract import MAX_WEIGHT
 from .errors import (
     ConfigError,
     FastLBError,
     NoConfigFileError,
     NotRunningError,
-    ServerExistsError,
-    UnknownServerError,
 )
 
 if TYPE_CHECKING:
@@ -36,29 +35,28 @@ if TYPE_CHECKING:
     from .api.server import ApiServer
     from .bgp.speaker import BgpSpeaker
     from .failover.speaker import VrrpSpeaker
-    from .mysql.monitoring import TopologyMonitors
+    from .mysql.topology_sync import TopologyMonitors
 
-__all__ = ["SERVER_STATES", "LoadBalancer", "weight_from"]
+__all__ = ["LoadBalancer", "weight_from"]
 
 log = logging.getLogger("fastlb")
 
-SERVER_STATES = ("ready", "drain", "maint")
-MAX_WEIGHT = 256
 _PERCENT_RE = re.compile(r"\s*(\d{1,6})\s*%\s*")
 
 
 def weight_from(weight: int | str, initial_weight: int) -> int:
     """An absolute weight, or `"N%"` of `initial_weight` as HAProxy's `set weight ... N%`
-    (rounded down, capped at 256). ValueError/TypeError say what is wrong."""
+    (rounded down, capped at MAX_WEIGHT). ValueError/TypeError say what is wrong; the core
+    refuses an absolute weight out of range (WeightOutOfRangeError)."""
     if isinstance(weight, str):
         match = _PERCENT_RE.fullmatch(weight)
         if match is None:
-            raise ValueError(f"weight must be 0..256 or a percentage like '50%' (got {weight!r})")
+            raise ValueError(
+                f"weight must be 0..{MAX_WEIGHT} or a percentage like '50%' (got {weight!r})"
+            )
         return min(MAX_WEIGHT, initial_weight * int(match[1]) // 100)
     if isinstance(weight, bool) or not isinstance(weight, int):
         raise TypeError(f"weight must be an int or a percentage, not {type(weight).__name__}")
-    if not 0 <= weight <= MAX_WEIGHT:
-        raise ValueError(f"weight must be between 0 and {MAX_WEIGHT} (got {weight})")
     return weight
 
 
@@ -151,7 +149,7 @@ class LoadBalancer:
                         daemon=True,
                     )
                     self._failover_thread.start()
-                self._mysql_monitors = self._start_mysql_monitors(engine)
+                self._mysql_monitors = self._start_mysql_monitors(engine, failover)
             except BaseException:
                 if engine.running:
                     engine.stop(0.0)
@@ -164,14 +162,24 @@ class LoadBalancer:
             self._log_started(engine)
         return self
 
-    def _start_mysql_monitors(self, engine: Engine) -> TopologyMonitors | None:
+    def _start_mysql_monitors(
+        self, engine: Engine, speaker: VrrpSpeaker | BgpSpeaker | None
+    ) -> TopologyMonitors | None:
         """The topology monitors of the MySQL backends with a `monitor:` section, started
-        (their first round done) so that the core knows the topology before clients come."""
+        (their first round done) so that the core knows the topology before clients come.
+        With a VRRP pair only the MASTER may switch or fail over a primary (two nodes
+        promoting two replicas would be a split brain)."""
         if not any(b.mysql and b.mysql.monitor for b in self.config.backends):
             return None
-        from .mysql.monitoring import TopologyMonitors  # aiomysql: imported only when used
+        from .failover.speaker import VrrpSpeaker
+        from .mysql.topology_sync import TopologyMonitors  # aiomysql: imported only when used
 
-        monitors = TopologyMonitors(self.config, engine)
+        def may_act() -> bool:
+            if isinstance(speaker, VrrpSpeaker):
+                return bool(speaker.snapshot().get("state") == "master")
+            return True
+
+        monitors = TopologyMonitors(self.config, engine, may_act)
         monitors.start()
         return monitors
 
@@ -303,9 +311,10 @@ class LoadBalancer:
     # ------------------------------------------------------------------ runtime control
 
     def set_weight(self, backend: str, server: str, weight: int | str) -> int:
-        """Set a server's weight: 0..256, or `"N%"` of its configured (initial) weight like
-        HAProxy's `set weight`. 0 takes no new connections, established ones stay. Returns
-        the weight set."""
+        """Set a server's weight: 0..MAX_WEIGHT, or `"N%"` of its configured (initial) weight
+        like HAProxy's `set weight`. 0 takes no new connections, established ones stay.
+        Returns the weight set. The core's refusals: UnknownBackendError, UnknownServerError,
+        WeightOutOfRangeError."""
         if isinstance(weight, str):
             # Validate the text before looking the server up: a bad value is the first error.
             weight_from(weight, 0)
@@ -313,23 +322,14 @@ class LoadBalancer:
             absolute = weight_from(weight, initial)
         else:
             absolute = weight_from(weight, 0)
-        engine = self._require_engine()
-        try:
-            engine.set_weight(backend, server, absolute)
-        except KeyError:
-            raise self._unknown_server(backend, server) from None
+        self._require_engine().set_weight(backend, server, absolute)
         log.info("backend %s: server %s weight set to %d", backend, server, absolute)
         return absolute
 
     def set_state(self, backend: str, server: str, state: str) -> None:
-        """`ready`, `drain` (no new connections) or `maint` (no new connections)."""
-        if state not in SERVER_STATES:
-            raise ValueError(f"state must be one of {', '.join(SERVER_STATES)} (got {state!r})")
-        engine = self._require_engine()
-        try:
-            engine.set_state(backend, server, state)
-        except KeyError:
-            raise self._unknown_server(backend, server) from None
+        """`ready`, `drain` (no new connections) or `maint` (no new connections). The core's
+        refusals: UnknownBackendError, UnknownServerError, UnknownStateError."""
+        self._require_engine().set_state(backend, server, state)
         log.info("backend %s: server %s state set to %s", backend, server, state)
 
     def add_server(
@@ -338,8 +338,8 @@ class LoadBalancer:
         """Add a server to a running backend; it takes new connections at once (after its
         health check passes, when the backend has one).
 
-        ConfigError names the bad field (name, address, weight), UnknownServerError an
-        unknown backend, ServerExistsError a name the backend already has.
+        ConfigError names the bad field (name, address, weight); the core refuses an unknown
+        backend (UnknownBackendError) and a name the backend already has (ServerExistsError).
         """
         fields = {"name": name, "address": address, "weight": weight, "backup": backup}
         try:
@@ -354,16 +354,7 @@ class LoadBalancer:
         engine = self._require_engine()
         core_server = {**server.model_dump(), "address": resolved}
         with self._changes:
-            try:
-                engine.add_server(backend, json.dumps(core_server))
-            except KeyError:
-                raise self._unknown_server(backend, name) from None
-            except ValueError as exc:
-                raise ServerExistsError(
-                    f"backend {backend!r} already has a server {name!r}"
-                    if name in self.stats()["backends"].get(backend, {}).get("servers", {})
-                    else f"the core refused the server: {exc}"
-                ) from None
+            engine.add_server(backend, json.dumps(core_server))
             self._replace_servers(backend, lambda servers: [*servers, server])
         log.info(
             "backend %s: server %s %s weight %d%s added",
@@ -376,13 +367,10 @@ class LoadBalancer:
 
     def remove_server(self, backend: str, server: str) -> None:
         """Take a server out of its backend at once; its established connections carry on
-        until they close. UnknownServerError for an unknown backend or server."""
+        until they close. The core's refusals: UnknownBackendError, UnknownServerError."""
         engine = self._require_engine()
         with self._changes:
-            try:
-                engine.remove_server(backend, server)
-            except KeyError:
-                raise self._unknown_server(backend, server) from None
+            engine.remove_server(backend, server)
             self._replace_servers(backend, lambda servers: [s for s in servers if s.name != server])
         log.info("backend %s: server %s removed", backend, server)
 
@@ -436,16 +424,15 @@ class LoadBalancer:
             log.info("access logs reopened")
 
     def require_server(self, backend: str, server: str) -> None:
-        """Raise UnknownServerError unless the running core has this backend and server."""
-        backends = self.stats()["backends"]
-        if server not in backends.get(backend, {}).get("servers", {}):
-            raise self._unknown_server(backend, server)
+        """The core's UnknownBackendError or UnknownServerError unless it has this backend and
+        server."""
+        self._require_engine().require_server(backend, server)
 
     # ------------------------------------------------------------------ observation
 
     def stats(self) -> dict[str, Any]:
-        """A snapshot of every counter (shape: docs/core-interface.md); after `stop()`, the
-        final counters."""
+        """A snapshot of every counter (shape: `fastlb.api.stats_models.StatsSnapshot`); after
+        `stop()`, the final counters."""
         engine = self._engine or self._stopped_engine
         if engine is None:
             raise NotRunningError("the load balancer has not been started")
@@ -456,6 +443,16 @@ class LoadBalancer:
         if self._mysql_monitors is not None:
             stats["mysql_topology"] = self._mysql_monitors.snapshot()
         return stats
+
+    def mysql_switchover(self, backend: str, to: str | None = None) -> dict[str, Any]:
+        """Makes `to` (default: the most advanced healthy replica) the primary of MySQL
+        backend `backend`, holding writes meanwhile (see the README's "Database failover").
+        Returns `{"primary", "previous", "gtid", "write_pause_seconds", ...}`. KeyError: no
+        such backend or no `mysql.failover`; SwitchoverError: refused or failed."""
+        monitors = self._mysql_monitors
+        if monitors is None:
+            raise KeyError(f"backend {backend!r} has no MySQL monitor (mysql.monitor)")
+        return monitors.switchover(backend, to)
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -475,10 +472,8 @@ class LoadBalancer:
         return self._engine
 
     def _server_stats(self, backend: str, server: str) -> Mapping[str, Any]:
-        servers = self.stats()["backends"].get(backend, {}).get("servers", {})
-        if server not in servers:
-            raise self._unknown_server(backend, server)
-        found: Mapping[str, Any] = servers[server]
+        self.require_server(backend, server)
+        found: Mapping[str, Any] = self.stats()["backends"][backend]["servers"][server]
         return found
 
     def _replace_servers(
@@ -490,13 +485,6 @@ class LoadBalancer:
             for b in self.config.backends
         ]
         self.config = self.config.model_copy(update={"backends": backends})
-
-    def _unknown_server(self, backend: str, server: str) -> UnknownServerError:
-        backends = self.stats()["backends"]
-        if backend not in backends:
-            known = ", ".join(backends) or "none"
-            return UnknownServerError(f"unknown backend {backend!r} (backends: {known})")
-        return UnknownServerError(f"backend {backend!r} has no server {server!r}")
 
     def _log_started(self, engine: Engine) -> None:
         bound = engine.listen_addresses()

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import logs
 from .balancer import LoadBalancer
-from .config import load_config, parse_duration
+from .config import Config, load_config, parse_duration
 from .ctl import add_api_arguments, add_ctl_parser
 from .errors import ConfigError
 from .notify import Notifier, watchdog_interval
@@ -111,6 +111,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         core_json = config.to_core_json()  # resolves host names: an unknown one is an error
         _check_with_core(core_json)
+        _check_failover_grants(config)
         if config.failover is not None:
             from .failover.interface import inspect_interface
 
@@ -121,6 +122,36 @@ def _check(args: argparse.Namespace) -> int:
         raise
     print(f"{args.config}: OK")
     return EXIT_OK
+
+
+def _check_failover_grants(config: Config) -> None:
+    """With `mysql.failover` on, the monitor user must be able to promote and fence on every
+    server that answers (one that does not is not judged)."""
+    problems = []
+    for index, backend in enumerate(config.backends):
+        mysql = backend.mysql
+        if mysql is None or mysql.monitor is None or mysql.failover is None:
+            continue
+        if mysql.failover.mode == "off":
+            continue
+        from .mysql.failover.grants import REQUIRED, missing_on_servers
+        from .mysql.topology_sync import _specs
+
+        missing = asyncio.run(
+            missing_on_servers(_specs(backend), mysql.monitor.user, mysql.monitor.password)
+        )
+        for server, privileges in missing.items():
+            needed = ", ".join(f"{p} ({REQUIRED[p]})" for p in privileges)
+            problems.append(
+                (
+                    f"backends[{index}] ({backend.name}).mysql.monitor.user",
+                    f"{mysql.monitor.user!r} on server {server} lacks privileges failover "
+                    f"needs: {needed}; GRANT {', '.join(privileges)} ON *.* TO "
+                    f"'{mysql.monitor.user}'@'...'",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 def _check_with_core(core_json: str) -> None:

@@ -2,7 +2,7 @@
 errors that name the offending field (`backends[0] (web).servers[1] (web-02).weight: ...`).
 
 The user's file is validated here and turned into the *core* configuration (resolved
-addresses, durations in milliseconds) described in docs/core-interface.md.
+addresses, durations in milliseconds; its shape is the core's, see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -10,14 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
-import tomllib
-import typing
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,11 +28,11 @@ from .config_cookie import CookieConfig, CookieValue, cookie_problems
 from .config_errors import (
     Problem,
     duplicate_names,
-    format_loc,
     item,
     problems_from_pydantic,
     refuse_planned_keys,
 )
+from .config_files import interpolate_env, read_config_file
 from .config_http import HttpBackendConfig, HttpFrontendConfig
 from .config_http_checks import backend_proxy_problems, core_alpn, frontend_http_problems
 from .config_mysql import MysqlConfig
@@ -62,6 +57,14 @@ from .config_types import (
     refuse_bool,
     resolve_address,
     split_host_port,
+)
+from .contract import (
+    BALANCE_ALGORITHMS,
+    BalanceAlgorithm,
+    CheckType,
+    FrontendMode,
+    ServerRole,
+    SpliceMode,
 )
 from .errors import ConfigError
 from .failover.config import FailoverConfig
@@ -97,9 +100,6 @@ _HttpStatus = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(betwee
 # The fast interval (used while a server is between `rise`/`fall` counts) defaults to a
 # quarter of the interval, but not below this: checks every few ms would be a load of their own.
 MIN_DEFAULT_FAST_INTERVAL = 0.1
-
-
-BALANCE_ALGORITHMS = ("roundrobin", "maglev", "source", "leastconn")
 
 
 def _check_balance(value: object) -> object:
@@ -146,7 +146,7 @@ class ServerConfig(_Model):
     weight: Weight = 1
     backup: bool = False
     # MySQL backends (with a `mysql:` section): the primary takes writes, replicas reads.
-    role: Literal["primary", "replica"] | None = None
+    role: ServerRole | None = None
     # Sticky sessions: the backend cookie's value naming this server (default: its name).
     cookie: CookieValue | None = None
 
@@ -154,7 +154,7 @@ class ServerConfig(_Model):
 class HealthCheckConfig(_Model):
     """A backend's active health check; `observe` also counts failed connects of live traffic."""
 
-    type: Literal["tcp", "http", "mysql"]
+    type: CheckType
     interval: PositiveDuration = 2.0
     timeout: PositiveDuration = 1.0
     rise: _CheckCount = 2
@@ -195,9 +195,7 @@ class HealthCheckConfig(_Model):
 
 class BackendConfig(_Model):
     name: Name
-    balance: Annotated[
-        Literal["roundrobin", "maglev", "source", "leastconn"], BeforeValidator(_check_balance)
-    ] = "roundrobin"
+    balance: Annotated[BalanceAlgorithm, BeforeValidator(_check_balance)] = "roundrobin"
     retries: _Retries = 3
     connect_timeout: PositiveDuration = 5.0
     all_backups: bool = False
@@ -218,7 +216,7 @@ class BackendConfig(_Model):
 class FrontendConfig(_Model):
     name: Name
     listen: ListenAddress
-    mode: Literal["tcp", "mysql", "http"] = "tcp"
+    mode: FrontendMode = "tcp"
     backend: str
     max_connections: _Positive = 20000
     idle_timeout: PositiveDuration = 60.0
@@ -252,7 +250,7 @@ class ApiConfig(_Model):
 
 class Config(_Model):
     workers: _Workers = Field(default_factory=lambda: os.cpu_count() or 1)
-    splice: Literal["auto", "always", "never"] = "auto"
+    splice: SpliceMode = "auto"
     drain_timeout: Duration = 30.0
     # Across all frontends; at the limit fastlb stops accepting until connections end.
     max_connections: _Positive | None = None
@@ -271,7 +269,7 @@ class Config(_Model):
         """
         if not isinstance(data, Mapping):
             raise ConfigError([("", "the configuration must be a mapping of keys")], source=source)
-        interpolated, problems = _interpolate_env(data, data)
+        interpolated, problems = interpolate_env(data, data)
         problems += refuse_planned_keys(interpolated)
         try:
             config = cls.model_validate(interpolated)
@@ -361,7 +359,7 @@ class Config(_Model):
         return problems + bgp_problems(self.bgp, self.failover is not None)
 
     def to_core_dict(self) -> dict[str, Any]:
-        """The core configuration of docs/core-interface.md, with host names resolved.
+        """The core configuration (every field, defaults included), host names resolved.
 
         Raises ConfigError naming the field whose host name cannot be resolved.
         """
@@ -474,6 +472,17 @@ def _mysql_cross_check(prefix: str, backend: BackendConfig) -> list[Problem]:
                     "MySQL backends route by role (primary/replica), not by backup",
                 )
             )
+    failover = backend.mysql.failover
+    names = {s.name for s in backend.servers}
+    if failover is not None:
+        unknown = [name for name in failover.promotion_order if name not in names]
+        if unknown:
+            problems.append(
+                (
+                    f"{prefix}.mysql.failover.promotion_order",
+                    f"names servers not in this backend: {', '.join(unknown)}",
+                )
+            )
     return problems
 
 
@@ -515,109 +524,5 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
     Raises ConfigError (with the file as `source`) for any problem, syntax errors included.
     """
-    source = os.fspath(path)
-    suffix = Path(source).suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml"):
-        raise ConfigError(
-            [("", f"unsupported file type {suffix or '(none)'!r}: use .yaml, .yml or .toml")],
-            source=source,
-        )
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([("", f"cannot read the file: {reason}")], source=source) from None
-    data = _parse_toml(text, source) if suffix == ".toml" else _parse_yaml(text, source)
+    data, source = read_config_file(path)
     return Config.from_mapping(data, source=source)
-
-
-class _StrictYamlLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (plain YAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, typing.Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _parse_yaml(text: str, source: str) -> Mapping[str, Any]:
-    try:
-        data = yaml.load(text, Loader=_StrictYamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([(where, f"YAML syntax error: {problem}")], source=source) from None
-    return _top_level_mapping(data, source)
-
-
-def _parse_toml(text: str, source: str) -> Mapping[str, Any]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Python 3.11's TOMLDecodeError has no lineno attribute; its message ends with
-        # "(at line N, column M)": move that to the front like the YAML errors.
-        message = str(exc)
-        match = re.search(r"\s*\(at (line \d+, column \d+)\)$", message)
-        where = match[1] if match else ""
-        message = message[: match.start()] if match else message
-        raise ConfigError([(where, f"TOML syntax error: {message}")], source=source) from None
-    return _top_level_mapping(data, source)
-
-
-def _top_level_mapping(data: object, source: str) -> Mapping[str, Any]:
-    if data is None:
-        raise ConfigError([("", "the file is empty")], source=source)
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            [("", f"the top level must be a mapping of keys, not {type(data).__name__}")],
-            source=source,
-        )
-    return data
-
-
-# --------------------------------------------------------------------------- ${ENV}
-
-_ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _interpolate_env(value: Any, root: Mapping[str, Any]) -> tuple[Any, list[Problem]]:
-    """Replace `${NAME}` / `${NAME:-default}` in every string value (`$$` is a literal `$`)."""
-    problems: list[Problem] = []
-
-    def substitute(text: str, loc: tuple[str | int, ...]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name, default = match[1], match[2]
-            if name is None:
-                return "$"
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            problems.append(
-                (
-                    format_loc(loc, root),
-                    f"environment variable {name} is not set "
-                    f"(write ${{{name}:-default}} to give a default)",
-                )
-            )
-            return match[0]
-
-        return _ENV_RE.sub(replace, text)
-
-    def walk(node: Any, loc: tuple[str | int, ...]) -> Any:
-        if isinstance(node, str):
-            return substitute(node, loc)
-        if isinstance(node, Mapping):
-            return {key: walk(item, (*loc, key)) for key, item in node.items()}
-        if isinstance(node, list | tuple):
-            return [walk(item, (*loc, index)) for index, item in enumerate(node)]
-        return node
-
-    return walk(value, ()), problems

@@ -15,6 +15,7 @@ backends:
       rules:
         - {match: "^SELECT .* FROM reports", route: primary}
       kill_admins: [dba]              # may KILL any session (others: their own user's)
+      failover: {mode: auto, replication_user: repl, ...}   # config_mysql_failover.py
 ```
 """
 
@@ -32,9 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from .config_mysql_failover import MysqlFailoverConfig
 from .config_types import PositiveDuration, field_error
 
-__all__ = ["MonitorConfig", "MysqlConfig", "MysqlRule", "MysqlUser"]
+__all__ = ["MonitorConfig", "MysqlConfig", "MysqlFailoverConfig", "MysqlRule", "MysqlUser"]
 
 _UserName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 # Large enough for any statement a client should send, small enough that a hostile client
@@ -100,6 +102,8 @@ class MysqlConfig(_Model):
     max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
     # Users whose KILL may end any session of this backend (others: their own user's only).
     kill_admins: list[_UserName] = []
+    #: Switchover / failover / rejoin (config_mysql_failover.py); off when absent.
+    failover: MysqlFailoverConfig | None = None
 
     @model_validator(mode="after")
     def _admins_are_users(self) -> MysqlConfig:
@@ -107,6 +111,11 @@ class MysqlConfig(_Model):
         unknown = [name for name in self.kill_admins if name not in names]
         if unknown:
             raise field_error(f"kill_admins names users not in mysql.users: {', '.join(unknown)}")
+        if self.failover is not None and self.failover.mode != "off" and self.monitor is None:
+            raise field_error(
+                f"failover mode {self.failover.mode!r} needs a monitor: section (the topology "
+                "monitor detects the primary's death and performs the promotion)"
+            )
         return self
 
     def to_core_dict(self) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from .contract import MAX_WEIGHT
+
 __all__ = [
     "FIELD_ERROR_TYPE",
     "Duration",
@@ -88,8 +90,8 @@ def between(low: int, high: int | None) -> Callable[[int], int]:
     return check_range
 
 
-Weight = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(0, 256))]
-"""A server weight, 0..256 (HAProxy's range); 0 takes no new connections."""
+Weight = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(0, MAX_WEIGHT))]
+"""A server weight, 0..MAX_WEIGHT (HAProxy's range); 0 takes no new connections."""
 
 
 # RFC 1123 labels, plus '_' because container and service names (docker compose) use it.

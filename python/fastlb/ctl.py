@@ -15,6 +15,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from .contract import MAX_WEIGHT
+
 __all__ = ["DEFAULT_API_URL", "ApiError", "add_api_arguments", "add_ctl_parser", "call_api"]
 
 DEFAULT_API_URL = "http://127.0.0.1:9100"
@@ -60,7 +62,9 @@ def add_ctl_parser(commands: Any) -> None:
             parser.add_argument(arg)
         return parser
 
-    set_weight = action("set-weight", "set a server's weight: 0..256 or N%% of its configured one")
+    set_weight = action(
+        "set-weight", f"set a server's weight: 0..{MAX_WEIGHT} or N%% of its configured one"
+    )
     set_weight.add_argument("backend")
     set_weight.add_argument("server")
     set_weight.add_argument("weight", type=_weight_argument, metavar="WEIGHT|N%")
@@ -72,7 +76,7 @@ def add_ctl_parser(commands: Any) -> None:
     ):
         action(state, help_text, "backend", "server").set_defaults(action=_set_state, state=state)
     add = action("add-server", "add a server to a backend", "backend", "name", "address")
-    add.add_argument("--weight", type=int, default=1, help="0..256 (default 1)")
+    add.add_argument("--weight", type=int, default=1, help=f"0..{MAX_WEIGHT} (default 1)")
     add.add_argument("--backup", action="store_true", help="only used while no other can serve")
     add.set_defaults(action=_add_server)
     action("remove-server", "remove a server", "backend", "server").set_defaults(
@@ -85,6 +89,11 @@ def add_ctl_parser(commands: Any) -> None:
     )
     node.add_argument("node_action", choices=["drain"], metavar="drain")
     node.set_defaults(action=_node_drain)
+    mysql = action("mysql", "MySQL backends: `mysql switchover BACKEND [--to SERVER]`")
+    mysql.add_argument("mysql_action", choices=["switchover"], metavar="switchover")
+    mysql.add_argument("backend")
+    mysql.add_argument("--to", metavar="SERVER", help="the replica to promote (default: best)")
+    mysql.set_defaults(action=_mysql_switchover)
 
 
 def _weight_argument(text: str) -> int | str:
@@ -94,7 +103,7 @@ def _weight_argument(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"invalid weight {text!r}: give 0..256 or a percentage like 50%"
+            f"invalid weight {text!r}: give 0..{MAX_WEIGHT} or a percentage like 50%"
         ) from None
 
 
@@ -160,6 +169,16 @@ def _node_drain(args: argparse.Namespace) -> int:
     print(
         "node draining: routes withdrawn; stopping once connections end "
         f"(at most {reply.get('drain_timeout'):g}s)"
+    )
+    return EXIT_OK
+
+
+def _mysql_switchover(args: argparse.Namespace) -> int:
+    path = f"/api/mysql/{urllib.parse.quote(args.backend, safe='')}/switchover"
+    reply = _run(args, "POST", path, {"to": args.to})
+    print(
+        f"backend {args.backend}: primary {reply.get('primary')} (was {reply.get('previous')}), "
+        f"writes held {reply.get('write_pause_seconds', 0.0):.3f}s"
     )
     return EXIT_OK
 

@@ -1,5 +1,9 @@
 """fastlb's exceptions: one root, `FastLBError`, and subclasses of the standard library's
-exceptions so that callers' existing `except ValueError` / `except ConnectionError` still work."""
+exceptions so that callers' existing `except ValueError` / `except ConnectionError` still work.
+
+The core's runtime refusals (unknown backend or server, a name already taken, a weight, state
+or role it doesn't take) are raised by the core itself as these classes: `src/py/errors.rs`
+maps each of its error variants to one of them, so Python never guesses which it was."""
 
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ __all__ = [
     "NoPrimaryError",
     "NotRunningError",
     "ServerExistsError",
+    "UnknownBackendError",
+    "UnknownRoleError",
     "UnknownServerError",
+    "UnknownStateError",
+    "WeightOutOfRangeError",
 ]
 
 
@@ -66,6 +74,23 @@ class UnknownServerError(FastLBError, KeyError):
     def __str__(self) -> str:
         # KeyError's str() is the repr of its argument; a message reads better unquoted.
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownBackendError(UnknownServerError):
+    """A runtime change named a backend that does not exist (a kind of UnknownServerError:
+    the server can't exist either)."""
+
+
+class WeightOutOfRangeError(FastLBError, ValueError):
+    """A weight outside 0..MAX_WEIGHT (`fastlb._core.MAX_WEIGHT`)."""
+
+
+class UnknownStateError(FastLBError, ValueError):
+    """A server state other than those of `fastlb._core.SERVER_STATES`."""
+
+
+class UnknownRoleError(FastLBError, ValueError):
+    """A MySQL server role other than those of `fastlb._core.SERVER_ROLES`."""
 
 
 class NotRunningError(FastLBError, RuntimeError):

@@ -56,7 +56,7 @@ impl BackendSettings {
                 .mysql
                 .as_ref()
                 .map(|m| Arc::new(MysqlSettings::new(m))),
-            http: Arc::new(config.http.clone().unwrap_or(HttpBackendConfig::ABSENT)),
+            http: Arc::new(config.http.clone()),
         }
     }
 }
@@ -267,7 +267,7 @@ impl Backend {
 
     pub fn set_weight(&self, server: &str, weight: u32) -> Result<()> {
         if weight > MAX_WEIGHT {
-            return Err(Error::WeightOutOfRange(weight));
+            return Err(Error::WeightOutOfRange(weight.into()));
         }
         self.server(server)?.store_weight(weight);
         self.republish();
@@ -283,16 +283,16 @@ impl Backend {
     /// Adds a server; it takes connections at once (counted healthy until checks say not).
     pub fn add_server(&self, config: &ServerConfig) -> Result<Arc<Server>> {
         if config.weight > MAX_WEIGHT {
-            return Err(Error::WeightOutOfRange(config.weight));
+            return Err(Error::WeightOutOfRange(config.weight.into()));
         }
         let server = Arc::new(Server::new(config));
         {
             let mut servers = self.lock_servers();
             if servers.iter().any(|s| s.name == config.name) {
-                return Err(Error::Config(format!(
-                    "backend {:?} already has a server {:?}",
-                    self.name, config.name
-                )));
+                return Err(Error::ServerExists {
+                    backend: self.name.clone(),
+                    server: config.name.clone(),
+                });
             }
             servers.push(server.clone());
         }

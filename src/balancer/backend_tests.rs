@@ -19,7 +19,7 @@ fn backend_with(balance: Balance, servers: &[(&str, u32, bool)], all_backups: bo
         tls: None,
         send_proxy: None,
         check_send_proxy: false,
-        http: None,
+        http: crate::http::HttpBackendConfig::ABSENT,
         servers: servers
             .iter()
             .enumerate()

@@ -24,6 +24,9 @@ pub enum AdminState {
 }
 
 impl AdminState {
+    /// Every state, in the order `_core.SERVER_STATES` exports them.
+    pub const ALL: [AdminState; 3] = [AdminState::Ready, AdminState::Drain, AdminState::Maint];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AdminState::Ready => "ready",
@@ -45,12 +48,10 @@ impl std::str::FromStr for AdminState {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "ready" => Ok(AdminState::Ready),
-            "drain" => Ok(AdminState::Drain),
-            "maint" => Ok(AdminState::Maint),
-            other => Err(Error::UnknownState(other.to_string())),
-        }
+        AdminState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| Error::UnknownState(text.to_string()))
     }
 }
 
@@ -64,6 +65,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order `_core.SERVER_STATUSES` exports them.
+    pub const ALL: [Status; 4] = [Status::Up, Status::Down, Status::Drain, Status::Maint];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Up => "UP",

@@ -21,7 +21,7 @@ impl WeightedRoundRobin {
             .map(|(n, w)| (Arc::from(n.into()), w))
             .unzip();
         if let Some(&heavy) = weights.iter().find(|&&w| w > MAX_WEIGHT) {
-            return Err(Error::WeightOutOfRange(heavy));
+            return Err(Error::WeightOutOfRange(heavy.into()));
         }
         let rotation = Rotation::new(names.clone(), &weights);
         Ok(WeightedRoundRobin {
@@ -38,7 +38,7 @@ impl WeightedRoundRobin {
 
     pub fn set_weight(&self, name: &str, weight: u32) -> Result<()> {
         if weight > MAX_WEIGHT {
-            return Err(Error::WeightOutOfRange(weight));
+            return Err(Error::WeightOutOfRange(weight.into()));
         }
         let index = self
             .names

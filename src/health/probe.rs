@@ -238,7 +238,7 @@ mod tests {
             header
         });
         let check: HealthCheckConfig = serde_json::from_value(serde_json::json!({
-            "type": "http", "timeout_ms": 2000, "rise": 1, "fall": 1
+            "type": "http", "fast_interval_ms": 500, "timeout_ms": 2000, "rise": 1, "fall": 1
         }))
         .unwrap();
         assert_eq!(check.kind, CheckKind::Http);

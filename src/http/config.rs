@@ -69,7 +69,8 @@ pub struct HttpBackendConfig {
 impl HttpBackendConfig {
     /// For a backend whose configuration has no `http` section (Python always sends one;
     /// cores built from hand-written JSON, like the Rust tests, may not): HAProxy's
-    /// `http-reuse safe` with its default timeouts.
+    /// `http-reuse safe` with its default timeouts, equal to Python's defaults
+    /// (`config_defaults_tests.rs`).
     pub const ABSENT: HttpBackendConfig = HttpBackendConfig {
         server_reuse: true,
         max_idle: 64,

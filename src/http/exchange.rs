@@ -27,7 +27,7 @@ use super::upstream::{acquire, release, Acquired, Affinity};
 use super::HttpBackendConfig;
 use crate::balancer::{Backend, BackendSettings, Server};
 use crate::error::Error;
-use crate::proxy::session::Upstream;
+use crate::proxy::session::ServerStream;
 use crate::proxy::Frontend;
 use crate::stats::bump;
 
@@ -308,7 +308,7 @@ where
 /// The request body streams from the client while the response head is awaited.
 #[allow(clippy::too_many_arguments)]
 async fn upload_and_read_head<S>(
-    conn: &mut Upstream,
+    conn: &mut ServerStream,
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
     body: &mut BodyReader,
@@ -358,7 +358,7 @@ struct Delivered {
 
 /// The server side of a delivery: its connection, and whether the request's cookie named it.
 struct ToServer<'a> {
-    conn: Upstream,
+    conn: ServerStream,
     server: &'a Arc<Server>,
     stuck: bool,
 }

@@ -18,7 +18,7 @@ use tokio::io::Interest;
 
 use super::config::HttpBackendConfig;
 use crate::balancer::Server;
-use crate::proxy::session::Upstream;
+use crate::proxy::session::ServerStream;
 
 /// How often the sweeper closes expired and dead idle connections. The expiry is also
 /// checked on reuse, so this only bounds how long a dead socket keeps its descriptor.
@@ -27,7 +27,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 struct Idle {
     /// Always `Some` until taken (`Idle` owns the gauge decrement, so it is emptied rather
     /// than destructured).
-    conn: Option<Upstream>,
+    conn: Option<ServerStream>,
     server: Arc<Server>,
     expires: Instant,
 }
@@ -56,7 +56,7 @@ thread_local! {
 }
 
 /// An idle connection to `server` that still looks usable, if this worker has one.
-pub(crate) fn take(server: &Server) -> Option<Upstream> {
+pub(crate) fn take(server: &Server) -> Option<ServerStream> {
     POOL.with_borrow_mut(|pool| {
         let idle = pool.by_server.get_mut(&server.id)?;
         let now = Instant::now();
@@ -71,7 +71,7 @@ pub(crate) fn take(server: &Server) -> Option<Upstream> {
 
 /// Keeps `conn` (idle, its last response read completely) for the next request to
 /// `server`, unless the pool already holds `max_idle` for it (the oldest is closed then).
-pub(crate) fn put(server: &Arc<Server>, conn: Upstream, config: &HttpBackendConfig) {
+pub(crate) fn put(server: &Arc<Server>, conn: ServerStream, config: &HttpBackendConfig) {
     if config.max_idle == 0 {
         return;
     }
@@ -119,7 +119,7 @@ async fn sweep() {
 /// Whether an idle connection is still open and quiet. The readiness check costs no
 /// syscall while tokio has seen no event on the socket; only a socket reported readable
 /// is peeked at (EOF, unexpected bytes or an error: unusable).
-pub(crate) fn alive(conn: &Upstream) -> bool {
+pub(crate) fn alive(conn: &ServerStream) -> bool {
     let socket = conn.socket();
     let peeked = socket.try_io(Interest::READABLE, || {
         let mut byte = [0u8; 1];

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::buffer::InputBuffer;
 use crate::balancer::Server;
 use crate::error::Error;
-use crate::proxy::session::Upstream;
+use crate::proxy::session::ServerStream;
 use crate::proxy::Frontend;
 use crate::relay::{relay_streams, RelayCounters};
 
@@ -22,7 +22,7 @@ use crate::relay::{relay_streams, RelayCounters};
 pub(crate) async fn run<S>(
     client: &mut S,
     client_input: &mut InputBuffer,
-    server: &mut Upstream,
+    server: &mut ServerStream,
     server_input: &mut InputBuffer,
     timeout: Duration,
     frontend: &Frontend,

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use super::pool;
 use crate::balancer::{Backend, BackendSettings, Pick, Server};
 use crate::error::Error;
-use crate::proxy::session::{connect_with_proxy_header, observe_failure, Upstream};
+use crate::proxy::session::{connect_with_proxy_header, observe_failure, ServerStream};
 use crate::proxy::ClientOrigin;
 use crate::stats::bump;
 
@@ -23,7 +23,7 @@ const ALPN_HTTP1: &[u8] = b"http/1.1";
 /// A server connection ready for a request.
 pub(crate) struct Acquired {
     pub server: Arc<Server>,
-    pub conn: Upstream,
+    pub conn: ServerStream,
     /// Taken from the pool: it may have been closed by the server meanwhile (the request
     /// can then be retried on a new connection, see `exchange`).
     pub reused: bool,
@@ -63,7 +63,7 @@ impl Drop for InFlight {
 /// began with a PROXY header names one client and is never shared with another (HAProxy
 /// marks such connections private). The session keeps its last one for its own next
 /// requests to that server.
-pub(crate) type Private = Option<(Arc<Server>, Upstream)>;
+pub(crate) type Private = Option<(Arc<Server>, ServerStream)>;
 
 /// Where the client connection comes from (for `send_proxy`) and its private connection.
 pub(crate) struct Affinity {
@@ -138,7 +138,7 @@ pub(crate) async fn acquire(
 }
 
 /// The client's private connection, if it is to `server` and still usable.
-fn take_private(private: &mut Private, server: &Server) -> Option<Upstream> {
+fn take_private(private: &mut Private, server: &Server) -> Option<ServerStream> {
     match private.take() {
         Some((owner, conn)) if owner.id == server.id && pool::alive(&conn) => Some(conn),
         other => {
@@ -153,7 +153,7 @@ fn take_private(private: &mut Private, server: &Server) -> Option<Upstream> {
 pub(crate) fn release(
     backend_settings: &BackendSettings,
     server: &Arc<Server>,
-    conn: Upstream,
+    conn: ServerStream,
     affinity: &mut Affinity,
 ) {
     match backend_settings.send_proxy {
@@ -169,7 +169,7 @@ async fn connect_new(
     server: &Server,
     settings: &BackendSettings,
     origin: ClientOrigin,
-) -> Result<Upstream, Error> {
+) -> Result<ServerStream, Error> {
     let tls = backend.tls();
     let started = Instant::now();
     let mut header = Vec::new();
@@ -201,17 +201,17 @@ async fn connect_new(
     }
 }
 
-impl Upstream {
+impl ServerStream {
     /// The TCP socket under the connection.
     pub(crate) fn socket(&self) -> &TcpStream {
         match self {
-            Upstream::Plain(socket) => socket,
-            Upstream::Tls(tls) => tls.get_ref().0,
+            ServerStream::Plain(socket) => socket,
+            ServerStream::Tls(tls) => tls.get_ref().0,
         }
     }
 }
 
-impl AsyncRead for Upstream {
+impl AsyncRead for ServerStream {
     #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
@@ -219,13 +219,13 @@ impl AsyncRead for Upstream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Upstream::Plain(socket) => Pin::new(socket).poll_read(cx, buf),
-            Upstream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            ServerStream::Plain(socket) => Pin::new(socket).poll_read(cx, buf),
+            ServerStream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for Upstream {
+impl AsyncWrite for ServerStream {
     #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
@@ -233,8 +233,8 @@ impl AsyncWrite for Upstream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Upstream::Plain(socket) => Pin::new(socket).poll_write(cx, buf),
-            Upstream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            ServerStream::Plain(socket) => Pin::new(socket).poll_write(cx, buf),
+            ServerStream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -245,8 +245,8 @@ impl AsyncWrite for Upstream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Upstream::Plain(socket) => Pin::new(socket).poll_write_vectored(cx, bufs),
-            Upstream::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+            ServerStream::Plain(socket) => Pin::new(socket).poll_write_vectored(cx, bufs),
+            ServerStream::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -256,15 +256,15 @@ impl AsyncWrite for Upstream {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Upstream::Plain(socket) => Pin::new(socket).poll_flush(cx),
-            Upstream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            ServerStream::Plain(socket) => Pin::new(socket).poll_flush(cx),
+            ServerStream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Upstream::Plain(socket) => Pin::new(socket).poll_shutdown(cx),
-            Upstream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+            ServerStream::Plain(socket) => Pin::new(socket).poll_shutdown(cx),
+            ServerStream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod protocol;
 mod role;
 pub mod session;
 pub mod stats;
+pub mod write_gate;
 
 pub use role::Role;
 

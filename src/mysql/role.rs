@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::error::Error;
+
 /// A side of a primary/replica cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,11 +17,26 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order `_core.SERVER_ROLES` exports them.
+    pub const ALL: [Role; 2] = [Role::Primary, Role::Replica];
+
     /// The configuration's and the stats' name.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Primary => "primary",
             Role::Replica => "replica",
         }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    /// The topology monitor's verdict names a role (`Engine::set_topology`).
+    fn from_str(text: &str) -> Result<Self, Error> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| Error::UnknownRole(text.to_string()))
     }
 }

@@ -22,8 +22,10 @@ use crate::relay::{relay, relay_streams, RelayCounters};
 use crate::stats::bump;
 use crate::tls::{TlsOrigination, TlsTermination};
 
-/// The connection to the server.
-pub(crate) enum Upstream {
+/// The connection to the server (plain or TLS-originated), as TCP and HTTP mode use it.
+/// (The MySQL session's `mysql::session::Upstream` is a server connection *with its
+/// protocol state*; this one is only the byte stream.)
+pub(crate) enum ServerStream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
@@ -55,7 +57,7 @@ async fn serve_plain(client: TcpStream, frontend: &Frontend, origin: Option<Clie
     // How a session ended is visible in the counters (bytes, durations); an error after
     // the connect can't be retried, the client's bytes are already with the server.
     let _ = match upstream {
-        Upstream::Plain(upstream) => {
+        ServerStream::Plain(upstream) => {
             relay(
                 &client,
                 &upstream,
@@ -65,7 +67,9 @@ async fn serve_plain(client: TcpStream, frontend: &Frontend, origin: Option<Clie
             )
             .await
         }
-        Upstream::Tls(upstream) => Box::pin(relay_tls(client, upstream, frontend, &server)).await,
+        ServerStream::Tls(upstream) => {
+            Box::pin(relay_tls(client, upstream, frontend, &server)).await
+        }
     };
     server.stats.session_time.record(started.elapsed());
 }
@@ -96,8 +100,8 @@ async fn serve_tls(
     let _server_slot = server.stats.traffic.open();
     let started = Instant::now();
     let _ = match upstream {
-        Upstream::Plain(upstream) => relay_tls(client, upstream, frontend, &server).await,
-        Upstream::Tls(upstream) => relay_tls(client, upstream, frontend, &server).await,
+        ServerStream::Plain(upstream) => relay_tls(client, upstream, frontend, &server).await,
+        ServerStream::Tls(upstream) => relay_tls(client, upstream, frontend, &server).await,
     };
     server.stats.session_time.record(started.elapsed());
 }
@@ -175,7 +179,7 @@ async fn connect_for(
     backend: &Backend,
     alpn: Option<&[u8]>,
     proxy: ProxySource<'_>,
-) -> Option<(Arc<Server>, Upstream)> {
+) -> Option<(Arc<Server>, ServerStream)> {
     match connect_with_retries(backend, alpn, proxy).await {
         Ok(connected) => Some(connected),
         Err(Error::Resources(_)) => {
@@ -198,7 +202,7 @@ async fn connect_with_retries(
     backend: &Backend,
     alpn: Option<&[u8]>,
     proxy: ProxySource<'_>,
-) -> Result<(Arc<Server>, Upstream), Error> {
+) -> Result<(Arc<Server>, ServerStream), Error> {
     let settings = backend.settings();
     let tls = backend.tls();
     // Built once: it names the client, whichever server takes the connection.
@@ -255,7 +259,7 @@ async fn connect(
     timeout: Duration,
     tls: Option<&TlsOrigination>,
     alpn: Option<&[u8]>,
-) -> Result<Upstream, Error> {
+) -> Result<ServerStream, Error> {
     connect_with_proxy_header(server, timeout, tls, alpn, &[]).await
 }
 
@@ -269,7 +273,7 @@ pub(crate) async fn connect_with_proxy_header(
     tls: Option<&TlsOrigination>,
     alpn: Option<&[u8]>,
     proxy_header: &[u8],
-) -> Result<Upstream, Error> {
+) -> Result<ServerStream, Error> {
     let addr = server.address;
     let mut stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
@@ -284,7 +288,7 @@ pub(crate) async fn connect_with_proxy_header(
             .map_err(|source| Error::Connect { addr, source })?;
     }
     match tls {
-        None => Ok(Upstream::Plain(stream)),
+        None => Ok(ServerStream::Plain(stream)),
         Some(tls) => Box::pin(handshake(server, stream, timeout, tls, alpn)).await,
     }
 }
@@ -297,11 +301,11 @@ async fn handshake(
     timeout: Duration,
     tls: &TlsOrigination,
     alpn: Option<&[u8]>,
-) -> Result<Upstream, Error> {
+) -> Result<ServerStream, Error> {
     let addr = server.address;
     let connected = tokio::time::timeout(timeout, tls.connect(stream, &server.tls_name, alpn))
         .await
         .map_err(|_| Error::ConnectTimeout { addr })?
         .map_err(|source| Error::Connect { addr, source })?;
-    Ok(Upstream::Tls(Box::new(connected)))
+    Ok(ServerStream::Tls(Box::new(connected)))
 }

@@ -38,11 +38,7 @@ impl Engine {
                     proxy_refused: read(&f.stats.proxy_refused),
                     tls_handshake_failures: read(&f.stats.tls_handshake_failures),
                     tls_handshake_timeouts: read(&f.stats.tls_handshake_timeouts),
-                    mode: match f.mode {
-                        FrontendMode::Tcp => "tcp",
-                        FrontendMode::Mysql => "mysql",
-                        FrontendMode::Http => "http",
-                    },
+                    mode: f.mode.as_str(),
                     mysql: (f.mode == FrontendMode::Mysql).then(|| f.stats.mysql.snapshot()),
                     http: (f.mode == FrontendMode::Http)
                         .then(|| f.stats.http.snapshot(f.access_log_dropped())),

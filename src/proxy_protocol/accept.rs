@@ -7,11 +7,6 @@ use std::time::Duration;
 use crate::config::FrontendConfig;
 use crate::firewall::{canonical, Cidr};
 
-/// Used when the configuration says 0 (the core JSON always carries the user's value; the
-/// Python default is 5 s too). The spec (§2) asks for "at least 3 seconds to cover a TCP
-/// retransmit".
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// `accept_proxy: true` on a frontend, read at accept by every mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptProxy {
@@ -28,10 +23,7 @@ impl AcceptProxy {
     pub fn from_config(config: &FrontendConfig) -> Option<Arc<AcceptProxy>> {
         config.accept_proxy.then(|| {
             Arc::new(AcceptProxy {
-                timeout: match config.proxy_timeout_ms {
-                    0 => DEFAULT_TIMEOUT,
-                    ms => Duration::from_millis(ms),
-                },
+                timeout: Duration::from_millis(config.proxy_timeout_ms),
                 trusted: config.trusted_proxies.clone(),
             })
         })

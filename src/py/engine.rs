@@ -5,7 +5,8 @@ use pyo3::types::PyDict;
 use std::time::Duration;
 
 use super::errors::to_py;
-use crate::config::{CoreConfig, ServerConfig};
+use crate::config::{CoreConfig, ServerConfig, ServerRole};
+use crate::error::Error;
 use crate::proxy::Engine;
 use pyo3::exceptions::PyValueError;
 
@@ -50,9 +51,7 @@ impl PyEngine {
     }
 
     fn set_weight(&self, backend: &str, server: &str, weight: i64) -> PyResult<()> {
-        let weight = u32::try_from(weight).map_err(|_| {
-            PyValueError::new_err(format!("weight {weight} is out of range (0..=256)"))
-        })?;
+        let weight = u32::try_from(weight).map_err(|_| to_py(Error::WeightOutOfRange(weight)))?;
         self.engine
             .set_weight(backend, server, weight)
             .map_err(to_py)
@@ -81,9 +80,43 @@ impl PyEngine {
         in_read_pool: bool,
         lag_seconds: Option<f64>,
     ) -> PyResult<()> {
+        let role: ServerRole = role.parse().map_err(to_py)?;
         self.engine
-            .set_topology(backend, server, role, in_read_pool, lag_seconds)
+            .backend(backend)
+            .and_then(|b| b.set_topology(server, role, in_read_pool, lag_seconds))
             .map_err(to_py)
+    }
+
+    /// The core's own refusal when it has no such backend or server (nothing else happens).
+    fn require_server(&self, backend: &str, server: &str) -> PyResult<()> {
+        self.engine
+            .backend(backend)
+            .and_then(|b| b.server(server))
+            .map(drop)
+            .map_err(to_py)
+    }
+
+    /// Holds new writes of `backend` (a switchover) for at most `timeout` seconds.
+    fn hold_writes(&self, backend: &str, timeout: f64) -> PyResult<()> {
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?;
+        crate::mysql::write_gate::hold(backend, timeout);
+        Ok(())
+    }
+
+    /// Lets `backend`'s held writes go on (to the primary of the moment); whether it held.
+    fn release_writes(&self, backend: &str) -> bool {
+        crate::mysql::write_gate::release(backend)
+    }
+
+    /// `{"held": bool, "held_seconds": total, "holds": count}` for `backend`.
+    fn write_gate<'py>(&self, py: Python<'py>, backend: &str) -> PyResult<Bound<'py, PyDict>> {
+        let (held, seconds, holds) = crate::mysql::write_gate::status(backend);
+        let out = PyDict::new(py);
+        out.set_item("held", held)?;
+        out.set_item("held_seconds", seconds)?;
+        out.set_item("holds", holds)?;
+        Ok(out)
     }
 
     /// Binding new addresses and closing old listeners can block briefly: release the GIL.

@@ -5,6 +5,7 @@ use pyo3::types::PyDict;
 
 use super::errors::to_py;
 use crate::balancer::WeightedRoundRobin;
+use crate::error::Error;
 
 #[pyclass(name = "WeightedRoundRobin", module = "fastlb._core", frozen)]
 pub struct PyWeightedRoundRobin {
@@ -12,11 +13,7 @@ pub struct PyWeightedRoundRobin {
 }
 
 fn weight_of(weight: i64) -> PyResult<u32> {
-    u32::try_from(weight).map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "weight {weight} is out of range (0..=256)"
-        ))
-    })
+    u32::try_from(weight).map_err(|_| to_py(Error::WeightOutOfRange(weight)))
 }
 
 #[pymethods]

@@ -1,4 +1,5 @@
-//! Point-in-time copies of every counter, shaped as documented in docs/core-interface.md.
+//! Point-in-time copies of every counter. Python's one description of this shape is
+//! `python/fastlb/api/stats_models.py` (a test walks a real snapshot against it).
 
 use serde::Serialize;
 use std::collections::BTreeMap;

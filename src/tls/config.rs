@@ -1,4 +1,4 @@
-//! The TLS settings of the core configuration (docs/core-interface.md): paths are absolute
+//! The TLS settings of the core configuration (docs/architecture.md): paths are absolute
 //! (Python resolved them), durations are milliseconds.
 
 use serde::Deserialize;

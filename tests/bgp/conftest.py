@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,11 +21,27 @@ from bench.scaleout.fleet import Fleet, frr_available  # noqa: E402
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
     """router (FRR), lb1 and lb2 (not started), client, backends; sticky router."""
+    yield from _fleet(tmp_path)
+
+
+@pytest.fixture
+def bfd_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """The same with FRR's bfdd on the router, asking each node for a BFD session."""
+    yield from _fleet(tmp_path, bfd=True)
+
+
+@pytest.fixture
+def bird_router_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """The same with BIRD 2 as the router instead of FRR (the README's BIRD config)."""
+    yield from _fleet(tmp_path, router="bird")
+
+
+def _fleet(tmp_path: Path, **options: Any) -> Iterator[Fleet]:
     if os.geteuid() != 0:
         pytest.skip("BGP fleet tests build network namespaces: they need root (CI runs as root)")
     missing = frr_available()
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: `make install` installs them (as root)")
-    with Fleet(tmp_path) as built:
+    with Fleet(tmp_path, **options) as built:
         yield built
         print(built.logs())

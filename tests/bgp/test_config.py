@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fastlb.bgp.bird import bird_config, parse_protocols
+from fastlb.bgp.bird import bird_config, parse_bfd_sessions, parse_protocols
 from fastlb.bgp.config import BgpConfig
 from fastlb.bgp.exabgp import exabgp_commands, parse_event
 from fastlb.bgp.health import node_health
@@ -121,3 +121,14 @@ def test_health_follows_the_frontends_backends() -> None:
     assert node_health(True, stats("UP", "UP", "DOWN"), ["web"])[0] is Health.UP
     # A frontend whose backend has no server UP degrades the node.
     assert node_health(True, stats("UP"), ["web", "other"])[0] is Health.DEGRADED
+
+
+def test_bfd_sessions_parse_birds_table() -> None:
+    reply = [
+        (1020, "bfd1:"),
+        (1020, "IP address                Interface  State      Since         Interval  Timeout"),
+        (1020, "10.0.0.1                  eth0       Up         08:12:54.902    0.100    0.300"),
+        (1020, "10.0.0.9                  eth0       Down       08:12:54.902    1.000    0.000"),
+        (0, ""),
+    ]
+    assert parse_bfd_sessions(reply, ["10.0.0.1", "10.0.0.2"]) == {"10.0.0.1": "up"}

@@ -29,6 +29,7 @@ from .models import (
     ServerUpdate,
     ServerView,
 )
+from .mysql import mysql_router
 from .node import node_router
 from .stats_models import StatsSnapshot
 
@@ -76,8 +77,8 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
 
     @app.get("/api/stats", response_model=StatsSnapshot)
     async def stats() -> dict[str, Any]:
-        """Every counter of the core, per frontend, backend and server (shape:
-        docs/core-interface.md, "Stats snapshot")."""
+        """Every counter of the core, per frontend, backend and server (the schema below is
+        its one typed description)."""
         return balancer.stats()
 
     @app.get(
@@ -178,6 +179,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
             )
 
     app.include_router(node_router(balancer, write_guard, write_errors))
+    app.include_router(mysql_router(balancer, write_guard, write_errors))
     app.include_router(dashboard.router)
     return app
 

@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from ..contract import MAX_WEIGHT, SERVER_STATUSES
 from ..failover.metrics import failover_metrics
 from .metrics_bgp import bgp_metrics
 from .metrics_http import http_metrics
@@ -32,7 +33,8 @@ def _go_float(value: float) -> str:
     return text
 
 
-StatsSnapshot = Callable[[], Mapping[str, Any]]
+# Takes a stats snapshot (`LoadBalancer.stats`), at each scrape.
+StatsSource = Callable[[], Mapping[str, Any]]
 
 # (metric name, help text, key in the core's frontend stats)
 _FRONTEND_GAUGES = [
@@ -69,7 +71,7 @@ _FRONTEND_COUNTERS = [
 REFUSAL_REASONS = ("acl", "source_connections", "source_rate", "max_connections", "proxy")
 _SERVER_GAUGES = [
     ("fastlb_server_current_sessions", "Connections open to the server now", "current_connections"),
-    ("fastlb_server_weight", "Configured weight of the server (0..256)", "weight"),
+    ("fastlb_server_weight", f"Configured weight of the server (0..{MAX_WEIGHT})", "weight"),
 ]
 _SERVER_COUNTERS = [
     ("fastlb_server_sessions_total", "Connections made to the server", "total_connections"),
@@ -79,8 +81,7 @@ _SERVER_COUNTERS = [
     ("fastlb_server_retries_total", "Failed connects retried on another server", "retries"),
     ("fastlb_server_down_transitions_total", "Times the server went DOWN", "down_transitions"),
 ]
-# HAProxy's exporter gives one series per state, 1 for the current one.
-SERVER_STATUSES = ("UP", "DOWN", "DRAIN", "MAINT")
+# HAProxy's exporter gives one series per state, 1 for the current one (SERVER_STATUSES).
 _HISTOGRAMS = [
     ("fastlb_server_connect_time_seconds", "Time to connect to the server", "connect_time"),
     (
@@ -94,7 +95,7 @@ _HISTOGRAMS = [
 class StatsCollector:
     """A prometheus-client collector reading the core's stats snapshot at each scrape."""
 
-    def __init__(self, snapshot: StatsSnapshot) -> None:
+    def __init__(self, snapshot: StatsSource) -> None:
         self._snapshot = snapshot
 
     def describe(self) -> list[Metric]:

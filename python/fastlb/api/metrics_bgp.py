@@ -32,6 +32,13 @@ def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
         established.add_metric([peer["address"]], 1.0 if peer["state"] == "established" else 0.0)
     yield session
     yield established
+    if any(peer.get("bfd") is not None for peer in bgp["peers"]):
+        bfd = GaugeMetricFamily(
+            "fastlb_bgp_bfd_up", "1 while the BFD session with the peer is up", labels=["peer"]
+        )
+        for peer in bgp["peers"]:
+            bfd.add_metric([peer["address"]], 1.0 if peer.get("bfd") == "up" else 0.0)
+        yield bfd
     announced = GaugeMetricFamily(
         "fastlb_bgp_prefix_announced",
         "1 while this node announces the prefix, 0 while it is withdrawn",

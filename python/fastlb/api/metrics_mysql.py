@@ -81,6 +81,30 @@ def mysql_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
             counter.add_metric([proxy], mysql[key])
         yield counter
     yield from _server_metrics(stats.get("backends", {}))
+    yield from _failover_metrics(stats.get("mysql_topology") or {})
+
+
+def _failover_metrics(topology: Mapping[str, Any]) -> Iterator[Metric]:
+    """The failover controllers' counters (backends with `mysql.failover`)."""
+    failovers = CounterMetricFamily(
+        "fastlb_mysql_failovers_total",
+        "Primary changes fastlb made, by kind (failover: unplanned; switchover: planned)",
+        labels=["proxy", "kind"],
+    )
+    unavailable = CounterMetricFamily(
+        "fastlb_mysql_write_unavailable_seconds",
+        "Seconds writes could not be served: failover outages (primary last seen to "
+        "promotion) plus switchover holds",
+        labels=["proxy"],
+    )
+    for proxy, decision in topology.items():
+        failover = (decision or {}).get("failover")
+        if failover is None:
+            continue
+        failovers.add_metric([proxy, "failover"], failover["failovers_total"])
+        failovers.add_metric([proxy, "switchover"], failover["switchovers_total"])
+        unavailable.add_metric([proxy], failover["write_unavailable_seconds"])
+    yield from (failovers, unavailable)
 
 
 def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:

@@ -17,16 +17,16 @@ from pydantic import (
 )
 
 from ..config_types import ServerAddress, field_error
+from ..contract import MAX_WEIGHT, SERVER_STATES, ServerState, ServerStatus
 
-ServerState = Literal["ready", "drain", "maint"]
-ServerStatus = Literal["UP", "DOWN", "DRAIN", "MAINT"]
-
-AbsoluteWeight = Annotated[StrictInt, Field(ge=0, le=256, description="0..256")]
+AbsoluteWeight = Annotated[StrictInt, Field(ge=0, le=MAX_WEIGHT, description=f"0..{MAX_WEIGHT}")]
 PercentWeight = Annotated[
     str,
     Field(
         pattern=r"^[0-9]{1,6}%$",
-        description="A percentage of the server's configured weight, e.g. '50%' (capped at 256)",
+        description=(
+            f"A percentage of the server's configured weight, e.g. '50%' (capped at {MAX_WEIGHT})"
+        ),
         examples=["50%"],
     ),
 ]
@@ -57,13 +57,16 @@ class ServerUpdate(BaseModel):
             return handler(value)
         except ValidationError:
             raise field_error(
-                f"must be an integer 0..256 or a percentage like '50%' (got {value!r})"
+                f"must be an integer 0..{MAX_WEIGHT} or a percentage like '50%' (got {value!r})"
             ) from None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> ServerUpdate:
         if self.weight is None and self.state is None:
-            raise ValueError("give 'weight' (0..256 or 'N%') and/or 'state' (ready, drain, maint)")
+            raise ValueError(
+                f"give 'weight' (0..{MAX_WEIGHT} or 'N%') and/or 'state' "
+                f"({', '.join(SERVER_STATES)})"
+            )
         return self
 
 

@@ -1,11 +1,17 @@
-"""The shape of `GET /api/stats` (docs/core-interface.md, "Stats snapshot") for the OpenAPI
-description. Every model allows extra keys: a newer core's counters pass through unchanged."""
+"""The one typed description of the stats snapshot (`GET /api/stats`, `LoadBalancer.stats()`):
+the core's counters (`src/stats/snapshot.rs`) plus what the Python speakers add (failover,
+bgp, mysql_topology). `tests/integration/test_stats_contract.py` runs a real engine with
+every frontend mode and fails, naming the path, for any field the core emits that is not
+described here. The models still allow extra keys so that an API response never fails
+because of a counter; the test is where a missing description is caught."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..contract import CheckType, FrontendMode, ServerRole, ServerState, ServerStatus
 
 
 class _Open(BaseModel):
@@ -28,7 +34,7 @@ class Histogram(_Open):
 
 class CheckResult(_Open):
     # The core sends null `type` and `checked_at` while the first check is pending.
-    type: Literal["tcp", "http", "mysql"] | None
+    type: CheckType | None
     status: Literal["ok", "failed", "pending"]
     last_error: str | None
     duration_seconds: float
@@ -40,21 +46,25 @@ class CheckResult(_Open):
 class ServerStats(_Open):
     address: str
     weight: int
-    initial_weight: int
-    state: Literal["ready", "drain", "maint"]
-    status: Literal["UP", "DOWN", "DRAIN", "MAINT"]
-    health: Literal["up", "down"]
+    initial_weight: int = Field(
+        description="The weight from the configuration (what '50%' weights are relative to)"
+    )
+    state: ServerState = Field(description="The operator's state")
+    status: ServerStatus = Field(description="All things considered: operator states win")
+    health: Literal["up", "down"] = Field(description="As checks and passive observation say")
     last_change: float = Field(description="Unix time of the last status change")
-    down_transitions: int
-    backup: bool
+    down_transitions: int = Field(description="Times the server went DOWN")
+    backup: bool = Field(description="Takes traffic only while no non-backup server can")
     active: bool = Field(description="In the current schedule")
     current_connections: int
     total_connections: int
     bytes_in: int = Field(description="Client to server")
     bytes_out: int = Field(description="Server to client")
     connect_errors: int
-    retries: int
-    check: CheckResult | None
+    retries: int = Field(
+        description="Failed connects to this server retried on the next server of the schedule"
+    )
+    check: CheckResult | None = Field(description="null without a health check")
     connect_time: Histogram
     session_time: Histogram
     mysql: ServerMysqlStats | None = None
@@ -64,10 +74,12 @@ class ServerStats(_Open):
 
 
 class ServerMysqlStats(_Open):
-    role: str
-    in_read_pool: bool
-    replication_lag_seconds: float | None
-    queries: int
+    """A server of a MySQL backend (one with a role)."""
+
+    role: ServerRole
+    in_read_pool: bool = Field(description="A replica that takes reads (replicating, no lag)")
+    replication_lag_seconds: float | None = Field(description="The monitor's last measure")
+    queries: int = Field(description="Statements it ran")
 
 
 class BackendStats(_Open):
@@ -85,18 +97,20 @@ class BackendStats(_Open):
 
 
 class MysqlFrontendStats(_Open):
-    queries_primary: int
-    queries_replica: int
-    reads_on_primary: int
+    """A `mode: mysql` frontend's read/write splitting (docs/mysql.md)."""
+
+    queries_primary: int = Field(description="Statements run on the primary (executions)")
+    queries_replica: int = Field(description="Statements run on replicas (executions)")
+    reads_on_primary: int = Field(description="Reads a replica could have served")
     causal_waits: int
     causal_timeouts: int
-    no_primary_errors: int
-    pinned_sessions: int
-    sessions: int
+    no_primary_errors: int = Field(description="Writes refused (or sessions closed): no primary")
+    pinned_sessions: int = Field(description="Sessions pinned to the primary now")
+    sessions: int = Field(description="Sessions logged in")
     tls_sessions: int = Field(description="sessions that switched to TLS (SSLRequest)")
-    auth_failures: int
-    protocol_errors: int
-    server_errors: int
+    auth_failures: int = Field(description="Refused logins")
+    protocol_errors: int = Field(description="Connections closed for malformed packets")
+    server_errors: int = Field(description="Server connections lost mid-session")
 
 
 class HttpResponses(_Open):
@@ -170,18 +184,23 @@ class FrontendStats(_Open):
     total_connections: int
     bytes_in: int
     bytes_out: int
-    rejected_connections: int
-    no_server_errors: int
-    accept_errors: int
-    resource_errors: int
+    rejected_connections: int = Field(description="Refused at the frontend's max_connections")
+    no_server_errors: int = Field(
+        description="Client connections closed: no server could be reached after retries"
+    )
+    accept_errors: int = Field(description="accept(2) failures (the loop backs off 10 ms)")
+    resource_errors: int = Field(
+        description="Closed because fastlb ran out of a local resource (file descriptors, "
+        "memory, ephemeral ports) connecting to a server; not counted against the server"
+    )
     refused_connections: RefusedConnections
     proxy_refused: int = Field(
         description="accept_proxy: closed for a PROXY header from an untrusted peer, or a "
         "bad or slow one"
     )
-    tls_handshake_failures: int
-    tls_handshake_timeouts: int
-    mode: str = "tcp"
+    tls_handshake_failures: int = Field(description="Garbage, TLS <= 1.1, resets")
+    tls_handshake_timeouts: int = Field(description="Not done within handshake_timeout")
+    mode: FrontendMode
     mysql: MysqlFrontendStats | None = None
     http: FrontendHttpStats | None = Field(None, description="mode http frontends only")
 
@@ -217,6 +236,9 @@ class BgpPeerStats(_Open):
     address: str
     as_: int = Field(alias="as")
     state: str = Field(description="BGP state: idle, connect, active, opensent, ..., established")
+    bfd: str | None = Field(
+        description="BFD session state (up, down, init) with `bfd: true`, else null"
+    )
 
 
 class BgpEvent(_Open):
@@ -230,6 +252,10 @@ class BgpStats(_Open):
     """The BGP speaker (present with a `bgp` section)."""
 
     speaker: Literal["bird", "exabgp"]
+    local_as: int
+    local_address: str = Field(description="Where the sessions start; the default next hop")
+    virtual_ips: list[str] = Field(description="The prefixes this node announces while healthy")
+    bfd: bool = Field(description="BFD with the peers (BIRD)")
     state: Literal["announced", "withdrawn", "draining"]
     health: Literal["up", "degraded", "down"]
     health_reason: str
@@ -237,9 +263,50 @@ class BgpStats(_Open):
     withdrawn: list[str] = Field(description="Prefixes withdrawn now")
     announced_med: int | None
     peers: list[BgpPeerStats]
+    announcements: int = Field(description="Announcements (and MED changes) made")
+    withdrawals: int
+    speaker_restarts: int = Field(description="Times the speaker daemon died and was restarted")
     history: list[BgpEvent] = Field(
         description="The last announcements and withdrawals, newest first"
     )
+
+
+class MysqlFailoverEvent(_Open):
+    kind: Literal[
+        "failover_started",
+        "promoted",
+        "switchover_started",
+        "switchover_failed",
+        "failover_failed",
+        "fenced",
+        "rejoined",
+        "diverged",
+    ]
+    at: float = Field(description="Unix time")
+    server: str | None
+    message: str
+    gtid: str | None = Field(description="The GTID position the event is about, when known")
+
+
+class MysqlFailoverState(_Open):
+    mode: Literal["manual", "auto"]
+    busy: bool = Field(description="A switchover or failover is running")
+    kept_out: list[str] = Field(description="Former primaries fenced out of the pool")
+    failovers_total: int
+    switchovers_total: int
+    write_unavailable_seconds: float
+
+
+class MysqlTopology(_Open):
+    """A MySQL backend's topology monitor: its latest decision (mysql/topology.py), and
+    with `mysql.failover` the failover events (newest last, at most 100) and counters."""
+
+    primary: str | None
+    read_pool: list[str]
+    conflict: str | None = None
+    failed_over: bool = False
+    events: list[MysqlFailoverEvent] | None = None
+    failover: MysqlFailoverState | None = None
 
 
 class StatsSnapshot(_Open):
@@ -249,3 +316,4 @@ class StatsSnapshot(_Open):
     backends: dict[str, BackendStats]
     failover: FailoverStats | None = None
     bgp: BgpStats | None = None
+    mysql_topology: dict[str, MysqlTopology | None] | None = None

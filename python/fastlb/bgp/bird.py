@@ -17,7 +17,7 @@ from pathlib import Path
 from .config import BgpConfig
 from .process import BgpError, SpeakerProcess, find_program
 
-__all__ = ["BirdDriver", "bird_config", "parse_protocols"]
+__all__ = ["BirdDriver", "bird_config", "parse_bfd_sessions", "parse_protocols"]
 
 log = logging.getLogger("fastlb.bgp")
 
@@ -99,6 +99,18 @@ def parse_protocols(reply: list[tuple[int, str]], peers: list[str]) -> dict[str,
     return states
 
 
+def parse_bfd_sessions(reply: list[tuple[int, str]], peers: list[str]) -> dict[str, str]:
+    """`show bfd sessions` -> peer address -> BFD state, lower case (`up`, `down`, `init`,
+    `admindown`); peers without a session are left out."""
+    states: dict[str, str] = {}
+    for code, text in reply:
+        fields = text.split()
+        # "IP address  Interface  State  Since  Interval  Timeout" rows.
+        if code == 1020 and len(fields) >= 3 and fields[0] in peers:
+            states[fields[0]] = fields[2].lower()
+    return states
+
+
 async def bird_command(socket_path: Path, command: str) -> list[tuple[int, str]]:
     """One command on BIRD's control socket: its reply as (code, text) lines; BgpError when
     BIRD answers with an error (codes 8000-9999)."""
@@ -148,6 +160,8 @@ class BirdDriver:
         self._program = find_program("bird", "bird2")
         self._peers = [str(peer.address) for peer in config.peers]
         self.sessions: dict[str, str] = dict.fromkeys(self._peers, "idle")
+        # BFD state per peer, polled with the sessions when `bfd: true`.
+        self.bfd_sessions: dict[str, str] = {}
         self._process: SpeakerProcess | None = None
         self._poller: asyncio.Task[None] | None = None
 
@@ -189,6 +203,13 @@ class BirdDriver:
                 log.debug("bgp: show protocols failed: %s", exc)
             else:
                 self.sessions = {**self.sessions, **parse_protocols(reply, self._peers)}
+            if self.config.bfd:
+                try:
+                    reply = await bird_command(self.socket, "show bfd sessions")
+                except (OSError, BgpError) as exc:
+                    log.debug("bgp: show bfd sessions failed: %s", exc)
+                else:
+                    self.bfd_sessions = parse_bfd_sessions(reply, self._peers)
             await asyncio.sleep(SESSION_POLL_SECONDS)
 
     async def wait(self) -> int:
@@ -203,3 +224,4 @@ class BirdDriver:
         if self._process is not None:
             await self._process.stop()
         self.sessions = dict.fromkeys(self._peers, "idle")
+        self.bfd_sessions = {}

@@ -85,6 +85,7 @@ class ExabgpDriver:
         self._commands_path = workdir / "commands.fifo"
         self._events_path = workdir / "events.fifo"
         self.sessions: dict[str, str] = {str(p.address): "idle" for p in config.peers}
+        self.bfd_sessions: dict[str, str] = {}  # ExaBGP has no BFD
         self._process: SpeakerProcess | None = None
         self._commands_fd: int | None = None
         self._events: asyncio.Task[None] | None = None

@@ -254,6 +254,7 @@ class BgpSpeaker:
         machine = self.machine
         driver = self._driver
         sessions = driver.sessions if driver is not None else {}
+        bfd = driver.bfd_sessions if driver is not None else {}
         prefixes = [str(vip.network) for vip in self.config.virtual_ips]
         return {
             **self.config.summary(),
@@ -273,6 +274,7 @@ class BgpSpeaker:
                     "address": str(peer.address),
                     "as": peer.as_,
                     "state": sessions.get(str(peer.address), "idle"),
+                    "bfd": bfd.get(str(peer.address), "down") if self.config.bfd else None,
                 }
                 for peer in self.config.peers
             ],

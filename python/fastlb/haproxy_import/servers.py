@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contract import MAX_WEIGHT
 from .report import Report
 from .tokenizer import Line
 from .values import ValueProblem, fastlb_name, parse_time_ms, server_address
@@ -139,10 +140,10 @@ def _server(line: Line, defaults: ServerOptions, report: Report) -> dict[str, An
     server: dict[str, Any] = {"name": name, "address": address}
     if "weight" in options.values:
         weight, where = options.values["weight"]
-        if weight.isdigit() and int(weight) <= 256:
+        if weight.isdigit() and int(weight) <= MAX_WEIGHT:
             server["weight"] = int(weight)
         else:
-            report.error(where, f"weight {weight!r}: fastlb takes 0..256, as HAProxy does")
+            report.error(where, f"weight {weight!r}: fastlb takes 0..{MAX_WEIGHT}, as HAProxy does")
     if options.flag("backup"):
         server["backup"] = True
     if "cookie" in options.values:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiomysql
 
-from .._core import RoutingPolicy, StatementClass, WeightedRoundRobin
+from .._core import MAX_WEIGHT, RoutingPolicy, StatementClass, WeightedRoundRobin
 from ..config_mysql import MysqlConfig, MysqlRule, MysqlUser
 from ..config_types import split_host_port
 from ..errors import BackendUnavailableError, NoPrimaryError, NotRunningError
@@ -74,8 +74,10 @@ def _spec(
         return replace(item, role=role)
     address, weight = (item, 1) if isinstance(item, str) else item
     host, port = split_host_port(address)
-    if not 0 <= weight <= 256:
-        raise ValueError(f"replica {address}: weight must be between 0 and 256 (got {weight})")
+    if not 0 <= weight <= MAX_WEIGHT:
+        raise ValueError(
+            f"replica {address}: weight must be between 0 and {MAX_WEIGHT} (got {weight})"
+        )
     return ServerSpec(address, host, port, role=role, weight=weight)
 
 

@@ -255,6 +255,17 @@ impl Session {
     /// Makes sure the primary connection exists and still points at the primary.
     pub async fn ensure_primary(&mut self) -> Result<(), Unplaced> {
         self.drop_if_closed(Role::Primary).await?;
+        // A switchover holds new writes (a transaction already open goes on, to its end or
+        // to the error the old primary gives it).
+        if !self
+            .connections
+            .get(Role::Primary)
+            .is_some_and(Upstream::in_transaction)
+        {
+            crate::mysql::write_gate::pass(&self.backend.name)
+                .await
+                .map_err(Unplaced::Refused)?;
+        }
         if let Some(current) = self.connections.get(Role::Primary) {
             let still_primary = current.server.role() == Some(Role::Primary);
             if still_primary || current.in_transaction() {

@@ -1,6 +1,7 @@
-"""Runs the topology monitor of every MySQL backend that has a `monitor:` section, and pushes
-each decision into the core: roles (a promoted replica becomes the primary), read-pool
-membership (lagging or broken replicas leave it) and lag.
+"""Keeps the core in step with the MySQL topology: runs the topology monitor (`monitor.py`)
+of every MySQL backend that has a `monitor:` section, and pushes each decision into the
+core: roles (a promoted replica becomes the primary), read-pool membership (lagging or
+broken replicas leave it) and lag.
 
 The monitors run on their own asyncio loop in one daemon thread, so that they work the same
 under `fastlb serve` and in an embedding program; the core never waits for them (a decision
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import split_host_port
+from .failover import FailoverController, SwitchoverError
+from .failover.admin import Admin
 from .monitor import TopologyMonitor
 from .topology import ServerSpec, TopologyDecision
 
@@ -53,9 +56,13 @@ def apply_decision(engine: Engine, backend: str, decision: TopologyDecision) -> 
 class TopologyMonitors:
     """The monitors of one running configuration (see the module docstring)."""
 
-    def __init__(self, config: Config, engine: Engine) -> None:
+    def __init__(
+        self, config: Config, engine: Engine, may_act: Callable[[], bool] = lambda: True
+    ) -> None:
         self._engine = engine
         self._monitors: dict[str, TopologyMonitor] = {}
+        #: Failover controllers of backends with a `mysql.failover` section (mode not off).
+        self.controllers: dict[str, FailoverController] = {}
         for backend in config.backends:
             mysql = backend.mysql
             if mysql is None or mysql.monitor is None:
@@ -72,12 +79,30 @@ class TopologyMonitors:
                 failcount=mysql.monitor.failcount,
                 activity=self._activity(backend.name),
             )
+            failover = mysql.failover
+            if failover is not None and failover.mode != "off":
+                monitor = self._monitors[backend.name]
+                self.controllers[backend.name] = FailoverController(
+                    backend.name,
+                    failover,
+                    monitor,
+                    engine,
+                    Admin(mysql.monitor.user, mysql.monitor.password, monitor.timeout, monitor.ssl),
+                    may_act,
+                )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
 
-    def _applier(self, backend: str) -> Callable[[TopologyDecision], None]:
-        def apply(decision: TopologyDecision) -> None:
+    def _applier(self, backend: str) -> Callable[[TopologyDecision], Awaitable[None]]:
+        async def apply(decision: TopologyDecision) -> None:
+            controller = self.controllers.get(backend)
+            if controller is not None:
+                # Fencing and failover come before routing; None: the controller routes.
+                adjusted = await controller.on_round(decision)
+                if adjusted is None:
+                    return
+                decision = adjusted
             apply_decision(self._engine, backend, decision)
 
         return apply
@@ -138,8 +163,28 @@ class TopologyMonitors:
             thread.join(STOP_TIMEOUT)
 
     def snapshot(self) -> dict[str, Any]:
-        """The latest decision of each backend's monitor (for /api/stats)."""
-        return {
-            name: monitor.decision.to_dict() if monitor.decision is not None else None
-            for name, monitor in self._monitors.items()
-        }
+        """The latest decision of each backend's monitor, and its failover controller's
+        events and counters (for /api/stats)."""
+        out: dict[str, Any] = {}
+        for name, monitor in self._monitors.items():
+            entry = monitor.decision.to_dict() if monitor.decision is not None else None
+            controller = self.controllers.get(name)
+            if entry is not None and controller is not None:
+                failover = controller.snapshot()
+                entry["events"] = failover.pop("events")
+                entry["failover"] = failover
+            out[name] = entry
+        return out
+
+    def switchover(self, backend: str, to: str | None = None) -> dict[str, Any]:
+        """Runs a switchover on the monitors' loop and waits for it (any thread).
+        KeyError: no failover on `backend`; SwitchoverError: refused or failed."""
+        controller = self.controllers.get(backend)
+        loop = self._loop
+        if controller is None:
+            raise KeyError(f"backend {backend!r} has no mysql.failover (mode manual or auto)")
+        if loop is None:
+            raise SwitchoverError("the MySQL monitors are not running")
+        future = asyncio.run_coroutine_threadsafe(controller.switchover(to), loop)
+        # The hold is bounded by switchover_timeout; connecting and re-pointing add a little.
+        return future.result(controller.config.switchover_timeout + 30.0)
