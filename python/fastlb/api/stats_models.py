@@ -7,7 +7,7 @@ because of a counter; the test is where a missing description is caught."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
