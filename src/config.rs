@@ -167,11 +167,19 @@ pub enum Balance {
     /// HAProxy's name for hashing the client address; fastlb hashes it with Maglev, like
     /// HAProxy's `hash-type consistent`, so it is the same as `maglev`.
     Source,
+    /// The server with the fewest connections (TCP) or requests in flight (HTTP) relative
+    /// to its weight (`balancer::least`).
+    Leastconn,
 }
 
 impl Balance {
     /// Every algorithm, in the order `_core.BALANCE_ALGORITHMS` exports them.
-    pub const ALL: [Balance; 3] = [Balance::Roundrobin, Balance::Maglev, Balance::Source];
+    pub const ALL: [Balance; 4] = [
+        Balance::Roundrobin,
+        Balance::Maglev,
+        Balance::Source,
+        Balance::Leastconn,
+    ];
 
     /// The configuration's name.
     pub fn as_str(self) -> &'static str {
@@ -179,12 +187,13 @@ impl Balance {
             Balance::Roundrobin => "roundrobin",
             Balance::Maglev => "maglev",
             Balance::Source => "source",
+            Balance::Leastconn => "leastconn",
         }
     }
 
     /// True if the client's address decides the server.
     pub fn hashes_client(self) -> bool {
-        self != Balance::Roundrobin
+        matches!(self, Balance::Maglev | Balance::Source)
     }
 }
 
@@ -283,6 +292,9 @@ pub struct ServerConfig {
     /// its certificate must carry when its backend uses TLS.
     #[serde(default)]
     pub tls_name: Option<String>,
+    /// The persistence cookie value naming this server (`http.cookie`); default: its name.
+    #[serde(default)]
+    pub cookie: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -393,6 +405,10 @@ impl CoreConfig {
                     return Err(Error::WeightOutOfRange(server.weight.into()));
                 }
             }
+            backend
+                .http
+                .validate_cookies(&backend.servers)
+                .map_err(|msg| Error::Config(format!("backend {:?}: {msg}", backend.name)))?;
         }
         let mut frontend_names = HashSet::new();
         for frontend in &self.frontends {

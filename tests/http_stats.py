@@ -68,6 +68,8 @@ def with_http(
             "pool_misses": forwarded - forwarded * 9 // 10,
             "retried_requests": 0,
             "response_time": histogram(forwarded, 0.003, 0.08),
+            "active_requests": 3,
+            "cookies_set": 5,
         }
         for index, server in enumerate(backend["servers"].values()):
             share = forwarded * 3 // 4 if index == 0 else forwarded - forwarded * 3 // 4
@@ -76,5 +78,7 @@ def with_http(
                 "responses": responses(share),
                 "idle_connections": 2 + index,
                 "response_time": histogram(share, 0.003, 0.08),
+                "active_requests": 1 + index,
+                "cookies_set": 2 + 3 * index,
             }
     return stats

@@ -255,6 +255,16 @@ def test_http_metrics(http_snapshot: dict[str, Any]) -> None:
     assert bad == {(("frontend", "web"),): 2}
     idle = families["fastlb_http_idle_server_connections"]
     assert samples(idle, idle.name)[(("backend", "web"), ("server", "web-01"))] == 2
+    active = families["fastlb_http_active_requests"]
+    assert samples(active, active.name) == {
+        (("backend", "web"), ("server", "web-01")): 1,
+        (("backend", "web"), ("server", "web-02")): 2,
+    }
+    cookies = samples(families["fastlb_http_cookies_set"], "fastlb_http_cookies_set_total")
+    assert cookies == {
+        (("backend", "web"), ("server", "web-01")): 2,
+        (("backend", "web"), ("server", "web-02")): 5,
+    }
 
     name = "fastlb_http_request_duration_seconds"
     assert families[name].type == "histogram"

@@ -213,7 +213,7 @@ def test_health_check_fast_interval(
     assert core["backends"][0]["health_check"]["fast_interval_ms"] == expected_ms
 
 
-@pytest.mark.parametrize("balance", ["maglev", "source", "roundrobin"])
+@pytest.mark.parametrize("balance", ["maglev", "source", "roundrobin", "leastconn"])
 def test_balance_is_sent_to_the_core(write_config: Callable[..., Path], balance: str) -> None:
     text = GOOD_YAML.replace("balance: roundrobin", f"balance: {balance}")
     config = load_config(write_config(text))
@@ -339,7 +339,7 @@ BAD_CONFIGS = {
     ),
     "unknown key: server": (
         set_at("backends.0.servers.1.colour", 1),
-        f"{SERVER_1}.colour: unknown key (allowed: name, address, weight, backup, role)",
+        f"{SERVER_1}.colour: unknown key (allowed: name, address, weight, backup, role, cookie)",
     ),
     "missing key": (set_at("frontends.0.listen", None), "frontends[0] (web).listen: required"),
     "missing backend": (
@@ -441,8 +441,8 @@ BAD_CONFIGS = {
         "backend 'web'",
     ),
     "balance": (
-        set_at("backends.0.balance", "leastconn"),
-        "backends[0] (web).balance: balance 'leastconn' is not supported",
+        set_at("backends.0.balance", "random"),
+        "backends[0] (web).balance: balance 'random' is not supported",
     ),
     "empty token": (set_at("api.token", ""), "api.token: must not be empty"),
     "missing env var": (

@@ -187,11 +187,11 @@ def test_seed_setup_is_translated(tmp_path: Path, cert_dir: Path) -> None:
         "fastlb has no per-server connection limit or queue; limit the frontend "
         "(max_connections) or lower the server's weight",
     ) in result.entries(58)
-    assert result.entries(62)[0][0] == "unsupported" and "round robin" in result.entries(62)[0][1]
+    assert result.entries(62) == [] and result.backend("api")["balance"] == "leastconn"
     assert "weight 0" in result.entries(65)[0][1]
     assert [level for level, _ in result.entries(11)] == ["ignored"]  # daemon
     assert result.stderr.splitlines()[-2:] == [
-        f"{FIXTURES / 'seed.cfg'}: translated 4 frontends, 5 backends; 2 unsupported, 7 notes, "
+        f"{FIXTURES / 'seed.cfg'}: translated 4 frontends, 5 backends; 1 unsupported, 7 notes, "
         "5 ignored",
         f"wrote {result.out}",
     ]
@@ -387,12 +387,54 @@ def test_what_cannot_be_translated_is_reported_by_line(tmp_path: Path) -> None:
     assert result.entries(13) == [
         ("unsupported", "compression algo gzip: not translated: fastlb has no equivalent")
     ]
-    assert "no session persistence" in result.entries(16)[0][1]
+    assert result.backend("app")["cookie"] == {"name": "SRV", "insert": True}
+    assert result.backend("app")["servers"][0]["cookie"] == "a"
     assert "fixed port" in result.entries(18)[0][1]
     assert [s["name"] for s in result.backend("app")["servers"]] == ["a"]
     # Sorted by line, one summary line last.
     numbers = [int(m["line"]) for t in result.stderr.splitlines() if (m := REPORT_LINE.match(t))]
     assert numbers == sorted(numbers)
+
+
+def test_leastconn_and_cookie_persistence_are_translated(tmp_path: Path) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        "defaults\n"
+        "    mode http\n"
+        "    timeout client 30s\n"
+        "    timeout server 30s\n"
+        "    timeout connect 5s\n"
+        "frontend web\n"
+        "    bind 127.0.0.1:18083\n"
+        "    default_backend app\n"
+        "backend app\n"
+        "    balance leastconn\n"
+        "    cookie SERVERID insert indirect nocache httponly secure domain .example.com\n"
+        "    server a 127.0.0.1:18093 cookie s1\n"
+        "    server b 127.0.0.1:18094\n"
+        "backend other\n"
+        "    server c 127.0.0.1:18095 cookie c1\n"
+    )
+    result = import_cfg(cfg, tmp_path)
+    assert result.status == 0, result.stderr
+    result.check()
+    app = result.backend("app")
+    assert app["balance"] == "leastconn"
+    assert result.entries(10) == []
+    assert app["cookie"] == {
+        "name": "SERVERID",
+        "insert": True,
+        "nocache": True,
+        "httponly": True,
+        "secure": True,
+    }
+    assert [s.get("cookie") for s in app["servers"]] == ["s1", None]
+    # `domain` is not kept: said so on the line.
+    assert [level for level, _ in result.entries(11)] == ["note"]
+    assert "domain .example.com" in result.entries(11)[0][1]
+    # A server cookie in a backend without a cookie line is dropped, and reported.
+    assert "cookie" not in result.backend("other")["servers"][0]
+    assert "server c: cookie without a `cookie` line" in result.stderr
 
 
 def test_unreadable_and_empty_files_exit_2(tmp_path: Path) -> None:

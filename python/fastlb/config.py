@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from .bgp.config import BgpConfig, bgp_problems
+from .config_cookie import CookieConfig, CookieValue, cookie_problems
 from .config_errors import (
     Problem,
     duplicate_names,
@@ -146,6 +147,8 @@ class ServerConfig(_Model):
     backup: bool = False
     # MySQL backends (with a `mysql:` section): the primary takes writes, replicas reads.
     role: ServerRole | None = None
+    # Sticky sessions: the backend cookie's value naming this server (default: its name).
+    cookie: CookieValue | None = None
 
 
 class HealthCheckConfig(_Model):
@@ -205,6 +208,8 @@ class BackendConfig(_Model):
     check_send_proxy: bool = False
     # The server connection pool of mode-http frontends; always sent (defaults included).
     http: HttpBackendConfig = Field(default_factory=HttpBackendConfig)
+    # Sticky sessions by cookie (mode-http frontends).
+    cookie: CookieConfig | None = None
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
@@ -309,6 +314,7 @@ class Config(_Model):
                 ]
             problems += _mysql_cross_check(prefix, backend)
             problems += backend_proxy_problems(prefix, backend)
+            problems += cookie_problems(prefix, backend)
         backend_names = [b.name for b in self.backends]
         for index, frontend in enumerate(self.frontends):
             target = next((b for b in self.backends if b.name == frontend.backend), None)
@@ -396,7 +402,10 @@ class Config(_Model):
                 **({"tls": b.tls.to_core_dict()} if b.tls else {}),
                 "send_proxy": b.send_proxy,
                 "check_send_proxy": b.check_send_proxy,
-                "http": b.http.to_core_dict(),
+                "http": {
+                    **b.http.to_core_dict(),
+                    **({"cookie": b.cookie.to_core_dict()} if b.cookie else {}),
+                },
                 "servers": [
                     {
                         "name": s.name,
@@ -408,6 +417,7 @@ class Config(_Model):
                         "backup": s.backup,
                         **({"role": _role(b, s)} if b.mysql else {}),
                         **({"tls_name": _host_name(s.address)} if b.tls else {}),
+                        **({"cookie": s.cookie} if s.cookie is not None else {}),
                     }
                     for si, s in enumerate(b.servers)
                 ],

@@ -95,7 +95,7 @@ def describe_changes(old: Config, new: Config) -> list[str]:
 def _backend_changes(old: BackendConfig, new: BackendConfig) -> list[str]:
     prefix = f"backend {new.name}"
     changes = []
-    for field in ("retries", "connect_timeout", "all_backups", "tls", "send_proxy"):
+    for field in ("balance", "retries", "connect_timeout", "all_backups", "tls", "send_proxy"):
         old_value, new_value = getattr(old, field), getattr(new, field)
         if old_value != new_value:
             changes.append(f"{prefix}: {field} {old_value} -> {new_value}")
@@ -105,6 +105,8 @@ def _backend_changes(old: BackendConfig, new: BackendConfig) -> list[str]:
         )
     if old.http != new.http:
         changes.append(f"{prefix}: http settings changed")
+    if old.cookie != new.cookie:
+        changes.append(f"{prefix}: sticky-session cookie settings changed")
     if old.health_check != new.health_check:
         check = new.health_check
         what = f"{check.type} every {check.interval:g}s" if check is not None else "none"
@@ -124,6 +126,8 @@ def _backend_changes(old: BackendConfig, new: BackendConfig) -> list[str]:
         if before.backup != server.backup:
             role = "backup" if server.backup else "no longer backup"
             changes.append(f"{prefix}: server {name} is now {role}")
+        if before.cookie != server.cookie:
+            changes.append(f"{prefix}: server {name} cookie {before.cookie} -> {server.cookie}")
     changes += [
         f"{prefix}: server {name} removed" for name in old_servers if name not in new_servers
     ]

@@ -41,7 +41,7 @@ ServerStatus = Literal["UP", "DOWN", "DRAIN", "MAINT"]
 """What a server is doing, all things considered (the operator's state wins over health)."""
 ServerRole = Literal["primary", "replica"]
 FrontendMode = Literal["tcp", "mysql", "http"]
-BalanceAlgorithm = Literal["roundrobin", "maglev", "source"]
+BalanceAlgorithm = Literal["roundrobin", "maglev", "source", "leastconn"]
 CheckType = Literal["tcp", "http", "mysql"]
 SpliceMode = Literal["auto", "always", "never"]
 

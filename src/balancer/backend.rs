@@ -3,11 +3,12 @@
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::hashing::hash_client;
+use super::least::LeastLoaded;
 use super::maglev::{Maglev, TABLE_SIZE};
 use super::rotation::Rotation;
 use super::server::{tls_name, AdminState, Server};
@@ -60,6 +61,25 @@ impl BackendSettings {
     }
 }
 
+/// `Backend::algorithm` values.
+const ROTATION: u8 = 0;
+const HASHED: u8 = 1;
+const LEAST: u8 = 2;
+
+fn algorithm_of(balance: Balance) -> u8 {
+    match balance {
+        Balance::Roundrobin => ROTATION,
+        Balance::Maglev | Balance::Source => HASHED,
+        Balance::Leastconn => LEAST,
+    }
+}
+
+/// `balance: leastconn`'s view of a server: its load and its weight now.
+#[inline]
+fn measure(server: &Arc<Server>) -> (u64, u32) {
+    (server.load(), server.weight())
+}
+
 pub struct Backend {
     pub name: String,
     settings: ArcSwap<BackendSettings>,
@@ -67,9 +87,12 @@ pub struct Backend {
     /// republishing); pickers only read the published schedule.
     servers: Mutex<Vec<Arc<Server>>>,
     rotation: Rotation<Arc<Server>>,
-    /// `balance: maglev` / `source`: the table over the servers, and whether it is in use.
+    /// `balance: maglev` / `source`: the table over the servers.
     maglev: Maglev<Arc<Server>>,
-    hashed: AtomicBool,
+    /// `balance: leastconn`: the servers in the current schedule.
+    least: LeastLoaded<Arc<Server>>,
+    /// Which of the three picks (`ROTATION`, `HASHED`, `LEAST`): one relaxed load per pick.
+    algorithm: AtomicU8,
     /// MySQL: the replicas that take reads, by weight.
     replicas: Rotation<Arc<Server>>,
     /// MySQL: the version of the last server greeting seen (what fastlb announces).
@@ -92,7 +115,8 @@ impl Backend {
             ),
             rotation: Rotation::new(Vec::new(), &[]),
             maglev: Maglev::new(TABLE_SIZE),
-            hashed: AtomicBool::new(false),
+            least: LeastLoaded::new(),
+            algorithm: AtomicU8::new(ROTATION),
             replicas: Rotation::new(Vec::new(), &[]),
             server_version: ArcSwapOption::empty(),
             tls: ArcSwapOption::empty(),
@@ -126,18 +150,33 @@ impl Backend {
 
     /// Picks the server for a new connection (HTTP: request) of `client`: by a hash of the
     /// client's address under `balance: maglev` / `source` (`client` is only asked then;
-    /// an address it can't give falls back to round-robin), else the next in the rotation.
+    /// an address it can't give falls back to round-robin), the least loaded server under
+    /// `balance: leastconn`, else the next in the rotation.
     #[inline]
     pub fn pick_for(&self, client: impl FnOnce() -> Option<IpAddr>) -> Option<Pick> {
-        if self.hashed.load(Ordering::Relaxed) {
-            if let Some(ip) = client() {
-                let (slot, server) = self
-                    .maglev
-                    .pick_where(hash_client(ip), |s| s.accepts_new())?;
-                return Some(Pick { slot, server });
+        match self.algorithm.load(Ordering::Relaxed) {
+            ROTATION => self.pick(),
+            HASHED => match client() {
+                Some(ip) => {
+                    let (slot, server) = self
+                        .maglev
+                        .pick_where(hash_client(ip), |s| s.accepts_new())?;
+                    Some(Pick { slot, server })
+                }
+                None => self.pick(),
+            },
+            _ => {
+                let (slot, server) = self.least.pick_where(|s| s.accepts_new(), measure)?;
+                Some(Pick { slot, server })
             }
         }
-        self.pick()
+    }
+
+    /// Sticky sessions: the server whose persistence cookie value is `value`, if it can take
+    /// a new request now (a down, drained or removed one can't: the caller picks again).
+    pub fn server_by_cookie(&self, value: &[u8]) -> Option<Arc<Server>> {
+        self.rotation
+            .find_member(|s| s.cookie.as_bytes() == value && s.accepts_new())
     }
 
     /// The first server `accept` takes after `slot` in the schedule or table in use.
@@ -146,10 +185,11 @@ impl Backend {
         slot: usize,
         accept: impl FnMut(&Arc<Server>) -> bool,
     ) -> Option<(usize, Arc<Server>)> {
-        if self.hashed.load(Ordering::Relaxed) {
-            self.maglev.after(slot, accept)
-        } else {
-            self.rotation.after(slot, accept)
+        match self.algorithm.load(Ordering::Relaxed) {
+            HASHED => self.maglev.after(slot, accept),
+            // The least loaded of those left: the slot has no meaning there.
+            LEAST => self.least.pick_where(accept, measure),
+            _ => self.rotation.after(slot, accept),
         }
     }
 
@@ -293,6 +333,7 @@ impl Backend {
                         && s.address == wanted.address
                         && s.backup == wanted.backup
                         && s.tls_name == tls_name(wanted)
+                        && *s.cookie == *super::server::cookie_value(wanted)
                 });
                 match kept {
                     Some(server) => {
@@ -334,13 +375,25 @@ impl Backend {
         let servers = self.lock_servers();
         let weights = self.eligible_weights(&servers);
         self.rotation.publish(servers.clone(), &weights);
-        let hashed = self.settings().balance.hashes_client();
-        if hashed {
+        let algorithm = algorithm_of(self.settings().balance);
+        if algorithm == HASHED {
             self.publish_maglev(&servers, &weights);
-        } else if self.hashed.load(Ordering::Relaxed) {
+        } else if self.algorithm.load(Ordering::Relaxed) == HASHED {
             self.maglev.publish(Vec::new(), &[], &[], &[]);
         }
-        self.hashed.store(hashed, Ordering::Relaxed);
+        // Empty unless in use: nothing to keep in step otherwise.
+        let least = if algorithm == LEAST {
+            servers
+                .iter()
+                .zip(&weights)
+                .filter(|(_, &w)| w > 0)
+                .map(|(s, _)| s.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.least.publish(least);
+        self.algorithm.store(algorithm, Ordering::Relaxed);
         let replica_weights: Vec<u32> = servers
             .iter()
             .map(|s| if s.serves_reads() { s.weight() } else { 0 })

@@ -30,6 +30,7 @@ fn backend_with(balance: Balance, servers: &[(&str, u32, bool)], all_backups: bo
                 backup,
                 role: None,
                 tls_name: None,
+                cookie: None,
             })
             .collect(),
     })
@@ -193,4 +194,49 @@ fn maglev_sticks_per_client_and_keeps_backup_semantics() {
     let pick = b.pick_for(|| Some(clients[0])).unwrap();
     let retry = b.repick(&pick, &[pick.server.id]).unwrap();
     assert_ne!(retry.server.id, pick.server.id);
+}
+
+#[test]
+fn leastconn_sends_new_work_to_the_least_loaded_server() {
+    use std::sync::atomic::Ordering;
+    let b = backend_with(
+        Balance::Leastconn,
+        &[("a", 1, false), ("b", 1, false), ("spare", 1, true)],
+        false,
+    );
+    let name_of = |b: &Backend| b.pick_for(|| None).unwrap().server.name.clone();
+    // Idle: the two primaries take turns, the backup none.
+    let idle: Vec<String> = (0..4).map(|_| name_of(&b)).collect();
+    assert_eq!((count(&idle, "a"), count(&idle, "b")), (2, 2));
+    // a holds two requests: everything goes to b until b holds as many.
+    let a = b.server("a").unwrap();
+    let b_server = b.server("b").unwrap();
+    a.stats.http.active.fetch_add(2, Ordering::Relaxed);
+    assert!((0..5).all(|_| name_of(&b) == "b"));
+    b_server.stats.http.active.fetch_add(2, Ordering::Relaxed);
+    let even: Vec<String> = (0..4).map(|_| name_of(&b)).collect();
+    assert_eq!((count(&even, "a"), count(&even, "b")), (2, 2));
+    // Weight counts: b at weight 4 carries up to 4x a's load before a gets one.
+    b.set_weight("b", 4).unwrap();
+    assert_eq!(name_of(&b), "b");
+    // A busy server is still better than a drained one; a retry avoids the failed one.
+    b.set_state("b", AdminState::Drain).unwrap();
+    assert_eq!(name_of(&b), "a");
+    b.set_state("b", AdminState::Ready).unwrap();
+    let pick = b.pick_for(|| None).unwrap();
+    let retry = b.repick(&pick, &[pick.server.id]).unwrap();
+    assert_ne!(retry.server.id, pick.server.id);
+    // No primary left: the backup.
+    b.set_state("a", AdminState::Maint).unwrap();
+    b.set_state("b", AdminState::Maint).unwrap();
+    assert_eq!(name_of(&b), "spare");
+}
+
+#[test]
+fn a_cookie_names_a_server_while_it_takes_requests() {
+    let b = backend(&[("a", 1, false), ("b", 1, false)], false);
+    assert_eq!(b.server_by_cookie(b"b").unwrap().name, "b");
+    assert!(b.server_by_cookie(b"nobody").is_none());
+    b.set_state("b", AdminState::Drain).unwrap();
+    assert!(b.server_by_cookie(b"b").is_none());
 }

@@ -1,6 +1,6 @@
 //! Server sets and the algorithms that pick among them: smooth weighted round-robin
-//! (`balance: roundrobin`) and Maglev consistent hashing of the client address
-//! (`balance: maglev` / `source`).
+//! (`balance: roundrobin`), Maglev consistent hashing of the client address
+//! (`balance: maglev` / `source`) and the least loaded server (`balance: leastconn`).
 //!
 //! The schedule for one full cycle, or the Maglev table, is computed off the hot path
 //! whenever weights or states change and published through `ArcSwap`; a round-robin pick
@@ -8,6 +8,7 @@
 
 mod backend;
 mod hashing;
+mod least;
 mod maglev;
 mod rotation;
 mod schedule;
@@ -16,10 +17,11 @@ mod wrr;
 
 pub use backend::{Backend, BackendSettings, Pick};
 pub use hashing::hash_client;
+pub use least::LeastLoaded;
 pub use maglev::{build_table, Maglev, TABLE_SIZE};
 pub use rotation::Rotation;
 pub use schedule::smooth_cycle;
-pub use server::{AdminState, Server, Status};
+pub use server::{cookie_value, AdminState, Server, Status};
 pub use wrr::WeightedRoundRobin;
 
 /// Highest server weight (HAProxy's range is 0..=256 too).

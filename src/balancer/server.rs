@@ -88,6 +88,9 @@ pub struct Server {
     pub backup: bool,
     /// SNI and certificate name when its backend speaks TLS.
     pub tls_name: ServerName<'static>,
+    /// The value of its backend's persistence cookie that names it (`cookie`, HAProxy's
+    /// server `cookie`): by default its name.
+    pub cookie: Box<str>,
     /// The weight from the configuration, what `50%` is relative to.
     initial_weight: AtomicU32,
     weight: AtomicU32,
@@ -135,6 +138,11 @@ pub fn tls_name(config: &ServerConfig) -> ServerName<'static> {
         .unwrap_or_else(|| ServerName::IpAddress(config.address.ip().into()))
 }
 
+/// The server's persistence cookie value: the configured one, else its name.
+pub fn cookie_value(config: &ServerConfig) -> &str {
+    config.cookie.as_deref().unwrap_or(&config.name)
+}
+
 impl Server {
     pub fn new(config: &ServerConfig) -> Self {
         Server {
@@ -143,6 +151,7 @@ impl Server {
             address: config.address,
             backup: config.backup,
             tls_name: tls_name(config),
+            cookie: cookie_value(config).into(),
             initial_weight: AtomicU32::new(config.weight),
             weight: AtomicU32::new(config.weight),
             state: AtomicU8::new(AdminState::Ready as u8),
@@ -240,6 +249,13 @@ impl Server {
 
     pub fn down_transitions(&self) -> u64 {
         self.down_transitions.load(Ordering::Relaxed)
+    }
+
+    /// What `balance: leastconn` weighs: its open TCP-mode connections plus the HTTP
+    /// requests in flight on it (a pooled idle connection carries no load).
+    #[inline]
+    pub fn load(&self) -> u64 {
+        self.stats.traffic.current() + self.stats.http.active_requests()
     }
 
     /// Whether this server may take a new connection right now. Checked on the hot path too,

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 use super::access_log::AccessLogConfig;
+pub use super::cookie::CookieConfig;
 use super::routing::{HeaderEditsConfig, RouteConfig};
 use crate::firewall::Cidr;
 
@@ -60,6 +61,9 @@ pub struct HttpBackendConfig {
     pub idle_timeout_ms: u64,
     /// Time for the server's response head to arrive (HAProxy `timeout server`): 504.
     pub response_timeout_ms: u64,
+    /// Sticky sessions by cookie (HAProxy `cookie NAME insert`).
+    #[serde(default)]
+    pub cookie: Option<CookieConfig>,
 }
 
 impl HttpBackendConfig {
@@ -72,6 +76,7 @@ impl HttpBackendConfig {
         max_idle: 64,
         idle_timeout_ms: 30_000,
         response_timeout_ms: 30_000,
+        cookie: None,
     };
 
     pub fn idle_timeout(&self) -> Duration {

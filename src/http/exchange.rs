@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
 use super::buffer::InputBuffer;
+use super::cookie;
 use super::h1::{
     parse_response, write_response_head, BodyFraming, BodyReader, ConnectionHeader, HeadScratch,
     Limits, ResponseHead,
@@ -71,6 +72,8 @@ pub(crate) struct Outgoing<'a> {
     pub client_http10: bool,
     /// Response header edits (the frontend's, then the route's).
     pub response_edits: &'a HeaderEdits,
+    /// The server the request's persistence cookie names, if it can take requests.
+    pub sticky: Option<Arc<Server>>,
 }
 
 /// A client connection's side of an exchange.
@@ -123,11 +126,14 @@ where
     let mut allow_pool = http.server_reuse;
     loop {
         let acquiring = Instant::now();
+        let sticky = request.sticky.as_ref();
         let Acquired {
             server,
             mut conn,
             reused,
-        } = match acquire(backend, settings, allow_pool, &mut scratch.affinity).await {
+            stuck,
+            in_flight: _in_flight,
+        } = match acquire(backend, settings, allow_pool, &mut scratch.affinity, sticky).await {
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
@@ -178,8 +184,13 @@ where
         let response_time = sent_at.elapsed();
         server.stats.http.response_time.record(response_time);
         server.stats.http.responses.count(response.status);
+        let to_server = ToServer {
+            conn,
+            server: &server,
+            stuck,
+        };
         let delivered = deliver(
-            client, request, &response, conn, &server, body, settings, idle, scratch, &meter,
+            client, request, &response, to_server, body, settings, idle, scratch, &meter,
         )
         .await;
         scratch.heads.recycle(response.into_spans());
@@ -345,6 +356,13 @@ struct Delivered {
     keep_alive: bool,
 }
 
+/// The server side of a delivery: its connection, and whether the request's cookie named it.
+struct ToServer<'a> {
+    conn: ServerStream,
+    server: &'a Arc<Server>,
+    stuck: bool,
+}
+
 /// Sends the final response head and streams its body to the client; then the server
 /// connection goes back to the pool if it can carry another request, or becomes a tunnel
 /// after a 101.
@@ -353,8 +371,7 @@ async fn deliver<S>(
     client: &mut ClientSide<'_, S>,
     request: &Outgoing<'_>,
     response: &ResponseHead,
-    mut conn: ServerStream,
-    server: &Arc<Server>,
+    to_server: ToServer<'_>,
     request_body: BodyReader,
     settings: &BackendSettings,
     idle: Duration,
@@ -364,6 +381,11 @@ async fn deliver<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let ToServer {
+        mut conn,
+        server,
+        stuck,
+    } = to_server;
     let status = response.status;
     let upgraded = status == 101;
     let request_done = request_body.is_complete();
@@ -382,12 +404,14 @@ where
     out.clear();
     let input = &mut scratch.server_input;
     let edits = request.response_edits;
+    let inserted = cookie::to_insert(settings.http.cookie.as_ref(), server, stuck);
+    let cookie_fields = inserted.iter().flat_map(cookie::Inserted::fields);
     write_response_head(
         out,
         input.filled(),
         response,
         |name| edits.drops(name),
-        edits.appends(),
+        edits.appends().chain(cookie_fields),
         connection,
     );
     input.consume(response.len);

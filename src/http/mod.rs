@@ -10,6 +10,7 @@
 pub mod access_log;
 mod buffer;
 pub mod config;
+pub mod cookie;
 mod exchange;
 mod frontend;
 pub mod h1;

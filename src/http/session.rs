@@ -112,6 +112,11 @@ pub(crate) async fn serve<S>(
         // The forwarded head and the body bytes already received, in one buffer: one write,
         // and the whole request is still in hand for a retry.
         let buf = input.filled();
+        // Sticky sessions: looked up now, while the head's bytes are at hand.
+        let sticky = settings.http.cookie.as_ref().and_then(|cookie| {
+            let value = cookie.find_in(head.headers_named(buf, "cookie"))?;
+            backend.server_by_cookie(value)
+        });
         request_out.clear();
         let forwarding = Forwarding {
             config: &http.config.forwarded,
@@ -162,6 +167,7 @@ pub(crate) async fn serve<S>(
             client_keep_alive,
             client_http10,
             response_edits: &target.response_edits,
+            sticky,
         };
         let mut client = ClientSide {
             stream: &mut stream,

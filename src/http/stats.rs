@@ -124,9 +124,19 @@ pub struct HttpServerCounters {
     pub retried_requests: AtomicU64,
     /// HAProxy's Tr: from the request sent to the response head received.
     pub response_time: AtomicHistogram,
+    /// Requests on their way to or from this server now (picked, not yet answered in full):
+    /// what `balance: leastconn` weighs in HTTP mode.
+    pub active: AtomicU64,
+    /// Responses that got a `Set-Cookie` naming this server (sticky sessions, `insert`).
+    pub cookies_set: AtomicU64,
 }
 
 impl HttpServerCounters {
+    #[inline]
+    pub fn active_requests(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
     #[inline]
     pub fn idle_added(&self) {
         self.idle_connections.fetch_add(1, Ordering::Relaxed);
@@ -143,6 +153,8 @@ impl HttpServerCounters {
         let idle = read(&self.idle_connections);
         (requests > 0 || idle > 0).then(|| ServerHttpSnapshot {
             requests,
+            active_requests: read(&self.active),
+            cookies_set: read(&self.cookies_set),
             responses: self.responses.snapshot(),
             idle_connections: idle,
             pool_hits: read(&self.pool_hits),
@@ -169,6 +181,8 @@ pub struct HttpFrontendSnapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerHttpSnapshot {
     pub requests: u64,
+    pub active_requests: u64,
+    pub cookies_set: u64,
     pub responses: ResponsesSnapshot,
     pub idle_connections: u64,
     pub pool_hits: u64,
@@ -180,6 +194,8 @@ pub struct ServerHttpSnapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendHttpSnapshot {
     pub requests: u64,
+    pub active_requests: u64,
+    pub cookies_set: u64,
     pub responses: ResponsesSnapshot,
     pub pool_hits: u64,
     pub pool_misses: u64,
@@ -199,6 +215,8 @@ impl BackendHttpSnapshot {
             let (t, histograms) = total.get_or_insert_with(|| {
                 let empty = BackendHttpSnapshot {
                     requests: 0,
+                    active_requests: 0,
+                    cookies_set: 0,
                     responses: ResponsesSnapshot::default(),
                     pool_hits: 0,
                     pool_misses: 0,
@@ -209,6 +227,8 @@ impl BackendHttpSnapshot {
             });
             histograms.push(&counters.response_time);
             t.requests += s.requests;
+            t.active_requests += s.active_requests;
+            t.cookies_set += s.cookies_set;
             t.responses = t.responses + s.responses;
             t.pool_hits += s.pool_hits;
             t.pool_misses += s.pool_misses;

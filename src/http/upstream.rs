@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::pool;
-use crate::balancer::{Backend, BackendSettings, Server};
+use crate::balancer::{Backend, BackendSettings, Pick, Server};
 use crate::error::Error;
 use crate::proxy::session::{connect_with_proxy_header, observe_failure, ServerStream};
 use crate::proxy::ClientOrigin;
@@ -27,6 +27,36 @@ pub(crate) struct Acquired {
     /// Taken from the pool: it may have been closed by the server meanwhile (the request
     /// can then be retried on a new connection, see `exchange`).
     pub reused: bool,
+    /// The server is the one the request's persistence cookie named.
+    pub stuck: bool,
+    /// Counts the request on the server until the exchange ends.
+    pub in_flight: InFlight,
+}
+
+/// One request picked for a server and not finished yet (`balance: leastconn` weighs
+/// these): counted from the pick, so requests picked at the same moment see each other,
+/// until dropped, however the exchange ends.
+pub(crate) struct InFlight(Arc<Server>);
+
+impl InFlight {
+    fn new(server: &Arc<Server>) -> Self {
+        server
+            .stats
+            .http
+            .active
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(server.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .stats
+            .http
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The client's own server connection, for backends with `send_proxy`: a connection that
@@ -41,21 +71,32 @@ pub(crate) struct Affinity {
     pub private: Private,
 }
 
-/// Picks a server of `backend` (per request: round robin, or by the client's address under
-/// `balance: maglev`) and gives a connection to it: an idle one when `allow_reuse` (from
-/// the worker's pool, or the client's private one under `send_proxy`), else a new one. A failed connect is retried
+/// Picks a server of `backend` (per request: `sticky`, the server the request's persistence
+/// cookie named, while it can take requests; else the balance algorithm) and gives a
+/// connection to it: an idle one when `allow_reuse` (from the worker's pool, or the
+/// client's private one under `send_proxy`), else a new one. A failed connect is retried
 /// on the next servers, `retries` times, as in TCP mode.
 pub(crate) async fn acquire(
     backend: &Backend,
     settings: &BackendSettings,
     allow_reuse: bool,
     affinity: &mut Affinity,
+    sticky: Option<&Arc<Server>>,
 ) -> Result<Acquired, Error> {
     let client = affinity.origin.client.ip();
-    let mut pick = backend.pick_for(|| Some(client)).ok_or(Error::NoServer)?;
+    let mut pick = match sticky.filter(|s| s.accepts_new()) {
+        // Slot 0: a failed connect to it redispatches from the start of the schedule.
+        Some(server) => Pick {
+            slot: 0,
+            server: server.clone(),
+        },
+        None => backend.pick_for(|| Some(client)).ok_or(Error::NoServer)?,
+    };
     let mut tried: Vec<u64> = Vec::new();
     loop {
         let server = &pick.server;
+        let in_flight = InFlight::new(server);
+        let stuck = sticky.is_some_and(|s| s.id == server.id);
         if allow_reuse {
             let idle = match settings.send_proxy {
                 None => pool::take(server),
@@ -67,6 +108,8 @@ pub(crate) async fn acquire(
                     server: pick.server,
                     conn,
                     reused: true,
+                    stuck,
+                    in_flight,
                 });
             }
         }
@@ -77,6 +120,8 @@ pub(crate) async fn acquire(
                     server: pick.server,
                     conn,
                     reused: false,
+                    stuck,
+                    in_flight,
                 })
             }
             Err(error) if !error.retryable() => return Err(error),

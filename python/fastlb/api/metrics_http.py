@@ -140,6 +140,19 @@ def http_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
     for labels, http in servers:
         idle.add_sample("fastlb_http_idle_server_connections", labels, http["idle_connections"])
     yield idle
+    active = Metric(
+        "fastlb_http_active_requests",
+        "Requests on their way to or from the server now (what balance leastconn weighs)",
+        "gauge",
+    )
+    for labels, http in servers:
+        active.add_sample("fastlb_http_active_requests", labels, http.get("active_requests", 0))
+    yield active
+    yield _counter(
+        "fastlb_http_cookies_set",
+        "Responses that set the sticky-session cookie naming the server",
+        ((labels, http.get("cookies_set", 0)) for labels, http in servers),
+    )
     yield _histogram(
         "fastlb_http_request_duration_seconds",
         "Request time at the frontend, from its first byte to the response's last (HAProxy Ta)",

@@ -7,7 +7,7 @@ because of a counter; the test is where a missing description is caught."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -145,6 +145,8 @@ class BackendHttpStats(_Open):
     pool_misses: int = Field(description="requests that needed a new server connection")
     retried_requests: int
     response_time: Histogram = Field(description="request sent to response head (Tr)")
+    active_requests: int = Field(description="requests on their way to or from a server now")
+    cookies_set: int = Field(description="responses that set the sticky-session cookie")
 
 
 class ServerHttpStats(_Open):
@@ -152,6 +154,13 @@ class ServerHttpStats(_Open):
     responses: HttpResponses
     idle_connections: int = Field(description="in the pool now, all workers together")
     response_time: Histogram
+    active_requests: int = Field(
+        description="requests picked for this server and not answered in full yet "
+        "(what balance: leastconn weighs in HTTP mode)"
+    )
+    cookies_set: int = Field(
+        description="responses that set the sticky-session cookie naming this server"
+    )
 
 
 class RefusedConnections(_Open):

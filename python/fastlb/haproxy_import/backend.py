@@ -4,6 +4,9 @@ timeouts, the health check, TLS to servers, the HTTP server pool.
 | HAProxy | fastlb |
 |---|---|
 | `balance roundrobin` / `static-rr` | `balance: roundrobin` (others reported) |
+| `balance leastconn` | `balance: leastconn` |
+| `cookie NAME insert indirect nocache httponly secure` | `cookie: {name, insert, ...}` |
+| server `cookie V` | the server's `cookie` |
 | `retries N` | `retries` |
 | `timeout connect` | `connect_timeout` |
 | `timeout server` (mode http) | `http.response_timeout` |
@@ -43,10 +46,9 @@ _CHECK_OPTIONS = (
 # HAProxy's defaults for a check (configuration manual, "inter", "rise", "fall").
 _DEFAULT_INTER_MS, _DEFAULT_RISE, _DEFAULT_FALL = 2000, 2, 3
 _UNSUPPORTED_BACKEND = {
-    "cookie": "fastlb has no session persistence (cookies, stick tables)",
     "stick-table": "fastlb has no stick tables; per-source limits are on the frontend "
     "(max_connections_per_source, connection_rate_per_source)",
-    "stick": "fastlb has no session persistence",
+    "stick": "fastlb's session persistence is by cookie only (`cookie`)",
     "hash-type": "fastlb balances by weighted round robin only",
     "fullconn": "fastlb has no dynamic per-server limits",
     "http-send-name-header": "fastlb does not name the server in a request header",
@@ -137,6 +139,7 @@ def translate_backend(
         http["server_reuse"] = False
     if http:
         backend["http"] = http
+    _cookie(lines, backend, servers.servers, report)
     for keyword, message in _UNSUPPORTED_BACKEND.items():
         for line in lines:
             if line.keyword == keyword:
@@ -166,6 +169,10 @@ def _balance(lines: list[Line], backend: dict[str, Any], report: Report) -> None
     if line is None:
         return
     algorithm = line.words[1] if len(line.words) > 1 else ""
+    if algorithm == "leastconn":
+        report.done(line)
+        backend["balance"] = "leastconn"
+        return
     if algorithm == "roundrobin":
         report.done(line)
     elif algorithm == "static-rr":
@@ -180,6 +187,55 @@ def _balance(lines: list[Line], backend: dict[str, Any], report: Report) -> None
             "fastlb balances by smooth weighted round robin only; imported as roundrobin",
         )
     backend["balance"] = "roundrobin"
+
+
+# `cookie NAME [mode] [options]`: what fastlb's cookie section does with each word.
+_COOKIE_FLAGS = {
+    "insert": "insert",
+    "nocache": "nocache",
+    "httponly": "httponly",
+    "secure": "secure",
+}
+_COOKIE_VALUED = ("domain", "maxidle", "maxlife", "attr")
+
+
+def _cookie(
+    lines: list[Line], backend: dict[str, Any], servers: list[dict[str, Any]], report: Report
+) -> None:
+    """`cookie NAME insert indirect nocache httponly secure` (+ each server's `cookie V`):
+    fastlb's sticky sessions always act as `indirect` (no new cookie for a client whose
+    cookie names the server that answered). Without a `cookie` line, server cookies go."""
+    line = last(lines, "cookie")
+    if line is None or len(line.words) < 2:
+        for server in servers:
+            if server.pop("cookie", None) is not None:
+                report.add(
+                    None,
+                    "ignored",
+                    f"server {server['name']}: cookie without a `cookie` line in its backend",
+                )
+        return
+    cookie: dict[str, Any] = {"name": line.words[1], "insert": False}
+    words = iter(line.words[2:])
+    ignored: list[str] = []
+    for word in words:
+        if word in _COOKIE_FLAGS:
+            cookie[_COOKIE_FLAGS[word]] = True
+        elif word == "indirect":
+            pass  # fastlb's behaviour anyway
+        elif word in _COOKIE_VALUED:
+            ignored.append(f"{word} {next(words, '')}".strip())
+        else:
+            ignored.append(word)
+    backend["cookie"] = cookie
+    if ignored:
+        report.note(
+            line,
+            f"imported without {', '.join(ignored)}: fastlb inserts its own cookie "
+            "(`insert`) or reads one the application sets, and never rewrites the server's",
+        )
+    else:
+        report.done(line)
 
 
 def _server_close(lines: list[Line], report: Report) -> bool:

@@ -44,7 +44,6 @@ _UNSUPPORTED = {
     "port": "fastlb checks the server's own address and port",
     "addr": "fastlb checks the server's own address and port",
     "agent-check": "fastlb has no agent checks; set weights and states with `fastlb ctl`",
-    "cookie": "fastlb has no session persistence (cookies, stick tables)",
     "crt": "fastlb presents no client certificate to servers",
     "alpn": "fastlb speaks HTTP/1.1 to servers",
     "proto": "fastlb speaks HTTP/1.1 to servers",
@@ -147,6 +146,9 @@ def _server(line: Line, defaults: ServerOptions, report: Report) -> dict[str, An
             report.error(where, f"weight {weight!r}: fastlb takes 0..{MAX_WEIGHT}, as HAProxy does")
     if options.flag("backup"):
         server["backup"] = True
+    if "cookie" in options.values:
+        # Kept only if the backend has a `cookie` line (backend.py drops it otherwise).
+        server["cookie"] = options.values["cookie"][0]
     if options.flag("disabled"):
         server["weight"] = 0
         report.note(

@@ -255,6 +255,18 @@ impl RequestHead {
         super::fields::find(&self.headers, buf, name.as_bytes())
     }
 
+    /// The values of every field called `name` (ASCII case-insensitive), in order.
+    pub fn headers_named<'b>(
+        &'b self,
+        buf: &'b [u8],
+        name: &'b str,
+    ) -> impl Iterator<Item = &'b [u8]> + 'b {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |h| h.value.get(buf))
+    }
+
     /// True for `HEAD` (its response never has a body).
     pub fn is_head(&self, buf: &[u8]) -> bool {
         self.method(buf) == b"HEAD"

@@ -12,6 +12,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
+use http::header::{HeaderName, HeaderValue, COOKIE};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use super::response::from_h1;
 use crate::balancer::Server;
 use crate::error::Error;
 use crate::http::buffer::CHUNK;
+use crate::http::cookie;
 use crate::http::exchange::Failure;
 use crate::http::exchange::HeadFailure;
 use crate::http::h1::{parse_response, BodyFraming, Forwarding, HeadScratch, Limits, ResponseHead};
@@ -92,12 +94,27 @@ pub(crate) async fn forward(
         origin: ctx.origin,
         private: None,
     };
+    let sticky = http.cookie.as_ref().and_then(|cookie| {
+        let fields = request.parts.headers.get_all(COOKIE).iter();
+        let value = cookie.find_in(fields.map(HeaderValue::as_bytes))?;
+        backend.server_by_cookie(value)
+    });
     loop {
         let Acquired {
             server,
             mut conn,
             reused,
-        } = match acquire(backend, &settings, allow_pool, &mut affinity).await {
+            stuck,
+            in_flight: _in_flight,
+        } = match acquire(
+            backend,
+            &settings,
+            allow_pool,
+            &mut affinity,
+            sticky.as_ref(),
+        )
+        .await
+        {
             Ok(acquired) => acquired,
             Err(Error::NoServer) => return Err((Failure::NoServer, None)),
             Err(_) => return Err((Failure::BadGateway, None)),
@@ -115,6 +132,7 @@ pub(crate) async fn forward(
             idle: ctx.idle,
             meter: &meter,
             server: &server,
+            stuck,
             sent_at: Instant::now(),
         };
         let outcome = match conn.write_all(head).await {
@@ -184,6 +202,8 @@ struct Exchange<'a, 'm> {
     idle: Duration,
     meter: &'a Meter<'m>,
     server: &'a Server,
+    /// The request's persistence cookie named this server (no `Set-Cookie` then).
+    stuck: bool,
     sent_at: Instant,
 }
 
@@ -242,7 +262,16 @@ impl Exchange<'_, '_> {
         let server_stats = &self.server.stats.http;
         server_stats.response_time.record(response_time);
         server_stats.responses.count(head.status);
-        let response = from_h1(self.input, &head, &self.target.response_edits);
+        let mut response = from_h1(self.input, &head, &self.target.response_edits);
+        let inserted = cookie::to_insert(self.http.cookie.as_ref(), self.server, self.stuck);
+        for (name, value) in inserted.iter().flat_map(cookie::Inserted::fields) {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                response.headers_mut().append(name, value);
+            }
+        }
         let status = head.status;
         let framing = head.framing;
         let keep_alive = head.keep_alive;
