@@ -148,6 +148,7 @@ format: $(DEPS_STAMP) ## Format Python (ruff) and Rust (cargo fmt), fix what ruf
 bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5"), then sysbench through fastlb's mysql mode vs direct (MYSQL_ARGS=...), then bench-failover and bench.scaleout (BGP/ECMP, root); writes BENCHMARKS*.md
 	$(PY) -m bench $(ARGS)
 	$(PY) -m bench.mysql $(MYSQL_ARGS)
+	$(PY) -m bench.mysql_pool $(MYSQL_POOL_ARGS)
 	$(PY) -m bench.failover $(FAILOVER_ARGS)
 	$(PY) -m bench.scaleout
 

@@ -15,6 +15,12 @@ backends:
       rules:
         - {match: "^SELECT .* FROM reports", route: primary}
       kill_admins: [dba]              # may KILL any session (others: their own user's)
+      pool:                           # server connections outlive client sessions
+        enabled: true
+        max_per_server: 64            # idle + in use, per server
+        min_idle: 0                   # kept past idle_timeout
+        idle_timeout: 60s
+        max_lifetime: 1h
 ```
 """
 
@@ -34,7 +40,7 @@ from pydantic import (
 
 from .config_types import PositiveDuration, field_error
 
-__all__ = ["MonitorConfig", "MysqlConfig", "MysqlRule", "MysqlUser"]
+__all__ = ["MonitorConfig", "MysqlConfig", "MysqlPool", "MysqlRule", "MysqlUser"]
 
 _UserName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 # Large enough for any statement a client should send, small enough that a hostile client
@@ -88,6 +94,32 @@ class MysqlRule(_Model):
     route: Literal["primary", "replica"]
 
 
+class MysqlPool(_Model):
+    """`mysql.pool`: logged-in server connections shared between client sessions (the core
+    decides what can be reused; see the README's MySQL section)."""
+
+    enabled: bool = False
+    max_per_server: Annotated[int, Field(ge=1, le=100_000)] = 64
+    min_idle: Annotated[int, Field(ge=0, le=100_000)] = 0
+    idle_timeout: PositiveDuration = 60.0
+    max_lifetime: PositiveDuration = 3600.0
+
+    @model_validator(mode="after")
+    def _min_idle_fits(self) -> MysqlPool:
+        if self.min_idle > self.max_per_server:
+            raise field_error("min_idle must not exceed max_per_server")
+        return self
+
+    def to_core_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "max_per_server": self.max_per_server,
+            "min_idle": self.min_idle,
+            "idle_timeout_ms": max(1, round(self.idle_timeout * 1000)),
+            "max_lifetime_ms": max(1, round(self.max_lifetime * 1000)),
+        }
+
+
 class MysqlConfig(_Model):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
@@ -100,6 +132,7 @@ class MysqlConfig(_Model):
     max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
     # Users whose KILL may end any session of this backend (others: their own user's only).
     kill_admins: list[_UserName] = []
+    pool: MysqlPool = MysqlPool()
 
     @model_validator(mode="after")
     def _admins_are_users(self) -> MysqlConfig:
@@ -120,4 +153,5 @@ class MysqlConfig(_Model):
             "server_version": self.server_version,
             "max_packet_bytes": self.max_packet_size,
             "kill_admins": list(self.kill_admins),
+            "pool": self.pool.to_core_dict(),
         }

@@ -90,6 +90,9 @@ pub struct MysqlConfig {
     /// user's sessions, as on a server).
     #[serde(default)]
     pub kill_admins: Vec<String>,
+    /// `mysql.pool`: server connections shared between client sessions.
+    #[serde(default)]
+    pub pool: crate::mysql::pool::PoolConfig,
 }
 
 fn default_causal_timeout_ms() -> u64 {
@@ -115,7 +118,7 @@ impl MysqlConfig {
         for rule in &self.rules {
             compile_rule(&rule.pattern)?;
         }
-        Ok(())
+        self.pool.validate()
     }
 }
 
@@ -204,6 +207,7 @@ mod tests {
             server_version: None,
             max_packet_bytes: 1024,
             kill_admins: vec![],
+            pool: Default::default(),
         })
     }
 

@@ -13,6 +13,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod pool;
 pub mod protocol;
 mod role;
 pub mod session;

@@ -43,7 +43,8 @@ impl Engine {
                         FrontendMode::Mysql => "mysql",
                         FrontendMode::Http => "http",
                     },
-                    mysql: (f.mode == FrontendMode::Mysql).then(|| f.stats.mysql.snapshot()),
+                    mysql: (f.mode == FrontendMode::Mysql)
+                        .then(|| f.stats.mysql.snapshot(&f.backend().name)),
                     http: (f.mode == FrontendMode::Http)
                         .then(|| f.stats.http.snapshot(f.access_log_dropped())),
                 };

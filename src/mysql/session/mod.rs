@@ -19,7 +19,8 @@ mod replay;
 mod reply;
 pub mod response;
 pub mod route;
-mod upstream;
+mod pooled;
+pub(crate) mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,8 +203,7 @@ impl Session {
             client_capabilities: self.capabilities,
             track_gtid: is_primary && self.settings.config.causal_reads != CausalReads::Off,
         };
-        let opened =
-            Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
+        let opened = self.open_upstream(server.clone(), &login).await;
         let mut upstream = match opened {
             Ok(upstream) => upstream,
             Err(error) => {
@@ -328,7 +328,7 @@ impl Session {
     pub async fn drop_upstream(&mut self, which: Role) {
         if let Some(upstream) = self.connections.take(which) {
             self.statements.forget_connection(upstream.serial);
-            upstream.quit().await;
+            self.release(upstream).await;
         }
     }
 
@@ -409,6 +409,7 @@ impl Session {
             )
             .await?;
         }
+        upstream.in_flight = false;
         upstream.note_status(&outcome);
         upstream.server.stats.traffic.add_out(outcome.bytes);
         self.frontend.stats.traffic.add_out(outcome.bytes);
