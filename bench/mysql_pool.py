@@ -56,9 +56,7 @@ WORKLOADS: list[tuple[str, str, tuple[str, ...], dict[str, float]]] = [
 ]
 
 
-def start_fastlb(
-    server: MariaDB, workdir: Path, pool: bool
-) -> tuple[subprocess.Popen[bytes], int]:
+def start_fastlb(server: MariaDB, workdir: Path, pool: bool) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     mysql: dict[str, Any] = {"users": [{"user": USER, "password": PASSWORD}]}
     if pool:

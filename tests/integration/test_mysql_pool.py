@@ -88,7 +88,7 @@ def test_short_lived_clients_reuse_a_pool_of_8(pair: Pair, pool_of_8: FastlbProc
             for _ in range(count):
                 assert short_session(port) == REPLICA_ID
                 time.sleep(0.02)  # 8 threads at ~50/s: about 200 sessions a second
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:  # reported below
             errors.append(error)
 
     threads = [threading.Thread(target=client, args=(25,)) for _ in range(8)]

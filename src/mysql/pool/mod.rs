@@ -33,7 +33,11 @@ struct Entry {
 static POOLS: LazyLock<Mutex<HashMap<u64, Entry>>> = LazyLock::new(Mutex::default);
 
 /// `server`'s pool in `backend` with the settings of the current load.
-pub fn for_server(backend: &str, server: &Arc<Server>, config: &PoolConfig) -> Arc<ServerPool<Upstream>> {
+pub fn for_server(
+    backend: &str,
+    server: &Arc<Server>,
+    config: &PoolConfig,
+) -> Arc<ServerPool<Upstream>> {
     let mut pools = POOLS.lock().unwrap();
     if let Some(entry) = pools.get(&server.id) {
         entry.pool.set_config(config);
@@ -70,6 +74,9 @@ pub fn figures(backend: &str) -> (u64, u64) {
         .values()
         .filter(|entry| entry.backend == backend && entry.server.strong_count() > 0)
         .fold((0, 0), |(idle, open), entry| {
-            (idle + entry.pool.idle() as u64, open + entry.pool.open() as u64)
+            (
+                idle + entry.pool.idle() as u64,
+                open + entry.pool.open() as u64,
+            )
         })
 }

@@ -41,7 +41,9 @@ impl Slots {
     /// A slot, unless `max` connections are open.
     fn reserve(self: &Arc<Self>, max: usize) -> Option<Lease> {
         self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| Lease(self.clone()))
     }
@@ -149,16 +151,14 @@ impl<C: Pooled> ServerPool<C> {
             while let Some(position) = idle.iter().rposition(|entry| entry.key == *key) {
                 let entry = idle.remove(position);
                 // A dead connection leaves the pool here, once: it is never handed out.
-                if entry.conn.is_dead() || entry.conn.born().elapsed() >= config.max_lifetime()
-                {
+                if entry.conn.is_dead() || entry.conn.born().elapsed() >= config.max_lifetime() {
                     retired.push(entry.conn);
                     continue;
                 }
                 found = Some(entry.conn);
                 break;
             }
-            if found.is_none() && self.slots.open() >= config.max_per_server && !idle.is_empty()
-            {
+            if found.is_none() && self.slots.open() >= config.max_per_server && !idle.is_empty() {
                 retired.push(idle.remove(0).conn);
             }
             found
@@ -286,7 +286,9 @@ mod tests {
         let pool = Arc::new(pool(1));
         let conn = open(&pool, &key("a")).await;
         let mut waited = false;
-        let taken = pool.take(&key("a"), Duration::from_millis(20), &mut waited).await;
+        let taken = pool
+            .take(&key("a"), Duration::from_millis(20), &mut waited)
+            .await;
         assert!(matches!(taken, Err(Full)));
         assert!(waited);
         let waiter = {
@@ -294,7 +296,8 @@ mod tests {
             tokio::spawn(async move {
                 let mut waited = false;
                 matches!(
-                    pool.take(&key("a"), Duration::from_secs(5), &mut waited).await,
+                    pool.take(&key("a"), Duration::from_secs(5), &mut waited)
+                        .await,
                     Ok(Taken::Reused(_))
                 )
             })
@@ -323,7 +326,9 @@ mod tests {
         let conn = open(&pool, &key("a")).await;
         pool.give_back(key("a"), conn);
         let mut waited = false;
-        let taken = pool.take(&key("b"), Duration::from_secs(1), &mut waited).await;
+        let taken = pool
+            .take(&key("b"), Duration::from_secs(1), &mut waited)
+            .await;
         assert!(matches!(taken, Ok(Taken::Open(_))));
         assert_eq!(pool.idle(), 0);
     }

@@ -12,6 +12,7 @@ mod gtid;
 mod infile;
 mod kill;
 mod local;
+mod pooled;
 pub mod prepared;
 mod prepared_commands;
 mod registry;
@@ -19,7 +20,6 @@ mod replay;
 mod reply;
 pub mod response;
 pub mod route;
-mod pooled;
 pub(crate) mod upstream;
 
 use std::sync::Arc;

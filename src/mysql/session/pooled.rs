@@ -92,6 +92,8 @@ impl Session {
         let mut upstream =
             Upstream::open(server, &self.backend, login, self.connect_timeout).await?;
         bump(&stats.pool_opened);
+        // Its login's own statements (GTID tracking) are part of the login state.
+        upstream.dirty = false;
         upstream.pooled = Some(Ticket {
             _lease: lease,
             key,
