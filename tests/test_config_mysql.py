@@ -53,6 +53,13 @@ def test_core_receives_users_roles_and_policy(monkeypatch: pytest.MonkeyPatch) -
         "server_version": None,
         "max_packet_bytes": 64 * 1024 * 1024,
         "kill_admins": [],
+        "pool": {
+            "enabled": False,
+            "max_per_server": 64,
+            "min_idle": 0,
+            "idle_timeout_ms": 60_000,
+            "max_lifetime_ms": 3_600_000,
+        },
     }
     mysql = config.backends[0].mysql
     assert mysql is not None and mysql.monitor is not None
@@ -116,6 +123,18 @@ BAD = {
     "unknown kill admin": (
         set_at("backends.0.mysql.kill_admins", ["root"]),
         f"{DB}.mysql: kill_admins names users not in mysql.users: root",
+    ),
+    "pool of zero": (
+        set_at("backends.0.mysql.pool", {"enabled": True, "max_per_server": 0}),
+        f"{DB}.mysql.pool.max_per_server: input should be greater than or equal to 1",
+    ),
+    "min_idle over the limit": (
+        set_at("backends.0.mysql.pool", {"max_per_server": 2, "min_idle": 3}),
+        f"{DB}.mysql.pool: min_idle must not exceed max_per_server",
+    ),
+    "bad pool timeout": (
+        set_at("backends.0.mysql.pool", {"idle_timeout": "later"}),
+        f"{DB}.mysql.pool.idle_timeout: invalid duration 'later'",
     ),
     "unknown mysql key": (
         set_at("backends.0.mysql.pool_size", 5),

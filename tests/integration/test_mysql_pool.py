@@ -168,8 +168,8 @@ def test_prepared_statements_from_many_clients(pool_of_1: FastlbProcess) -> None
         )
         try:
             cursor = session.cursor(prepared=True)
-            cursor.execute("SELECT ? + 1, @@server_id", (n,))
-            assert cursor.fetchall() == [(n + 1, REPLICA_ID)]
+            cursor.execute("SELECT ? + 1", (n,))
+            assert cursor.fetchall() == [(n + 1,)]
             cursor.execute("INSERT INTO items (v) VALUES (?)", (f"prepared {n}",))
             session.commit()
             cursor.close()
@@ -220,7 +220,8 @@ def test_pooled_connections_of_a_restarted_server_are_not_reused(
     for _ in range(4):
         assert short_session(port) == REPLICA_ID
         with connect(port) as session:
-            assert server_id(session, "SELECT @@server_id FOR UPDATE") == PRIMARY_ID
+            primary = "SELECT @@server_id FROM items LIMIT 1 FOR UPDATE"
+            assert server_id(session, primary) == PRIMARY_ID
     assert mysql_stats(pool_of_8)["server_errors"] == 0
 
 
