@@ -6,6 +6,7 @@ handed out, and a reload changes the limits."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -116,8 +117,10 @@ def test_no_state_leaks_between_clients_on_a_pool_of_one(pool_of_1: FastlbProces
         one(first, "SET SESSION sql_mode = 'ANSI_QUOTES'")
         one(first, "SET time_zone = '+05:00'")
         one(first, "SET NAMES latin1")
-        one(first, "SET @secret = 'first client'")
         one(first, "USE mysql")
+        # The replica connection gets the state too (replayed), before the pins below.
+        assert server_id(first) == REPLICA_ID
+        one(first, "SET @secret = 'first client'")
         one(first, "CREATE TEMPORARY TABLE scratch (a INT)")
         assert one(first, "SELECT @@time_zone") == "+05:00"
         assert one(first, "SELECT DATABASE()") == "mysql"
@@ -135,13 +138,29 @@ def test_no_state_leaks_between_clients_on_a_pool_of_one(pool_of_1: FastlbProces
     assert stats["pool_resets"] >= 2
 
 
-def test_a_clean_session_needs_no_reset(pool_of_1: FastlbProcess) -> None:
+def test_only_sessions_that_changed_state_need_a_reset(
+    pair: Pair, pool_of_1: FastlbProcess
+) -> None:
     port = sql_port(pool_of_1)
+    # The mariadb client (libmariadb) sends nothing but the statement: its connections go
+    # back as they are.
+    cli = pair.primary.client_command(
+        "--database=app",
+        "--skip-column-names",
+        "-e",
+        "SELECT @@server_id FROM items WHERE id = 1",
+        tcp_port=port,
+    )
     for _ in range(3):
-        short_session(port)
+        answer = subprocess.run(
+            cli, env=pair.primary.client_env(PASSWORD), capture_output=True, text=True, timeout=30
+        )
+        assert answer.stdout.strip() == str(REPLICA_ID), answer.stderr
     stats = mysql_stats(pool_of_1)
-    assert stats["pool_resets"] == 0
-    assert stats["pool_opened"] == 2
+    assert (stats["pool_opened"], stats["pool_reused"], stats["pool_resets"]) == (2, 4, 0)
+    # PyMySQL sends SET NAMES at login: a state change, so its connection is reset.
+    short_session(port)
+    assert mysql_stats(pool_of_1)["pool_resets"] == 2
 
 
 def test_last_insert_id_and_transactions_do_not_outlive_their_client(
@@ -150,14 +169,17 @@ def test_last_insert_id_and_transactions_do_not_outlive_their_client(
     port = sql_port(pool_of_1)
     with connect(port) as first:
         one(first, "INSERT INTO items (v) VALUES ('mine')")
-        inserted = one(first, "SELECT LAST_INSERT_ID()")
-        assert inserted > 0
-        first.autocommit(False)
-        one(first, "INSERT INTO items (v) VALUES ('uncommitted')")
+        assert one(first, "SELECT LAST_INSERT_ID()") > 0
+    reused = mysql_stats(pool_of_1)["pool_reused"]
     with connect(port) as second:
         assert one(second, "SELECT LAST_INSERT_ID()") == 0
-        assert one(second, "SELECT COUNT(*) FROM items WHERE v = 'uncommitted'") == 0
-        assert one(second, "SELECT @@autocommit") == 1
+        assert mysql_stats(pool_of_1)["pool_reused"] > reused  # the first one's connection
+        second.autocommit(False)
+        one(second, "INSERT INTO items (v) VALUES ('uncommitted')")
+    with connect(port) as third:
+        on_primary = "SELECT COUNT(*) FROM items WHERE v = 'uncommitted' FOR UPDATE"
+        assert one(third, on_primary) == 0
+        assert one(third, "SELECT @@autocommit") == 1
 
 
 def test_prepared_statements_from_many_clients(pool_of_1: FastlbProcess) -> None:
@@ -176,7 +198,8 @@ def test_prepared_statements_from_many_clients(pool_of_1: FastlbProcess) -> None
         finally:
             session.close()
         with connect(port) as check:
-            assert one(check, "SELECT COUNT(*) FROM items WHERE v = %s", (f"prepared {n}",)) == 1
+            on_primary = "SELECT COUNT(*) FROM items WHERE v = %s FOR UPDATE"
+            assert one(check, on_primary, (f"prepared {n}",)) == 1
     assert mysql_stats(pool_of_1)["pool_opened"] == 2
 
 
