@@ -150,6 +150,7 @@ bench: install ## A/B benchmark fastlb vs HAProxy (ARGS="--rounds 3 --duration 5
 	$(PY) -m bench.mysql $(MYSQL_ARGS)
 	$(PY) -m bench.mysql_causal $(MYSQL_ARGS)
 	$(PY) -m bench.mysql_failover $(MYSQL_FAILOVER_ARGS)
+	$(PY) -m bench.mysql_pool $(MYSQL_POOL_ARGS)
 	nice cargo bench --bench digest
 	$(PY) -m bench.failover $(FAILOVER_ARGS)
 	$(PY) -m bench.scaleout

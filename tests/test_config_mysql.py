@@ -54,6 +54,13 @@ def test_core_receives_users_roles_and_policy(monkeypatch: pytest.MonkeyPatch) -
         "max_packet_bytes": 64 * 1024 * 1024,
         "kill_admins": [],
         "digests": {"enabled": True, "top_k": 50},
+        "pool": {
+            "enabled": False,
+            "max_per_server": 64,
+            "min_idle": 0,
+            "idle_timeout_ms": 60_000,
+            "max_lifetime_ms": 3_600_000,
+        },
     }
     mysql = config.backends[0].mysql
     assert mysql is not None and mysql.monitor is not None
@@ -129,6 +136,18 @@ BAD = {
     "unknown digests key": (
         set_at("backends.0.mysql.digests", {"enabled": True, "size": 3}),
         f"{DB}.mysql.digests.size: unknown key",
+    ),
+    "pool of zero": (
+        set_at("backends.0.mysql.pool", {"enabled": True, "max_per_server": 0}),
+        f"{DB}.mysql.pool.max_per_server: input should be greater than or equal to 1",
+    ),
+    "min_idle over the limit": (
+        set_at("backends.0.mysql.pool", {"max_per_server": 2, "min_idle": 3}),
+        f"{DB}.mysql.pool: min_idle must not exceed max_per_server",
+    ),
+    "bad pool timeout": (
+        set_at("backends.0.mysql.pool", {"idle_timeout": "later"}),
+        f"{DB}.mysql.pool.idle_timeout: invalid duration 'later'",
     ),
     "unknown mysql key": (
         set_at("backends.0.mysql.pool_size", 5),

@@ -17,6 +17,12 @@ backends:
       kill_admins: [dba]              # may KILL any session (others: their own user's)
       failover: {mode: auto, replication_user: repl, ...}   # config_mysql_failover.py
       digests: {enabled: true, top_k: 50}  # the heaviest statements by total time
+      pool:                           # server connections outlive client sessions
+        enabled: true
+        max_per_server: 64            # idle + in use, per server
+        min_idle: 0                   # kept past idle_timeout
+        idle_timeout: 60s
+        max_lifetime: 1h
 ```
 """
 
@@ -43,6 +49,7 @@ __all__ = [
     "MysqlConfig",
     "MysqlDigests",
     "MysqlFailoverConfig",
+    "MysqlPool",
     "MysqlRule",
     "MysqlUser",
 ]
@@ -108,6 +115,32 @@ class MysqlDigests(_Model):
     top_k: Annotated[int, Field(ge=1, le=MYSQL_DIGESTS_MAX_TOP_K)] = 50
 
 
+class MysqlPool(_Model):
+    """`mysql.pool`: logged-in server connections shared between client sessions (the core
+    decides what can be reused; see the README's MySQL section)."""
+
+    enabled: bool = False
+    max_per_server: Annotated[int, Field(ge=1, le=100_000)] = 64
+    min_idle: Annotated[int, Field(ge=0, le=100_000)] = 0
+    idle_timeout: PositiveDuration = 60.0
+    max_lifetime: PositiveDuration = 3600.0
+
+    @model_validator(mode="after")
+    def _min_idle_fits(self) -> MysqlPool:
+        if self.min_idle > self.max_per_server:
+            raise field_error("min_idle must not exceed max_per_server")
+        return self
+
+    def to_core_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "max_per_server": self.max_per_server,
+            "min_idle": self.min_idle,
+            "idle_timeout_ms": max(1, round(self.idle_timeout * 1000)),
+            "max_lifetime_ms": max(1, round(self.max_lifetime * 1000)),
+        }
+
+
 class MysqlConfig(_Model):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
@@ -123,6 +156,7 @@ class MysqlConfig(_Model):
     #: Switchover / failover / rejoin (config_mysql_failover.py); off when absent.
     failover: MysqlFailoverConfig | None = None
     digests: MysqlDigests = MysqlDigests()
+    pool: MysqlPool = MysqlPool()
 
     @model_validator(mode="after")
     def _admins_are_users(self) -> MysqlConfig:
@@ -149,4 +183,5 @@ class MysqlConfig(_Model):
             "max_packet_bytes": self.max_packet_size,
             "kill_admins": list(self.kill_admins),
             "digests": {"enabled": self.digests.enabled, "top_k": self.digests.top_k},
+            "pool": self.pool.to_core_dict(),
         }

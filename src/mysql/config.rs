@@ -93,6 +93,9 @@ pub struct MysqlConfig {
     /// Query digests (`mysql.digests`).
     #[serde(default)]
     pub digests: crate::mysql::digest::DigestConfig,
+    /// `mysql.pool`: server connections shared between client sessions.
+    #[serde(default)]
+    pub pool: crate::mysql::pool::PoolConfig,
 }
 
 fn default_causal_timeout_ms() -> u64 {
@@ -118,7 +121,8 @@ impl MysqlConfig {
         for rule in &self.rules {
             compile_rule(&rule.pattern)?;
         }
-        self.digests.validate()
+        self.digests.validate()?;
+        self.pool.validate()
     }
 }
 
@@ -208,6 +212,7 @@ mod tests {
             max_packet_bytes: 1024,
             kill_admins: vec![],
             digests: Default::default(),
+            pool: Default::default(),
         })
     }
 

@@ -15,6 +15,7 @@
 pub mod classify;
 pub mod config;
 pub mod digest;
+pub mod pool;
 pub mod protocol;
 mod role;
 pub mod session;

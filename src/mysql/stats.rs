@@ -34,6 +34,16 @@ pub struct MysqlCounters {
     pub server_errors: AtomicU64,
     /// The heaviest statements by total time (`mysql.digests`).
     pub digests: crate::mysql::digest::DigestStore,
+    /// `mysql.pool`: server connections taken idle from the pool (no login).
+    pub pool_reused: AtomicU64,
+    /// ... opened new in a pool slot.
+    pub pool_opened: AtomicU64,
+    /// ... reset (COM_RESET_CONNECTION) before going back to the pool.
+    pub pool_resets: AtomicU64,
+    /// Sessions that waited for a connection: the server held `max_per_server`.
+    pub pool_waits: AtomicU64,
+    /// ... and got "Too many connections" (1040) after the connect timeout.
+    pub pool_full_errors: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -50,10 +60,21 @@ pub struct MysqlSnapshot {
     pub auth_failures: u64,
     pub protocol_errors: u64,
     pub server_errors: u64,
+    pub pool_reused: u64,
+    pub pool_opened: u64,
+    pub pool_resets: u64,
+    pub pool_waits: u64,
+    pub pool_full_errors: u64,
+    /// Gauges over the backend's servers: pooled connections idle, and open (idle + in use).
+    pub pool_idle: u64,
+    pub pool_open: u64,
 }
 
 impl MysqlCounters {
-    pub fn snapshot(&self) -> MysqlSnapshot {
+    /// The counters of a frontend whose backend is `backend` (the pool's gauges are the
+    /// backend's).
+    pub fn snapshot(&self, backend: &str) -> MysqlSnapshot {
+        let (pool_idle, pool_open) = crate::mysql::pool::figures(backend);
         MysqlSnapshot {
             queries_primary: read(&self.queries_primary),
             queries_replica: read(&self.queries_replica),
@@ -67,6 +88,13 @@ impl MysqlCounters {
             auth_failures: read(&self.auth_failures),
             protocol_errors: read(&self.protocol_errors),
             server_errors: read(&self.server_errors),
+            pool_reused: read(&self.pool_reused),
+            pool_opened: read(&self.pool_opened),
+            pool_resets: read(&self.pool_resets),
+            pool_waits: read(&self.pool_waits),
+            pool_full_errors: read(&self.pool_full_errors),
+            pool_idle,
+            pool_open,
         }
     }
 }

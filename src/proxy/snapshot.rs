@@ -39,7 +39,8 @@ impl Engine {
                     tls_handshake_failures: read(&f.stats.tls_handshake_failures),
                     tls_handshake_timeouts: read(&f.stats.tls_handshake_timeouts),
                     mode: f.mode.as_str(),
-                    mysql: (f.mode == FrontendMode::Mysql).then(|| f.stats.mysql.snapshot()),
+                    mysql: (f.mode == FrontendMode::Mysql)
+                        .then(|| f.stats.mysql.snapshot(&f.backend().name)),
                     http: (f.mode == FrontendMode::Http)
                         .then(|| f.stats.http.snapshot(f.access_log_dropped())),
                 };

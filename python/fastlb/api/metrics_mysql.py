@@ -48,6 +48,37 @@ _COUNTERS = [
         "Server connections lost in the middle of a session",
         "server_errors",
     ),
+    (
+        "fastlb_mysql_pool_reused_total",
+        "Server connections taken idle from the pool (no server login)",
+        "pool_reused",
+    ),
+    ("fastlb_mysql_pool_opened_total", "Pooled server connections opened", "pool_opened"),
+    (
+        "fastlb_mysql_pool_resets_total",
+        "Pooled connections reset before reuse (their session changed state)",
+        "pool_resets",
+    ),
+    (
+        "fastlb_mysql_pool_waits_total",
+        "Sessions that waited for a pooled connection (max_per_server reached)",
+        "pool_waits",
+    ),
+    (
+        "fastlb_mysql_pool_full_errors_total",
+        "Sessions refused with 1040 after waiting the connect timeout for a pooled connection",
+        "pool_full_errors",
+    ),
+]
+
+# (metric name, help text, key): gauges of the pool, over the frontend backend's servers.
+_POOL_GAUGES = [
+    ("fastlb_mysql_pool_idle_connections", "Idle pooled server connections", "pool_idle"),
+    (
+        "fastlb_mysql_pool_open_connections",
+        "Pooled server connections open (idle and in use)",
+        "pool_open",
+    ),
 ]
 
 
@@ -80,6 +111,11 @@ def mysql_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
         for proxy, mysql in frontends.items():
             counter.add_metric([proxy], mysql[key])
         yield counter
+    for name, help_text, key in _POOL_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["proxy"])
+        for proxy, mysql in frontends.items():
+            gauge.add_metric([proxy], mysql[key])
+        yield gauge
     yield from _server_metrics(stats.get("backends", {}))
     yield from _failover_metrics(stats.get("mysql_topology") or {})
 

@@ -111,6 +111,18 @@ class MysqlFrontendStats(_Open):
     auth_failures: int = Field(description="Refused logins")
     protocol_errors: int = Field(description="Connections closed for malformed packets")
     server_errors: int = Field(description="Server connections lost mid-session")
+    pool_reused: int = Field(description="server connections taken idle from mysql.pool (no login)")
+    pool_opened: int = Field(description="server connections opened new in a pool slot")
+    pool_resets: int = Field(
+        description="pooled connections reset (COM_RESET_CONNECTION) before reuse: their "
+        "session changed state"
+    )
+    pool_waits: int = Field(description="sessions that waited: a server held max_per_server")
+    pool_full_errors: int = Field(
+        description="sessions refused with 1040 (Too many connections) after the connect timeout"
+    )
+    pool_idle: int = Field(description="gauge: idle pooled connections over the backend's servers")
+    pool_open: int = Field(description="gauge: pooled connections open (idle + in use)")
 
 
 class HttpResponses(_Open):

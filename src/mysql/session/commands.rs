@@ -162,10 +162,11 @@ impl Session {
                 Ok(which) => which,
                 Err(flow) => return flow,
             };
-            let sent = match self.upstream(which) {
-                Some(upstream) => upstream.send_raw(packet.raw()).await,
-                None => return Flow::Close,
+            let Some(upstream) = self.upstream(which) else {
+                return Flow::Close;
             };
+            let was_dirty = upstream.dirty;
+            let sent = upstream.send_raw(packet.raw()).await;
             self.count_in(which, packet.raw().len());
             let result = match sent {
                 Ok(()) => self.relay_response(which, shape, Rewrite::default()).await,
@@ -184,6 +185,20 @@ impl Session {
                                 route: which,
                             },
                         );
+                    }
+                    // A pooled connection that ran only replica-safe reads (no side effect,
+                    // nothing bound to the connection) goes back to its pool without a reset.
+                    let plain_read = is_query
+                        && class.kind == Kind::Read
+                        && class.route == Role::Replica
+                        && !class.pins_primary
+                        && !class.multi_statement
+                        && outcome.error.is_none()
+                        && outcome.warnings == 0;
+                    if plain_read && !was_dirty {
+                        if let Some(upstream) = self.upstream(which) {
+                            upstream.dirty = false;
+                        }
                     }
                     let changes_state = !is_query || class.kind == Kind::SessionState;
                     if changes_state && outcome.error.is_none() {

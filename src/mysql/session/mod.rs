@@ -12,6 +12,7 @@ mod gtid;
 mod infile;
 mod kill;
 mod local;
+mod pooled;
 pub mod prepared;
 mod prepared_commands;
 mod registry;
@@ -19,7 +20,7 @@ mod replay;
 mod reply;
 pub mod response;
 pub mod route;
-mod upstream;
+pub(crate) mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,8 +203,7 @@ impl Session {
             client_capabilities: self.capabilities,
             track_gtid: is_primary && self.settings.config.causal_reads != CausalReads::Off,
         };
-        let opened =
-            Upstream::open(server.clone(), &self.backend, &login, self.connect_timeout).await;
+        let opened = self.open_upstream(server.clone(), &login).await;
         let mut upstream = match opened {
             Ok(upstream) => upstream,
             Err(error) => {
@@ -339,7 +339,7 @@ impl Session {
     pub async fn drop_upstream(&mut self, which: Role) {
         if let Some(upstream) = self.connections.take(which) {
             self.statements.forget_connection(upstream.serial);
-            upstream.quit().await;
+            self.release(upstream).await;
         }
     }
 
@@ -420,6 +420,7 @@ impl Session {
             )
             .await?;
         }
+        upstream.in_flight = false;
         upstream.note_status(&outcome);
         upstream.server.stats.traffic.add_out(outcome.bytes);
         self.frontend.stats.traffic.add_out(outcome.bytes);

@@ -202,6 +202,9 @@ impl Session {
             if let Some(upstream) = self.upstream(which) {
                 if upstream.send_command(&payload).await.is_err() {
                     self.drop_upstream(which).await;
+                } else {
+                    // No reply comes: the connection is idle again (it may be pooled).
+                    upstream.in_flight = false;
                 }
             }
         }

@@ -51,6 +51,9 @@ pub struct Outcome {
     pub prepared: Option<Prepared>,
     /// Whether any byte reached the client.
     pub forwarded: bool,
+    /// The warning count of the last OK or EOF packet (a connection with warnings isn't
+    /// handed to another session as it is: its SHOW WARNINGS would tell them).
+    pub warnings: u16,
     /// Bytes sent to the client.
     pub bytes: u64,
     /// Result-set rows (query digests count them).
@@ -248,6 +251,7 @@ fn inspect(
         }
         let flags = eof_status(payload).ok_or(ForwardError::Protocol("short EOF packet"))?;
         outcome.status = Some(flags);
+        outcome.warnings = u16::from_le_bytes([payload[1], payload[2]]);
         Ok(then)
     };
     let next = match phase {
@@ -333,6 +337,7 @@ fn ok_packet(
 ) -> Result<(Phase, Option<Vec<u8>>), ForwardError> {
     let ok = parse_ok(payload, session_track).ok_or(ForwardError::Protocol("bad OK packet"))?;
     outcome.status = Some(ok.status);
+    outcome.warnings = u16::from_le_bytes([payload[ok.fixed_len - 2], payload[ok.fixed_len - 1]]);
     if let Some(gtid) = ok.session_state.and_then(tracked_gtid) {
         outcome.gtid = Some(gtid.to_vec());
     }

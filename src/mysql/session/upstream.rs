@@ -88,6 +88,15 @@ pub struct Upstream {
     /// The server's id for this connection (its greeting's connection id): what fastlb's
     /// own `KILL QUERY` names on that server.
     pub thread_id: u32,
+    /// The pool it belongs to (`mysql.pool`), with its slot and login key.
+    pub pooled: Option<super::pooled::Ticket>,
+    pub born: std::time::Instant,
+    /// A command was sent and its whole reply not read yet: the connection can't be
+    /// handed to anyone else.
+    pub in_flight: bool,
+    /// Something may have changed its session state since its login or last reset
+    /// (anything but plain reads): it is reset before another session gets it.
+    pub dirty: bool,
 }
 
 impl Drop for Upstream {
@@ -128,6 +137,10 @@ impl Upstream {
             caught_up_to: None,
             mariadb: false,
             thread_id: 0,
+            pooled: None,
+            born: std::time::Instant::now(),
+            in_flight: false,
+            dirty: false,
         };
         tokio::time::timeout(timeout, upstream.log_in(backend, login))
             .await
@@ -273,11 +286,15 @@ impl Upstream {
 
     /// Sends a command packet exactly as the client framed it.
     pub async fn send_raw(&mut self, raw: &[u8]) -> std::io::Result<()> {
+        self.in_flight = true;
+        self.dirty = true;
         self.stream.write_all(raw).await
     }
 
     /// Sends a command of fastlb's own (sequence id 0).
     pub async fn send_command(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.in_flight = true;
+        self.dirty = true;
         let mut out = Vec::with_capacity(payload.len() + 4);
         frame(&mut out, payload, 0);
         self.stream.write_all(&out).await
@@ -303,6 +320,7 @@ impl Upstream {
             Rewrite::default(),
         )
         .await?;
+        self.in_flight = false;
         self.note_status(&outcome);
         Ok(outcome)
     }
@@ -315,6 +333,7 @@ impl Upstream {
         self.send_command(&payload).await?;
         let head = self.stream.read_packet(SMALL_PACKET).await?;
         if let Some(0x00 | 0xff) = head.payload().first() {
+            self.in_flight = false;
             refused_if_err(&head)?;
             return Ok(None);
         }
@@ -330,6 +349,7 @@ impl Upstream {
             if crate::mysql::protocol::packet::is_eof(payload) {
                 self.status =
                     crate::mysql::protocol::packet::eof_status(payload).unwrap_or(self.status);
+                self.in_flight = false;
                 return Ok(value);
             }
             refused_if_err(&row)?;

@@ -1,0 +1,82 @@
+//! The server-connection pool of `mode: mysql` backends (`mysql.pool`): logged-in server
+//! connections outlive their client sessions, so that a client that connects per request
+//! doesn't pay a server login each time, and `max_per_server` bounds what a server holds.
+//!
+//! One pool per server (`server.rs`: idle connections by key, the connection slots); this
+//! file keeps them by server id and closes idle connections in the background. Sessions
+//! decide when a connection can go back and reset it first (`session/pooled.rs`).
+//!
+//! Worker runtimes share the pools: a connection opened on one worker may serve a session
+//! on another (tokio's I/O resources wake from any thread while their runtime runs).
+
+pub mod config;
+pub mod server;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+use crate::balancer::Server;
+use crate::mysql::session::upstream::Upstream;
+pub use config::PoolConfig;
+pub use server::{Full, Lease, PoolKey, Pooled, ServerPool, Taken};
+
+/// How often idle connections are checked for the idle timeout, lifetime and death.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+struct Entry {
+    server: Weak<Server>,
+    pool: Arc<ServerPool<Upstream>>,
+    backend: String,
+}
+
+static POOLS: LazyLock<Mutex<HashMap<u64, Entry>>> = LazyLock::new(Mutex::default);
+
+/// `server`'s pool in `backend` with the settings of the current load.
+pub fn for_server(
+    backend: &str,
+    server: &Arc<Server>,
+    config: &PoolConfig,
+) -> Arc<ServerPool<Upstream>> {
+    let mut pools = POOLS.lock().unwrap();
+    if let Some(entry) = pools.get(&server.id) {
+        entry.pool.set_config(config);
+        return entry.pool.clone();
+    }
+    // Servers removed by a reload (or a stopped engine) leave their pools here.
+    pools.retain(|_, entry| entry.server.strong_count() > 0);
+    let pool = Arc::new(ServerPool::new(config.clone()));
+    pools.insert(
+        server.id,
+        Entry {
+            server: Arc::downgrade(server),
+            pool: pool.clone(),
+            backend: backend.to_owned(),
+        },
+    );
+    let weak = Arc::downgrade(&pool);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_INTERVAL).await;
+            match weak.upgrade() {
+                Some(pool) => pool.evict(),
+                None => return,
+            }
+        }
+    });
+    pool
+}
+
+/// Idle and open (idle + in use) pooled connections over `backend`'s servers.
+pub fn figures(backend: &str) -> (u64, u64) {
+    let pools = POOLS.lock().unwrap();
+    pools
+        .values()
+        .filter(|entry| entry.backend == backend && entry.server.strong_count() > 0)
+        .fold((0, 0), |(idle, open), entry| {
+            (
+                idle + entry.pool.idle() as u64,
+                open + entry.pool.open() as u64,
+            )
+        })
+}

@@ -1,0 +1,171 @@
+//! A session's side of the server-connection pool (`mysql.pool`): its connections come
+//! from its server's pool when one logged in with the same key is idle, and go back when
+//! the session lets them go — reset first if the session may have changed their state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::response::Shape;
+use super::upstream::{Login, Upstream, UpstreamError};
+use super::Session;
+use crate::balancer::Server;
+use crate::mysql::pool::{self, Lease, PoolKey, Pooled, ServerPool, Taken};
+use crate::mysql::protocol::handshake::PASSED_ON;
+use crate::mysql::protocol::packet::{command, err_payload};
+use crate::stats::bump;
+
+/// ER_CON_COUNT_ERROR: what a server answers when it has too many connections.
+const TOO_MANY_CONNECTIONS: u16 = 1040;
+
+/// A pooled connection's slot, its login key and the pool it returns to.
+pub struct Ticket {
+    _lease: Lease,
+    key: PoolKey,
+    pool: Arc<ServerPool<Upstream>>,
+}
+
+impl Pooled for Upstream {
+    fn is_dead(&self) -> bool {
+        self.in_flight || self.stream.closed_while_idle()
+    }
+
+    fn born(&self) -> Instant {
+        self.born
+    }
+
+    fn retire(mut self) {
+        // The slot is free now; the goodbye needn't hold it.
+        self.pooled = None;
+        tokio::spawn(self.quit());
+    }
+}
+
+impl Session {
+    /// A connection to `server` logged in as `login`: an idle pooled one when the pool is
+    /// on and one fits, else a new one (in a pool slot, waiting for one up to the connect
+    /// timeout when the server holds `max_per_server`).
+    pub(super) async fn open_upstream(
+        &self,
+        server: Arc<Server>,
+        login: &Login<'_>,
+    ) -> Result<Upstream, UpstreamError> {
+        let config = &self.settings.config.pool;
+        if !config.enabled {
+            return Upstream::open(server, &self.backend, login, self.connect_timeout).await;
+        }
+        let stats = &self.frontend.stats.mysql;
+        let pool = pool::for_server(&self.backend.name, &server, config);
+        let key = PoolKey {
+            user: login.user.user.clone(),
+            database: login.database.map(<[u8]>::to_vec),
+            collation: login.collation,
+            capabilities: login.client_capabilities & PASSED_ON,
+            track_gtid: login.track_gtid,
+        };
+        let mut waited = false;
+        let taken = pool.take(&key, self.connect_timeout, &mut waited).await;
+        if waited {
+            bump(&stats.pool_waits);
+        }
+        let lease = match taken {
+            Ok(Taken::Reused(mut upstream)) => {
+                bump(&stats.pool_reused);
+                upstream.applied = 0;
+                upstream.dirty = false;
+                return Ok(upstream);
+            }
+            Ok(Taken::Open(lease)) => lease,
+            Err(pool::Full) => {
+                bump(&stats.pool_full_errors);
+                let message = format!(
+                    "Too many connections: fastlb's pool for server {} holds max_per_server={} \
+                     connections and none came back within the connect timeout",
+                    server.name,
+                    pool.config().max_per_server
+                );
+                return Err(UpstreamError::Refused {
+                    payload: err_payload(TOO_MANY_CONNECTIONS, b"08004", &message),
+                    message,
+                });
+            }
+        };
+        let mut upstream =
+            Upstream::open(server, &self.backend, login, self.connect_timeout).await?;
+        bump(&stats.pool_opened);
+        // Its login's own statements (GTID tracking) are part of the login state.
+        upstream.dirty = false;
+        upstream.pooled = Some(Ticket {
+            _lease: lease,
+            key,
+            pool,
+        });
+        Ok(upstream)
+    }
+
+    /// Lets a connection go: back to its pool when it is pooled, idle and alive (reset if
+    /// the session may have changed its state), else closed.
+    pub(super) async fn release(&self, mut upstream: Upstream) {
+        if upstream.pooled.is_none() || upstream.is_dead() || upstream.in_transaction() {
+            return upstream.quit().await;
+        }
+        if upstream.dirty {
+            if !reset(&mut upstream).await {
+                return upstream.quit().await;
+            }
+            bump(&self.frontend.stats.mysql.pool_resets);
+        }
+        upstream.caught_up_to = None;
+        let Some(ticket) = upstream.pooled.take() else {
+            return;
+        };
+        let (pool, key) = (ticket.pool.clone(), ticket.key.clone());
+        upstream.pooled = Some(ticket);
+        pool.give_back(key, upstream);
+    }
+}
+
+/// Brings a connection back to its login state: COM_RESET_CONNECTION (transaction,
+/// variables, temporary tables, locks, prepared statements, LAST_INSERT_ID), the login's
+/// default schema again, and GTID tracking if it had it. MariaDB restores the login's
+/// character set itself; MySQL doesn't, so MySQL connections are closed instead of reset.
+async fn reset(upstream: &mut Upstream) -> bool {
+    let Some(key) = upstream.pooled.as_ref().map(|ticket| ticket.key.clone()) else {
+        return false;
+    };
+    if !upstream.mariadb {
+        return false;
+    }
+    let done: Result<bool, UpstreamError> = async {
+        if upstream
+            .run(&[command::RESET_CONNECTION], Shape::Single)
+            .await?
+            .error
+            .is_some()
+        {
+            return Ok(false);
+        }
+        // The reset keeps the current schema, which USE may have changed.
+        match &key.database {
+            Some(database) => {
+                let mut init_db = Vec::with_capacity(database.len() + 1);
+                init_db.push(command::INIT_DB);
+                init_db.extend_from_slice(database);
+                if upstream.run(&init_db, Shape::Single).await?.error.is_some() {
+                    return Ok(false);
+                }
+            }
+            None => {
+                if upstream.query_value(b"SELECT DATABASE()").await?.is_some() {
+                    return Ok(false);
+                }
+            }
+        }
+        if key.track_gtid {
+            upstream.track_gtid().await?;
+        }
+        Ok(true)
+    }
+    .await;
+    upstream.dirty = false;
+    matches!(done, Ok(true)) && !upstream.in_flight
+}
