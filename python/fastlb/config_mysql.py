@@ -40,9 +40,9 @@ from pydantic import (
     model_validator,
 )
 
-from .contract import MYSQL_DIGESTS_MAX_TOP_K
 from .config_mysql_failover import MysqlFailoverConfig
 from .config_types import PositiveDuration, field_error
+from .contract import MYSQL_DIGESTS_MAX_TOP_K
 
 __all__ = [
     "MonitorConfig",
