@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fastlb.upgrade import default_socket_path
 from tests.integration.proc import FastlbProcess, fastlb_command
 
 UNAVAILABLE = "upgrade: not available in this build (`fastlb serve --help` offers no --upgrade)"
@@ -41,7 +42,17 @@ class UpgradingFastlb(FastlbProcess):
         self.config_path.write_text(self.old.config_path.read_text())
         self._log_file = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [*fastlb_command(), "serve", "-c", str(self.config_path), "--upgrade"],
+            [
+                *fastlb_command(),
+                "serve",
+                "-c",
+                str(self.config_path),
+                "--upgrade",
+                # The running process listens where its own config file's path says; this
+                # one reads a copy under another name.
+                "--upgrade-socket",
+                str(default_socket_path(self.old.config_path)),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
