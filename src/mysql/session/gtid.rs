@@ -9,17 +9,20 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 /// Replication domains tracked (MariaDB setups use one, multi-source a few); a write in a
 /// further domain is not waited for.
 const DOMAINS: usize = 8;
 const FREE: u64 = u64::MAX;
 
-/// Per backend name, so that the high-water mark survives configuration reloads.
-static BY_BACKEND: LazyLock<Mutex<HashMap<String, Arc<GlobalGtid>>>> =
+/// Per backend name, so that the high-water mark survives configuration reloads. Never
+/// freed (one small tracker per backend name ever configured), so sessions and the response
+/// relay can hold a plain `&'static` (a `Copy` reference in `Rewrite`).
+static BY_BACKEND: LazyLock<Mutex<HashMap<String, &'static GlobalGtid>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+#[derive(Debug)]
 struct Slot {
     domain: AtomicU64,
     server: AtomicU32,
@@ -27,6 +30,7 @@ struct Slot {
 }
 
 /// The highest sequence number written in each domain, by any session.
+#[derive(Debug)]
 pub struct GlobalGtid {
     slots: [Slot; DOMAINS],
 }
@@ -71,11 +75,10 @@ impl GlobalGtid {
     }
 
     /// The tracker of backend `name` (one per name for the life of the process).
-    pub fn for_backend(name: &str) -> Arc<GlobalGtid> {
+    pub fn for_backend(name: &str) -> &'static GlobalGtid {
         let mut map = BY_BACKEND.lock().unwrap_or_else(PoisonError::into_inner);
         map.entry(name.to_owned())
-            .or_insert_with(|| Arc::new(GlobalGtid::new()))
-            .clone()
+            .or_insert_with(|| Box::leak(Box::new(GlobalGtid::new())))
     }
 
     /// Notes the GTID(s) a write returned.
@@ -139,6 +142,7 @@ impl GlobalGtid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn keeps_the_highest_sequence_per_domain() {

@@ -86,7 +86,7 @@ pub struct Session {
     /// The GTID of the session's last write (causal reads).
     last_gtid: Option<Vec<u8>>,
     /// Every session's writes (`causal_reads: global`), None in the other modes.
-    global_gtid: Option<Arc<gtid::GlobalGtid>>,
+    global_gtid: Option<&'static gtid::GlobalGtid>,
     connections: Connections,
     statements: Statements,
     connect_timeout: Duration,
@@ -393,6 +393,9 @@ impl Session {
             self.capabilities & crate::mysql::protocol::packet::capability::SESSION_TRACK == 0;
         let rewrite = Rewrite {
             strip_session_state: strip,
+            // Noted as the OK is read, before it reaches the client: a client that reads on
+            // another connection the moment it has its OK must find the write counted.
+            global_gtid: self.global_gtid.filter(|_| which == Role::Primary),
             ..rewrite
         };
         let Some(upstream) = self.connections.get_mut(which) else {
@@ -427,9 +430,6 @@ impl Session {
         if which == Role::Primary {
             self.autocommit = upstream.autocommit();
             if let Some(gtid) = &outcome.gtid {
-                if let Some(global) = &self.global_gtid {
-                    global.observe(gtid);
-                }
                 self.last_gtid = Some(gtid.clone());
             }
         }
@@ -461,5 +461,7 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod response_tests;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 
 use std::io;
 
+use super::gtid::GlobalGtid;
 use crate::mysql::protocol::packet::{
     eof_status, frame, is_eof, parse_header, parse_ok, status, strip_session_state, tracked_gtid,
     Reader, HEADER_LEN, MAX_PART,
@@ -77,6 +78,8 @@ pub struct Rewrite {
     pub strip_session_state: bool,
     /// The client's id for a statement being prepared.
     pub statement_id: Option<u32>,
+    /// `causal_reads: global`: where a write's GTID is noted, as soon as its OK is read.
+    pub global_gtid: Option<&'static GlobalGtid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +342,9 @@ fn ok_packet(
     outcome.status = Some(ok.status);
     outcome.warnings = u16::from_le_bytes([payload[ok.fixed_len - 2], payload[ok.fixed_len - 1]]);
     if let Some(gtid) = ok.session_state.and_then(tracked_gtid) {
+        if let Some(global) = rewrite.global_gtid {
+            global.observe(gtid);
+        }
         outcome.gtid = Some(gtid.to_vec());
     }
     let next = if ok.status & status::MORE_RESULTS_EXISTS != 0 {
