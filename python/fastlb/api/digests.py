@@ -40,7 +40,10 @@ class DigestEntry(BaseModel):
 class FrontendDigests(BaseModel):
     backend: str
     top_k: int | None = Field(None, description="Absent until the first statement")
-    tracked: int | None = Field(None, description="Digests the workers' sketches hold now")
+    tracked: int | None = Field(
+        None,
+        description="Distinct digests the workers' sketches hold now (one on two workers: once)",
+    )
     capacity: int | None = Field(None, description="Digests the sketches can hold together")
     evictions: int | None = Field(None, description="Digests replaced by heavier ones so far")
     digests: list[DigestEntry] = []

@@ -32,7 +32,9 @@ pub struct DigestTable {
 #[derive(Debug, Clone, Serialize)]
 pub struct TableSnapshot {
     pub top_k: usize,
-    /// Digests the shards hold now (at most `capacity`).
+    /// Distinct digests the shards hold now (at most `capacity`). A digest recorded on two
+    /// worker threads sits in both shards but counts once: which worker accepts a client is
+    /// the kernel's choice (SO_REUSEPORT), and the figure must not depend on it.
     pub tracked: usize,
     /// Keys the shards can hold together.
     pub capacity: usize,
@@ -97,10 +99,9 @@ impl DigestTable {
     pub fn snapshot(&self) -> TableSnapshot {
         let mut merged: std::collections::HashMap<u64, (u64, u64, DigestStats)> =
             std::collections::HashMap::new();
-        let (mut tracked, mut capacity, mut evictions) = (0, 0, 0);
+        let (mut capacity, mut evictions) = (0, 0);
         for shard in self.shards.iter() {
             let sketch = shard.0.lock().unwrap_or_else(PoisonError::into_inner);
-            tracked += sketch.len();
             capacity += sketch.capacity();
             evictions += sketch.evictions();
             for slot in sketch.slots() {
@@ -112,6 +113,7 @@ impl DigestTable {
                 entry.2.merge(&slot.value);
             }
         }
+        let tracked = merged.len();
         let mut entries: Vec<_> = merged.into_iter().collect();
         // By estimated weight (what the sketch ranks by), then by digest for a stable order.
         entries.sort_unstable_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));

@@ -275,3 +275,20 @@ fn store_follows_the_configuration() {
     .validate()
     .is_err());
 }
+
+#[test]
+fn a_digest_recorded_on_two_worker_threads_is_tracked_once() {
+    // Each thread records into its own shard (as each worker does): the same shape sits in
+    // both, and the report counts it once, whichever worker served the statement.
+    let table = DigestTable::with_shards(10, 2);
+    std::thread::scope(|scope| {
+        for n in 0..2 {
+            let table = &table;
+            scope.spawn(move || table.record(format!("SELECT {n}").as_bytes(), &sample(5)));
+        }
+    });
+    let snapshot = table.snapshot();
+    assert_eq!(snapshot.tracked, 1);
+    assert_eq!(snapshot.digests.len(), 1);
+    assert_eq!(snapshot.digests[0].calls, 2);
+}
