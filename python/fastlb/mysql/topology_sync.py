@@ -152,6 +152,8 @@ class TopologyMonitors:
     async def _stop_all(self) -> None:
         for monitor in self._monitors.values():
             await monitor.stop()
+        for controller in self.controllers.values():
+            await controller.close()
 
     def stop(self) -> None:
         """Stops every monitor and the thread. Idempotent."""

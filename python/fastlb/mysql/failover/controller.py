@@ -23,10 +23,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...config_mysql_failover import MysqlFailoverConfig
+from ...notify_command import NotifyCommand
 from ..topology import ServerSpec, TopologyDecision
 from . import admin
 from .detection import PrimaryLossDetector, lost_transactions, pick_candidate
-from .events import EventLog
+from .events import Event, EventLog
 
 if TYPE_CHECKING:
     import aiomysql
@@ -42,6 +43,8 @@ log = logging.getLogger("fastlb.mysql.failover")
 DRAIN_TIMEOUT = 5.0
 # How long a switchover lets writes already past the gate reach the old primary.
 IN_FLIGHT_GRACE = 0.05
+# How long a stopping fastlb lets queued notify commands finish.
+NOTIFY_GRACE = 2.0
 
 
 class SwitchoverError(RuntimeError):
@@ -64,7 +67,8 @@ class FailoverController:
         self.engine = engine
         self.admin = admin_login
         self.may_act = may_act
-        self.events = EventLog(backend)
+        self.notifier = NotifyCommand(config.notify, f"mysql {backend}") if config.notify else None
+        self.events = EventLog(backend, self._notify if self.notifier else None)
         self.detector = PrimaryLossDetector(config.failcount)
         self.login = admin.ReplicationLogin(
             config.replication_user or "", config.replication_password
@@ -84,6 +88,24 @@ class FailoverController:
         #: hold without having diverged).
         self.promoted_at: str | None = None
         self._lags: dict[str, float | None] = {}
+
+    def _notify(self, event: Event) -> None:
+        """The `notify` command with EVENT BACKEND SERVER GTID (config_mysql_failover.py)."""
+        assert self.notifier is not None
+        args = [event.kind, self.backend, event.server or "", event.gtid or ""]
+        env = {
+            "FASTLB_MYSQL_EVENT": event.kind,
+            "FASTLB_MYSQL_BACKEND": self.backend,
+            "FASTLB_MYSQL_SERVER": event.server or "",
+            "FASTLB_MYSQL_GTID": event.gtid or "",
+            "FASTLB_MYSQL_MESSAGE": event.message,
+            "FASTLB_MYSQL_TIME": f"{event.at:.3f}",
+        }
+        try:
+            self.notifier.submit(args, env)
+        except RuntimeError:
+            # Recorded off an event loop (no caller does today): nothing can run it.
+            log.error("mysql %s: notify for %s skipped: no event loop", self.backend, event.kind)
 
     @property
     def specs(self) -> dict[str, ServerSpec]:
@@ -436,10 +458,26 @@ class FailoverController:
             "write_pause_seconds": pause,
         }
 
+    async def close(self) -> None:
+        """At stop: notify commands already queued get a moment to run (the last event is
+        often the one a person must hear of), then the rest is dropped."""
+        if self.notifier is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.notifier.wait_idle(), NOTIFY_GRACE)
+            self.notifier.close()
+
+    def _write_hold(self) -> dict[str, Any] | None:
+        try:
+            return self.engine.write_gate(self.backend)
+        except Exception:  # a stopped engine: the stats still render
+            return None
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "mode": self.config.mode,
             "busy": self.busy,
             "kept_out": sorted(self.kept_out()),
+            "diverged": sorted(self.diverged),
+            "write_hold": self._write_hold(),
             **self.events.snapshot(),
         }
