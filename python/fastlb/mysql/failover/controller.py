@@ -145,6 +145,10 @@ class FailoverController:
             self.detector.reset()
         return self._without_kept_out(decision)
 
+    def as_routed(self, decision: TopologyDecision) -> TopologyDecision:
+        """`decision` as this controller has the core apply it (for /api/stats)."""
+        return self._without_kept_out(decision)
+
     def _without_kept_out(self, decision: TopologyDecision) -> TopologyDecision:
         out = self.kept_out()
         if not out:
