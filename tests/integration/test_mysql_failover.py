@@ -147,6 +147,23 @@ def test_a_failing_notify_command_is_logged_and_the_switchover_goes_on(
     assert not trio.read_only("db2") and trio.read_only("db1")
 
 
+def test_a_switchover_right_after_another_switches_back(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    # No monitor round in between (interval 200 ms): the second must not act on the
+    # topology from before the first.
+    proxy = start_proxy("manual")
+    status, first = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+    assert status == 200, first
+    status, second = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db1"})
+    assert status == 200, second
+    assert (second["primary"], second["previous"]) == ("db1", "db2")
+    assert not trio.read_only("db1") and trio.read_only("db2") and trio.read_only("db3")
+    trio.wait_replicating_from("db2", "db1")
+    trio.wait_replicating_from("db3", "db1")
+    assert_consistent(trio, "db1", NAMES)
+
+
 def test_switchover_refuses_the_primary_and_unknown_servers(
     trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
 ) -> None:

@@ -398,6 +398,11 @@ class FailoverController:
 
     async def _switchover(self, to: str | None) -> dict[str, Any]:
         decision = self.monitor.decision
+        if decision is not None and decision.primary != self.primary:
+            # The last switchover or failover came after the monitor's latest round (a
+            # second switchover right after the first): judge from a fresh round, never
+            # from the topology before the change.
+            decision = await self.monitor.check()
         if decision is None or decision.primary is None:
             raise SwitchoverError(f"backend {self.backend} has no primary to switch from")
         old = decision.primary
