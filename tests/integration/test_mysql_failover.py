@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 import yaml
 
@@ -252,6 +253,31 @@ def test_failover_reports_lost_transactions_and_keeps_a_diverged_primary_out(
     assert state["failover"]["kept_out"] == ["db1"]
     assert "db1" not in state["read_pool"]
     assert "rejoined" not in event_kinds(proxy)
+
+
+def test_no_failover_while_another_node_holds_the_failover_lock(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    # The test plays the other half of a partitioned pair, failing over right now: it holds
+    # the backend's failover lock on db3.
+    other_node = pymysql.connect(unix_socket=str(trio["db3"].socket_path), user="root")
+    with other_node, other_node.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK('fastlb_failover_db', 0)")
+        assert cursor.fetchone() == (1,)
+        proxy = start_proxy("auto")
+        trio.kill9("db1")
+        assert wait_until(lambda: "holds the failover lock on db3" in proxy.log(), SETTLE)
+        for _ in range(10):
+            time.sleep(0.2)
+            assert "promoted" not in event_kinds(proxy)
+            assert trio.read_only("db2") and trio.read_only("db3")
+        # No replica was touched: both still replicate (from the dead db1).
+        for name in ("db2", "db3"):
+            assert trio.slave_status(name)["Slave_SQL_Running"] == "Yes"
+        cursor.execute("SELECT RELEASE_LOCK('fastlb_failover_db')")
+    # The lock is free: the next attempt fails over.
+    assert wait_until(lambda: "promoted" in event_kinds(proxy), SETTLE), event_kinds(proxy)
+    assert wait_until(lambda: topology(proxy)["primary"] == "db2", SETTLE)
 
 
 def test_replicas_that_lost_the_primary_while_it_lives_are_never_promoted(

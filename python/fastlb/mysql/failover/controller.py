@@ -247,6 +247,10 @@ class FailoverController:
                 for name in candidates:
                     with contextlib.suppress(Exception):
                         connections[name] = await self.admin.connect(specs[name])
+                # Before anything changes on a server: another node failing over now (both
+                # halves of a partitioned pair are MASTER) holds the replicas' locks.
+                if not await self._lock_replicas(connections):
+                    return
                 if await self._promoted_elsewhere(connections, old):
                     return
                 drained = await asyncio.gather(
@@ -302,6 +306,30 @@ class FailoverController:
             finally:
                 for connection in connections.values():
                     connection.close()
+
+    async def _lock_replicas(self, connections: dict[str, aiomysql.Connection]) -> bool:
+        """Takes the backend's failover lock on every reachable replica, in name order and
+        without waiting, held until the connections close (after the re-pointing). Two nodes
+        that both think they are VRRP MASTER (a partition between them) then cannot both
+        promote: the one that misses a lock changes nothing and follows; when it gets them
+        after the other finished, `_promoted_elsewhere` sees the promoted server."""
+        name = f"fastlb_failover_{self.backend}"[:64]  # MariaDB's limit for lock names
+        for server in sorted(connections):
+            try:
+                locked = await admin.try_lock(connections[server], name)
+            except Exception as exc:
+                log.warning("mysql %s: failover lock on %s: %s", self.backend, server, exc)
+                locked = False
+            if not locked:
+                log.warning(
+                    "mysql %s: another node holds the failover lock on %s (failing over "
+                    "itself): following",
+                    self.backend,
+                    server,
+                )
+                self.detector.reset()
+                return False
+        return True
 
     async def _promoted_elsewhere(
         self, connections: dict[str, aiomysql.Connection], old: str
