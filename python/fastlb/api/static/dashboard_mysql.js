@@ -32,7 +32,7 @@
             h("th", { scope: "col", class: "l", text: "Role" }),
             h("th", { scope: "col", class: "l", text: "State" }),
             h("th", { scope: "col", text: "Lag" }),
-            h("th", { scope: "col", text: "Reads" }),
+            h("th", { scope: "col", class: "l", text: "Reads" }),
             h("th", { scope: "col", class: "l", text: "Why" }))),
           h("tbody", { "data-field": "servers" }))),
       h("ul", { class: "events", id: `mysql-${name}-events`, "data-field": "events", "aria-label": `Recent failover events of ${name}` }));
@@ -53,7 +53,7 @@
         h("td", { class: "l", "data-field": "role" }),
         h("td", { class: "l", "data-field": "state" }),
         h("td", { class: "num", "data-field": "lag" }),
-        h("td", { "data-field": "reads" }),
+        h("td", { class: "l", "data-field": "reads" }),
         h("td", { class: "l", "data-field": "reason" })));
     for (const s of servers) {
       const row = body.querySelector(`tr[data-mysql-server="${CSS.escape(s.name)}"]`);

@@ -88,6 +88,8 @@ class FailoverController:
         #: hold without having diverged).
         self.promoted_at: str | None = None
         self._lags: dict[str, float | None] = {}
+        #: When this controller last pointed the core at a new primary (monotonic).
+        self._routed_at = 0.0
 
     def _notify(self, event: Event) -> None:
         """The `notify` command with EVENT BACKEND SERVER GTID (config_mysql_failover.py)."""
@@ -125,6 +127,15 @@ class FailoverController:
         switchover/failover routes by itself."""
         if self.busy:
             return None
+        if decision.primary is not None and decision.primary in self.kept_out():
+            # A former primary, writable again before it was fenced, elected as the only
+            # writable server: never routed to (it is fenced below).
+            log.warning(
+                "mysql %s: %s is writable but kept out: not the primary",
+                self.backend,
+                decision.primary,
+            )
+            decision = dataclasses.replace(decision, primary=None)
         now = time.monotonic()
         if decision.primary is not None:
             self.primary = decision.primary
@@ -356,6 +367,13 @@ class FailoverController:
             role = "primary" if spec.name == primary else "replica"
             with contextlib.suppress(KeyError, ValueError):
                 self.engine.set_topology(self.backend, spec.name, role, False, 0.0)
+        self._routed_at = time.monotonic()
+        decision = self.monitor.decision
+        if decision is not None:
+            # The monitor prefers its last primary when two servers are writable: make that
+            # the promoted one, or an old primary restarted writable before its first round
+            # would be elected again (and the new primary fenced).
+            self.monitor.decision = dataclasses.replace(decision, primary=primary)
         log.info("mysql %s: writes now go to %s (was %s)", self.backend, primary, old)
 
     async def _repoint_others(
@@ -426,7 +444,9 @@ class FailoverController:
 
     async def _switchover(self, to: str | None) -> dict[str, Any]:
         decision = self.monitor.decision
-        if decision is not None and decision.primary != self.primary:
+        if decision is not None and (
+            decision.primary != self.primary or decision.checked_at <= self._routed_at
+        ):
             # The last switchover or failover came after the monitor's latest round (a
             # second switchover right after the first): judge from a fresh round, never
             # from the topology before the change.
