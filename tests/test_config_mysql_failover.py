@@ -33,6 +33,7 @@ def test_defaults_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:
     assert failover.switchover_timeout == 0.75
     assert failover.max_lag_to_promote == 10.0
     assert failover.enforce_read_only_replicas
+    assert failover.notify is None
     assert "s3cret-repl" not in repr(failover)
     # The core never hears of it: the failover is Python's orchestration.
     assert "failover" not in str(config.to_core_dict())
@@ -62,6 +63,14 @@ BAD = {
     "no monitor": (
         set_at("backends.0.mysql.monitor", None),
         f"{DB}.mysql: failover mode 'auto' needs a monitor: section",
+    ),
+    "empty notify": (
+        set_at("backends.0.mysql.failover.notify", "  "),
+        f"{DB}.mysql.failover.notify: must not be empty",
+    ),
+    "unbalanced quote in notify": (
+        set_at("backends.0.mysql.failover.notify", "/bin/notify 'oops"),
+        f"{DB}.mysql.failover.notify: cannot be split into arguments: No closing quotation",
     ),
     "unknown key": (
         set_at("backends.0.mysql.failover.auto_failback", True),

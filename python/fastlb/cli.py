@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=float, metavar="SECONDS", help="exit after this long (default: Ctrl-C)"
     )
+    demo.add_argument(
+        "--switchover-after",
+        type=float,
+        metavar="SECONDS",
+        help="switch the MySQL primary over to the replica this long after the start",
+    )
     demo.set_defaults(handler=_demo)
 
     version = commands.add_parser(
@@ -374,7 +380,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     logs.configure(logging.INFO)
-    return run_demo(duration=args.duration)
+    return run_demo(duration=args.duration, switchover_after=args.switchover_after)
 
 
 def _version(args: argparse.Namespace) -> int:

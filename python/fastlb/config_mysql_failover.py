@@ -13,7 +13,13 @@
         promotion_order: [db-2, db-3]   # tie-break between equally advanced replicas
         max_lag_to_promote: 10s     # a replica further behind is never promoted
         switchover_timeout: 5s      # how long writes are held; then ERROR 1290
+        notify: /usr/local/bin/db-failover   # run with EVENT BACKEND SERVER GTID (see below)
 ```
+`notify` runs (never through a shell, never waited for by the failover) once per event, in
+order: `$1` the event (failover_started, promoted, switchover_started, switchover_failed,
+failover_failed, fenced, rejoined, diverged), `$2` the backend, `$3` the server it is about,
+`$4` the GTID position it is about; `$3`/`$4` are empty strings when there is none. The same
+values and the message are in `FASTLB_MYSQL_{EVENT,BACKEND,SERVER,GTID,MESSAGE,TIME}`.
 The monitor user needs RELOAD and SUPER (or READ_ONLY ADMIN + CONNECTION ADMIN + REPLICATION SLAVE
 ADMIN on MariaDB 10.5+) on every server to set read_only, kill connections and re-point
 replication; the README's "Database failover" section lists the grants.
@@ -23,9 +29,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from .config_types import PositiveDuration, field_error
+from .notify_command import check_notify_command
 
 __all__ = ["MysqlFailoverConfig"]
 
@@ -52,6 +66,8 @@ class MysqlFailoverConfig(BaseModel):
     max_lag_to_promote: PositiveDuration = 10.0
     #: How long a switchover may hold writes; held writes then get ERROR 1290.
     switchover_timeout: PositiveDuration = 5.0
+    #: A command run with each event (keepalived's `notify`; argument order above).
+    notify: Annotated[str, AfterValidator(check_notify_command)] | None = None
 
     @model_validator(mode="after")
     def _needs_replication_login(self) -> MysqlFailoverConfig:

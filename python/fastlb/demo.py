@@ -3,8 +3,8 @@ mode (`mode: http`) with weights 3/2/1, an http health check, X-Forwarded-For (e
 answers with the client address it was given), an HTTPS frontend (a throwaway self-signed
 certificate, HTTP/2 and HTTP/1.1) and an http -> https redirect, an access log, and the API
 with its dashboard; when MariaDB is installed, also a primary/replica pair behind a
-`mode: mysql` frontend (demo_mysql.py). Prints what to try and runs until Ctrl-C (or
-`--duration`)."""
+`mode: mysql` frontend (demo_mysql.py) with failover, and a switchover of it on request
+(`--switchover-after`). Prints what to try and runs until Ctrl-C (or `--duration`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,9 +82,10 @@ class NamedWebServer:
         self._thread.join(5)
 
 
-def run_demo(duration: float | None = None) -> int:
+def run_demo(duration: float | None = None, switchover_after: float | None = None) -> int:
     """Run the demo until SIGINT/SIGTERM/SIGHUP or for `duration` seconds; returns the exit
-    status."""
+    status. `switchover_after`: that many seconds after the banner, the MySQL replica is
+    made the primary (a planned switchover), and what happened is printed."""
     with _stop_on_signals() as stop, contextlib.ExitStack() as cleanup:
         with stop.abandons_startup():
             servers = []
@@ -102,8 +104,40 @@ def run_demo(duration: float | None = None) -> int:
             balancer = LoadBalancer(_demo_config(servers, mysql, workdir)).start()
             cleanup.callback(balancer.stop)
         _print_banner(balancer, mysql, workdir)
-        stop.requested.wait(duration)
+        started = time.monotonic()
+        if switchover_after is not None and isinstance(mysql, MariaDBPair):
+            if stop.requested.wait(_left(duration, started, switchover_after)):
+                return 0
+            _show_switchover(balancer)
+        stop.requested.wait(_left(duration, started))
     return 0
+
+
+def _left(duration: float | None, started: float, at_most: float | None = None) -> float | None:
+    """Seconds to wait: up to `at_most`, and never past `duration` since `started`."""
+    waits = [w for w in (at_most,) if w is not None]
+    if duration is not None:
+        waits.append(max(0.0, duration - (time.monotonic() - started)))
+    return min(waits) if waits else None
+
+
+def _show_switchover(balancer: LoadBalancer) -> None:
+    """The switchover `fastlb ctl mysql switchover db` runs, with what it did printed."""
+    from .mysql.failover import SwitchoverError
+
+    print("switchover: making the replica the primary of backend db ...", flush=True)
+    try:
+        done = balancer.mysql_switchover("db")
+    except (SwitchoverError, KeyError) as why:
+        print(f"switchover: refused or failed: {why}", flush=True)
+        return
+    print(
+        f"switchover: {done['primary']} is the primary now (was {done['previous']}); writes "
+        f"were held {done['write_pause_seconds'] * 1000:.0f} ms, none lost; GTID "
+        f"{done['gtid']}. Writes now show written_on 2. Switch back: fastlb ctl mysql "
+        f"switchover db --api {balancer.api_url}",
+        flush=True,
+    )
 
 
 def _demo_config(
@@ -210,6 +244,11 @@ MySQL read/write splitting: fastlb (mode mysql) at {host}:{port} in front of Mar
              waited for that write first: causal_reads: session)
   routing:   curl {api}/api/stats   (frontends.sql.mysql, mysql_topology)
              curl -s {api}/metrics | grep fastlb_mysql_
+  switchover: fastlb ctl mysql switchover db --api {api}
+             (the replica becomes the primary and the old primary its replica; writes are
+             held meanwhile, none lost; run it again to switch back. The dashboard's MySQL
+             panel shows the roles and the events; `fastlb demo --switchover-after 10`
+             does it by itself)
 """
 
 

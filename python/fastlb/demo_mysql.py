@@ -1,5 +1,7 @@
 """`fastlb demo`'s MySQL part: a private MariaDB primary and read-only replica with GTID
-replication on localhost, for a `mode: mysql` frontend that splits reads from writes.
+replication on localhost, for a `mode: mysql` frontend that splits reads from writes, with
+`mysql.failover` (mode auto) so that a switchover (`fastlb ctl mysql switchover db`, or
+`fastlb demo --switchover-after N`) and a failover can be shown.
 
 Everything lives in one temporary directory (datadirs, unix sockets, logs) removed at the end.
 The servers run with `--no-defaults` on free ports of 127.0.0.1, so they never read the
@@ -53,6 +55,7 @@ REPLICATION_OPTIONS = ("--log-bin=binlog", "--binlog-format=ROW", "--log-slave-u
 # PRIVILEGES loads them so that CREATE USER works. The app user has no global privilege (no
 # READ_ONLY ADMIN): a write routed to the replica fails instead of silently diverging it.
 # `written_on` shows a user that writes ran on the primary even when reading from the replica.
+# The monitor user has what mysql.failover needs to switch over (README "Database failover").
 TEMPLATE_SQL = f"""
 FLUSH PRIVILEGES;
 CREATE DATABASE {DATABASE};
@@ -64,7 +67,8 @@ CREATE TABLE {DATABASE}.notes (
 CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}';
 GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{APP_USER}'@'%';
 CREATE USER '{MONITOR_USER}'@'%' IDENTIFIED BY '{MONITOR_PASSWORD}';
-GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO '{MONITOR_USER}'@'%';
+GRANT SLAVE MONITOR, BINLOG MONITOR, SUPER, RELOAD, READ_ONLY ADMIN, CONNECTION ADMIN,
+      REPLICATION SLAVE ADMIN, PROCESS ON *.* TO '{MONITOR_USER}'@'%';
 CREATE USER '{REPLICATION_USER}'@'127.0.0.1' IDENTIFIED BY '{REPLICATION_PASSWORD}';
 GRANT REPLICATION SLAVE ON *.* TO '{REPLICATION_USER}'@'127.0.0.1';
 """
@@ -141,7 +145,8 @@ class MariaDBPair:
     workdir: Path
 
     def backend(self, name: str) -> dict[str, Any]:
-        """The fastlb backend in front of the pair (roles, users, monitor, causal reads)."""
+        """The fastlb backend in front of the pair (roles, users, monitor, causal reads,
+        failover)."""
         return {
             "name": name,
             "health_check": {"type": "tcp", "interval": "1s"},
@@ -153,6 +158,12 @@ class MariaDBPair:
                 "users": [{"user": APP_USER, "password": APP_PASSWORD}],
                 "monitor": {"user": MONITOR_USER, "password": MONITOR_PASSWORD, "interval": "1s"},
                 "causal_reads": "session",
+                "failover": {
+                    "mode": "auto",
+                    "replication_user": REPLICATION_USER,
+                    "replication_password": REPLICATION_PASSWORD,
+                    "switchover_timeout": "2s",
+                },
             },
         }
 

@@ -185,6 +185,7 @@ class MariaDB:
         *,
         port: int | None = None,
         options: Sequence[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
         self.binaries = binaries
         self.workdir = workdir
@@ -193,7 +194,9 @@ class MariaDB:
         self.port = port if port is not None else free_port()
         if self.port == SYSTEM_PORT:
             raise ValueError("port 3306 belongs to the machine's own MariaDB")
-        self.host = "127.0.0.1"
+        # Loopback unless a test gave an address of its own network (e.g. a veth into its
+        # network namespaces); never a machine-wide address.
+        self.host = host
         self.address = f"{self.host}:{self.port}"
         self.socket_path = workdir / "mariadb.sock"
         self.pid_file = workdir / "mariadb.pid"

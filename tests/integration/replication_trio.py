@@ -61,7 +61,13 @@ def _options(server_id: int, read_only: bool) -> tuple[str, ...]:
 
 
 class ReplicationTrio:
-    def __init__(self, template: Template, workdir: Path, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        template: Template,
+        workdir: Path,
+        extra: tuple[str, ...] = (),
+        host: str = "127.0.0.1",
+    ) -> None:
         self.workdir = workdir
         self.servers = {
             name: MariaDB(
@@ -69,6 +75,7 @@ class ReplicationTrio:
                 template.datadir,
                 workdir / name,
                 options=(*_options(index + 1, index > 0), *extra),
+                host=host,
             )
             for index, name in enumerate(NAMES)
         }

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 import yaml
 
@@ -38,11 +39,13 @@ def start_for(tmp_path: Path) -> Iterator[Callable[..., FastlbProcess]]:
     """`start_for(trio, mode)`: creates the test table, then runs fastlb in front of `trio`."""
     with contextlib.ExitStack() as running:
 
-        def start(trio: ReplicationTrio, mode: str = "auto") -> FastlbProcess:
+        def start(trio: ReplicationTrio, mode: str = "auto", **failover: Any) -> FastlbProcess:
             trio["db1"].sql(CREATE)
             trio.wait_replicated("db1")
             workdir = Path(tempfile.mkdtemp(prefix="fastlb", dir=tmp_path))
-            return running.enter_context(running_proxy(fastlb_config(trio, mode), workdir))
+            config = fastlb_config(trio, mode)
+            config["backends"][0]["mysql"]["failover"].update(failover)
+            return running.enter_context(running_proxy(config, workdir))
 
         yield start
 
@@ -51,7 +54,7 @@ def start_for(tmp_path: Path) -> Iterator[Callable[..., FastlbProcess]]:
 def start_proxy(
     trio: ReplicationTrio, start_for: Callable[..., FastlbProcess]
 ) -> Callable[..., FastlbProcess]:
-    return lambda mode="auto": start_for(trio, mode)
+    return lambda mode="auto", **failover: start_for(trio, mode, **failover)
 
 
 def topology(proxy: FastlbProcess) -> dict[str, Any]:
@@ -105,6 +108,61 @@ def test_switchover_under_write_load_loses_and_duplicates_nothing(
     assert "promoted" in event_kinds(proxy)
     metrics = proxy.api("GET", "/metrics")[1]
     assert 'fastlb_mysql_failovers_total{kind="switchover",proxy="db"} 1.0' in metrics
+
+
+def test_notify_runs_with_each_event_in_order_during_a_switchover(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess], tmp_path: Path
+) -> None:
+    # A real script: one line per run with its arguments and two of its environment values.
+    calls = tmp_path / "notify-calls"
+    script = tmp_path / "notify.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'printf "%s|%s|%s|%s|%s|%s\\n" "$1" "$2" "$3" "$4" "$#" "$FASTLB_MYSQL_MESSAGE"'
+        f" >> {calls}\n"
+    )
+    script.chmod(0o755)
+    proxy = start_proxy("manual", notify=f"{script}")
+    status, reply = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db3"})
+    assert status == 200, reply
+    # The switchover did not wait for the script; its lines arrive soon after.
+    assert wait_until(lambda: calls.exists() and len(calls.read_text().splitlines()) >= 2, SETTLE)
+    lines = [line.split("|") for line in calls.read_text().splitlines()]
+    started, promoted = lines[0], lines[1]
+    assert started[:5] == ["switchover_started", "db", "db3", "", "4"], started
+    assert started[5] == "switchover from db1 to db3"
+    assert promoted[:3] == ["promoted", "db", "db3"] and promoted[4] == "4", promoted
+    # $4: the promoted server's GTID position, as in /api/stats.
+    event = next(e for e in topology(proxy)["events"] if e["kind"] == "promoted")
+    assert promoted[3] == event["gtid"] and promoted[3].startswith("0-"), promoted
+
+
+def test_a_failing_notify_command_is_logged_and_the_switchover_goes_on(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess], tmp_path: Path
+) -> None:
+    proxy = start_proxy("manual", notify=f"{tmp_path}/no-such-command --flag")
+    status, reply = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+    assert status == 200, reply
+    assert wait_until(lambda: "notify command" in proxy.log(), SETTLE)
+    assert f"mysql db: notify command {tmp_path}/no-such-command failed to start" in proxy.log()
+    assert not trio.read_only("db2") and trio.read_only("db1")
+
+
+def test_a_switchover_right_after_another_switches_back(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    # No monitor round in between (interval 200 ms): the second must not act on the
+    # topology from before the first.
+    proxy = start_proxy("manual")
+    status, first = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+    assert status == 200, first
+    status, second = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db1"})
+    assert status == 200, second
+    assert (second["primary"], second["previous"]) == ("db1", "db2")
+    assert not trio.read_only("db1") and trio.read_only("db2") and trio.read_only("db3")
+    trio.wait_replicating_from("db2", "db1")
+    trio.wait_replicating_from("db3", "db1")
+    assert_consistent(trio, "db1", NAMES)
 
 
 def test_switchover_refuses_the_primary_and_unknown_servers(
@@ -195,6 +253,31 @@ def test_failover_reports_lost_transactions_and_keeps_a_diverged_primary_out(
     assert state["failover"]["kept_out"] == ["db1"]
     assert "db1" not in state["read_pool"]
     assert "rejoined" not in event_kinds(proxy)
+
+
+def test_no_failover_while_another_node_holds_the_failover_lock(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    # The test plays the other half of a partitioned pair, failing over right now: it holds
+    # the backend's failover lock on db3.
+    other_node = pymysql.connect(unix_socket=str(trio["db3"].socket_path), user="root")
+    with other_node, other_node.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK('fastlb_failover_db', 0)")
+        assert cursor.fetchone() == (1,)
+        proxy = start_proxy("auto")
+        trio.kill9("db1")
+        assert wait_until(lambda: "holds the failover lock on db3" in proxy.log(), SETTLE)
+        for _ in range(10):
+            time.sleep(0.2)
+            assert "promoted" not in event_kinds(proxy)
+            assert trio.read_only("db2") and trio.read_only("db3")
+        # No replica was touched: both still replicate (from the dead db1).
+        for name in ("db2", "db3"):
+            assert trio.slave_status(name)["Slave_SQL_Running"] == "Yes"
+        cursor.execute("SELECT RELEASE_LOCK('fastlb_failover_db')")
+    # The lock is free: the next attempt fails over.
+    assert wait_until(lambda: "promoted" in event_kinds(proxy), SETTLE), event_kinds(proxy)
+    assert wait_until(lambda: topology(proxy)["primary"] == "db2", SETTLE)
 
 
 def test_replicas_that_lost_the_primary_while_it_lives_are_never_promoted(

@@ -1,7 +1,9 @@
 """`GET /`: the live dashboard, one self-contained HTML page (inline CSS and JavaScript, no
 CDN, no external fonts) that polls `GET /api/stats` every second and draws its own charts.
 
-The page is package data (`static/dashboard.html`), read once. It is served with a
+The page is package data (`static/dashboard.html`), read once, with each panel that has a
+script of its own (`static/dashboard_*.js`, e.g. the MySQL topology panel) inlined after the
+main script: one concern per file, still one self-contained page. It is served with a
 Content-Security-Policy that allows exactly its own inline `<style>` and `<script>` (by
 SHA-256 hash) and fetches to this origin only, so the page can load nothing from elsewhere.
 It only reads, so it works unchanged when `api.token` guards the write endpoints.
@@ -22,13 +24,21 @@ router = APIRouter()
 
 _PACKAGE = "fastlb.api"
 _PAGE = ("static", "dashboard.html")
+_PANELS_MARK = "<!-- panels: dashboard_*.js, each inlined here as a <script> of its own -->"
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
 @cache
 def page() -> tuple[str, str]:
     """The dashboard's HTML and the Content-Security-Policy that goes with it."""
-    html = resources.files(_PACKAGE).joinpath(_PAGE[0]).joinpath(_PAGE[1]).read_text("utf-8")
+    static = resources.files(_PACKAGE).joinpath(_PAGE[0])
+    html = static.joinpath(_PAGE[1]).read_text("utf-8")
+    panels = sorted(
+        (item for item in static.iterdir() if re.fullmatch(r"dashboard_\w+\.js", item.name)),
+        key=lambda item: item.name,
+    )
+    scripts = "".join(f"<script>\n{item.read_text('utf-8')}</script>\n" for item in panels)
+    html = html.replace(_PANELS_MARK, scripts.rstrip("\n"), 1)
     hashes: dict[str, list[str]] = {"script": [], "style": []}
     for match in _INLINE.finditer(html):
         digest = hashlib.sha256(match.group(2).encode()).digest()

@@ -300,10 +300,22 @@ class MysqlFailoverEvent(_Open):
     gtid: str | None = Field(description="The GTID position the event is about, when known")
 
 
+class MysqlWriteHold(_Open):
+    held: bool = Field(description="New writes are held now (a switchover is under way)")
+    held_seconds: float = Field(description="Seconds writes were held, in all")
+    holds: int = Field(description="Times writes were held")
+
+
 class MysqlFailoverState(_Open):
     mode: Literal["manual", "auto"]
     busy: bool = Field(description="A switchover or failover is running")
     kept_out: list[str] = Field(description="Former primaries fenced out of the pool")
+    diverged: list[str] = Field(
+        default=[], description="Those of kept_out with transactions the primary never had"
+    )
+    write_hold: MysqlWriteHold | None = Field(
+        default=None, description="The core's write gate of this backend (switchover holds)"
+    )
     failovers_total: int
     switchovers_total: int
     write_unavailable_seconds: float

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..config_types import Duration, between, field_error, refuse_bool
+from ..notify_command import check_notify_command
 from .packet import MAX_ADVERT_CENTISECONDS, ChecksumForm
 
 __all__ = ["FailoverConfig"]
@@ -72,12 +73,6 @@ def _peer(value: object) -> object:
     return address
 
 
-def _check_notify(value: str) -> str:
-    if not value.strip():
-        raise field_error("must not be empty (remove the key to run no command)")
-    return value
-
-
 _Vrid = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 255))]
 _Priority = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 255))]
 
@@ -100,7 +95,7 @@ class FailoverConfig(BaseModel):
     ]
     preempt: bool = True
     unicast_peers: list[Annotated[IPv4Address, BeforeValidator(_peer)]] = []
-    notify: Annotated[str, AfterValidator(_check_notify)] | None = None
+    notify: Annotated[str, AfterValidator(check_notify_command)] | None = None
     checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
 
     @property

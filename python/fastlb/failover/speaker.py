@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shlex
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..notify_command import NotifyCommand
 from .addresses import VirtualAddresses
 from .config import FailoverConfig
 from .garp import GratuitousArp
@@ -41,7 +40,6 @@ HEALTH_POLL_SECONDS = 0.2
 # (vrrp_garp_master_repeat, vrrp_garp_master_delay) for switches that missed the first.
 GARP_REPEAT = 5
 GARP_REFRESH_SECONDS = 5.0
-NOTIFY_TIMEOUT = 30.0
 HISTORY_LENGTH = 20
 
 
@@ -71,6 +69,7 @@ class VrrpSpeaker:
         self._want_addresses = False
         self._addresses_changed: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._notifier = NotifyCommand(config.notify, "failover") if config.notify else None
         # Observed from other threads (stats): plain values, replaced whole.
         self.holds_addresses = False
         self.healthy = True
@@ -158,6 +157,8 @@ class VrrpSpeaker:
                     for task in list(self._tasks):
                         task.cancel()
                     await asyncio.gather(*self._tasks, return_exceptions=True)
+                    if self._notifier is not None:
+                        self._notifier.close()
                     if self._release:
                         await addresses.remove()
                         self.holds_addresses = False
@@ -257,8 +258,8 @@ class VrrpSpeaker:
         )
         self._want_addresses = change.new is State.MASTER
         self._addresses_changed.set()
-        if self.config.notify and change.new is not State.INITIALIZE:
-            self._spawn(self._notify(change.new))
+        if self._notifier is not None and change.new is not State.INITIALIZE:
+            self._notify(change.new)
 
     async def _keep_addresses(self, addresses: VirtualAddresses) -> None:
         """Make the interface follow MASTER, one netlink change at a time, in order."""
@@ -292,33 +293,18 @@ class VrrpSpeaker:
         if self.holds_addresses:
             self._announce()
 
-    async def _notify(self, state: State) -> None:
-        assert self.config.notify is not None
-        argv = [*shlex.split(self.config.notify), state.upper()]
+    def _notify(self, state: State) -> None:
+        """keepalived's notify: the command with the new state (MASTER, BACKUP, FAULT) as its
+        last argument, and the router in the environment."""
+        assert self._notifier is not None
         env = {
-            **os.environ,
             "FASTLB_VRRP_STATE": state.upper(),
             "FASTLB_VRRP_VRID": str(self.config.vrid),
             "FASTLB_VRRP_INTERFACE": self.config.interface,
             "FASTLB_VRRP_PRIORITY": str(self.config.priority),
             "FASTLB_VRRP_VIRTUAL_IPS": " ".join(map(str, self.config.virtual_ips)),
         }
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, env=env, stdin=asyncio.subprocess.DEVNULL
-            )
-        except OSError as exc:
-            log.error("failover: notify command %s failed to start: %s", argv[0], exc)
-            return
-        try:
-            status = await asyncio.wait_for(process.wait(), NOTIFY_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            log.error("failover: notify command %s killed after %gs", argv[0], NOTIFY_TIMEOUT)
-            return
-        if status != 0:
-            log.warning("failover: notify command %s exited with %d", argv[0], status)
+        self._notifier.submit([state.upper()], env)
 
     # ------------------------------------------------------------------ inputs
 

@@ -152,6 +152,8 @@ class TopologyMonitors:
     async def _stop_all(self) -> None:
         for monitor in self._monitors.values():
             await monitor.stop()
+        for controller in self.controllers.values():
+            await controller.close()
 
     def stop(self) -> None:
         """Stops every monitor and the thread. Idempotent."""
@@ -167,8 +169,12 @@ class TopologyMonitors:
         events and counters (for /api/stats)."""
         out: dict[str, Any] = {}
         for name, monitor in self._monitors.items():
-            entry = monitor.decision.to_dict() if monitor.decision is not None else None
             controller = self.controllers.get(name)
+            decision = monitor.decision
+            if decision is not None and controller is not None:
+                # As the core was told: servers kept out say why (fenced, diverged).
+                decision = controller.as_routed(decision)
+            entry = decision.to_dict() if decision is not None else None
             if entry is not None and controller is not None:
                 failover = controller.snapshot()
                 entry["events"] = failover.pop("events")

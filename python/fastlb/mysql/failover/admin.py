@@ -29,6 +29,7 @@ __all__ = [
     "restart_replication",
     "set_read_only",
     "stop_io_and_drain",
+    "try_lock",
     "wait_applied",
 ]
 
@@ -157,6 +158,12 @@ async def stop_io_and_drain(connection: aiomysql.Connection, timeout: float) -> 
     if received:
         await wait_applied(connection, received, timeout)
     return await applied_position(connection)
+
+
+async def try_lock(connection: aiomysql.Connection, name: str) -> bool:
+    """`GET_LOCK(name, 0)`: whether this connection now holds the server's named lock (until
+    it closes; MariaDB never replicates it). Never waits: a lock held elsewhere is an answer."""
+    return bool(await _scalar(connection, f"SELECT GET_LOCK({_quote(name)}, 0)") == 1)
 
 
 async def restart_replication(connection: aiomysql.Connection) -> None:

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...config_mysql_failover import MysqlFailoverConfig
+from ...notify_command import NotifyCommand
 from ..topology import ServerSpec, TopologyDecision
 from . import admin
 from .detection import PrimaryLossDetector, lost_transactions, pick_candidate
-from .events import EventLog
+from .events import Event, EventLog
 
 if TYPE_CHECKING:
     import aiomysql
@@ -42,6 +43,8 @@ log = logging.getLogger("fastlb.mysql.failover")
 DRAIN_TIMEOUT = 5.0
 # How long a switchover lets writes already past the gate reach the old primary.
 IN_FLIGHT_GRACE = 0.05
+# How long a stopping fastlb lets queued notify commands finish.
+NOTIFY_GRACE = 2.0
 
 
 class SwitchoverError(RuntimeError):
@@ -64,7 +67,8 @@ class FailoverController:
         self.engine = engine
         self.admin = admin_login
         self.may_act = may_act
-        self.events = EventLog(backend)
+        self.notifier = NotifyCommand(config.notify, f"mysql {backend}") if config.notify else None
+        self.events = EventLog(backend, self._notify if self.notifier else None)
         self.detector = PrimaryLossDetector(config.failcount)
         self.login = admin.ReplicationLogin(
             config.replication_user or "", config.replication_password
@@ -84,6 +88,26 @@ class FailoverController:
         #: hold without having diverged).
         self.promoted_at: str | None = None
         self._lags: dict[str, float | None] = {}
+        #: When this controller last pointed the core at a new primary (monotonic).
+        self._routed_at = 0.0
+
+    def _notify(self, event: Event) -> None:
+        """The `notify` command with EVENT BACKEND SERVER GTID (config_mysql_failover.py)."""
+        assert self.notifier is not None
+        args = [event.kind, self.backend, event.server or "", event.gtid or ""]
+        env = {
+            "FASTLB_MYSQL_EVENT": event.kind,
+            "FASTLB_MYSQL_BACKEND": self.backend,
+            "FASTLB_MYSQL_SERVER": event.server or "",
+            "FASTLB_MYSQL_GTID": event.gtid or "",
+            "FASTLB_MYSQL_MESSAGE": event.message,
+            "FASTLB_MYSQL_TIME": f"{event.at:.3f}",
+        }
+        try:
+            self.notifier.submit(args, env)
+        except RuntimeError:
+            # Recorded off an event loop (no caller does today): nothing can run it.
+            log.error("mysql %s: notify for %s skipped: no event loop", self.backend, event.kind)
 
     @property
     def specs(self) -> dict[str, ServerSpec]:
@@ -103,6 +127,15 @@ class FailoverController:
         switchover/failover routes by itself."""
         if self.busy:
             return None
+        if decision.primary is not None and decision.primary in self.kept_out():
+            # A former primary, writable again before it was fenced, elected as the only
+            # writable server: never routed to (it is fenced below).
+            log.warning(
+                "mysql %s: %s is writable but kept out: not the primary",
+                self.backend,
+                decision.primary,
+            )
+            decision = dataclasses.replace(decision, primary=None)
         now = time.monotonic()
         if decision.primary is not None:
             self.primary = decision.primary
@@ -121,6 +154,10 @@ class FailoverController:
                 return None
         if decision.primary is not None:
             self.detector.reset()
+        return self._without_kept_out(decision)
+
+    def as_routed(self, decision: TopologyDecision) -> TopologyDecision:
+        """`decision` as this controller has the core apply it (for /api/stats)."""
         return self._without_kept_out(decision)
 
     def _without_kept_out(self, decision: TopologyDecision) -> TopologyDecision:
@@ -221,6 +258,10 @@ class FailoverController:
                 for name in candidates:
                     with contextlib.suppress(Exception):
                         connections[name] = await self.admin.connect(specs[name])
+                # Before anything changes on a server: another node failing over now (both
+                # halves of a partitioned pair are MASTER) holds the replicas' locks.
+                if not await self._lock_replicas(connections):
+                    return
                 if await self._promoted_elsewhere(connections, old):
                     return
                 drained = await asyncio.gather(
@@ -277,6 +318,30 @@ class FailoverController:
                 for connection in connections.values():
                     connection.close()
 
+    async def _lock_replicas(self, connections: dict[str, aiomysql.Connection]) -> bool:
+        """Takes the backend's failover lock on every reachable replica, in name order and
+        without waiting, held until the connections close (after the re-pointing). Two nodes
+        that both think they are VRRP MASTER (a partition between them) then cannot both
+        promote: the one that misses a lock changes nothing and follows; when it gets them
+        after the other finished, `_promoted_elsewhere` sees the promoted server."""
+        name = f"fastlb_failover_{self.backend}"[:64]  # MariaDB's limit for lock names
+        for server in sorted(connections):
+            try:
+                locked = await admin.try_lock(connections[server], name)
+            except Exception as exc:
+                log.warning("mysql %s: failover lock on %s: %s", self.backend, server, exc)
+                locked = False
+            if not locked:
+                log.warning(
+                    "mysql %s: another node holds the failover lock on %s (failing over "
+                    "itself): following",
+                    self.backend,
+                    server,
+                )
+                self.detector.reset()
+                return False
+        return True
+
     async def _promoted_elsewhere(
         self, connections: dict[str, aiomysql.Connection], old: str
     ) -> bool:
@@ -302,6 +367,13 @@ class FailoverController:
             role = "primary" if spec.name == primary else "replica"
             with contextlib.suppress(KeyError, ValueError):
                 self.engine.set_topology(self.backend, spec.name, role, False, 0.0)
+        self._routed_at = time.monotonic()
+        decision = self.monitor.decision
+        if decision is not None:
+            # The monitor prefers its last primary when two servers are writable: make that
+            # the promoted one, or an old primary restarted writable before its first round
+            # would be elected again (and the new primary fenced).
+            self.monitor.decision = dataclasses.replace(decision, primary=primary)
         log.info("mysql %s: writes now go to %s (was %s)", self.backend, primary, old)
 
     async def _repoint_others(
@@ -372,6 +444,13 @@ class FailoverController:
 
     async def _switchover(self, to: str | None) -> dict[str, Any]:
         decision = self.monitor.decision
+        if decision is not None and (
+            decision.primary != self.primary or decision.checked_at <= self._routed_at
+        ):
+            # The last switchover or failover came after the monitor's latest round (a
+            # second switchover right after the first): judge from a fresh round, never
+            # from the topology before the change.
+            decision = await self.monitor.check()
         if decision is None or decision.primary is None:
             raise SwitchoverError(f"backend {self.backend} has no primary to switch from")
         old = decision.primary
@@ -436,10 +515,26 @@ class FailoverController:
             "write_pause_seconds": pause,
         }
 
+    async def close(self) -> None:
+        """At stop: notify commands already queued get a moment to run (the last event is
+        often the one a person must hear of), then the rest is dropped."""
+        if self.notifier is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.notifier.wait_idle(), NOTIFY_GRACE)
+            self.notifier.close()
+
+    def _write_hold(self) -> dict[str, Any] | None:
+        try:
+            return self.engine.write_gate(self.backend)
+        except Exception:  # a stopped engine: the stats still render
+            return None
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "mode": self.config.mode,
             "busy": self.busy,
             "kept_out": sorted(self.kept_out()),
+            "diverged": sorted(self.diverged),
+            "write_hold": self._write_hold(),
             **self.events.snapshot(),
         }

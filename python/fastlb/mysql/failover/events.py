@@ -7,6 +7,7 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -47,8 +48,10 @@ class Event:
 class EventLog:
     """Thread-safe: written on the monitor's loop, read by the API's."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, on_record: Callable[[Event], None] | None = None) -> None:
         self.backend = backend
+        #: Told of every event as it is recorded (the `notify` command); must not block.
+        self.on_record = on_record
         self._events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
         self._lock = threading.Lock()
         self.failovers_total = 0
@@ -65,6 +68,12 @@ class EventLog:
             self._events.append(event)
         level = logging.WARNING if kind in _WARNINGS else logging.INFO
         log.log(level, "mysql %s: %s: %s", self.backend, kind, message)
+        if self.on_record is not None:
+            try:
+                self.on_record(event)
+            except Exception:
+                # Telling someone must never stop the failover that is being told about.
+                log.exception("mysql %s: event listener failed on %s", self.backend, kind)
         return event
 
     def add_outage(self, seconds: float, *, failover: bool) -> None:
