@@ -1,0 +1,103 @@
+"""`fastlb.mysql.Router` (in-process) follows the topology changes fastlb's failover makes: a
+switchover through `fastlb serve`'s API, then a kill -9 of the new primary and an automatic
+failover. The Router is built from the same backend section and runs its own monitor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fastlb.errors import NoPrimaryError
+from fastlb.mysql import Router
+
+from . import mariadb as mariadb_helpers
+from . import replication_trio
+from .mysql_proxy import running_proxy
+from .proc import FastlbProcess
+from .replication_trio import ReplicationTrio, fastlb_config
+
+mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
+make_trio_fixture = replication_trio.make_trio_fixture
+trio_fixture = replication_trio.trio_fixture
+
+pytestmark = pytest.mark.timeout(180)
+
+SERVER_IDS = {"db1": 1, "db2": 2, "db3": 3}
+# Bounds for polls on a loaded 2-core machine (never assertions on speed).
+SETTLE = 30.0
+
+
+@pytest.fixture
+def proxy(trio: ReplicationTrio, tmp_path: Path) -> Iterator[FastlbProcess]:
+    trio["db1"].sql("CREATE TABLE fastlb.items (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    trio.wait_replicated("db1")
+    with running_proxy(fastlb_config(trio, "auto"), tmp_path) as process:
+        yield process
+
+
+async def written_on(router: Router) -> int:
+    """Writes one row through the Router and says which server took it."""
+    await router.execute("INSERT INTO items (v) VALUES (@@server_id)")
+    row = await router.fetchone("SELECT v FROM items ORDER BY id DESC LIMIT 1")
+    assert row is not None
+    value: int = row[0]
+    return value
+
+
+async def writes_land_on(router: Router, server: str) -> None:
+    """Waits (bounded) until the Router's writes go to `server`; a write refused while the
+    Router has no primary, or sent to the old one that is read-only now, is retried."""
+    deadline = time.monotonic() + SETTLE
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            async with router.transaction() as session:
+                await session.execute("INSERT INTO items (v) VALUES (@@server_id)")
+                rows = await session.fetchall("SELECT @@server_id")
+            if rows == [(SERVER_IDS[server],)]:
+                return
+            last = rows
+        except NoPrimaryError as error:
+            last = error
+        except Exception as error:  # the old primary, read-only now or gone: the next try
+            last = error
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"writes never reached {server}: last {last!r}")
+
+
+def primary_of(router: Router) -> str | None:
+    topology = router.stats()["topology"]
+    return None if topology is None else topology.get("primary")
+
+
+def test_the_router_follows_a_switchover_and_a_failover(
+    trio: ReplicationTrio, proxy: FastlbProcess
+) -> None:
+    backend = proxy.config["backends"][0]
+
+    async def main() -> None:
+        router = Router.from_config(backend, user=trio.app_user, db=trio.database)
+        async with router:
+            assert await written_on(router) == SERVER_IDS["db1"]
+
+            status, reply = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+            assert status == 200, reply
+            await writes_land_on(router, "db2")
+            assert primary_of(router) == "db2"
+
+            # The new primary dies: fastlb fails over to db3, the only replica left.
+            trio.kill9("db2")
+            await writes_land_on(router, "db3")
+            assert primary_of(router) == "db3"
+            # Every write the Router made is on the new primary (one per server at least),
+            # and reads still work (a replica, which may lag: no causal reads configured).
+            async with router.transaction() as session:
+                counts = await session.fetchall("SELECT v, COUNT(*) FROM items GROUP BY v")
+            assert {server for server, _ in counts} == set(SERVER_IDS.values())
+            assert await router.fetchone("SELECT 1") == (1,)
+
+    asyncio.run(main())
