@@ -280,6 +280,29 @@ def test_no_failover_while_another_node_holds_the_failover_lock(
     assert wait_until(lambda: topology(proxy)["primary"] == "db2", SETTLE)
 
 
+def test_no_switchover_while_another_node_holds_the_failover_lock(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    proxy = start_proxy("manual")
+    # The other node of a partitioned pair is switching over (or failing over) right now.
+    other_node = pymysql.connect(unix_socket=str(trio["db2"].socket_path), user="root")
+    with other_node, other_node.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK('fastlb_failover_db', 0)")
+        assert cursor.fetchone() == (1,)
+        status, reply = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+        assert status == 409, reply
+        assert "another node holds the failover lock on db2" in reply["detail"], reply
+        # Nothing changed: db1 still the writable primary, db2 still its replica.
+        assert not trio.read_only("db1") and trio.read_only("db2")
+        assert trio.slave_status("db2")["Slave_SQL_Running"] == "Yes"
+        assert topology(proxy)["primary"] == "db1"
+        assert "switchover_started" not in event_kinds(proxy)
+        cursor.execute("SELECT RELEASE_LOCK('fastlb_failover_db')")
+    status, reply = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+    assert status == 200, reply
+    assert wait_until(lambda: topology(proxy)["primary"] == "db2", SETTLE)
+
+
 def test_replicas_that_lost_the_primary_while_it_lives_are_never_promoted(
     trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
 ) -> None:

@@ -324,6 +324,21 @@ class FailoverController:
         that both think they are VRRP MASTER (a partition between them) then cannot both
         promote: the one that misses a lock changes nothing and follows; when it gets them
         after the other finished, `_promoted_elsewhere` sees the promoted server."""
+        held_elsewhere = await self._take_failover_lock(connections)
+        if held_elsewhere is None:
+            return True
+        log.warning(
+            "mysql %s: another node holds the failover lock on %s (failing over itself): following",
+            self.backend,
+            held_elsewhere,
+        )
+        self.detector.reset()
+        return False
+
+    async def _take_failover_lock(self, connections: dict[str, aiomysql.Connection]) -> str | None:
+        """Takes the backend's failover lock on each server of `connections` (name order, no
+        wait; held until the connection closes). None when every lock was taken, else the
+        server whose lock another node holds (or that could not be asked)."""
         name = f"fastlb_failover_{self.backend}"[:64]  # MariaDB's limit for lock names
         for server in sorted(connections):
             try:
@@ -332,15 +347,8 @@ class FailoverController:
                 log.warning("mysql %s: failover lock on %s: %s", self.backend, server, exc)
                 locked = False
             if not locked:
-                log.warning(
-                    "mysql %s: another node holds the failover lock on %s (failing over "
-                    "itself): following",
-                    self.backend,
-                    server,
-                )
-                self.detector.reset()
-                return False
-        return True
+                return server
+        return None
 
     async def _promoted_elsewhere(
         self, connections: dict[str, aiomysql.Connection], old: str
@@ -456,9 +464,19 @@ class FailoverController:
         old = decision.primary
         new = self._switchover_candidate(old, to)
         specs = self.specs
-        self.events.record("switchover_started", new, f"switchover from {old} to {new}")
         old_connection = await self.admin.connect(specs[old])
         new_connection = await self.admin.connect(specs[new])
+        # The lock a failover takes, on both servers this changes: a failover or switchover
+        # by another node (the other half of a partitioned pair) is refused, not raced.
+        held_elsewhere = await self._take_failover_lock({old: old_connection, new: new_connection})
+        if held_elsewhere is not None:
+            old_connection.close()
+            new_connection.close()
+            raise SwitchoverError(
+                f"another node holds the failover lock on {held_elsewhere} (it is failing "
+                "over or switching over): nothing changed"
+            )
+        self.events.record("switchover_started", new, f"switchover from {old} to {new}")
         timeout = self.config.switchover_timeout
         started = time.monotonic()
         self.engine.hold_writes(self.backend, timeout)
