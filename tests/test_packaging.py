@@ -111,7 +111,13 @@ def test_wheel_tags_and_contents(wheel: Path) -> None:
         "fastlb/py.typed",
         "fastlb/_core.pyi",
         "fastlb/api/static/dashboard.html",
+        "fastlb/api/static/dashboard.css",
+        "fastlb/api/static/dashboard.js",
+        "fastlb/api/static/dashboard_bgp.js",
+        "fastlb/api/static/dashboard_charts.js",
+        "fastlb/api/static/dashboard_digests.js",
         "fastlb/api/static/dashboard_mysql.js",
+        "fastlb/api/static/dashboard_vrrp.js",
     ):
         assert expected in names, expected
     assert not any(n.endswith((".pyc", "cpython-311-x86_64-linux-gnu.so")) for n in names)

@@ -7,10 +7,13 @@ from __future__ import annotations
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
+import test_dashboard
+from test_dashboard import DashboardDom, run_chromium
 
 from . import mariadb as mariadb_helpers
 from .mariadb import Template
@@ -18,6 +21,7 @@ from .mysql_proxy import connect, proxy_config, running_proxy, sql_port, standal
 from .proc import FastlbProcess, fastlb_command
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
+chromium = test_dashboard.chromium  # the fixture, by its name
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -159,3 +163,15 @@ def test_top_k_bounds_the_report_and_the_metrics(proxy: FastlbProcess) -> None:
     assert frontend["tracked"] == 25
     assert len(frontend["digests"]) == TOP_K
     assert len(calls_lines(proxy)) == TOP_K
+
+
+def test_the_dashboard_shows_the_top_statements(
+    proxy: FastlbProcess, chromium: Path, tmp_path: Path
+) -> None:
+    """The digests table (its own script, dashboard_digests.js) in a real headless Chromium."""
+    assert proxy.api_url
+    done = run_chromium(chromium, tmp_path / "profile", proxy.api_url + "/", "--dump-dom")
+    assert "</html>" in done.stdout, done.stderr[-3000:]
+    table = DashboardDom.parse(done.stdout).ids.get("digests", "")
+    assert POINT_SELECT.lower() in table, table
+    assert MISSING in table, table
