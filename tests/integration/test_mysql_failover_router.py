@@ -105,7 +105,9 @@ def test_the_router_follows_a_switchover_and_a_failover(
 
             # The new primary dies: fastlb fails over to one of the two replicas left (db1,
             # demoted by the switchover, or db3: the most advanced, ties in configuration
-            # order); the Router follows whichever fastlb promoted.
+            # order); the Router follows whichever fastlb promoted. Replication is async here:
+            # the kill waits until both replicas have db2's write, or it would be lost.
+            await asyncio.to_thread(trio.wait_replicated, "db2")
             trio.kill9("db2")
             promoted = await asyncio.to_thread(promoted_by_fastlb, proxy, "db2")
             assert promoted in ("db1", "db3")
