@@ -41,7 +41,7 @@ use crate::tls::TlsTermination;
 /// the frontend has it, then HTTP/1.1, or HTTP/2 when the client negotiated `h2`.
 pub async fn serve(client: TcpStream, slot: ConnectionSlot, origin: ClientOrigin) {
     let frontend = slot.frontend();
-    let _ = client.set_nodelay(true);
+    // TCP_NODELAY comes from the listening socket (proxy/listener.rs).
     match frontend.tls() {
         None => h2::serve_plain(client, frontend, origin).await,
         Some(tls) => Box::pin(serve_tls(client, frontend, origin, tls)).await,

@@ -50,7 +50,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let Some(mysql) = settings.mysql.clone() else {
         return bump(&frontend.stats.no_server);
     };
-    let _ = client.set_nodelay(true);
+    // TCP_NODELAY comes from the listening socket (proxy/listener.rs).
     let mut client = PacketStream::new(client);
     if mysql.config.server_version.is_none() && backend.server_version().is_none() {
         session::learn_server_version(&backend, settings.connect_timeout).await;

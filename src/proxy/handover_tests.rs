@@ -38,6 +38,26 @@ fn a_new_engine_serves_the_old_ones_sockets_and_their_queued_clients() {
 }
 
 #[test]
+fn accepted_connections_have_tcp_nodelay_from_their_listener() {
+    // A listener the engine bound, and one handed over without the option (an older
+    // fastlb's): connections accepted on either have TCP_NODELAY, no session sets it.
+    for bound in [
+        super::listener::bind("127.0.0.1:0".parse().unwrap(), 1)
+            .unwrap()
+            .remove(0),
+        super::listener::adopt(OwnedFd::from(
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+        ))
+        .unwrap(),
+    ] {
+        let _client = TcpStream::connect(bound.local_addr().unwrap()).unwrap();
+        bound.set_nonblocking(false).unwrap();
+        let (accepted, _) = bound.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
+}
+
+#[test]
 fn a_descriptor_that_is_not_a_listening_socket_is_refused() {
     let engine = Engine::new(CoreConfig::from_json(&config(&[], "")).unwrap()).unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -19,6 +19,10 @@ use crate::stats::bump;
 /// Kernel accept queue length; the kernel caps it at net.core.somaxconn.
 const BACKLOG: i32 = 4096;
 
+// Every listening socket has TCP_NODELAY: Linux copies it to each connection accepted there,
+// so the sessions don't set it (one setsockopt per connection less, which counts when each
+// request is a new connection).
+
 /// Binds synchronously (so the caller learns of a taken port before anything runs): one
 /// listening socket per worker, all on the same address with SO_REUSEPORT, so that the
 /// kernel spreads new connections over the workers and each worker serves what it accepts.
@@ -69,6 +73,8 @@ pub(super) fn adopt(fd: std::os::fd::OwnedFd) -> io::Result<std::net::TcpListene
         .as_socket()
         .ok_or(io::ErrorKind::InvalidInput)?;
     socket.set_nonblocking(true)?;
+    // An older fastlb may not have set it on the sockets it hands over.
+    socket.set_tcp_nodelay(true)?;
     Ok(socket.into())
 }
 
@@ -90,6 +96,7 @@ fn bound_socket(address: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
 }
 
 fn listen(socket: Socket) -> io::Result<std::net::TcpListener> {
+    socket.set_tcp_nodelay(true)?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
 }

@@ -35,7 +35,7 @@ pub(crate) enum ServerStream {
 /// only if a server needs them (`send_proxy`), not on every accept.
 pub(super) async fn serve(client: TcpStream, slot: ConnectionSlot, origin: Option<ClientOrigin>) {
     let frontend = slot.frontend();
-    let _ = client.set_nodelay(true);
+    // TCP_NODELAY comes from the listening socket (listener.rs).
     match frontend.tls() {
         None => serve_plain(client, frontend, origin).await,
         Some(tls) => Box::pin(serve_tls(client, frontend, tls, origin)).await,
