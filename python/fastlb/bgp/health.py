@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .machine import Health
+from .machine import NodeHealth
 
 __all__ = ["node_health"]
 
@@ -16,12 +16,12 @@ DEGRADED_BELOW = 0.5
 
 def node_health(
     running: bool, stats: Mapping[str, Any], backends: Iterable[str]
-) -> tuple[Health, str]:
+) -> tuple[NodeHealth, str]:
     """`down` unless the core runs and some server of the frontends' `backends` is UP
     (backups included); `degraded` when a frontend's backend has none, or fewer than half
     of the servers are UP; else `up`. With the reason, for the log and /api/stats."""
     if not running:
-        return Health.DOWN, "the load balancer core is not running"
+        return NodeHealth.DOWN, "the load balancer core is not running"
     known = stats.get("backends", {})
     up_by_backend: dict[str, tuple[int, int]] = {}
     for name in dict.fromkeys(backends):
@@ -31,10 +31,10 @@ def node_health(
     up = sum(u for u, _ in up_by_backend.values())
     total = sum(t for _, t in up_by_backend.values())
     if up == 0:
-        return Health.DOWN, "every backend server is down" if total else "no backend servers"
+        return NodeHealth.DOWN, "every backend server is down" if total else "no backend servers"
     empty = [name for name, (u, _) in up_by_backend.items() if u == 0]
     if empty:
-        return Health.DEGRADED, f"no server UP in backend {', '.join(empty)}"
+        return NodeHealth.DEGRADED, f"no server UP in backend {', '.join(empty)}"
     if up < total * DEGRADED_BELOW:
-        return Health.DEGRADED, f"{up} of {total} servers UP"
-    return Health.UP, f"{up} of {total} servers UP"
+        return NodeHealth.DEGRADED, f"{up} of {total} servers UP"
+    return NodeHealth.UP, f"{up} of {total} servers UP"
