@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fastlb.api.stats_models import BackendStats, ServerStats, StatsSnapshot
 from fastlb.bgp.bird import bird_config, parse_bfd_sessions, parse_protocols
 from fastlb.bgp.config import BgpConfig
 from fastlb.bgp.exabgp import exabgp_commands, parse_event
@@ -108,9 +109,14 @@ def test_bird_protocol_states_and_exabgp_events_parse() -> None:
 
 
 def test_health_follows_the_frontends_backends() -> None:
-    def stats(*statuses: str) -> dict[str, Any]:
-        servers = {f"s{i}": {"status": s} for i, s in enumerate(statuses)}
-        return {"backends": {"web": {"servers": servers}, "other": {"servers": {}}}}
+    def stats(*statuses: str) -> StatsSnapshot:
+        # Only what node_health reads: the servers' status (model_construct validates nothing).
+        servers = {f"s{i}": ServerStats.model_construct(status=s) for i, s in enumerate(statuses)}
+        backends = {
+            "web": BackendStats.model_construct(servers=servers),
+            "other": BackendStats.model_construct(servers={}),
+        }
+        return StatsSnapshot.model_construct(backends=backends)
 
     assert node_health(False, stats("UP"), ["web"])[0] is NodeHealth.DOWN
     assert node_health(True, stats("DOWN", "DOWN"), ["web"]) == (

@@ -116,11 +116,14 @@ class TopologyMonitors:
         """The statements each server of `backend` ran so far (passive evidence)."""
 
         def counts() -> dict[str, int]:
-            servers = self._engine.stats()["backends"][backend]["servers"]
+            # Imported here: fastlb.api imports FastAPI (and the speakers' metrics).
+            from ..api.stats_models import StatsSnapshot
+
+            servers = StatsSnapshot.model_validate(self._engine.stats()).backends[backend].servers
             return {
-                name: server["mysql"]["queries"]
+                name: server.mysql.queries
                 for name, server in servers.items()
-                if server.get("mysql") is not None
+                if server.mysql is not None
             }
 
         return counts
