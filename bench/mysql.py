@@ -26,18 +26,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.topology import find_tool  # noqa: E402
-from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-MariaDB harness
+from fastlb.harness import haproxy
+from fastlb.harness.mariadb import (
     PASSWORD,
     USER,
     MariaDB,
@@ -45,8 +39,12 @@ from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-M
     install_template,
     sysbench_command,
 )
-from tests.integration.pki import TestCA  # noqa: E402
-from tests.integration.proc import free_port, listening_ports  # noqa: E402
+from fastlb.harness.pki import TestCA
+from fastlb.harness.ports import free_port
+from fastlb.harness.process import FastlbProcess, cpu_seconds, find_tool, spawn
+from fastlb.harness.waiting import wait_listening
+
+REPO = Path(__file__).resolve().parent.parent
 
 THREADS = 8
 # fastlb I/O threads.
@@ -81,12 +79,6 @@ class Runs:
 
     def cpu_us(self, side: str) -> float:
         return statistics.median(self.cpu_per_query[side]) * 1e6
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all threads), from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sysbench(
@@ -129,27 +121,13 @@ def queries_per_second(output: str) -> float:
     return float(match.group(1))
 
 
-def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while port not in listening_ports():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{log.stem} did not start: {log.read_text()}")
-        time.sleep(0.05)
-
-
 def start_haproxy(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Stock HAProxy relaying TCP to the server, as many threads as fastlb has workers."""
     port = free_port()
     path = workdir / "haproxy.cfg"
-    path.write_text(
-        f"global\n  nbthread {WORKERS}\n"
-        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n"
-        "  timeout server 120s\n"
-        f"listen db\n  bind 127.0.0.1:{port}\n  server db {server.address}\n"
-    )
+    path.write_text(haproxy.tcp_config({"db": (port, [("db", server.address)])}, WORKERS))
     log = workdir / "haproxy.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([find_tool("haproxy"), "-f", str(path)], stdout=out, stderr=out)
+    proc = spawn([find_tool("haproxy"), "-f", str(path)], log)
     wait_listening(proc, port, log)
     return proc, port
 
@@ -199,14 +177,7 @@ def start_fastlb(
         ],
     }
     name = "fastlb" if ca is None else "fastlb-tls"
-    path = workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = workdir / f"{name}.log"
-    fastlb = str(Path(sys.executable).parent / "fastlb")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([fastlb, "serve", "-c", str(path)], stdout=out, stderr=out)
-    wait_listening(proc, port, log)
-    return proc, port
+    return FastlbProcess(config, workdir, name=name).start().popen, port
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """`python -m bench.mysql_causal`: what `causal_reads` costs — `off` vs `session` vs `global`.
 
-A real GTID-replicated MariaDB pair (tests/integration/replication.py) behind three `fastlb
+A real GTID-replicated MariaDB pair (fastlb.harness.replication) behind three `fastlb
 serve` processes that differ only in `causal_reads`. sysbench runs `bench/lua/causal_mix.lua`
 (nine point selects and one indexed update per event, every statement autocommit, so 10% of
 the statements are writes and every read may go to the replica). With `session` a read waits
@@ -22,13 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.mysql import cpu_seconds, queries_per_second, wait_listening  # noqa: E402
-from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-MariaDB harness
+from bench.mysql import queries_per_second
+from fastlb.harness.mariadb import (
     PASSWORD,
     USER,
     Template,
@@ -36,8 +31,11 @@ from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-M
     install_template,
     sysbench_command,
 )
-from tests.integration.proc import free_port  # noqa: E402
-from tests.integration.replication import ReplicationPair  # noqa: E402
+from fastlb.harness.ports import free_port
+from fastlb.harness.process import FastlbProcess, cpu_seconds
+from fastlb.harness.replication import ReplicationPair
+
+REPO = Path(__file__).resolve().parent.parent
 
 MODES = ("off", "session", "global")
 SCRIPT = REPO / "bench" / "lua" / "causal_mix.lua"
@@ -71,14 +69,7 @@ def start_fastlb(
             }
         ],
     }
-    path = workdir / f"fastlb-{mode}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = workdir / f"fastlb-{mode}.log"
-    fastlb = str(Path(sys.executable).parent / "fastlb")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([fastlb, "serve", "-c", str(path)], stdout=out, stderr=out)
-    wait_listening(proc, port, log)
-    return proc, port
+    return FastlbProcess(config, workdir, name=f"fastlb-{mode}").start().popen, port
 
 
 def sysbench(port: int, command: str, seconds: float) -> str:

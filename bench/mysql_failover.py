@@ -1,7 +1,7 @@
 """`python -m bench.mysql_failover`: how long writes stop when fastlb changes a MySQL primary.
 
 Each run starts a fresh MariaDB primary and two GTID replicas with semi-synchronous
-replication (tests/integration/replication_trio.py) behind `fastlb serve` with
+replication (fastlb.harness.replication_trio) behind `fastlb serve` with
 `mysql.failover: {mode: auto}` and the monitor at a 500 ms interval, and keeps 4 client
 threads inserting rows through fastlb (each write its own autocommit INSERT). Then:
 
@@ -30,18 +30,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from fastlb.harness.mariadb import Template, find_binaries, install_template
+from fastlb.harness.mysql_load import CREATE, TABLE, WriteLoad
+from fastlb.harness.mysql_proxy import running_proxy
+from fastlb.harness.ports import port_of
+from fastlb.harness.replication_trio import SEMI_SYNC, ReplicationTrio, fastlb_config
 
-from tests.integration.failover_load import CREATE, TABLE, WriteLoad  # noqa: E402
-from tests.integration.mariadb import Template, find_binaries, install_template  # noqa: E402
-from tests.integration.mysql_proxy import running_proxy  # noqa: E402
-from tests.integration.proc import port_of  # noqa: E402
-from tests.integration.replication_trio import (  # noqa: E402 - the repo's own harness
-    SEMI_SYNC,
-    ReplicationTrio,
-    fastlb_config,
-)
+REPO = Path(__file__).resolve().parent.parent
 
 INTERVAL = "500ms"
 # fastlb declares the primary dead after the monitor's failcount (1 failed probe) plus the

@@ -19,18 +19,12 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.mysql import WORKERS, start_haproxy, wait_listening  # noqa: E402
-from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-MariaDB harness
+from bench.mysql import WORKERS, start_haproxy
+from fastlb.harness.mariadb import (
     PASSWORD,
     USER,
     MariaDB,
@@ -38,7 +32,10 @@ from tests.integration.mariadb import (  # noqa: E402 - the repo's own private-M
     install_template,
     sysbench_command,
 )
-from tests.integration.proc import free_port  # noqa: E402
+from fastlb.harness.ports import free_port
+from fastlb.harness.process import FastlbProcess
+
+REPO = Path(__file__).resolve().parent.parent
 
 THREADS = 8
 TABLE_SIZE = 10_000
@@ -78,14 +75,7 @@ def start_fastlb(server: MariaDB, workdir: Path, pool: bool) -> tuple[subprocess
         ],
     }
     name = "fastlb-pooled" if pool else "fastlb-unpooled"
-    path = workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = workdir / f"{name}.log"
-    fastlb = str(Path(sys.executable).parent / "fastlb")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([fastlb, "serve", "-c", str(path)], stdout=out, stderr=out)
-    wait_listening(proc, port, log)
-    return proc, port
+    return FastlbProcess(config, workdir, name=name).start().popen, port
 
 
 def run(script: str, port: int, seconds: float) -> float:

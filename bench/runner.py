@@ -26,7 +26,8 @@ from bench.probes import ProbeFailed, check_serves
 from bench.report import ScenarioResult, SideRuns
 from bench.result import LoadParseError, LoadResult
 from bench.scenarios import BY_NAME, HTTP_FRONTENDS, SCENARIOS, Scenario
-from bench.topology import LoadBalancerProcess, Topology, fastlb_command, find_tool
+from bench.topology import LoadBalancerProcess, Topology
+from fastlb.harness.process import fastlb_command, find_tool
 
 __all__ = ["check_serves", "main"]  # check_serves: loadtests/ imports it from here
 
@@ -345,7 +346,7 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
         "wrk": first_line([find_tool("wrk"), "-v"]),
         "h2load": first_line([find_tool("h2load"), "--version"]),
         "fastlb": (
-            f"{first_line([fastlb_command(), 'version'])}, `workers: {threads}`,"
+            f"{first_line([*fastlb_command(), 'version'])}, `workers: {threads}`,"
             f" `splice: {args.splice}`"
             if args.candidate == "fastlb"
             else "not measured (harness check: HAProxy vs HAProxy)"

@@ -7,13 +7,7 @@ directory. Every process is ours (a Popen); stopping signals exactly those pids.
 from __future__ import annotations
 
 import os
-import random
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +15,9 @@ from pathlib import Path
 from bench import configs
 from bench.certs import BenchCertificate, write_certificate
 from bench.configs import Ports, Server
-
-# Below Linux's default ephemeral range (32768-60999), so a client's connect() can't take
-# one of our listening ports between picking it and binding it; above the well-known ones.
-PORT_RANGE = (20000, 32000)
+from fastlb.harness.ports import free_ports
+from fastlb.harness.process import cpu_seconds, fastlb_command, find_tool, spawn, stop
+from fastlb.harness.waiting import ProcessFailed, wait_listening
 
 
 @dataclass(frozen=True)
@@ -49,67 +42,7 @@ class LoadBalancerProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the whole process (every thread) so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # After "pid (comm)": state is field 3, utime 14 and stime 15 (proc(5)).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class ProcessFailed(RuntimeError):
-    """A benchmark process exited or never listened; the message carries its log tail."""
-
-
-def find_tool(name: str) -> str:
-    """The path of a system tool, looking in /usr/sbin too (haproxy, nginx live there)."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
-    if path is None:
-        raise SystemExit(f"error: {name} is not installed (as root: `make install` installs it)")
-    return path
-
-
-def fastlb_command() -> str:
-    """The `fastlb` entry point installed beside the running interpreter (the venv's)."""
-    candidate = Path(sys.executable).parent / "fastlb"
-    if not candidate.exists():
-        raise SystemExit(f"error: {candidate} not found; run `make install` first")
-    return str(candidate)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports in PORT_RANGE that nothing listens on right now."""
-    ports: list[int] = []
-    candidates = list(range(*PORT_RANGE))
-    random.shuffle(candidates)
-    for port in candidates:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise RuntimeError(f"no {count} free ports in {PORT_RANGE}")
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    """Poll 127.0.0.1:port until it accepts, failing fast if the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ProcessFailed(f"{proc.args!r} exited with {proc.returncode}:\n{tail(log)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise ProcessFailed(f"{proc.args!r} did not listen on {port} in {timeout}s:\n{tail(log)}")
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+        return cpu_seconds(self.pid)
 
 
 class Topology:
@@ -131,12 +64,9 @@ class Topology:
 
     def _spawn(self, name: str, argv: list[str], port: int, timeout: float = 15.0) -> int:
         log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+        proc = spawn(argv, log)
         self._stack.callback(stop, proc)
-        wait_listening(port, proc, log, timeout)
+        wait_listening(proc, port, log, timeout)
         return proc.pid
 
     def start_backends(self) -> list[Server]:
@@ -214,7 +144,7 @@ class Topology:
                 unavailable["https"] = unavailable["http"]
         else:
             raise ProcessFailed(f"fastlb refused even its TCP config {cfg}: {refusal}")
-        argv = [fastlb_command(), "serve", "-c", str(cfg)]
+        argv = [*fastlb_command(), "serve", "-c", str(cfg)]
         pid = self._spawn(name, argv, tcp, timeout=30.0)
         self.fastlb_api_port = api_port
         self.fastlb_api_ports[name] = api_port
@@ -225,7 +155,7 @@ def fastlb_check(cfg: Path) -> str | None:
     """None if `fastlb check` accepts the config, else its first complaint, without the file
     name (the report quotes it as the reason a scenario was not measured)."""
     proc = subprocess.run(
-        [fastlb_command(), "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+        [*fastlb_command(), "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
     )
     if proc.returncode == 0:
         return None
@@ -242,15 +172,3 @@ def write_big_file(path: Path) -> None:
     with path.open("wb") as out:
         for _ in range(configs.BIG_SIZE // len(chunk)):
             out.write(chunk)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM our process, SIGKILL it if it is still there after 10 s."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

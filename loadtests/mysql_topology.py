@@ -2,7 +2,7 @@
 front of it, and stock HAProxy's port-based twin (a writer listener to the primary, a reader
 listener to the replica).
 
-The servers are the integration tests' harness (tests/integration/replication.py: a real
+The servers are the shared harness's (fastlb.harness.replication: a real
 GTID-replicated primary + read-only replica, private ports and datadirs, stopped by pid), so a
 write that reached the replica would fail ("--read-only") and count as a Locust failure. Both
 load balancers get their own process here, so that the scenario's "LB CPU" is the MySQL path's
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,14 @@ from pathlib import Path
 import yaml
 
 from bench import configs
-from bench.topology import fastlb_command, find_tool, free_ports, stop, wait_listening
+from fastlb.harness import haproxy
+from fastlb.harness.mariadb import Template as MariaDBTemplate
+from fastlb.harness.mariadb import find_binaries, install_template
+from fastlb.harness.ports import free_ports
+from fastlb.harness.process import fastlb_command, find_tool, spawn, stop
+from fastlb.harness.replication import ReplicationPair
+from fastlb.harness.waiting import wait_listening
 from loadtests.mysql_workload import mysql_url, setup_sql
-from tests.integration.mariadb import Template as MariaDBTemplate
-from tests.integration.mariadb import find_binaries, install_template
-from tests.integration.replication import ReplicationPair
 
 FRONTEND = "sql"  # fastlb's frontend name (its stats in /api/stats)
 
@@ -86,12 +88,9 @@ class MySQLTopology:
 
     def _spawn(self, name: str, argv: list[str], port: int) -> int:
         log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+        proc = spawn(argv, log)
         self._stack.callback(stop, proc)
-        wait_listening(port, proc, log, timeout=30.0)
+        wait_listening(proc, port, log, timeout=30.0)
         return proc.pid
 
     def _url(self, writer_port: int, reader_port: int | None = None) -> str:
@@ -116,27 +115,11 @@ class MySQLTopology:
             "frontends": [
                 {"name": FRONTEND, "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
             ],
-            "backends": [
-                {
-                    "name": "db",
-                    "servers": [
-                        {"name": "primary", "address": pair.primary.address, "role": "primary"},
-                        {"name": "replica", "address": pair.replica.address, "role": "replica"},
-                    ],
-                    "mysql": {
-                        "users": [{"user": pair.app_user, "password": pair.app_password}],
-                        "monitor": {
-                            "user": pair.monitor_user,
-                            "password": pair.monitor_password,
-                            "interval": "1s",
-                        },
-                    },
-                }
-            ],
+            "backends": [pair.fastlb_backend("db")],
         }
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))
-        pid = self._spawn(name, [fastlb_command(), "serve", "-c", str(path)], port)
+        pid = self._spawn(name, [*fastlb_command(), "serve", "-c", str(path)], port)
         return MySQLEndpoints(self._url(port), pid, api_port)
 
     def start_haproxy(self, name: str) -> MySQLEndpoints:
@@ -156,12 +139,8 @@ class MySQLTopology:
 def haproxy_cfg(writer_port: int, reader_port: int, primary: str, replica: str) -> str:
     """HAProxy's side of the MySQL load test: a writer port (the primary) and a reader port
     (the replica), `mode tcp`, as many threads as fastlb has workers."""
-    return (
-        f"global\n  nbthread {configs.THREADS}\n"
-        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n"
-        "  timeout server 120s\n"
-        f"listen mysql-writer\n  bind 127.0.0.1:{writer_port}\n"
-        f"  server primary {primary}\n"
-        f"listen mysql-reader\n  bind 127.0.0.1:{reader_port}\n"
-        f"  server replica {replica}\n"
-    )
+    listeners = {
+        "mysql-writer": (writer_port, [("primary", primary)]),
+        "mysql-reader": (reader_port, [("replica", replica)]),
+    }
+    return haproxy.tcp_config(listeners, configs.THREADS)

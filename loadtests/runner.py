@@ -28,7 +28,8 @@ from pathlib import Path
 
 from bench import configs
 from bench.runner import check_serves, cpu_model, first_line, git_commit, load_average
-from bench.topology import Topology, fastlb_command, find_tool
+from bench.topology import Topology
+from fastlb.harness.process import fastlb_command, find_tool
 from loadtests import charts, locust_run, mysql_topology, report
 from loadtests.mysql_topology import MySQLTopology
 from loadtests.results_model import (
@@ -264,7 +265,7 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
         "Python": platform.python_version(),
         "haproxy": first_line([find_tool("haproxy"), "-v"]),
         "nginx": first_line([find_tool("nginx"), "-v"]),
-        "fastlb": f"{first_line([fastlb_command(), 'version'])}, `workers: {configs.THREADS}`,"
+        "fastlb": f"{first_line([*fastlb_command(), 'version'])}, `workers: {configs.THREADS}`,"
         " `splice: auto`",
         "HAProxy config": f"`mode tcp`, `nbthread {configs.THREADS}`, `balance roundrobin`,"
         " `option splice-auto`",

@@ -7,7 +7,8 @@ and signatures stable, add rather than change).
 - `BackendProcess(name)`: the same server in a child process, for tests in which this
   process must not serve anything (e.g. while the test holds the GIL).
 - `http_get(url)`: the body of a GET, one new connection each time.
-- `fastlb_command()`: how to run the `fastlb` command of this environment.
+- `fastlb_command()`: how to run the `fastlb` command of this environment (both from
+  fastlb.harness, like `free_port()`).
 - `set_at(path, value)`: a mutation of a config mapping (`a.0.b` = value; None removes).
 
 `python tests/support.py NAME` runs a NamedHTTPBackend in the foreground and prints its port.
@@ -23,18 +24,13 @@ import time
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on at 127.0.0.1 (free when asked; bind it soon)."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
+# Re-exported: the tests import them from here.
+from fastlb.harness.ports import LOOPBACK
+from fastlb.harness.ports import free_port as free_port
+from fastlb.harness.process import fastlb_command as fastlb_command
 
 
 def wait_for_port(port: int, host: str = LOOPBACK, timeout: float = 15.0) -> None:
@@ -55,12 +51,6 @@ def http_get(url: str, timeout: float = 5.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         body: bytes = response.read()
         return body.decode()
-
-
-def fastlb_command() -> list[str]:
-    """The console script next to this Python, else `python -m fastlb.cli`."""
-    script = Path(sys.executable).with_name("fastlb")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "fastlb.cli"]
 
 
 def set_at(path: str, value: Any) -> Callable[[dict[str, Any]], None]:

@@ -14,12 +14,10 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from typing import Any
 import yaml
 
 from bench.failover.netns import Lab
+from fastlb.harness.process import fastlb_command
+from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.77.0"
 VIP = f"{SUBNET}.50"
@@ -38,21 +38,6 @@ API = "http://127.0.0.1:9100"
 VRID = 51
 BODY = b"hello from the backend\n"
 START_TIMEOUT = 40.0
-
-
-def fastlb_command() -> str:
-    script = Path(sys.executable).with_name("fastlb")
-    return str(script)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll every 20 ms; the time it took, or AssertionError naming `what`."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.02)
-    return time.monotonic() - start
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -161,7 +146,7 @@ class FastlbNode:
     def start(self) -> FastlbNode:
         """Spawn the process (without waiting: see `wait_ready`)."""
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-        argv = [fastlb_command(), "serve", "-c", str(self.config_path)]
+        argv = [*fastlb_command(), "serve", "-c", str(self.config_path)]
         self.proc = self.cluster.lab.spawn(self.host, argv, self.log_path)
         return self
 
@@ -177,7 +162,7 @@ class FastlbNode:
             except (OSError, ValueError):
                 return False
 
-        wait_until(ready, START_TIMEOUT, f"fastlb on {self.host} answers")
+        wait_for(ready, START_TIMEOUT, f"fastlb on {self.host} answers")
         return self
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
@@ -301,8 +286,8 @@ class KeepalivedNode:
         def ready() -> bool:
             return "Entering BACKUP STATE" in self.log() or "Entering MASTER STATE" in self.log()
 
-        wait_until(ready, START_TIMEOUT, f"keepalived on {self.host} started")
-        wait_until(self._data_path_ready, START_TIMEOUT, f"fastlb data path on {self.host}")
+        wait_for(ready, START_TIMEOUT, f"keepalived on {self.host} started")
+        wait_for(self._data_path_ready, START_TIMEOUT, f"fastlb data path on {self.host}")
         return self
 
     def _data_path_ready(self) -> bool:
@@ -402,7 +387,7 @@ class Prober:
     def wait_answers(self, count: int, timeout: float) -> None:
         """Until `count` more requests have succeeded."""
         target = len(self.successes) + count
-        wait_until(lambda: len(self.successes) >= target, timeout, f"{count} answers via {VIP}")
+        wait_for(lambda: len(self.successes) >= target, timeout, f"{count} answers via {VIP}")
 
     def outage(self) -> float:
         """The longest time between two consecutive answers, in seconds."""

@@ -20,7 +20,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.failover.cluster import VIP, Cluster, FastlbNode, KeepalivedNode, wait_until
+from bench.failover.cluster import VIP, Cluster, FastlbNode, KeepalivedNode
+from fastlb.harness.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent.parent
 # The prober's per-request timeout: a request lost to the dead node costs at most this.
@@ -58,12 +59,12 @@ def measure(workdir: Path, pair: str, advert: float, runs: int) -> Series:
         for node in (master, backup):
             node.wait_ready()
         for run in range(1, runs + 1):
-            wait_until(lambda: cluster.holders() == ["lb1"], 30, "lb1 holds the VIP")
+            wait_for(lambda: cluster.holders() == ["lb1"], 30, "lb1 holds the VIP")
             with cluster.prober(PROBE_TIMEOUT) as prober:
                 prober.wait_answers(25, 10)
                 master.kill()
                 cluster.lab.set_link("lb1", up=False)
-                takeover = wait_until(lambda: cluster.lab.holds("lb2", VIP), 30, "takeover")
+                takeover = wait_for(lambda: cluster.lab.holds("lb2", VIP), 30, "takeover")
                 prober.wait_answers(25, 30)
             series.outages.append(prober.outage())
             series.takeovers.append(takeover)

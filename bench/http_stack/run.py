@@ -27,7 +27,10 @@ from pathlib import Path
 
 from bench import configs, wrk
 from bench.configs import Server
-from bench.topology import Topology, free_ports, stop, wait_listening
+from bench.topology import Topology
+from fastlb.harness.ports import free_ports
+from fastlb.harness.process import stop
+from fastlb.harness.waiting import wait_listening
 
 HERE = Path(__file__).resolve().parent
 HYPER_BINARY = HERE / "target" / "release" / "hyper-proxy-bench"
@@ -84,7 +87,7 @@ def start_hyper(
             stdin=subprocess.DEVNULL,
         )
     stack.callback(stop, proc)
-    wait_listening(port, proc, log, 15.0)
+    wait_listening(proc, port, log, 15.0)
     return Proxy(label, port, port, proc.pid)
 
 

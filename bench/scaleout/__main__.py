@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.scaleout.fleet import BgpNode, Fleet, wait_until
+from bench.scaleout.fleet import BgpNode, Fleet
 from bench.scaleout.maglev import maglev_figures
 from bench.scaleout.rehash import frr_join_leave, group_join_leave, resilient_group
+from fastlb.harness.waiting import wait_for
 
 ROUNDS = 3
 CONNECTIONS = 1000
@@ -40,7 +41,7 @@ def start(fleet: Fleet, speaker: str = "bird", **bgp: object) -> tuple[BgpNode, 
     )
     for node in nodes:
         node.wait_established()
-    wait_until(lambda: fleet.next_hops() == set(fleet.names), 20, "every node in the FIB")
+    wait_for(lambda: fleet.next_hops() == set(fleet.names), 20, "every node in the FIB")
     return nodes
 
 
@@ -52,12 +53,12 @@ def withdrawal(fleet: Fleet) -> tuple[list[float], list[int]]:
             before = len(prober.failures)
             fleet.stop_backend("lb1")
             died = time.monotonic()
-            wait_until(lambda: fleet.next_hops() == {"lb2"}, 20, "lb1 withdrawn")
+            wait_for(lambda: fleet.next_hops() == {"lb2"}, 20, "lb1 withdrawn")
             times.append(time.monotonic() - died)
             prober.wait_answers(10, 5)
             failed.append(len(prober.failures) - before)
         fleet.start_backend("lb1")
-        wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb1 back")
+        wait_for(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb1 back")
     return times, failed
 
 
@@ -69,21 +70,21 @@ def kill_outage(fleet: Fleet, lb1: BgpNode, machine: bool) -> tuple[float, float
             fleet.cut("lb1")
         killed = time.monotonic()
         lb1.kill()
-        wait_until(lambda: fleet.next_hops() == {"lb2"}, 20, "lb1 gone")
+        wait_for(lambda: fleet.next_hops() == {"lb2"}, 20, "lb1 gone")
         converged = time.monotonic() - killed
         prober.wait_answers(20, 5)
         outage = prober.outage()
     if machine:
         fleet.mend("lb1")
     lb1.start().wait_established()
-    wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb1 back")
+    wait_for(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb1 back")
     return converged, outage
 
 
 def bfd_lines() -> list[str]:
     with tempfile.TemporaryDirectory() as workdir, Fleet(Path(workdir), bfd=True) as fleet:
         lb1 = start(fleet, "bird", bfd=True)[0]
-        wait_until(lambda: set(fleet.bfd_peers().values()) == {"up"}, 20, "BFD sessions up")
+        wait_for(lambda: set(fleet.bfd_peers().values()) == {"up"}, 20, "BFD sessions up")
         dead = [kill_outage(fleet, lb1, machine=True) for _ in range(ROUNDS)]
         reason = fleet.last_reset("lb1")
     return [

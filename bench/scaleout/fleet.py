@@ -34,9 +34,10 @@ from typing import Any
 
 import yaml
 
-from bench.failover.cluster import fastlb_command, wait_until
 from bench.failover.netns import Lab, ip
 from bench.scaleout.router import FRR, Router, bird_router_config, frr_configs
+from fastlb.harness.process import fastlb_command
+from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.78.0"
 ROUTER = f"{SUBNET}.1"
@@ -50,7 +51,7 @@ API = "http://127.0.0.1:9100"
 NODES = {"lb1": 11, "lb2": 12, "lb3": 13}
 START_TIMEOUT = 40.0
 
-__all__ = ["VIP", "BgpNode", "Fleet", "Prober", "wait_until"]
+__all__ = ["VIP", "BgpNode", "Fleet", "Prober"]
 
 
 def _handler(name: bytes) -> type[BaseHTTPRequestHandler]:
@@ -343,7 +344,7 @@ class BgpNode:
 
     def start(self) -> BgpNode:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-        argv = [fastlb_command(), "serve", "-c", str(self.config_path)]
+        argv = [*fastlb_command(), "serve", "-c", str(self.config_path)]
         self.proc = self.fleet.lab.spawn(self.name, argv, self.log_path)
         return self
 
@@ -359,7 +360,7 @@ class BgpNode:
             except (OSError, ValueError, KeyError):
                 return False
 
-        wait_until(ready, START_TIMEOUT, f"fastlb on {self.name} peers with the router")
+        wait_for(ready, START_TIMEOUT, f"fastlb on {self.name} peers with the router")
         return self
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
@@ -441,7 +442,7 @@ class Prober:
 
     def wait_answers(self, count: int, timeout: float) -> None:
         target = len(self.answers) + count
-        wait_until(lambda: len(self.answers) >= target, timeout, f"{count} answers via {VIP}")
+        wait_for(lambda: len(self.answers) >= target, timeout, f"{count} answers via {VIP}")
 
     def outage(self) -> float:
         times = [t for t, _ in self.answers]

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.failover.netns import ip
-from bench.scaleout.fleet import NODES, SUBNET, VIP, Fleet, KeptConnections, wait_until
+from bench.scaleout.fleet import NODES, SUBNET, VIP, Fleet, KeptConnections
+from fastlb.harness.waiting import wait_for
 
 FLOWS = 240
 # Far above the ids zebra gives its own next hops (a counter from 1).
@@ -97,19 +98,19 @@ def frr_join_leave(fleet: Fleet) -> tuple[Moved, Moved, list[str]]:
 
     def join() -> None:
         fleet.start_backend("lb3")
-        wait_until(lambda: fleet.next_hops() == three, 20, "lb3 joins")
+        wait_for(lambda: fleet.next_hops() == three, 20, "lb3 joins")
         order[:] = fleet.next_hop_order()
 
     def leave() -> None:
         fleet.stop_backend("lb3")
-        wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb3 leaves")
+        wait_for(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb3 leaves")
 
     fleet.stop_backend("lb3")
-    wait_until(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb3 withdrawn")
+    wait_for(lambda: fleet.next_hops() == {"lb1", "lb2"}, 20, "lb3 withdrawn")
     joined = _moved(fleet, join, "lb3")
     left = _moved(fleet, leave, "lb3")
     fleet.start_backend("lb3")
-    wait_until(lambda: fleet.next_hops() == three, 20, "lb3 back")
+    wait_for(lambda: fleet.next_hops() == three, 20, "lb3 back")
     return joined, left, order
 
 

@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.failover.cluster import wait_until
 from bench.failover.netns import Lab
+from fastlb.harness.waiting import wait_for
 
 FRR = Path("/usr/lib/frr")
 
@@ -90,7 +90,7 @@ class Router:
                 argv += ["--bfdctl", str(self.dir / "bfdd.sock")]
             self.lab.spawn("router", argv, self.workdir / f"router-{daemon}.log")
             if daemon == "zebra":
-                wait_until((self.dir / "zserv.api").exists, 10, "zebra's zserv socket")
+                wait_for((self.dir / "zserv.api").exists, 10, "zebra's zserv socket")
 
     def start_bird(self, config: str) -> None:
         conf = self.dir / "bird.conf"
@@ -98,7 +98,7 @@ class Router:
         program = shutil.which("bird") or shutil.which("bird", path="/usr/sbin:/sbin") or "bird"
         argv = [program, "-f", "-c", str(conf), "-s", str(self.dir / "bird.ctl")]
         self.lab.spawn("router", argv, self.workdir / "router-bird.log")
-        wait_until((self.dir / "bird.ctl").exists, 10, "the router's BIRD control socket")
+        wait_for((self.dir / "bird.ctl").exists, 10, "the router's BIRD control socket")
 
     def vtysh(self, command: str) -> str:
         done = subprocess.run(

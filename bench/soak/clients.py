@@ -28,6 +28,7 @@ import pymysql
 
 from bench.soak.model import ClientError
 from bench.soak.topology import Endpoints
+from fastlb.harness.sockets import recv_exact
 from loadtests.mysql_workload import EVENTS, ITEMS, ROWS
 
 TIMEOUT_S = 10.0
@@ -169,7 +170,7 @@ class Traffic:
                 self._ok(traffic)
 
     def _one_stream(self, payload: bytes) -> None:
-        """The echo backend (tests/integration/traffic.py) greets a non-HTTP first line with
+        """The echo backend (fastlb.harness.backends.echo_process) greets a non-HTTP first line with
         its name and echoes the line and everything after it."""
         with socket.create_connection(
             ("127.0.0.1", self.endpoints.tcp_port), timeout=TIMEOUT_S
@@ -184,7 +185,7 @@ class Traffic:
             for start in range(0, len(view), BULK_CHUNK):
                 chunk = view[start : start + BULK_CHUNK]
                 sock.sendall(chunk)
-                if _recv_exact(sock, len(chunk)) != chunk:
+                if recv_exact(sock, len(chunk)) != chunk:
                     raise ValueError(f"corrupt echo at byte {start}")
             sock.shutdown(socket.SHUT_WR)
             if sock.recv(1):
@@ -245,17 +246,6 @@ class Traffic:
                 cursor.execute(f"UPDATE {ITEMS} SET counter = counter + 1 WHERE id = %s", (item,))
             else:
                 cursor.execute(f"INSERT INTO {EVENTS} (item, note) VALUES (%s, %s)", (item, "soak"))
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError(f"EOF after {got} of {n} bytes")
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
 
 
 def _recv_until(sock: socket.socket, end: bytes) -> bytes:

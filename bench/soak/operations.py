@@ -17,14 +17,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.soak.model import Operation
 from bench.soak.topology import RELOADED_SERVER, TCP, WEB, WEIGHTED_SERVER, SoakTopology
 from bench.soak.upgrade import UpgradingFastlb
 from fastlb.ctl import ApiError, call_api
-from tests.integration.proc import fastlb_command
+from fastlb.harness.process import fastlb_command
+from fastlb.harness.waiting import wait_until
 
 RELOAD_EVERY_S = 10.0
 RESTART_TARGETS = ("web", "tcp", "mysql")
@@ -62,15 +62,6 @@ def plan(duration: float, upgrade: bool) -> list[Planned]:
         k = max(0, int((duration / 2 - FIRST_RESTART_S) // every))
         timeline.append(Planned(FIRST_RESTART_S + every * (k + 0.5), "upgrade", ""))
     return sorted(timeline, key=lambda p: p.t)
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Operator:
@@ -133,7 +124,9 @@ class Operator:
         else:
             self._ctl("reload")
         if not wait_until(
-            lambda: self._server_weight(TCP, RELOADED_SERVER) == weight, APPLIED_TIMEOUT_S
+            lambda: self._server_weight(TCP, RELOADED_SERVER) == weight,
+            APPLIED_TIMEOUT_S,
+            interval=0.1,
         ):
             raise RuntimeError(f"{RELOADED_SERVER}'s weight is not {weight} after the reload")
         return f"{RELOADED_SERVER} weight {weight}"

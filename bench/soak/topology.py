@@ -1,7 +1,7 @@
 """The soak's processes: two nginx web servers, two TCP echo servers, a replicated MariaDB pair,
 and `fastlb serve` in front of them with one frontend per kind of traffic.
 
-Every part is the integration tests' harness (tests/integration: `Nginx`, `BackendProcess`,
+Every part is the shared harness's (fastlb.harness: `Nginx`, `BackendProcess`,
 `FastlbProcess`; the MariaDB pair through loadtests' MySQL topology, which fills the tables the
 MySQL clients query), on free loopback ports, stopped by pid.
 """
@@ -16,11 +16,12 @@ from typing import Any
 
 import yaml
 
+from fastlb.harness.backends.echo_process import BackendProcess
+from fastlb.harness.backends.nginx import NAMED, Nginx
+from fastlb.harness.ports import free_port
+from fastlb.harness.process import FastlbProcess
+from fastlb.harness.replication import ReplicationPair
 from loadtests.mysql_topology import MySQLTopology
-from tests.integration.http_backends import NAMED, Nginx
-from tests.integration.proc import FastlbProcess, free_port
-from tests.integration.replication import ReplicationPair
-from tests.integration.traffic import BackendProcess
 
 WEB, TCP, DB = "web", "tcp", "db"
 # The servers whose weight the operations change: by the API (web) and by reloads (tcp).
@@ -134,21 +135,7 @@ class SoakTopology:
                         {"name": b.name, "address": b.address, "weight": 1} for b in self.tcp
                     ],
                 },
-                {
-                    "name": DB,
-                    "servers": [
-                        {"name": "primary", "address": pair.primary.address, "role": "primary"},
-                        {"name": "replica", "address": pair.replica.address, "role": "replica"},
-                    ],
-                    "mysql": {
-                        "users": [{"user": pair.app_user, "password": pair.app_password}],
-                        "monitor": {
-                            "user": pair.monitor_user,
-                            "password": pair.monitor_password,
-                            "interval": "1s",
-                        },
-                    },
-                },
+                pair.fastlb_backend(DB),
             ],
         }
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fastlb.harness.process import FastlbProcess, fastlb_command, spawn
 from fastlb.upgrade import default_socket_path
-from tests.integration.proc import FastlbProcess, fastlb_command
 
 UNAVAILABLE = "upgrade: not available in this build (`fastlb serve --help` offers no --upgrade)"
 
@@ -40,8 +40,7 @@ class UpgradingFastlb(FastlbProcess):
 
     def start(self) -> UpgradingFastlb:
         self.config_path.write_text(self.old.config_path.read_text())
-        self._log_file = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [
                 *fastlb_command(),
                 "serve",
@@ -53,9 +52,7 @@ class UpgradingFastlb(FastlbProcess):
                 "--upgrade-socket",
                 str(default_socket_path(self.old.config_path)),
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
+            self.log_path,
         )
         return self
 

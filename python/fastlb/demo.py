@@ -31,6 +31,7 @@ from .demo_mysql import (
     MariaDBUnavailable,
     mariadb_pair,
 )
+from .harness.ports import free_port
 
 DEMO_SERVERS = (("web-01", 3), ("web-02", 2), ("web-03", 1))
 PREFERRED_FRONTEND_PORT = 8080
@@ -144,7 +145,7 @@ def _demo_config(
     servers: list[NamedWebServer], mysql: MariaDBPair | str, workdir: Path
 ) -> dict[str, Any]:
     cert, key = _self_signed_certificate(workdir)
-    https_port = _port_if_free(PREFERRED_HTTPS_PORT) or _free_port()
+    https_port = _port_if_free(PREFERRED_HTTPS_PORT) or free_port()
     access_log = {"path": str(workdir / "access.log"), "format": "haproxy"}
     config: dict[str, Any] = {
         "workers": 2,
@@ -284,13 +285,6 @@ def _self_signed_certificate(workdir: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _port_if_free(port: int) -> int:

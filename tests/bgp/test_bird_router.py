@@ -4,7 +4,8 @@ withdraws and takes it back."""
 
 from __future__ import annotations
 
-from bench.scaleout.fleet import Fleet, wait_until
+from bench.scaleout.fleet import Fleet
+from fastlb.harness.waiting import wait_for as wait_until
 
 CONVERGE = 15.0
 

@@ -11,8 +11,9 @@ import time
 
 from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
-from bench.scaleout.fleet import API, BgpNode, Fleet, KeptConnections, wait_until
+from bench.scaleout.fleet import API, BgpNode, Fleet, KeptConnections
 from fastlb.api.stats_models import BgpStats
+from fastlb.harness.waiting import wait_for as wait_until
 
 # Far above the expected figures (~0.3 s withdrawal, 3 s hold time): only "it converged".
 CONVERGE = 15.0

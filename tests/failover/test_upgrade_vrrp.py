@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from bench.failover.cluster import Cluster, fastlb_command, wait_until
+from bench.failover.cluster import Cluster, fastlb_command
+from fastlb.harness.waiting import wait_for as wait_until
 
 TAKEOVER_TIMEOUT = 10.0
 UPGRADE_TIMEOUT = 60.0

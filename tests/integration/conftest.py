@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from .proc import FastlbProcess
-from .servers import Handler, TcpServer
-from .traffic import BackendPool, BackendProcess
+from fastlb.harness.backends.echo_process import BackendPool, BackendProcess
+from fastlb.harness.backends.tcp import Handler, TcpServer
+from fastlb.harness.process import FastlbProcess
 
 SPLICE_MODES = ["never", "always", "auto"]
 
