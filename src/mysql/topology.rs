@@ -341,4 +341,39 @@ mod tests {
         config.mysql = None;
         assert!(BackendTopology::for_backend(&config).is_none());
     }
+
+    #[test]
+    fn an_engine_reload_that_adds_a_mysql_section_attaches_the_topology() {
+        use crate::config::CoreConfig;
+        use crate::proxy::Engine;
+        let core = |mysql: &str| {
+            CoreConfig::from_json(&format!(
+                r#"{{"workers": 1, "frontends": [], "backends": [{{"name": "db", "servers": [
+                    {{"name": "p", "address": "127.0.0.1:9", "role": "primary"}}]{mysql}}}]}}"#
+            ))
+            .unwrap()
+        };
+        let engine = Engine::new(core("")).unwrap();
+        assert!(engine.backend("db").unwrap().primary().is_none());
+        assert!(matches!(
+            engine.set_topology("db", "p", "replica", true, None),
+            Err(Error::Config(_))
+        ));
+        engine
+            .reload(core(
+                r#", "mysql": {"users": [{"user": "a", "password": "b"}]}"#,
+            ))
+            .unwrap();
+        let backend = engine.backend("db").unwrap();
+        assert_eq!(backend.primary().unwrap().name, "p");
+        assert!(backend.mysql_settings().is_some());
+        assert!(matches!(
+            engine.set_topology("db", "p", "leader", true, None),
+            Err(Error::UnknownRole(_))
+        ));
+        engine
+            .set_topology("db", "p", "replica", true, Some(0.25))
+            .unwrap();
+        assert_eq!(backend.pick_replica().unwrap().name, "p");
+    }
 }
