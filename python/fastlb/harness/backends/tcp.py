@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..sockets import recv_exact
+from ..sockets import hash_exact, recv_exact
 
 Handler = Callable[[socket.socket, "TcpServer"], None]
 
@@ -129,15 +129,7 @@ def echo(conn: socket.socket, server: TcpServer) -> None:
 def length_prefixed_hash(conn: socket.socket, server: TcpServer) -> None:
     """Reads an 8-byte big-endian length then that many bytes; answers `sha256hex length\\n`."""
     (length,) = struct.unpack("!Q", recv_exact(conn, 8))
-    digest = hashlib.sha256()
-    remaining = length
-    while remaining:
-        chunk = conn.recv(min(CHUNK, remaining))
-        if not chunk:
-            raise ConnectionError(f"EOF with {remaining} of {length} bytes missing")
-        digest.update(chunk)
-        remaining -= len(chunk)
-    conn.sendall(f"{digest.hexdigest()} {length}\n".encode())
+    conn.sendall(f"{hash_exact(conn, length)} {length}\n".encode())
 
 
 def source(data: bytes) -> Handler:
