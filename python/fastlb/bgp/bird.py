@@ -173,6 +173,10 @@ class BirdDriver:
         self.bfd_sessions: dict[str, str] = {}
         self._process: SpeakerProcess | None = None
         self._poller: asyncio.Task[None] | None = None
+        # Ends the poller even when its cancellation is lost: Python 3.11's wait_for()
+        # returns the result instead of raising when the cancel arrives as the command
+        # completes (fixed in 3.12), and the poller would run on while stop() awaits it.
+        self._stopping = False
 
     @property
     def pid(self) -> int | None:
@@ -208,7 +212,7 @@ class BirdDriver:
         await bird_command(self.socket, "configure")
 
     async def _poll_sessions(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 reply = await bird_command(self.socket, "show protocols")
             except (OSError, BgpError) as exc:
@@ -231,6 +235,7 @@ class BirdDriver:
     async def stop(self, graceful_restart: bool = False) -> None:
         """End BIRD: SIGTERM (a Cease to every peer), or with `graceful_restart` SIGKILL
         (no Cease: routers that negotiated graceful restart keep the routes)."""
+        self._stopping = True
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
