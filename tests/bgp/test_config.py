@@ -12,7 +12,7 @@ import pytest
 
 from fastlb.bgp.bird import bird_config, parse_bfd_sessions, parse_protocols
 from fastlb.bgp.config import BgpConfig
-from fastlb.bgp.exabgp import exabgp_commands, exabgp_config, parse_event
+from fastlb.bgp.exabgp import exabgp_commands, exabgp_config, parse_event, sent_withdrawal
 from fastlb.bgp.handover import BgpHandover
 from fastlb.bgp.health import node_health
 from fastlb.bgp.machine import Health
@@ -120,6 +120,24 @@ def test_exabgp_accepts_the_configuration_fastlb_writes(tmp_path: Path, med: int
     assert "capability { graceful-restart 9; }" in text
     route = "route 192.0.2.10/32 next-hop 10.0.0.12 med 300 community [65000:100];"
     assert (route in text) == (med is not None)
+
+
+def test_exabgp_reports_the_withdrawals_it_sent() -> None:
+    # ExaBGP 4.2's JSON for an UPDATE (`api { send { parsed; update; } }`).
+    def update(direction: str, message: str) -> str:
+        return (
+            '{ "exabgp": "4.0.1", "time": 1.0, "host": "lb1", "pid": 7, "ppid": 1, '
+            '"counter": 3, "type": "update", "neighbor": { "address": { "local": "10.0.0.11", '
+            '"peer": "10.0.0.1" }, "asn": { "local": 65011, "peer": 65000 } , '
+            f'"direction": "{direction}", "message": {{ "update": {{ {message} }} }} }} }}'
+        )
+
+    withdraw = '"withdraw": { "ipv4 unicast": [ { "nlri": "192.0.2.10/32" } ] }'
+    announce = '"announce": { "ipv4 unicast": { "10.0.0.11": [ { "nlri": "192.0.2.10/32" } ] } }'
+    assert sent_withdrawal(update("send", withdraw))
+    assert not sent_withdrawal(update("receive", withdraw))
+    assert not sent_withdrawal(update("send", announce))
+    assert not sent_withdrawal("done")
 
 
 def test_the_upgrade_inventory_round_trips_and_tolerates_older_processes() -> None:
