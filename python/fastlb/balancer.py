@@ -147,8 +147,9 @@ class LoadBalancer:
                     engine.adopt_listeners(frontend, listen, fds)
                 inherited.listeners = []
             resume = inherited.failover if inherited is not None else None
+            bgp_resume = inherited.bgp if inherited is not None else None
             failover = (
-                self._prepare_failover(engine, resume)
+                self._prepare_failover(engine, resume, bgp_resume)
                 if self.config.failover or self.config.bgp
                 else None
             )
@@ -220,7 +221,7 @@ class LoadBalancer:
         return server
 
     def _prepare_failover(
-        self, engine: Engine, resume: str | None = None
+        self, engine: Engine, resume: str | None = None, bgp_resume: object = None
     ) -> VrrpSpeaker | BgpSpeaker:
         from .failover.health import serving_problem
         from .failover.speaker import VrrpSpeaker
@@ -228,7 +229,7 @@ class LoadBalancer:
         if self.config.bgp is not None:
             from .bgp.node import prepare_bgp
 
-            return prepare_bgp(self.config, engine)
+            return prepare_bgp(self.config, engine, bgp_resume)
         assert self.config.failover is not None
         speaker = VrrpSpeaker(self.config.failover, lambda: serving_problem(engine), resume=resume)
         try:
@@ -301,11 +302,12 @@ class LoadBalancer:
         else:
             from .failover.speaker import VrrpSpeaker
 
-            # BGP sessions are not handed over: the new process announces again.
+            # BGP: the routers keep the routes (graceful restart) until the new process's
+            # speaker announces them.
             if isinstance(speaker, VrrpSpeaker):
                 speaker.request_stop(release=False)
             else:
-                speaker.request_stop()
+                speaker.request_stop(hand_over=True)
         if thread is not None:
             thread.join(timeout)
         elif not speaker.wait_stopped(timeout):
@@ -318,6 +320,12 @@ class LoadBalancer:
 
         speaker = self._failover
         return speaker.state if isinstance(speaker, VrrpSpeaker) else None
+
+    def bgp_handover(self) -> dict[str, Any] | None:
+        """The BGP announcement, for the process that upgrades this one (None without BGP)."""
+        from .bgp.node import handover_inventory
+
+        return handover_inventory(self._failover)
 
     def export_listeners(self) -> list[tuple[str, str, list[int]]]:
         """Duplicates of the running frontends' listening sockets (the caller closes them)."""

@@ -57,7 +57,8 @@ class Lifecycle:
             exported = balancer.export_listeners()
             api = balancer.export_api_socket()
             failover = balancer.failover_state()
-            if await asyncio.to_thread(hand_over, conn, exported, api, failover):
+            bgp = balancer.bgp_handover()
+            if await asyncio.to_thread(hand_over, conn, exported, api, failover, bgp):
                 log.info("upgrade: a new process serves now; this one stops accepting")
                 self.handed_over = True
                 stop_requested.set()

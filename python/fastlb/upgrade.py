@@ -11,7 +11,8 @@ The conversation, over a SOCK_SEQPACKET unix socket (message boundaries kept, ea
 carries its own descriptors), the old process listening at the upgrade socket:
 
     new -> old   {"op": "hello", "pid": N}
-    old -> new   {"op": "inventory", "api": LISTEN|null, "failover": STATE|null, "frontends": K}
+    old -> new   {"op": "inventory", "api": LISTEN|null, "failover": STATE|null,
+                  "bgp": {"announced": B, "med": MED|null, "speaker_pid": P}|null, "frontends": K}
     old -> new   K x {"op": "listeners", "frontend": NAME, "listen": IP:PORT} + descriptors
     old -> new   {"op": "api", "listen": LISTEN} + one descriptor        (when it has an API)
     new          adopts them, starts (accepting on them from now on)
@@ -66,12 +67,14 @@ def default_socket_path(config_file: str | os.PathLike[str]) -> Path:
 
 @dataclass
 class Inheritance:
-    """What the new process received: listening sockets by frontend, the API's socket, and
-    the failover state to resume in. It owns the descriptors until they are adopted."""
+    """What the new process received: listening sockets by frontend, the API's socket, the
+    failover state to resume in and the BGP announcement to keep (bgp/handover.py). It owns
+    the descriptors until they are adopted."""
 
     listeners: list[tuple[str, str, list[int]]] = field(default_factory=list)
     api: tuple[str, socket.socket] | None = None
     failover: str | None = None
+    bgp: dict[str, Any] | None = None
     connection: socket.socket | None = None
     old_pid: int | None = None
 
@@ -126,6 +129,7 @@ def take_over(path: Path) -> Inheritance:
         if inventory.get("op") != "inventory":
             raise UpgradeError(f"unexpected message: {inventory!r}")
         inheritance.failover = inventory.get("failover")
+        inheritance.bgp = inventory.get("bgp")
         for _ in range(int(inventory["frontends"])):
             message, fds = _receive(sock, STEP_TIMEOUT)
             inheritance.listeners.append((message["frontend"], message["listen"], fds))
@@ -186,6 +190,7 @@ def hand_over(
     exported: list[tuple[str, str, list[int]]],
     api: tuple[str, socket.socket] | None,
     failover: str | None,
+    bgp: dict[str, Any] | None = None,
 ) -> bool:
     """Send the listeners (closing this process's duplicates) and wait for `takeover`.
 
@@ -199,6 +204,7 @@ def hand_over(
             "op": "inventory",
             "api": api[0] if api else None,
             "failover": failover,
+            "bgp": bgp,
             "frontends": len(exported),
         }
         _send(conn, inventory)

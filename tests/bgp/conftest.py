@@ -25,6 +25,12 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 
 @pytest.fixture
+def lone_node_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """The same with lb1 only: when the router drops its route, the VIP is unreachable."""
+    yield from _fleet(tmp_path, nodes=1)
+
+
+@pytest.fixture
 def bfd_fleet(tmp_path: Path) -> Iterator[Fleet]:
     """The same with FRR's bfdd on the router, asking each node for a BFD session."""
     yield from _fleet(tmp_path, bfd=True)

@@ -13,7 +13,8 @@ import pytest
 from fastlb.api.stats_models import BackendStats, ServerStats, StatsSnapshot
 from fastlb.bgp.bird import bird_config, parse_bfd_sessions, parse_protocols
 from fastlb.bgp.config import BgpConfig
-from fastlb.bgp.exabgp import exabgp_commands, parse_event
+from fastlb.bgp.exabgp import exabgp_commands, exabgp_config, parse_event, sent_withdrawal
+from fastlb.bgp.handover import BgpHandover
 from fastlb.bgp.health import node_health
 from fastlb.bgp.machine import NodeHealth
 from fastlb.config import Config
@@ -45,6 +46,7 @@ def test_defaults_and_a_bare_address_is_a_host_route() -> None:
     bgp = Config.from_mapping(config()).bgp
     assert bgp is not None
     assert (bgp.speaker, bgp.interface, bgp.hold_time, bgp.med) == ("bird", "lo", 9.0, 0)
+    assert bgp.graceful_restart_time == 9.0  # RFC 4724: no more than the hold time
     assert str(bgp.virtual_ips[0].network) == "192.0.2.10/32"
     assert str(bgp.effective_next_hop) == "10.0.0.11"
 
@@ -57,6 +59,8 @@ def test_defaults_and_a_bare_address_is_a_host_route() -> None:
         ({"communities": ["65000:70000"]}, "bgp.communities[0]", "0..65535"),
         ({"virtual_ips": ["192.0.2.10", "192.0.2.10/32"]}, "bgp.virtual_ips", "twice"),
         ({"speaker": "gobgp"}, "bgp.speaker", "bird"),
+        ({"graceful_restart_time": "4096s"}, "bgp.graceful_restart_time", "4095s"),
+        ({"graceful_restart_time": "1.5s"}, "bgp.graceful_restart_time", "whole seconds"),
         ({"speaker": "exabgp", "bfd": True}, "bgp.bfd", "BFD needs speaker: bird"),
         ({"peers": [{"address": "10.0.0.11", "as": 1}]}, "bgp.peers[0].address", "local"),
     ],
@@ -73,9 +77,18 @@ def test_bgp_and_failover_exclude_each_other() -> None:
 
 
 @pytest.mark.parametrize("med", [None, 0, 300])
-def test_bird_accepts_the_configuration_fastlb_writes(tmp_path: Path, med: int | None) -> None:
+@pytest.mark.parametrize("restart", ["0s", "9s"])
+def test_bird_accepts_the_configuration_fastlb_writes(
+    tmp_path: Path, med: int | None, restart: str
+) -> None:
     bgp = BgpConfig.model_validate(
-        {**BGP, "bfd": True, "communities": ["65000:100"], "next_hop": "10.0.0.12"}
+        {
+            **BGP,
+            "bfd": True,
+            "communities": ["65000:100"],
+            "next_hop": "10.0.0.12",
+            "graceful_restart_time": restart,
+        }
     )
     conf = tmp_path / "bird.conf"
     conf.write_text(bird_config(bgp, med))
@@ -84,6 +97,59 @@ def test_bird_accepts_the_configuration_fastlb_writes(tmp_path: Path, med: int |
     done = subprocess.run([bird, "-p", "-c", str(conf)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr + conf.read_text()
     assert ("route 192.0.2.10/32 blackhole" in conf.read_text()) == (med is not None)
+    graceful = "graceful restart on; graceful restart time 9;"
+    assert (graceful in conf.read_text()) == (restart == "9s")
+
+
+@pytest.mark.skipif(not shutil.which("exabgp", path="/usr/sbin:/usr/bin"), reason="no exabgp")
+@pytest.mark.parametrize("med", [None, 300])
+def test_exabgp_accepts_the_configuration_fastlb_writes(tmp_path: Path, med: int | None) -> None:
+    # An explicit next hop: `exabgp --test` re-encodes the routes and compares them, which
+    # `next-hop self` never passes (it is only resolved once a session is up).
+    bgp = BgpConfig.model_validate({**BGP, "communities": ["65000:100"], "next_hop": "10.0.0.12"})
+    conf = tmp_path / "exabgp.conf"
+    conf.write_text(exabgp_config(bgp, Path("/bin/cat"), med))
+    exabgp = shutil.which("exabgp", path="/usr/sbin:/usr/bin")
+    assert exabgp is not None
+    env = {"PATH": "/usr/bin:/bin", "exabgp.api.cli": "false"}
+    done = subprocess.run(
+        [exabgp, "--test", str(conf)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr + conf.read_text()
+    text = conf.read_text()
+    assert "capability { graceful-restart 9; }" in text
+    route = "route 192.0.2.10/32 next-hop 10.0.0.12 med 300 community [65000:100];"
+    assert (route in text) == (med is not None)
+
+
+def test_exabgp_reports_the_withdrawals_it_sent() -> None:
+    # ExaBGP 4.2's JSON for an UPDATE (`api { send { parsed; update; } }`).
+    def update(direction: str, message: str) -> str:
+        return (
+            '{ "exabgp": "4.0.1", "time": 1.0, "host": "lb1", "pid": 7, "ppid": 1, '
+            '"counter": 3, "type": "update", "neighbor": { "address": { "local": "10.0.0.11", '
+            '"peer": "10.0.0.1" }, "asn": { "local": 65011, "peer": 65000 } , '
+            f'"direction": "{direction}", "message": {{ "update": {{ {message} }} }} }} }}'
+        )
+
+    withdraw = '"withdraw": { "ipv4 unicast": [ { "nlri": "192.0.2.10/32" } ] }'
+    announce = '"announce": { "ipv4 unicast": { "10.0.0.11": [ { "nlri": "192.0.2.10/32" } ] } }'
+    assert sent_withdrawal(update("send", withdraw))
+    assert not sent_withdrawal(update("receive", withdraw))
+    assert not sent_withdrawal(update("send", announce))
+    assert not sent_withdrawal("done")
+
+
+def test_the_upgrade_inventory_round_trips_and_tolerates_older_processes() -> None:
+    handover = BgpHandover(announced_med=100, speaker_pid=4242)
+    inventory = handover.to_inventory()
+    assert inventory == {"announced": True, "med": 100, "speaker_pid": 4242}
+    assert BgpHandover.from_inventory(inventory) == handover
+    withdrawn = BgpHandover(announced_med=None, speaker_pid=None)
+    assert BgpHandover.from_inventory(withdrawn.to_inventory()) == withdrawn
+    # An older fastlb sends no `bgp` field: the new process starts like a fresh one.
+    assert BgpHandover.from_inventory(None) is None
+    assert BgpHandover.from_inventory({"announced": True, "med": "x"}) == withdrawn
 
 
 def test_bird_protocol_states_and_exabgp_events_parse() -> None:

@@ -75,7 +75,9 @@ def test_ecmp_spreads_and_a_node_without_backends_withdraws_then_rejoins(fleet: 
 
 
 def test_kill_9_takes_the_speaker_down_with_the_node(fleet: Fleet) -> None:
-    lb1, _lb2 = start(fleet)
+    # Graceful restart negotiated with a restart time far above CONVERGE: a session that
+    # ended without a Cease would leave lb1's route at the router (stale) that long.
+    lb1, _lb2 = start(fleet, graceful_restart_time="60s")
     with fleet.prober() as prober:
         prober.wait_answers(10, 5.0)
         speaker = lb1.bgp()["speaker_pid"]
@@ -84,8 +86,9 @@ def test_kill_9_takes_the_speaker_down_with_the_node(fleet: Fleet) -> None:
         wait_until(lambda: fleet.next_hops() == {"lb2"}, CONVERGE, "lb1 leaves the FIB")
         converged = time.monotonic() - killed
         prober.wait_answers(20, 5.0)
-    # BIRD died with fastlb (no orphan announcing a dead node): the kernel closed its
-    # session and the router withdrew at once, well before the 3 s hold time.
+    # BIRD died with fastlb (no orphan announcing a dead node): SIGTERM from the kernel
+    # (PR_SET_PDEATHSIG), a Cease, and the router withdrew at once, well before the 3 s hold
+    # time and the 60 s restart time.
     wait_until(lambda: not _alive(speaker), 5.0, "the speaker process is gone")
     print(
         f"kill -9 -> route gone: {converged:.2f}s, outage for new connections "

@@ -5,6 +5,10 @@ the export filter) and applies each change with `configure` on BIRD's control so
 BIRD keeps the sessions up across such a reconfiguration when only the routes or the export
 filter change: it just re-exports ("Reloading channel"). Session states are read with
 `show protocols` on the same socket.
+
+With `graceful_restart_time` the sessions advertise graceful restart (RFC 4724); after an
+upgrade the new BIRD starts with `-R` (restart state and forwarding-state bits set: the
+routers keep the old routes until its End-of-RIB) and with the routes already configured.
 """
 
 from __future__ import annotations
@@ -44,10 +48,15 @@ def bird_config(config: BgpConfig, med: int | None) -> str:
     hold = int(config.hold_time)
     timers = f"hold time {hold}; keepalive time {max(1, hold // 3)};" if hold else ""
     next_hop = f" next hop address {config.next_hop};" if config.next_hop else ""
+    restart = int(config.graceful_restart_time)
+    graceful = f"graceful restart on; graceful restart time {restart};" if restart else ""
     lines = [
         "# Written by fastlb: changes are overwritten.",
         "log stderr all;",
         f"router id {config.effective_router_id};",
+        # After `bird -R`: how long the recovery may last (BIRD's default, 240 s, is for
+        # kernel routes; a router that never sends End-of-RIB must not hold ours that long).
+        *([f"graceful restart wait {restart};"] if restart else []),
         "protocol device { scan time 10; }",
         *(
             [
@@ -73,7 +82,7 @@ def bird_config(config: BgpConfig, med: int | None) -> str:
             # BIRD waits 5 s before its first connection by default: a node that comes
             # back should take traffic as soon as it can serve.
             f"  {timers} connect delay time 1; connect retry time 2; error wait time 1, 10;\n"
-            f"  {'bfd on;' if config.bfd else ''}\n"
+            f"  {'bfd on;' if config.bfd else ''} {graceful}\n"
             f"  ipv4 {{ import none; export filter fastlb_export;{next_hop} }};\n"
             "}"
         )
@@ -164,16 +173,23 @@ class BirdDriver:
         self.bfd_sessions: dict[str, str] = {}
         self._process: SpeakerProcess | None = None
         self._poller: asyncio.Task[None] | None = None
+        # Ends the poller even when its cancellation is lost: Python 3.11's wait_for()
+        # returns the result instead of raising when the cancel arrives as the command
+        # completes (fixed in 3.12), and the poller would run on while stop() awaits it.
+        self._stopping = False
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def start(self) -> None:
-        """Start BIRD with nothing announced; returns once its control socket answers."""
-        self.conf.write_text(bird_config(self.config, None))
+    async def start(self, med: int | None = None, restarting: bool = False) -> None:
+        """Start BIRD announcing with `med` (None: nothing), in graceful-restart recovery
+        when `restarting`; returns once its control socket answers."""
+        self.conf.write_text(bird_config(self.config, med))
         self.socket.unlink(missing_ok=True)
         argv = [self._program, "-f", "-c", str(self.conf), "-s", str(self.socket)]
+        if restarting:
+            argv.append("-R")
         self._process = SpeakerProcess("bird", argv)
         await self._process.start()
         loop = asyncio.get_running_loop()
@@ -196,7 +212,7 @@ class BirdDriver:
         await bird_command(self.socket, "configure")
 
     async def _poll_sessions(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 reply = await bird_command(self.socket, "show protocols")
             except (OSError, BgpError) as exc:
@@ -216,12 +232,15 @@ class BirdDriver:
         assert self._process is not None
         return await self._process.wait()
 
-    async def stop(self) -> None:
+    async def stop(self, graceful_restart: bool = False) -> None:
+        """End BIRD: SIGTERM (a Cease to every peer), or with `graceful_restart` SIGKILL
+        (no Cease: routers that negotiated graceful restart keep the routes)."""
+        self._stopping = True
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         if self._process is not None:
-            await self._process.stop()
+            await (self._process.kill() if graceful_restart else self._process.stop())
         self.sessions = dict.fromkeys(self._peers, "idle")
         self.bfd_sessions = {}

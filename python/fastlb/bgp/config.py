@@ -89,6 +89,13 @@ def _hold_time(seconds: float) -> float:
     return seconds
 
 
+def _restart_time(seconds: float) -> float:
+    # RFC 4724 3: the Restart Time is a 12-bit count of seconds; 0 turns graceful restart off.
+    if not 0 <= seconds <= 4095 or seconds != int(seconds):
+        raise field_error(f"must be 0 (off) or 1s..4095s in whole seconds (got {seconds:g}s)")
+    return seconds
+
+
 class BgpPeer(BaseModel):
     """One router this node peers with (eBGP, directly connected)."""
 
@@ -129,6 +136,13 @@ class BgpConfig(BaseModel):
     # Bidirectional Forwarding Detection (RFC 5880): a dead node is noticed in ~1 s instead
     # of the hold time. BIRD only; the router must run BFD too.
     bfd: bool = False
+    # BGP graceful restart (RFC 4724), for `fastlb serve --upgrade`: the speaker advertises
+    # it, the upgraded process ends its sessions without a Cease and the routers keep the
+    # routes (stale) until the new process's session is up and has sent End-of-RIB, for at
+    # most this long. It is also how long a router keeps sending traffic to a node whose
+    # session ended without a Cease otherwise (an ExaBGP speaker killed with fastlb; see the
+    # README). RFC 4724 suggests no more than the hold time. 0: off (an upgrade withdraws).
+    graceful_restart_time: Annotated[Duration, AfterValidator(_restart_time)] = 9.0
 
     @property
     def effective_router_id(self) -> IPv4Address:
@@ -152,6 +166,7 @@ class BgpConfig(BaseModel):
             "degraded_med": self.degraded_med,
             "communities": list(self.communities),
             "bfd": self.bfd,
+            "graceful_restart_time": self.graceful_restart_time,
             "virtual_ips": [str(vip) for vip in self.virtual_ips],
         }
 

@@ -1,5 +1,6 @@
 """What `LoadBalancer` needs of the BGP package: build the speaker with the node's health
-read from the core, and start a node drain. Kept here so that balancer.py stays generic."""
+read from the core, start a node drain, hand over to an upgrade. Kept here so that
+balancer.py stays generic."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotRunningError
 from .drain import start_node_drain
+from .handover import BgpHandover
 from .health import node_health_of
 from .speaker import BgpSpeaker
 
@@ -15,15 +17,20 @@ if TYPE_CHECKING:
     from ..balancer import LoadBalancer
     from ..config import Config
 
-__all__ = ["drain_node", "prepare_bgp"]
+__all__ = ["drain_node", "handover_inventory", "prepare_bgp"]
 
 
-def prepare_bgp(config: Config, engine: Engine) -> BgpSpeaker:
+def prepare_bgp(config: Config, engine: Engine, inherited: object = None) -> BgpSpeaker:
     """The speaker of `config.bgp`, announcing while some server of the frontends'
-    backends is UP in `engine` (BgpError when the daemon is not installed)."""
+    backends is UP in `engine` (BgpError when the daemon is not installed); `inherited`:
+    the upgrade inventory's `bgp` field, when this process takes over from another."""
     assert config.bgp is not None
     backends = [frontend.backend for frontend in config.frontends]
-    speaker = BgpSpeaker(config.bgp, lambda: node_health_of(engine, backends))
+    speaker = BgpSpeaker(
+        config.bgp,
+        lambda: node_health_of(engine, backends),
+        resume=BgpHandover.from_inventory(inherited),
+    )
     speaker.prepare()
     return speaker
 
@@ -40,3 +47,8 @@ def drain_node(balancer: LoadBalancer, speaker: Any) -> float:
         balancer.on_drained or (lambda: balancer.stop(0.0)),
     )
     return timeout
+
+
+def handover_inventory(speaker: Any) -> dict[str, Any] | None:
+    """The upgrade inventory's `bgp` field: None without a BGP speaker."""
+    return speaker.handover().to_inventory() if isinstance(speaker, BgpSpeaker) else None

@@ -39,16 +39,19 @@ def find_program(name: str, package: str) -> str:
 
 
 def _die_with_parent() -> None:
-    # Linux: SIGKILL when the thread that forked us ends, also on `kill -9` of fastlb. The
-    # kernel then closes the BGP sockets and the routers withdraw the routes at once,
-    # instead of a speaker that keeps announcing a node whose load balancer is gone.
+    # Linux: SIGTERM when the thread that forked us ends, also on `kill -9` of fastlb: the
+    # daemon closes its sessions with a Cease and the routers withdraw the routes at once,
+    # instead of a speaker that keeps announcing a node whose load balancer is gone. Not
+    # SIGKILL: with graceful restart negotiated, a session that ends without a NOTIFICATION
+    # leaves the routes at the routers (stale) for the restart time; only an upgrade wants
+    # that (`SpeakerProcess.kill()`). (ExaBGP closes silently on SIGTERM too: see exabgp.py.)
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class SpeakerProcess:
     """One run of the daemon: `argv` started by `start()`, its output logged line by line
-    (`on_line` sees each line first), `stop()` SIGTERM then SIGKILL."""
+    (`on_line` sees each line first), `stop()` SIGTERM then SIGKILL, `kill()` SIGKILL."""
 
     def __init__(
         self,
@@ -119,3 +122,13 @@ class SpeakerProcess:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await self.wait()
+
+    async def kill(self) -> None:
+        """SIGKILL: the kernel closes the sessions without a BGP NOTIFICATION, so routers
+        that negotiated graceful restart keep the routes (an upgrade hands over)."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await self.wait()

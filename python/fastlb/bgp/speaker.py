@@ -5,6 +5,11 @@ node's health every 200 ms, carried out by the speaker daemon (bird.py or exabgp
 `run()` then serves on the caller's loop until `request_stop()`: it puts the virtual IPs on
 the interface, starts the daemon (restarting it if it dies), announces while healthy and
 withdraws before it stops. `drain()` withdraws for good, from any thread.
+
+Upgrades (`fastlb serve --upgrade`, handover.py): the old process's speaker is stopped with
+`request_stop(hand_over=True)`: no withdrawal, the daemon killed without a Cease and the
+virtual IPs left on the interface; the new one, built with `resume`, waits for the old
+daemon to be gone and starts its own in graceful-restart mode with the same announcement.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from .bird import BirdDriver
 from .config import BgpConfig, Speaker
 from .exabgp import ExabgpDriver
+from .handover import BgpHandover, wait_gone
 from .machine import Announce, AnnounceMachine, Effect, NodeHealth
 from .process import BgpError, find_program
 from .vips import NodeAddresses
@@ -40,6 +46,9 @@ RESTART_DELAY = 1.0
 # After a withdrawal, the time the routers take to act on it before this node may stop
 # accepting (an UPDATE is one round trip; FRR installs it in the FIB within milliseconds).
 WITHDRAW_SETTLE_SECONDS = 1.0
+# How long a new process waits for the old one's speaker to end (it is killed as soon as the
+# old process is told to stop accepting); then it starts anyway.
+OLD_SPEAKER_TIMEOUT = 10.0
 
 Driver = BirdDriver | ExabgpDriver
 
@@ -47,9 +56,14 @@ Driver = BirdDriver | ExabgpDriver
 class BgpSpeaker:
     """Announces `config.virtual_ips` through the configured daemon while `health` says up."""
 
-    def __init__(self, config: BgpConfig, health: HealthProbe) -> None:
+    def __init__(
+        self, config: BgpConfig, health: HealthProbe, resume: BgpHandover | None = None
+    ) -> None:
         self.config = config
         self._health = health
+        # From the process this one upgrades: used by the daemon's first life only.
+        self._resume = resume
+        self._handing_over = False
         self.machine = AnnounceMachine(config.med, config.degraded_med)
         self._driver: Driver | None = None
         self._workdir: Path | None = None
@@ -96,7 +110,9 @@ class BgpSpeaker:
                 try:
                     await self._serve()
                 finally:
-                    await addresses.remove()
+                    # Handed over: the new process serves the virtual IPs from now on.
+                    if not self._handing_over:
+                        await addresses.remove()
         finally:
             self.close()
 
@@ -132,15 +148,24 @@ class BgpSpeaker:
             if self.config.speaker is Speaker.BIRD
             else ExabgpDriver(self.config, self._workdir)
         )
+        resume, self._resume = self._resume, None
+        # Taking over from an upgraded process: its routes are still at the routers (stale,
+        # with graceful restart); start with them so that nothing is withdrawn meanwhile.
+        med = resume.announced_med if resume is not None and self.graceful_restart else None
+        if resume is not None and resume.speaker_pid is not None:
+            await wait_gone(resume.speaker_pid, OLD_SPEAKER_TIMEOUT)
         try:
-            await driver.start()
+            await driver.start(med, restarting=med is not None)
         except (OSError, BgpError) as exc:
             log.error("bgp: %s", exc)
             await driver.stop()
             return
         self._driver, self.speaker_pid = driver, driver.pid
         exited = self._loop.create_task(driver.wait())
-        self.machine.announced_med = None  # a fresh daemon announces nothing yet
+        # What the fresh daemon announces (nothing, or the upgraded process's announcement).
+        self.machine.announced_med = med
+        if med is not None:
+            log.info("bgp: %s restarts gracefully, announcing med %d", driver.name, med)
         health, reason = self._read_health()
         await self._apply(driver, self.machine.start(time.time(), health, reason))
         stop = self._loop.create_task(self._stop.wait())
@@ -155,21 +180,37 @@ class BgpSpeaker:
         finally:
             stop.cancel()
             reason = "stopping" if self._stop.is_set() else f"{driver.name} exited"
-            effects = self.machine.stop(time.time(), reason)
-            if not exited.done():
+            if self._handing_over and self.graceful_restart and not exited.done():
+                # No withdrawal and no Cease: the routers keep the routes until the new
+                # process's speaker has taken over (graceful restart).
+                log.info("bgp: handed over; %s ends without a Cease", driver.name)
+                await driver.stop(graceful_restart=True)
+            elif not exited.done():
+                effects = self.machine.stop(time.time(), reason)
                 # Withdraw first, then stop: BIRD/ExaBGP send a Cease anyway, but an
                 # explicit withdrawal reaches routers that keep stale routes (graceful
                 # restart) too.
                 await self._apply(driver, effects)
                 await driver.stop()
             else:
-                self._record(effects)
+                self._record(self.machine.stop(time.time(), reason))
                 log.error("bgp: %s exited with status %s; restarting", driver.name, exited.result())
                 await driver.stop()
             self._driver, self.speaker_pid = None, None
 
-    def request_stop(self) -> None:
-        """Ask `run()` to withdraw and finish (thread-safe)."""
+    @property
+    def graceful_restart(self) -> bool:
+        return self.config.graceful_restart_time > 0
+
+    def handover(self) -> BgpHandover:
+        """What the process that upgrades this one needs (see handover.py)."""
+        return BgpHandover(self.machine.announced_med, self.speaker_pid)
+
+    def request_stop(self, hand_over: bool = False) -> None:
+        """Ask `run()` to withdraw and finish (thread-safe). `hand_over`: a new process took
+        over (`fastlb serve --upgrade`): with graceful restart, end the daemon without
+        withdrawing; keep the virtual IPs on the interface in any case."""
+        self._handing_over = hand_over
         self._stop_requested = True
         loop, stop = self._loop, self._stop
         if loop is None:
