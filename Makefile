@@ -23,7 +23,7 @@ RUST_SOURCES := $(shell find src -name '*.rs' 2>/dev/null) build.rs Cargo.toml C
 # Debian packages the tests and the benchmark run for real: command -> package.
 SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client chromium:chromium \
 	mariadbd:mariadb-server sysbench:sysbench keepalived:keepalived ip:iproute2 openssl:openssl \
-	vtysh:frr bird:bird2 exabgp:exabgp nft:nftables systemd-analyze:systemd
+	vtysh:frr bird:bird2 exabgp:exabgp nft:nftables systemd-analyze:systemd curl:curl
 
 PY_PATHS := python tests bench loadtests
 ARGS ?=
@@ -165,7 +165,7 @@ bench-failover: install ## Failover outage of a VIP pair, fastlb vs keepalived (
 # With a nightly toolchain at hand: make fuzz FUZZ_CARGO="cargo +nightly".
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := config_json cidr tls_client_hello cert_subject pem \
-	mysql_statement mysql_client_packets mysql_server_packets proxy_protocol
+	mysql_statement mysql_client_packets mysql_server_packets proxy_protocol http1_messages
 FUZZ_CARGO ?= RUSTC_BOOTSTRAP=1 cargo
 
 .PHONY: fuzz

@@ -203,7 +203,7 @@ def http_snapshot(backends: list[NamedHTTPBackend]) -> dict[str, Any]:
 def scrape(stats: dict[str, Any]) -> dict[str, Any]:
     """The Prometheus families that /metrics shows for this snapshot."""
     registry = CollectorRegistry()
-    registry.register(StatsCollector(lambda: stats))
+    registry.register(StatsCollector(lambda: StatsSnapshot.model_validate(stats)))
     text = generate_latest(registry).decode()
     return {family.name: family for family in text_string_to_metric_families(text)}
 

@@ -225,12 +225,19 @@ def test_ctl_without_api_says_so() -> None:
 def test_demo_runs_for_a_duration_and_serves() -> None:
     """The web part and (MariaDB is installed by `make install`) the MySQL part: reads on the
     replica, writes on the primary; at exit no mariadbd is left and its directory is gone."""
+    check_demo([*fastlb_command(), "demo", "--duration", "8"])
+
+
+def check_demo(argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Runs `fastlb demo` (argv) to its end and checks what it serves and leaves behind (also
+    used by the wheel's test, with the fastlb a fresh venv installed from the wheel)."""
     process = subprocess.Popen(
-        [*fastlb_command(), "demo", "--duration", "8"],
+        argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     mariadbds: dict[int, str] = {}
     workdir: Path | None = None

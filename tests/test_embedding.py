@@ -72,9 +72,14 @@ def test_with_statement_serves_and_changes_weights(named_backends: Any) -> None:
         assert servers["web-01"]["total_connections"] == 6 + 3
         assert servers["web-02"]["total_connections"] == 2 + 4
         assert lb.stats()["frontends"]["web"]["total_connections"] == 15
+        # The same snapshot, typed: what metrics and health checks read.
+        typed = lb.stats_snapshot()
+        assert typed.backends["web"].servers["web-02"].state == "maint"
+        assert typed.frontends["web"].total_connections == 15
     assert not lb.running
     # the final counters stay readable after stop
     assert lb.stats()["frontends"]["web"]["total_connections"] == 15
+    assert lb.stats_snapshot().backends["web"].servers["web-01"].total_connections == 9
 
 
 def test_async_with(named_backends: Any) -> None:

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fastlb import LoadBalancer
 from fastlb.api.metrics import StatsCollector
+from fastlb.api.stats_models import StatsSnapshot
 from fastlb.failover.config import FailoverConfig
 from fastlb.failover.speaker import VrrpSpeaker
 from support import NamedHTTPBackend, free_port, http_get
@@ -79,7 +80,7 @@ def exported_names(text: str) -> Exported:
 def scrape(stats: dict[str, Any]) -> Exported:
     """What /metrics shows for the stats snapshot `stats` (the API's own collector)."""
     registry = CollectorRegistry()
-    registry.register(StatsCollector(lambda: stats))
+    registry.register(StatsCollector(lambda: StatsSnapshot.model_validate(stats)))
     return exported_names(generate_latest(registry).decode())
 
 

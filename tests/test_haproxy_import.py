@@ -396,6 +396,31 @@ def test_what_cannot_be_translated_is_reported_by_line(tmp_path: Path) -> None:
     assert numbers == sorted(numbers)
 
 
+def test_balance_source_is_translated_with_a_note(tmp_path: Path) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        "defaults\n"
+        "    mode tcp\n"
+        "    timeout client 30s\n"
+        "    timeout server 30s\n"
+        "    timeout connect 5s\n"
+        "listen web\n"
+        "    bind 127.0.0.1:18083\n"
+        "    balance source\n"
+        "    hash-type consistent\n"
+        "    server a 127.0.0.1:18093\n"
+        "    server b 127.0.0.1:18094\n"
+    )
+    result = import_cfg(cfg, tmp_path)
+    assert result.status == 0, result.stderr
+    result.check()
+    assert result.backend("web")["balance"] == "source"
+    [(level, text)] = result.entries(8)
+    assert level == "note" and "not the one HAProxy's hash picked" in text, text
+    [(level, text)] = result.entries(9)
+    assert level == "unsupported" and "always consistent (Maglev)" in text, text
+
+
 def test_leastconn_and_cookie_persistence_are_translated(tmp_path: Path) -> None:
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(

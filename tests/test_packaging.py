@@ -22,6 +22,8 @@ import pytest
 from packaging.utils import parse_wheel_filename
 
 import fastlb
+from test_cli import check_demo
+
 from support import fastlb_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,6 +221,15 @@ def test_embedding_example_from_the_wheel(venv_without_cargo: Path, tmp_path: Pa
     assert body == "hello through fastlb"
     assert connections == "1"
     assert Path(module).is_relative_to(venv_without_cargo)
+
+
+@wheel_test
+@pytest.mark.timeout(WHEEL_BUILD_TIMEOUT + INSTALL_TIMEOUT)
+def test_demo_from_the_wheel(venv_without_cargo: Path) -> None:
+    """`fastlb demo` as the wheel installed it, with no checkout and no Rust: the web tier in
+    HTTP mode with its HTTPS redirect and the MariaDB pair, the same checks as test_cli's."""
+    fastlb_bin = venv_without_cargo / "bin" / "fastlb"
+    check_demo([str(fastlb_bin), "demo", "--duration", "8"], env=clean_env(venv_without_cargo))
 
 
 def newer_pythons() -> list[str]:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.soak import report, upgrade
+from bench.soak import report
 from bench.soak.clients import Traffic
 from bench.soak.operations import Operator, plan
 from bench.soak.sampler import Sampler
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     duration: float = args.duration
     bounds = bounds_for(duration)
 
-    can_upgrade = upgrade.upgrade_supported()
-    timeline = plan(duration, upgrade=can_upgrade)
+    timeline = plan(duration, upgrade=True)
     with tempfile.TemporaryDirectory(prefix="fastlb-soak-") as tmp:
         print(f"soak: starting nginx x2, TCP echo x2, MariaDB primary + replica, fastlb in {tmp}")
         with SoakTopology(Path(tmp)) as topology:
@@ -79,14 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         operations=operator.operations,
         served=dict(traffic.served),
         keepalive_retries=traffic.keepalive_retries,
-        upgrade_line=None if can_upgrade else upgrade.UNAVAILABLE,
         verdict=verdict,
     )
     path = report.write(run, args.output_dir)
     print(f"soak: {'PASS' if verdict.passed else 'FAIL'}; report: {path}")
     print("soak: " + ", ".join(report.start_end(run.samples, bounds.warmup_s)))
-    if not can_upgrade:
-        print(f"soak: {upgrade.UNAVAILABLE}")
     for failure in verdict.failures:
         print(f"soak: {failure}", file=sys.stderr)
     if not verdict.passed:

@@ -30,7 +30,6 @@ class SoakRun:
     operations: list[Operation]
     served: dict[str, int]
     keepalive_retries: int
-    upgrade_line: str | None  # set when the build has no `serve --upgrade`
     verdict: Verdict
 
 
@@ -100,8 +99,6 @@ def markdown(run: SoakRun) -> str:
         f"(warm-up {run.bounds.warmup_s:.0f} s). `make soak` wrote this (bench/soak/).",
         "",
     ]
-    if run.upgrade_line:
-        lines += [run.upgrade_line, ""]
     lines += [f"- {failure}" for failure in v.failures] + ([""] if v.failures else [])
     lines += [
         "## Resources of the fastlb process",
@@ -174,8 +171,6 @@ def operations_section(run: SoakRun) -> list[str]:
         lines.append(f"| {kind} | {target or '-'} | {len(ops)} | {failed} | {longest:.1f} s |")
     upgrades = [op for op in run.operations if op.kind == "upgrade"]
     lines.append("")
-    if run.upgrade_line:
-        lines.append(run.upgrade_line)
     for op in upgrades:
         lines.append(f"upgrade at {op.start:.1f}s: {'ok' if op.ok else 'FAILED'}, {op.detail}")
     return [*lines, ""]

@@ -1,32 +1,15 @@
 """The soak's one upgrade: a new `fastlb serve -c FILE --upgrade` takes the running process's
 listening sockets over and the old one drains and exits.
-
-Whether the build offers `--upgrade` is read from `fastlb serve --help`: the soak runs with
-builds that do not have it yet, and then its report says so on a line of its own.
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from fastlb.harness.process import FastlbProcess, fastlb_command, spawn
 from fastlb.upgrade import default_socket_path
-
-UNAVAILABLE = "upgrade: not available in this build (`fastlb serve --help` offers no --upgrade)"
-
-
-def upgrade_supported() -> bool:
-    result = subprocess.run(
-        [*fastlb_command(), "serve", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return "--upgrade" in result.stdout
 
 
 class UpgradingFastlb(FastlbProcess):

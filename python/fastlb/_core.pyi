@@ -101,8 +101,9 @@ class Engine:
         lag_seconds: float | None = None,
     ) -> None:
         """MySQL backends: the topology monitor's verdict on a server. `role` is one of
-        SERVER_ROLES (else UnknownRoleError); a replica takes reads only while
-        `in_read_pool`."""
+        SERVER_ROLES (else UnknownRoleError, checked first); a replica takes reads only
+        while `in_read_pool`. UnknownBackendError, UnknownServerError; ValueError for a
+        backend without a `mysql` section (its servers have no role)."""
     def hold_writes(self, backend: str, timeout: float) -> None:
         """MySQL backends: hold new writes (a switchover) for at most `timeout` seconds;
         held writes then get ERROR 1290 until `release_writes`."""

@@ -34,6 +34,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._core import Engine
     from .api.server import ApiServer
+    from .api.stats_models import ServerStats, StatsSnapshot
     from .bgp.speaker import BgpSpeaker
     from .failover.speaker import VrrpSpeaker
     from .mysql.topology_sync import TopologyMonitors
@@ -373,7 +374,7 @@ class LoadBalancer:
         if isinstance(weight, str):
             # Validate the text before looking the server up: a bad value is the first error.
             weight_from(weight, 0)
-            initial = int(self._server_stats(backend, server)["initial_weight"])
+            initial = self._server_stats(backend, server).initial_weight
             absolute = weight_from(weight, initial)
         else:
             absolute = weight_from(weight, 0)
@@ -499,6 +500,14 @@ class LoadBalancer:
             stats["mysql_topology"] = self._mysql_monitors.snapshot()
         return stats
 
+    def stats_snapshot(self) -> StatsSnapshot:
+        """`stats()` as its typed model (`fastlb.api.stats_models.StatsSnapshot`): what
+        Python code that reads the stats (metrics, health) uses instead of key lookups."""
+        # Imported here: fastlb.api imports FastAPI, which an embedder may never need.
+        from .api.stats_models import StatsSnapshot
+
+        return StatsSnapshot.model_validate(self.stats())
+
     def mysql_switchover(self, backend: str, to: str | None = None) -> dict[str, Any]:
         """Makes `to` (default: the most advanced healthy replica) the primary of MySQL
         backend `backend`, holding writes meanwhile (see the README's "Database failover").
@@ -534,10 +543,9 @@ class LoadBalancer:
             raise NotRunningError("the load balancer is not running: call start() first")
         return self._engine
 
-    def _server_stats(self, backend: str, server: str) -> Mapping[str, Any]:
+    def _server_stats(self, backend: str, server: str) -> ServerStats:
         self.require_server(backend, server)
-        found: Mapping[str, Any] = self.stats()["backends"][backend]["servers"][server]
-        return found
+        return self.stats_snapshot().backends[backend].servers[server]
 
     def _replace_servers(
         self, backend: str, change: Callable[[list[ServerConfig]], list[ServerConfig]]
@@ -579,5 +587,7 @@ class LoadBalancer:
 
 
 def _open_connections(engine: Engine) -> int:
-    frontends = engine.stats().get("frontends", {})
-    return sum(int(f.get("current_connections", 0)) for f in frontends.values())
+    # Imported here, as in stats_snapshot(): fastlb.api imports FastAPI.
+    from .api.stats_models import StatsSnapshot
+
+    return StatsSnapshot.model_validate(engine.stats()).open_connections()

@@ -1,5 +1,5 @@
 //! A backend: its servers, the rotation (or Maglev table) over the eligible ones, and
-//! runtime changes.
+//! runtime changes. Protocol state hangs off it as an extension (`extension.rs`).
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::IpAddr;
@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::extension::{BackendExtension, Slot};
 use super::hashing::hash_client;
 use super::least::LeastLoaded;
 use super::maglev::{Maglev, TABLE_SIZE};
 use super::rotation::Rotation;
 use super::server::{tls_name, AdminState, Server};
 use super::MAX_WEIGHT;
-use crate::config::{BackendConfig, Balance, HealthCheckConfig, ServerConfig, ServerRole};
+use crate::config::{BackendConfig, Balance, HealthCheckConfig, ServerConfig};
 use crate::error::{Error, Result};
 use crate::http::HttpBackendConfig;
-use crate::mysql::config::MysqlSettings;
 use crate::tls::TlsOrigination;
 
 /// A server chosen for a connection, with where it sat in the schedule.
@@ -37,7 +37,6 @@ pub struct BackendSettings {
     pub connect_timeout: Duration,
     pub all_backups: bool,
     pub health_check: Option<HealthCheckConfig>,
-    pub mysql: Option<Arc<MysqlSettings>>,
     /// The HTTP server-connection pool and response timeout (`mode: http` frontends).
     pub http: Arc<HttpBackendConfig>,
 }
@@ -52,10 +51,6 @@ impl BackendSettings {
             connect_timeout: config.connect_timeout(),
             all_backups: config.all_backups,
             health_check: config.health_check.clone(),
-            mysql: config
-                .mysql
-                .as_ref()
-                .map(|m| Arc::new(MysqlSettings::new(m))),
             http: Arc::new(config.http.clone()),
         }
     }
@@ -93,36 +88,69 @@ pub struct Backend {
     least: LeastLoaded<Arc<Server>>,
     /// Which of the three picks (`ROTATION`, `HASHED`, `LEAST`): one relaxed load per pick.
     algorithm: AtomicU8,
-    /// MySQL: the replicas that take reads, by weight.
-    replicas: Rotation<Arc<Server>>,
-    /// MySQL: the version of the last server greeting seen (what fastlb announces).
-    server_version: ArcSwapOption<Vec<u8>>,
+    /// The protocol layer's part of this backend, if its protocol keeps any.
+    extension: Slot<dyn BackendExtension>,
     /// TLS to the servers (`tls` in the configuration), loaded by the engine.
     tls: ArcSwapOption<TlsOrigination>,
 }
 
 impl Backend {
-    pub fn new(config: &BackendConfig) -> Self {
+    /// A backend of `config`'s servers, with the protocol `extension` its builder chose.
+    pub fn new(config: &BackendConfig, extension: Option<Box<dyn BackendExtension>>) -> Self {
+        let slot = Slot::default();
+        if let Some(extension) = extension {
+            slot.fill(extension);
+        }
         let backend = Backend {
             name: config.name.clone(),
             settings: ArcSwap::from_pointee(BackendSettings::from_config(config)),
-            servers: Mutex::new(
-                config
-                    .servers
-                    .iter()
-                    .map(|s| Arc::new(Server::new(s)))
-                    .collect(),
-            ),
+            servers: Mutex::new(Vec::new()),
             rotation: Rotation::new(Vec::new(), &[]),
             maglev: Maglev::new(TABLE_SIZE),
             least: LeastLoaded::new(),
             algorithm: AtomicU8::new(ROTATION),
-            replicas: Rotation::new(Vec::new(), &[]),
-            server_version: ArcSwapOption::empty(),
+            extension: slot,
             tls: ArcSwapOption::empty(),
         };
+        *backend.lock_servers() = config
+            .servers
+            .iter()
+            .map(|s| backend.new_server(s))
+            .collect();
         backend.republish();
         backend
+    }
+
+    /// A server of this backend, with its protocol metadata.
+    fn new_server(&self, config: &ServerConfig) -> Arc<Server> {
+        let server = Server::new(config);
+        self.fill_metadata(&server, config);
+        Arc::new(server)
+    }
+
+    fn fill_metadata(&self, server: &Server, config: &ServerConfig) {
+        let metadata = self.extension.get().and_then(|e| e.server_metadata(config));
+        if let Some(metadata) = metadata {
+            server.metadata.fill(metadata);
+        }
+    }
+
+    /// The protocol extension of type `E` attached to this backend, if any.
+    #[inline]
+    pub fn extension<E: BackendExtension>(&self) -> Option<&E> {
+        self.extension.get_as()
+    }
+
+    /// A reload brings a protocol to a backend built without one: `extension` takes the
+    /// slot (a backend keeps its first one) and the servers the reload keeps get their
+    /// metadata from `update`.
+    pub fn attach(&self, extension: Box<dyn BackendExtension>) {
+        self.extension.fill(extension);
+    }
+
+    /// Whether a protocol extension is attached.
+    pub fn has_extension(&self) -> bool {
+        !self.extension.is_empty()
     }
 
     /// The current settings. An owned `Arc` (not an arc-swap guard): a session keeps it
@@ -210,45 +238,6 @@ impl Backend {
         Some(Pick { slot, server })
     }
 
-    /// MySQL: a replica for a session's reads (weighted round robin over the replicas
-    /// in the read pool).
-    #[inline]
-    pub fn pick_replica(&self) -> Option<Arc<Server>> {
-        self.replicas
-            .pick_where(|s| s.serves_reads())
-            .map(|(_, server)| server)
-    }
-
-    /// MySQL: the usable server whose role is primary.
-    pub fn primary(&self) -> Option<Arc<Server>> {
-        self.rotation
-            .find_member(|s| s.role() == Some(ServerRole::Primary) && s.accepts_new())
-    }
-
-    /// MySQL: the topology monitor's verdict on a server.
-    pub fn set_topology(
-        &self,
-        server: &str,
-        role: ServerRole,
-        in_read_pool: bool,
-        lag: Option<f64>,
-    ) -> Result<()> {
-        self.server(server)?.store_topology(role, in_read_pool, lag);
-        self.republish();
-        Ok(())
-    }
-
-    pub fn server_version(&self) -> Option<Arc<Vec<u8>>> {
-        self.server_version.load_full()
-    }
-
-    pub fn remember_server_version(&self, version: &[u8]) {
-        let known = self.server_version.load();
-        if known.as_deref().map(Vec::as_slice) != Some(version) {
-            self.server_version.store(Some(Arc::new(version.to_vec())));
-        }
-    }
-
     /// The current servers, in configuration order.
     pub fn servers(&self) -> Vec<Arc<Server>> {
         self.lock_servers().clone()
@@ -285,7 +274,7 @@ impl Backend {
         if config.weight > MAX_WEIGHT {
             return Err(Error::WeightOutOfRange(config.weight.into()));
         }
-        let server = Arc::new(Server::new(config));
+        let server = self.new_server(config);
         {
             let mut servers = self.lock_servers();
             if servers.iter().any(|s| s.name == config.name) {
@@ -324,6 +313,9 @@ impl Backend {
     pub fn update(&self, config: &BackendConfig) {
         self.settings
             .store(Arc::new(BackendSettings::from_config(config)));
+        if let Some(extension) = self.extension.get() {
+            extension.reconfigure(config);
+        }
         let retired = {
             let mut servers = self.lock_servers();
             let mut next = Vec::with_capacity(config.servers.len());
@@ -340,9 +332,12 @@ impl Backend {
                         if server.initial_weight() != wanted.weight {
                             server.reconfigure_weight(wanted.weight);
                         }
+                        if server.metadata.is_empty() {
+                            self.fill_metadata(server, wanted);
+                        }
                         next.push(server.clone());
                     }
-                    None => next.push(Arc::new(Server::new(wanted))),
+                    None => next.push(self.new_server(wanted)),
                 }
             }
             let retired: Vec<Arc<Server>> = servers
@@ -394,11 +389,9 @@ impl Backend {
         };
         self.least.publish(least);
         self.algorithm.store(algorithm, Ordering::Relaxed);
-        let replica_weights: Vec<u32> = servers
-            .iter()
-            .map(|s| if s.serves_reads() { s.weight() } else { 0 })
-            .collect();
-        self.replicas.publish(servers.clone(), &replica_weights);
+        if let Some(extension) = self.extension.get() {
+            extension.republished(&servers);
+        }
     }
 
     /// The Maglev table covers the primaries by their weights whatever their health or

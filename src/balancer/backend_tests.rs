@@ -8,32 +8,25 @@ fn backend(servers: &[(&str, u32, bool)], all_backups: bool) -> Backend {
 }
 
 fn backend_with(balance: Balance, servers: &[(&str, u32, bool)], all_backups: bool) -> Backend {
-    Backend::new(&BackendConfig {
-        name: "web".into(),
-        balance,
-        retries: 3,
-        connect_timeout_ms: 1000,
-        all_backups,
-        health_check: None,
-        mysql: None,
-        tls: None,
-        send_proxy: None,
-        check_send_proxy: false,
-        http: crate::http::HttpBackendConfig::ABSENT,
-        servers: servers
-            .iter()
-            .enumerate()
-            .map(|(i, &(name, weight, backup))| ServerConfig {
-                name: name.into(),
-                address: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
-                weight,
-                backup,
-                role: None,
-                tls_name: None,
-                cookie: None,
-            })
-            .collect(),
-    })
+    // From JSON, as the engine receives it: the fields a protocol adds keep their defaults.
+    let mut config: BackendConfig =
+        serde_json::from_value(serde_json::json!({"name": "web", "servers": []})).unwrap();
+    config.balance = balance;
+    config.all_backups = all_backups;
+    config.servers = servers
+        .iter()
+        .enumerate()
+        .map(|(i, &(name, weight, backup))| ServerConfig {
+            name: name.into(),
+            address: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
+            weight,
+            backup,
+            role: None,
+            tls_name: None,
+            cookie: None,
+        })
+        .collect();
+    Backend::new(&config, None)
 }
 
 fn picks(backend: &Backend, n: usize) -> Vec<String> {

@@ -5,8 +5,12 @@
 //! The schedule for one full cycle, or the Maglev table, is computed off the hot path
 //! whenever weights or states change and published through `ArcSwap`; a round-robin pick
 //! is one relaxed `fetch_add` on a cursor, a Maglev pick one hash and one table load.
+//!
+//! No protocol lives here: what a protocol knows about a backend and its servers (a
+//! database's roles, read pool and lag) is that protocol's extension (`extension.rs`).
 
 mod backend;
+mod extension;
 mod hashing;
 mod least;
 mod maglev;
@@ -16,6 +20,7 @@ mod server;
 mod wrr;
 
 pub use backend::{Backend, BackendSettings, Pick};
+pub use extension::{BackendExtension, ServerMetadata};
 pub use hashing::hash_client;
 pub use least::LeastLoaded;
 pub use maglev::{build_table, Maglev, TABLE_SIZE};

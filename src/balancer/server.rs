@@ -1,12 +1,14 @@
 //! One upstream server: address, weight, operator state and health (atomics), counters.
 
 use rustls_pki_types::ServerName;
+use std::any::Any;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{ServerConfig, ServerRole};
+use super::extension::Slot;
+use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::health::{CheckRecord, Transition};
 use crate::stats::ServerStats;
@@ -106,21 +108,9 @@ pub struct Server {
     /// A check loop runs for this server.
     checking: AtomicBool,
     checks: Mutex<CheckRecord>,
-    /// MySQL backends: 0 none, 1 primary, 2 replica (the topology monitor may change it).
-    role: AtomicU8,
-    /// MySQL replicas: replicating and not lagging (the topology monitor's verdict).
-    in_read_pool: AtomicBool,
-    /// MySQL replicas: replication lag in milliseconds, -1 unknown.
-    lag_ms: AtomicI64,
+    /// What the backend's protocol extension keeps about this server (`extension.rs`).
+    pub(super) metadata: Slot<dyn Any + Send + Sync>,
     pub stats: ServerStats,
-}
-
-fn role_to_u8(role: Option<ServerRole>) -> u8 {
-    match role {
-        None => 0,
-        Some(ServerRole::Primary) => 1,
-        Some(ServerRole::Replica) => 2,
-    }
 }
 
 fn unix_ms() -> u64 {
@@ -162,45 +152,15 @@ impl Server {
             retired: AtomicBool::new(false),
             checking: AtomicBool::new(false),
             checks: Mutex::new(CheckRecord::default()),
-            role: AtomicU8::new(role_to_u8(config.role)),
-            in_read_pool: AtomicBool::new(true),
-            lag_ms: AtomicI64::new(-1),
+            metadata: Slot::default(),
             stats: ServerStats::default(),
         }
     }
 
-    pub fn role(&self) -> Option<ServerRole> {
-        match self.role.load(Ordering::Relaxed) {
-            1 => Some(ServerRole::Primary),
-            2 => Some(ServerRole::Replica),
-            _ => None,
-        }
-    }
-
-    /// A replica that may take reads now: usable, replicating and not lagging.
+    /// The protocol metadata of type `V` the backend's extension gave this server, if any.
     #[inline]
-    pub fn serves_reads(&self) -> bool {
-        self.role.load(Ordering::Relaxed) == 2
-            && self.in_read_pool.load(Ordering::Relaxed)
-            && self.accepts_new()
-    }
-
-    pub fn in_read_pool(&self) -> bool {
-        self.in_read_pool.load(Ordering::Relaxed)
-    }
-
-    /// Replication lag in seconds, if known.
-    pub fn lag_seconds(&self) -> Option<f64> {
-        let ms = self.lag_ms.load(Ordering::Relaxed);
-        (ms >= 0).then(|| ms as f64 / 1000.0)
-    }
-
-    /// The topology monitor's verdict (the caller republishes).
-    pub(super) fn store_topology(&self, role: ServerRole, in_read_pool: bool, lag: Option<f64>) {
-        self.role.store(role_to_u8(Some(role)), Ordering::Relaxed);
-        self.in_read_pool.store(in_read_pool, Ordering::Relaxed);
-        let lag_ms = lag.map_or(-1, |seconds| (seconds.max(0.0) * 1000.0) as i64);
-        self.lag_ms.store(lag_ms, Ordering::Relaxed);
+    pub fn metadata<V: Any>(&self) -> Option<&V> {
+        self.metadata.get_as()
     }
 
     pub fn weight(&self) -> u32 {

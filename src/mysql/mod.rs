@@ -8,7 +8,8 @@
 //!   connections (`upstream.rs`), the command loop, prepared statements, state replay.
 //!
 //! `config` (the `mysql:` section), `stats` (its counters) and `digest` (per-statement
-//! figures of the heaviest statements) serve all three. The
+//! figures of the heaviest statements) serve all three; `topology` is what a MySQL backend
+//! knows of its servers (roles, read pool, lag), hung on the generic backend as metadata. The
 //! classifier and the routing policy are shared with `fastlb.mysql.Router` through
 //! `fastlb._core.classify_statement` and `fastlb._core.RoutingPolicy`.
 
@@ -20,6 +21,7 @@ pub mod protocol;
 mod role;
 pub mod session;
 pub mod stats;
+pub mod topology;
 pub mod write_gate;
 
 pub use role::Role;
@@ -35,6 +37,7 @@ use crate::tls::HandshakeError;
 use protocol::login::{self, LoginError};
 use protocol::stream::PacketStream;
 use session::Session;
+use topology::MysqlBackend;
 
 /// Connection ids fastlb announces in its greetings.
 static NEXT_CONNECTION_ID: AtomicU32 = AtomicU32::new(1);
@@ -47,7 +50,7 @@ pub async fn serve(client: TcpStream, slot: ConnectionSlot) {
     let frontend = slot.frontend().clone();
     let backend = frontend.backend();
     let settings = backend.settings();
-    let Some(mysql) = settings.mysql.clone() else {
+    let Some(mysql) = backend.mysql_settings() else {
         return bump(&frontend.stats.no_server);
     };
     // TCP_NODELAY comes from the listening socket (proxy/listener.rs).

@@ -20,6 +20,7 @@ use crate::config::{BackendConfig, CoreConfig, FrontendConfig, ServerConfig, Spl
 use crate::error::{Error, Result};
 use crate::health;
 use crate::http::HttpFrontend;
+use crate::mysql::topology::{BackendTopology, MysqlBackend};
 use crate::tls::{TlsOrigination, TlsTermination};
 
 /// How often `stop` looks at the connection count while draining (control side only).
@@ -158,7 +159,7 @@ impl Engine {
             .backends
             .iter()
             .map(|b| {
-                let backend = Arc::new(Backend::new(b));
+                let backend = Arc::new(new_backend(b));
                 backend.set_tls(load_backend_tls(b)?);
                 Ok((b.name.clone(), backend))
             })
@@ -323,7 +324,8 @@ impl Engine {
         self.backend(backend)?.remove_server(server)
     }
 
-    /// MySQL: the topology monitor's verdict on one server (role, read pool, lag).
+    /// MySQL: the topology monitor's verdict on one server (role, read pool, lag). The
+    /// role is checked first (`UnknownRole`), then the backend and the server.
     pub fn set_topology(
         &self,
         backend: &str,
@@ -332,18 +334,16 @@ impl Engine {
         in_read_pool: bool,
         lag: Option<f64>,
     ) -> Result<()> {
-        let role = match role {
-            "primary" => crate::config::ServerRole::Primary,
-            "replica" => crate::config::ServerRole::Replica,
-            other => {
-                return Err(Error::Config(format!(
-                    "unknown role {other:?} (expected primary or replica)"
-                )))
-            }
-        };
+        let role = role.parse()?;
         self.backend(backend)?
             .set_topology(server, role, in_read_pool, lag)
     }
+}
+
+/// A backend with the extension of the protocol its configuration names: the engine is
+/// where protocols meet the generic balancer.
+pub(super) fn new_backend(config: &BackendConfig) -> Backend {
+    Backend::new(config, BackendTopology::for_backend(config))
 }
 
 pub(super) fn new_frontend(

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::engine::{
-    bind_frontend, load_backend_tls, load_frontend_tls, new_frontend, start_health_checks,
-    AcceptLoop, Engine, Listening, State,
+    bind_frontend, load_backend_tls, load_frontend_tls, new_backend, new_frontend,
+    start_health_checks, AcceptLoop, Engine, Listening, State,
 };
 use super::frontend::Frontend;
-use crate::balancer::Backend;
+use crate::balancer::{Backend, BackendExtension};
 use crate::config::{BackendConfig, CoreConfig, FrontendConfig};
 use crate::error::{Error, Result};
 use crate::http::{check_route_backends, HttpFrontend};
+use crate::mysql::topology::BackendTopology;
 use crate::tls::{TlsOrigination, TlsTermination};
 
 /// A new configuration, fully built and not yet live.
@@ -35,6 +36,8 @@ struct PlannedBackend {
     /// Some: an existing backend, updated in place at commit (its servers and their
     /// connections carry on). None: a new one, built from the configuration already.
     update: Option<BackendConfig>,
+    /// An existing backend's first protocol extension (a reload added its `mysql` section).
+    attach: Option<Box<dyn BackendExtension>>,
     tls: Option<Arc<TlsOrigination>>,
 }
 
@@ -98,15 +101,21 @@ impl Engine {
         let mut backends = Vec::with_capacity(config.backends.len());
         let mut by_name: HashMap<String, Arc<Backend>> = HashMap::new();
         for wanted in &config.backends {
-            let (backend, update) = match state.backends.get(&wanted.name) {
-                Some(existing) => (existing.clone(), Some(wanted.clone())),
-                None => (Arc::new(Backend::new(wanted)), None),
+            let (backend, update, attach) = match state.backends.get(&wanted.name) {
+                Some(existing) => {
+                    let attach = (!existing.has_extension())
+                        .then(|| BackendTopology::for_backend(wanted))
+                        .flatten();
+                    (existing.clone(), Some(wanted.clone()), attach)
+                }
+                None => (Arc::new(new_backend(wanted)), None, None),
             };
             by_name.insert(wanted.name.clone(), backend.clone());
             let tls = backend_tls.remove(&wanted.name).flatten();
             backends.push(PlannedBackend {
                 backend,
                 update,
+                attach,
                 tls,
             });
         }
@@ -177,6 +186,9 @@ impl Engine {
     pub(super) fn commit(&self, state: &mut State, plan: Plan) {
         let mut backends = HashMap::with_capacity(plan.backends.len());
         for planned in plan.backends {
+            if let Some(extension) = planned.attach {
+                planned.backend.attach(extension);
+            }
             if let Some(config) = &planned.update {
                 planned.backend.update(config);
             }

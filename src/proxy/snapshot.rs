@@ -7,6 +7,7 @@ use std::time::UNIX_EPOCH;
 use super::engine::Engine;
 use crate::balancer::{Backend, Server};
 use crate::config::{CheckKind, FrontendMode};
+use crate::mysql::topology::MysqlServer;
 use crate::stats::{
     read, BackendHttpSnapshot, BackendSnapshot, CheckSnapshot, FrontendSnapshot, GlobalSnapshot,
     RefusedSnapshot, ServerMysqlSnapshot, ServerSnapshot, StatsSnapshot,
@@ -104,11 +105,13 @@ fn server(s: &Arc<Server>, active: bool, checked: Option<CheckKind>) -> ServerSn
         check: checked.map(|kind| check(s, kind)),
         connect_time: s.stats.connect_time.snapshot(),
         session_time: s.stats.session_time.snapshot(),
-        mysql: s.role().map(|role| ServerMysqlSnapshot {
-            role: role.as_str(),
-            in_read_pool: s.in_read_pool(),
-            replication_lag_seconds: s.lag_seconds(),
-            queries: read(&s.stats.queries),
+        mysql: s.topology().and_then(|topology| {
+            Some(ServerMysqlSnapshot {
+                role: topology.role()?.as_str(),
+                in_read_pool: topology.in_read_pool(),
+                replication_lag_seconds: topology.lag_seconds(),
+                queries: read(&s.stats.queries),
+            })
         }),
         http: s.stats.http.snapshot(),
     }

@@ -5,7 +5,7 @@ use pyo3::types::PyDict;
 use std::time::Duration;
 
 use super::errors::to_py;
-use crate::config::{CoreConfig, ServerConfig, ServerRole};
+use crate::config::{CoreConfig, ServerConfig};
 use crate::error::Error;
 use crate::proxy::Engine;
 use pyo3::exceptions::PyValueError;
@@ -111,10 +111,8 @@ impl PyEngine {
         in_read_pool: bool,
         lag_seconds: Option<f64>,
     ) -> PyResult<()> {
-        let role: ServerRole = role.parse().map_err(to_py)?;
         self.engine
-            .backend(backend)
-            .and_then(|b| b.set_topology(server, role, in_read_pool, lag_seconds))
+            .set_topology(backend, server, role, in_read_pool, lag_seconds)
             .map_err(to_py)
     }
 

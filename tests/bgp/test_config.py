@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from fastlb.api.stats_models import BackendStats, ServerStats, StatsSnapshot
 from fastlb.bgp.bird import bird_config, parse_bfd_sessions, parse_protocols
 from fastlb.bgp.config import BgpConfig
 from fastlb.bgp.exabgp import exabgp_commands, parse_event
 from fastlb.bgp.health import node_health
-from fastlb.bgp.machine import Health
+from fastlb.bgp.machine import NodeHealth
 from fastlb.config import Config
 from fastlb.errors import ConfigError
 
@@ -71,7 +72,6 @@ def test_bgp_and_failover_exclude_each_other() -> None:
     assert any(p == "bgp" and "exclude each other" in m for p, m in problems(data))
 
 
-@pytest.mark.skipif(not shutil.which("bird", path="/usr/sbin:/usr/bin"), reason="bird2 missing")
 @pytest.mark.parametrize("med", [None, 0, 300])
 def test_bird_accepts_the_configuration_fastlb_writes(tmp_path: Path, med: int | None) -> None:
     bgp = BgpConfig.model_validate(
@@ -80,7 +80,7 @@ def test_bird_accepts_the_configuration_fastlb_writes(tmp_path: Path, med: int |
     conf = tmp_path / "bird.conf"
     conf.write_text(bird_config(bgp, med))
     bird = shutil.which("bird", path="/usr/sbin:/usr/bin")
-    assert bird is not None
+    assert bird is not None, "bird2 is missing: make install installs it (SYSTEM_TOOLS)"
     done = subprocess.run([bird, "-p", "-c", str(conf)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr + conf.read_text()
     assert ("route 192.0.2.10/32 blackhole" in conf.read_text()) == (med is not None)
@@ -108,19 +108,24 @@ def test_bird_protocol_states_and_exabgp_events_parse() -> None:
 
 
 def test_health_follows_the_frontends_backends() -> None:
-    def stats(*statuses: str) -> dict[str, Any]:
-        servers = {f"s{i}": {"status": s} for i, s in enumerate(statuses)}
-        return {"backends": {"web": {"servers": servers}, "other": {"servers": {}}}}
+    def stats(*statuses: str) -> StatsSnapshot:
+        # Only what node_health reads: the servers' status (model_construct validates nothing).
+        servers = {f"s{i}": ServerStats.model_construct(status=s) for i, s in enumerate(statuses)}
+        backends = {
+            "web": BackendStats.model_construct(servers=servers),
+            "other": BackendStats.model_construct(servers={}),
+        }
+        return StatsSnapshot.model_construct(backends=backends)
 
-    assert node_health(False, stats("UP"), ["web"])[0] is Health.DOWN
+    assert node_health(False, stats("UP"), ["web"])[0] is NodeHealth.DOWN
     assert node_health(True, stats("DOWN", "DOWN"), ["web"]) == (
-        Health.DOWN,
+        NodeHealth.DOWN,
         "every backend server is down",
     )
-    assert node_health(True, stats("UP", "DOWN", "DOWN"), ["web"])[0] is Health.DEGRADED
-    assert node_health(True, stats("UP", "UP", "DOWN"), ["web"])[0] is Health.UP
+    assert node_health(True, stats("UP", "DOWN", "DOWN"), ["web"])[0] is NodeHealth.DEGRADED
+    assert node_health(True, stats("UP", "UP", "DOWN"), ["web"])[0] is NodeHealth.UP
     # A frontend whose backend has no server UP degrades the node.
-    assert node_health(True, stats("UP"), ["web", "other"])[0] is Health.DEGRADED
+    assert node_health(True, stats("UP"), ["web", "other"])[0] is NodeHealth.DEGRADED
 
 
 def test_bfd_sessions_parse_birds_table() -> None:

@@ -4,6 +4,7 @@ replicas (replication_trio.py) behind `fastlb serve` with `mysql.failover`."""
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -108,6 +109,41 @@ def test_switchover_under_write_load_loses_and_duplicates_nothing(
     assert "promoted" in event_kinds(proxy)
     metrics = proxy.api("GET", "/metrics")[1]
     assert 'fastlb_mysql_failovers_total{kind="switchover",proxy="db"} 1.0' in metrics
+    # The writes were held for a moment: counted, and the same figure as /api/stats.
+    held = state["failover"]["write_unavailable_seconds"]
+    exported = re.search(
+        r'^fastlb_mysql_write_unavailable_seconds_total\{proxy="db"\} (\S+)$', metrics, re.M
+    )
+    assert exported is not None, metrics
+    assert held > 0 and float(exported[1]) == pytest.approx(held)
+
+
+def test_a_transaction_open_on_the_old_primary_gets_an_error_never_a_retry(
+    trio: ReplicationTrio, start_proxy: Callable[..., FastlbProcess]
+) -> None:
+    proxy = start_proxy("manual")
+    client = pymysql.connect(
+        host="127.0.0.1",
+        port=port_of(proxy.config["frontends"][0]["listen"]),
+        user=trio.app_user,
+        password=trio.app_password,
+        autocommit=True,
+    )
+    with client, client.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute(f"INSERT INTO {TABLE} (id) VALUES (424242)")
+        status, reply = proxy.api("POST", "/api/mysql/db/switchover", {"to": "db2"})
+        assert status == 200, reply
+        # The transaction died with the old primary's connections: the client is told so
+        # (fastlb's 1927 and its connection closed), its COMMIT never runs on the new one.
+        with pytest.raises(pymysql.err.OperationalError) as error:
+            cursor.execute("COMMIT")
+        assert error.value.args[0] == 1927, error.value.args
+        with pytest.raises(pymysql.err.Error):
+            cursor.execute("SELECT 1")
+    trio.wait_replicating_from("db1", "db2")
+    assert_consistent(trio, "db2", NAMES)
+    assert 424242 not in rows(trio, "db1") | rows(trio, "db2") | rows(trio, "db3")
 
 
 def test_notify_runs_with_each_event_in_order_during_a_switchover(

@@ -60,7 +60,7 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
     # A private registry: the process-global one would mix in (and collide between) every
     # LoadBalancer of the process, and the embedding program's own metrics.
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(balancer.stats))
+    registry.register(StatsCollector(balancer.stats_snapshot))
     registry.register(DigestCollector(balancer.mysql_digests))
     write_guard = [Depends(bearer_token_guard(token))] if token else []
     write_errors = {**_UNAUTHORIZED} if token else {}
@@ -189,17 +189,17 @@ def create_app(balancer: "LoadBalancer", *, token: str | None = None) -> FastAPI
 
 
 def _server_view(balancer: "LoadBalancer", backend: str, server: str) -> ServerView:
-    current = balancer.stats()["backends"][backend]["servers"][server]
+    current = balancer.stats_snapshot().backends[backend].servers[server]
     return ServerView(
         backend=backend,
         server=server,
-        address=current["address"],
-        weight=current["weight"],
-        initial_weight=current["initial_weight"],
-        state=current["state"],
-        status=current["status"],
-        backup=current["backup"],
-        active=current["active"],
+        address=current.address,
+        weight=current.weight,
+        initial_weight=current.initial_weight,
+        state=current.state,
+        status=current.status,
+        backup=current.backup,
+        active=current.active,
     )
 
 

@@ -1,4 +1,5 @@
-"""Prometheus exposition of the core's stats: one `stats()` snapshot per scrape.
+"""Prometheus exposition of the core's stats: one typed snapshot
+(`LoadBalancer.stats_snapshot()`, `stats_models.StatsSnapshot`) per scrape.
 
 Names follow HAProxy's exporter (`fastlb_server_current_sessions`, ...); labels are `proxy`
 (frontend or backend name) and `server`. The `fastlb_http_*` families of `mode: http` are in
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -24,6 +24,7 @@ from ..failover.metrics import failover_metrics
 from .metrics_bgp import bgp_metrics
 from .metrics_http import http_metrics
 from .metrics_mysql import mysql_metrics
+from .stats_models import BackendStats, FrontendStats, GlobalStats, ServerStats, StatsSnapshot
 
 
 def _go_float(value: float) -> str:
@@ -33,10 +34,10 @@ def _go_float(value: float) -> str:
     return text
 
 
-# Takes a stats snapshot (`LoadBalancer.stats`), at each scrape.
-StatsSource = Callable[[], Mapping[str, Any]]
+# Takes a stats snapshot (`LoadBalancer.stats_snapshot`), at each scrape.
+StatsSource = Callable[[], StatsSnapshot]
 
-# (metric name, help text, key in the core's frontend stats)
+# (metric name, help text, field of the frontend's stats)
 _FRONTEND_GAUGES = [
     ("fastlb_frontend_current_sessions", "Client connections open now", "current_connections"),
 ]
@@ -104,46 +105,44 @@ class StatsCollector:
 
     def collect(self) -> Iterator[Metric]:
         stats = self._snapshot()
-        yield from _global_metrics(stats.get("global"))
-        yield from _frontend_metrics(stats.get("frontends", {}))
-        yield from _server_metrics(stats.get("backends", {}))
+        yield from _global_metrics(stats.global_)
+        yield from _frontend_metrics(stats.frontends)
+        yield from _server_metrics(stats.backends)
         yield from mysql_metrics(stats)
         yield from http_metrics(stats)
-        yield from failover_metrics(stats.get("failover"))
-        yield from bgp_metrics(stats.get("bgp"))
+        yield from failover_metrics(stats.failover)
+        yield from bgp_metrics(stats.bgp)
 
 
-def _global_metrics(limits: Mapping[str, Any] | None) -> Iterator[Metric]:
-    if limits is None:
-        return
+def _global_metrics(limits: GlobalStats) -> Iterator[Metric]:
     current = GaugeMetricFamily(
         "fastlb_current_connections", "Client connections open now, all frontends together"
     )
-    current.add_metric([], limits["current_connections"])
+    current.add_metric([], limits.current_connections)
     yield current
-    if limits["max_connections"] is not None:
+    if limits.max_connections is not None:
         maximum = GaugeMetricFamily(
             "fastlb_max_connections", "The global max_connections (accepting pauses there)"
         )
-        maximum.add_metric([], limits["max_connections"])
+        maximum.add_metric([], limits.max_connections)
         yield maximum
     pauses = CounterMetricFamily(
         "fastlb_accept_pauses", "Times accepting paused because max_connections was reached"
     )
-    pauses.add_metric([], limits["accept_pauses"])
+    pauses.add_metric([], limits.accept_pauses)
     yield pauses
 
 
-def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
+def _frontend_metrics(frontends: Mapping[str, FrontendStats]) -> Iterator[Metric]:
     for name, help_text, key in _FRONTEND_GAUGES:
         gauge = GaugeMetricFamily(name, help_text, labels=["proxy"])
         for proxy, counters in frontends.items():
-            gauge.add_metric([proxy], counters[key])
+            gauge.add_metric([proxy], getattr(counters, key))
         yield gauge
     for name, help_text, key in _FRONTEND_COUNTERS:
         counter = CounterMetricFamily(name, help_text, labels=["proxy"])
         for proxy, counters in frontends.items():
-            counter.add_metric([proxy], counters[key])
+            counter.add_metric([proxy], getattr(counters, key))
         yield counter
     refused = CounterMetricFamily(
         "fastlb_frontend_refused_connections",
@@ -151,31 +150,31 @@ def _frontend_metrics(frontends: Mapping[str, Any]) -> Iterator[Metric]:
         labels=["proxy", "reason"],
     )
     for proxy, counters in frontends.items():
-        by_reason = {**counters.get("refused_connections", {})}
-        by_reason["max_connections"] = counters["rejected_connections"]
-        by_reason["proxy"] = counters["proxy_refused"]
+        by_reason: dict[str, int] = counters.refused_connections.model_dump()
+        by_reason["max_connections"] = counters.rejected_connections
+        by_reason["proxy"] = counters.proxy_refused
         for reason in REFUSAL_REASONS:
             refused.add_metric([proxy, reason], by_reason.get(reason, 0))
     yield refused
 
 
-def _servers(backends: Mapping[str, Any]) -> Iterator[tuple[list[str], Mapping[str, Any]]]:
+def _servers(backends: Mapping[str, BackendStats]) -> Iterator[tuple[list[str], ServerStats]]:
     for proxy, backend in backends.items():
-        for server, counters in backend.get("servers", {}).items():
+        for server, counters in backend.servers.items():
             yield [proxy, server], counters
 
 
-def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
+def _server_metrics(backends: Mapping[str, BackendStats]) -> Iterator[Metric]:
     labels = ["proxy", "server"]
     for name, help_text, key in _SERVER_GAUGES:
         gauge = GaugeMetricFamily(name, help_text, labels=labels)
         for label_values, counters in _servers(backends):
-            gauge.add_metric(label_values, counters[key])
+            gauge.add_metric(label_values, getattr(counters, key))
         yield gauge
     for name, help_text, key in _SERVER_COUNTERS:
         counter = CounterMetricFamily(name, help_text, labels=labels)
         for label_values, counters in _servers(backends):
-            counter.add_metric(label_values, counters[key])
+            counter.add_metric(label_values, getattr(counters, key))
         yield counter
 
     status = GaugeMetricFamily(
@@ -185,7 +184,7 @@ def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
     )
     for label_values, counters in _servers(backends):
         for state in SERVER_STATUSES:
-            status.add_metric([*label_values, state], 1.0 if counters["status"] == state else 0.0)
+            status.add_metric([*label_values, state], 1.0 if counters.status == state else 0.0)
     yield status
 
     check_status = GaugeMetricFamily(
@@ -194,9 +193,9 @@ def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
         labels=labels,
     )
     for label_values, counters in _servers(backends):
-        check = counters.get("check")
-        if check is not None and check["status"] in ("ok", "failed"):
-            check_status.add_metric(label_values, 1.0 if check["status"] == "ok" else 0.0)
+        check = counters.check
+        if check is not None and check.status in ("ok", "failed"):
+            check_status.add_metric(label_values, 1.0 if check.status == "ok" else 0.0)
     yield check_status
 
     now = time.time()
@@ -206,14 +205,14 @@ def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
         labels=labels,
     )
     for label_values, counters in _servers(backends):
-        last_change.add_metric(label_values, max(0.0, now - counters["last_change"]))
+        last_change.add_metric(label_values, max(0.0, now - counters.last_change))
     yield last_change
 
     for name, help_text, key in _HISTOGRAMS:
         family = HistogramMetricFamily(name, help_text, labels=labels)
         for label_values, counters in _servers(backends):
-            histogram = counters[key]
-            buckets = [(_go_float(le), float(count)) for le, count in histogram["buckets"]]
-            buckets.append(("+Inf", float(histogram["count"])))
-            family.add_metric(label_values, buckets, sum_value=histogram["sum_seconds"])
+            histogram = getattr(counters, key)
+            buckets = [(_go_float(le), float(count)) for le, count in histogram.buckets]
+            buckets.append(("+Inf", float(histogram.count)))
+            family.add_metric(label_values, buckets, sum_value=histogram.sum_seconds)
         yield family

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from .stats_models import BgpStats
 
 __all__ = ["bgp_metrics"]
 
@@ -14,9 +15,9 @@ SESSION_STATES = ("idle", "connect", "active", "opensent", "openconfirm", "estab
 HEALTH_STATES = ("up", "degraded", "down")
 
 
-def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
+def bgp_metrics(bgp: BgpStats | None) -> Iterator[Metric]:
     """Nothing without a bgp section; else sessions, announcements, health and counters."""
-    if not bgp:
+    if bgp is None:
         return
     session = GaugeMetricFamily(
         "fastlb_bgp_session_state",
@@ -26,27 +27,27 @@ def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
     established = GaugeMetricFamily(
         "fastlb_bgp_session_established", "1 while the session with the peer is up", labels=["peer"]
     )
-    for peer in bgp["peers"]:
+    for peer in bgp.peers:
         for state in SESSION_STATES:
-            session.add_metric([peer["address"], state], 1.0 if peer["state"] == state else 0.0)
-        established.add_metric([peer["address"]], 1.0 if peer["state"] == "established" else 0.0)
+            session.add_metric([peer.address, state], 1.0 if peer.state == state else 0.0)
+        established.add_metric([peer.address], 1.0 if peer.state == "established" else 0.0)
     yield session
     yield established
-    if any(peer.get("bfd") is not None for peer in bgp["peers"]):
+    if any(peer.bfd is not None for peer in bgp.peers):
         bfd = GaugeMetricFamily(
             "fastlb_bgp_bfd_up", "1 while the BFD session with the peer is up", labels=["peer"]
         )
-        for peer in bgp["peers"]:
-            bfd.add_metric([peer["address"]], 1.0 if peer.get("bfd") == "up" else 0.0)
+        for peer in bgp.peers:
+            bfd.add_metric([peer.address], 1.0 if peer.bfd == "up" else 0.0)
         yield bfd
     announced = GaugeMetricFamily(
         "fastlb_bgp_prefix_announced",
         "1 while this node announces the prefix, 0 while it is withdrawn",
         labels=["prefix"],
     )
-    for prefix in bgp["announced"]:
+    for prefix in bgp.announced:
         announced.add_metric([prefix], 1.0)
-    for prefix in bgp["withdrawn"]:
+    for prefix in bgp.withdrawn:
         announced.add_metric([prefix], 0.0)
     yield announced
     health = GaugeMetricFamily(
@@ -55,11 +56,11 @@ def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
         labels=["state"],
     )
     for state in HEALTH_STATES:
-        health.add_metric([state], 1.0 if bgp["health"] == state else 0.0)
+        health.add_metric([state], 1.0 if bgp.health == state else 0.0)
     yield health
     for name, help_text, value in (
-        ("fastlb_bgp_med", "MED announced now (absent while withdrawn)", bgp["announced_med"]),
-        ("fastlb_bgp_draining", "1 while the node drains (`ctl node drain`)", bgp["draining"]),
+        ("fastlb_bgp_med", "MED announced now (absent while withdrawn)", bgp.announced_med),
+        ("fastlb_bgp_draining", "1 while the node drains (`ctl node drain`)", bgp.draining),
     ):
         if value is not None:
             gauge = GaugeMetricFamily(name, help_text)
@@ -75,5 +76,5 @@ def bgp_metrics(bgp: Mapping[str, Any] | None) -> Iterator[Metric]:
         ),
     ):
         counter = CounterMetricFamily(name, help_text)
-        counter.add_metric([], float(bgp[key]))
+        counter.add_metric([], float(getattr(bgp, key)))
         yield counter

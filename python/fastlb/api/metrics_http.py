@@ -9,11 +9,18 @@ label of the other metrics could not do it: a frontend and a backend are often b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
+
+from .stats_models import (
+    BackendHttpStats,
+    FrontendHttpStats,
+    Histogram,
+    ServerHttpStats,
+    StatsSnapshot,
+)
 
 __all__ = ["RESPONSE_CLASSES", "http_metrics"]
 
@@ -21,9 +28,8 @@ __all__ = ["RESPONSE_CLASSES", "http_metrics"]
 RESPONSE_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
 
 Labels = dict[str, str]
-Scope = tuple[Labels, Mapping[str, Any]]
 
-# (metric name, help text, key in the frontend's "http" stats)
+# (metric name, help text, field of the frontend's `FrontendHttpStats`)
 _FRONTEND_COUNTERS = [
     (
         "fastlb_http_bad_requests",
@@ -55,22 +61,28 @@ def _go_float(value: float) -> str:
     return text
 
 
-def _scopes(stats: Mapping[str, Any]) -> tuple[list[Scope], list[Scope], list[Scope]]:
+def _scopes(
+    stats: StatsSnapshot,
+) -> tuple[
+    list[tuple[Labels, FrontendHttpStats]],
+    list[tuple[Labels, BackendHttpStats]],
+    list[tuple[Labels, ServerHttpStats]],
+]:
     """The `http` sections of frontends, backends and servers, with their labels (those
     whose `http` is null, i.e. never served an http request, are left out)."""
     frontends = [
-        ({"frontend": name}, counters["http"])
-        for name, counters in stats.get("frontends", {}).items()
-        if counters.get("http") is not None
+        ({"frontend": name}, counters.http)
+        for name, counters in stats.frontends.items()
+        if counters.http is not None
     ]
-    backends: list[Scope] = []
-    servers: list[Scope] = []
-    for name, backend in stats.get("backends", {}).items():
-        if backend.get("http") is not None:
-            backends.append(({"backend": name}, backend["http"]))
-        for server, counters in backend.get("servers", {}).items():
-            if counters.get("http") is not None:
-                servers.append(({"backend": name, "server": server}, counters["http"]))
+    backends: list[tuple[Labels, BackendHttpStats]] = []
+    servers: list[tuple[Labels, ServerHttpStats]] = []
+    for name, backend in stats.backends.items():
+        if backend.http is not None:
+            backends.append(({"backend": name}, backend.http))
+        for server, counters in backend.servers.items():
+            if counters.http is not None:
+                servers.append(({"backend": name, "server": server}, counters.http))
     return frontends, backends, servers
 
 
@@ -81,56 +93,61 @@ def _counter(name: str, help_text: str, samples: Iterable[tuple[Labels, float]])
     return family
 
 
-def _histogram(name: str, help_text: str, samples: Iterable[tuple[Labels, Any]]) -> Metric:
+def _histogram(name: str, help_text: str, samples: Iterable[tuple[Labels, Histogram]]) -> Metric:
     """A histogram family from the core's HDR snapshots (cumulative buckets in seconds)."""
     family = Metric(name, help_text, "histogram")
     for labels, histogram in samples:
-        if not isinstance(histogram, Mapping):
-            continue
-        for bound, count in histogram["buckets"]:
+        for bound, count in histogram.buckets:
             family.add_sample(f"{name}_bucket", {**labels, "le": _go_float(bound)}, count)
-        family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, histogram["count"])
-        family.add_sample(f"{name}_count", labels, histogram["count"])
-        family.add_sample(f"{name}_sum", labels, histogram["sum_seconds"])
+        family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, histogram.count)
+        family.add_sample(f"{name}_count", labels, histogram.count)
+        family.add_sample(f"{name}_sum", labels, histogram.sum_seconds)
     return family
 
 
-def http_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
+def http_metrics(stats: StatsSnapshot) -> Iterator[Metric]:
     """Every HTTP metric family of `stats` (none at all without http frontends)."""
     frontends, backends, servers = _scopes(stats)
-    everyone = [*frontends, *backends, *servers]
+    everyone: list[tuple[Labels, FrontendHttpStats | BackendHttpStats | ServerHttpStats]] = [
+        *frontends,
+        *backends,
+        *servers,
+    ]
     if not everyone:
         return
     yield _counter(
         "fastlb_http_requests",
         "HTTP requests received (frontend) or forwarded (backend, server)",
-        ((labels, http["requests"]) for labels, http in everyone),
+        ((labels, http.requests) for labels, http in everyone),
     )
     yield _counter(
         "fastlb_http_responses",
         "HTTP responses sent to clients (frontend) or received from servers, by status class",
         (
-            ({**labels, "code": code}, http["responses"].get(code, 0))
+            ({**labels, "code": code}, by_class.get(code, 0))
             for labels, http in everyone
+            for by_class in [http.responses.model_dump(by_alias=True)]
             for code in RESPONSE_CLASSES
         ),
     )
     for name, help_text, key in _FRONTEND_COUNTERS:
-        yield _counter(name, help_text, ((labels, http[key]) for labels, http in frontends))
+        yield _counter(
+            name, help_text, ((labels, getattr(http, key)) for labels, http in frontends)
+        )
     yield _counter(
         "fastlb_http_pool_hits",
         "Requests sent over an idle pooled server connection",
-        ((labels, http["pool_hits"]) for labels, http in backends),
+        ((labels, http.pool_hits) for labels, http in backends),
     )
     yield _counter(
         "fastlb_http_pool_misses",
         "Requests that needed a new server connection",
-        ((labels, http["pool_misses"]) for labels, http in backends),
+        ((labels, http.pool_misses) for labels, http in backends),
     )
     yield _counter(
         "fastlb_http_retried_requests",
         "Requests sent again to another server after a failed connection",
-        ((labels, http["retried_requests"]) for labels, http in backends),
+        ((labels, http.retried_requests) for labels, http in backends),
     )
     idle = Metric(
         "fastlb_http_idle_server_connections",
@@ -138,7 +155,7 @@ def http_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
         "gauge",
     )
     for labels, http in servers:
-        idle.add_sample("fastlb_http_idle_server_connections", labels, http["idle_connections"])
+        idle.add_sample("fastlb_http_idle_server_connections", labels, http.idle_connections)
     yield idle
     active = Metric(
         "fastlb_http_active_requests",
@@ -146,20 +163,23 @@ def http_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
         "gauge",
     )
     for labels, http in servers:
-        active.add_sample("fastlb_http_active_requests", labels, http.get("active_requests", 0))
+        active.add_sample("fastlb_http_active_requests", labels, http.active_requests)
     yield active
     yield _counter(
         "fastlb_http_cookies_set",
         "Responses that set the sticky-session cookie naming the server",
-        ((labels, http.get("cookies_set", 0)) for labels, http in servers),
+        ((labels, http.cookies_set) for labels, http in servers),
     )
     yield _histogram(
         "fastlb_http_request_duration_seconds",
         "Request time at the frontend, from its first byte to the response's last (HAProxy Ta)",
-        ((labels, http.get("request_time")) for labels, http in frontends),
+        ((labels, http.request_time) for labels, http in frontends),
     )
     yield _histogram(
         "fastlb_http_response_duration_seconds",
         "Time for the server's response head, request sent to head received (HAProxy Tr)",
-        ((labels, http.get("response_time")) for labels, http in [*backends, *servers]),
+        (
+            *((labels, http.response_time) for labels, http in backends),
+            *((labels, http.response_time) for labels, http in servers),
+        ),
     )

@@ -4,11 +4,12 @@ frontends, and each MySQL server's role, read-pool membership and replication la
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-# (metric name, help text, key in a mysql frontend's "mysql" stats)
+from .stats_models import BackendStats, MysqlTopology, StatsSnapshot
+
+# (metric name, help text, field of a mysql frontend's `MysqlFrontendStats`)
 _COUNTERS = [
     (
         "fastlb_mysql_reads_on_primary_total",
@@ -71,7 +72,7 @@ _COUNTERS = [
     ),
 ]
 
-# (metric name, help text, key): gauges of the pool, over the frontend backend's servers.
+# (metric name, help text, field): gauges of the pool, over the frontend backend's servers.
 _POOL_GAUGES = [
     ("fastlb_mysql_pool_idle_connections", "Idle pooled server connections", "pool_idle"),
     (
@@ -82,12 +83,12 @@ _POOL_GAUGES = [
 ]
 
 
-def mysql_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
+def mysql_metrics(stats: StatsSnapshot) -> Iterator[Metric]:
     """The metric families of every `mode: mysql` frontend and MySQL server in `stats`."""
     frontends = {
-        name: counters["mysql"]
-        for name, counters in stats.get("frontends", {}).items()
-        if counters.get("mysql") is not None
+        name: counters.mysql
+        for name, counters in stats.frontends.items()
+        if counters.mysql is not None
     }
     queries = CounterMetricFamily(
         "fastlb_mysql_queries_total",
@@ -95,8 +96,8 @@ def mysql_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
         labels=["proxy", "route"],
     )
     for proxy, mysql in frontends.items():
-        queries.add_metric([proxy, "primary"], mysql["queries_primary"])
-        queries.add_metric([proxy, "replica"], mysql["queries_replica"])
+        queries.add_metric([proxy, "primary"], mysql.queries_primary)
+        queries.add_metric([proxy, "replica"], mysql.queries_replica)
     yield queries
     pinned = GaugeMetricFamily(
         "fastlb_mysql_pinned_sessions",
@@ -104,23 +105,23 @@ def mysql_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
         labels=["proxy"],
     )
     for proxy, mysql in frontends.items():
-        pinned.add_metric([proxy], mysql["pinned_sessions"])
+        pinned.add_metric([proxy], mysql.pinned_sessions)
     yield pinned
     for name, help_text, key in _COUNTERS:
         counter = CounterMetricFamily(name, help_text, labels=["proxy"])
         for proxy, mysql in frontends.items():
-            counter.add_metric([proxy], mysql[key])
+            counter.add_metric([proxy], getattr(mysql, key))
         yield counter
     for name, help_text, key in _POOL_GAUGES:
         gauge = GaugeMetricFamily(name, help_text, labels=["proxy"])
         for proxy, mysql in frontends.items():
-            gauge.add_metric([proxy], mysql[key])
+            gauge.add_metric([proxy], getattr(mysql, key))
         yield gauge
-    yield from _server_metrics(stats.get("backends", {}))
-    yield from _failover_metrics(stats.get("mysql_topology") or {})
+    yield from _server_metrics(stats.backends)
+    yield from _failover_metrics(stats.mysql_topology or {})
 
 
-def _failover_metrics(topology: Mapping[str, Any]) -> Iterator[Metric]:
+def _failover_metrics(topology: Mapping[str, MysqlTopology | None]) -> Iterator[Metric]:
     """The failover controllers' counters (backends with `mysql.failover`)."""
     failovers = CounterMetricFamily(
         "fastlb_mysql_failovers_total",
@@ -134,22 +135,22 @@ def _failover_metrics(topology: Mapping[str, Any]) -> Iterator[Metric]:
         labels=["proxy"],
     )
     for proxy, decision in topology.items():
-        failover = (decision or {}).get("failover")
+        failover = decision.failover if decision is not None else None
         if failover is None:
             continue
-        failovers.add_metric([proxy, "failover"], failover["failovers_total"])
-        failovers.add_metric([proxy, "switchover"], failover["switchovers_total"])
-        unavailable.add_metric([proxy], failover["write_unavailable_seconds"])
+        failovers.add_metric([proxy, "failover"], failover.failovers_total)
+        failovers.add_metric([proxy, "switchover"], failover.switchovers_total)
+        unavailable.add_metric([proxy], failover.write_unavailable_seconds)
     yield from (failovers, unavailable)
 
 
-def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
+def _server_metrics(backends: Mapping[str, BackendStats]) -> Iterator[Metric]:
     labels = ["proxy", "server"]
     servers = [
-        ([proxy, name], counters["mysql"])
+        ([proxy, name], counters.mysql)
         for proxy, backend in backends.items()
-        for name, counters in backend.get("servers", {}).items()
-        if counters.get("mysql") is not None
+        for name, counters in backend.servers.items()
+        if counters.mysql is not None
     ]
     role = GaugeMetricFamily(
         "fastlb_mysql_server_role",
@@ -173,9 +174,9 @@ def _server_metrics(backends: Mapping[str, Any]) -> Iterator[Metric]:
     )
     for label_values, mysql in servers:
         for name in ("primary", "replica"):
-            role.add_metric([*label_values, name], 1.0 if mysql["role"] == name else 0.0)
-        read_pool.add_metric(label_values, 1.0 if mysql["in_read_pool"] else 0.0)
-        if mysql["replication_lag_seconds"] is not None:
-            lag.add_metric(label_values, mysql["replication_lag_seconds"])
-        statements.add_metric(label_values, mysql["queries"])
+            role.add_metric([*label_values, name], 1.0 if mysql.role == name else 0.0)
+        read_pool.add_metric(label_values, 1.0 if mysql.in_read_pool else 0.0)
+        if mysql.replication_lag_seconds is not None:
+            lag.add_metric(label_values, mysql.replication_lag_seconds)
+        statements.add_metric(label_values, mysql.queries)
     yield from (role, read_pool, lag, statements)

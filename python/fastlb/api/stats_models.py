@@ -241,6 +241,11 @@ class FailoverStats(_Open):
     health_reason: str | None
     last_transition: float | None = Field(description="Unix time of the last state change")
     transitions: int
+    became_master: int = Field(description="Times this node became master")
+    adverts_sent: int
+    adverts_received: int = Field(description="Valid advertisements received")
+    invalid_adverts: int = Field(description="Packets dropped (bad checksum, TTL, addresses...)")
+    send_errors: int = Field(description="Advertisements the kernel refused")
     history: list[FailoverTransition] = Field(description="The last state changes, newest first")
 
 
@@ -274,6 +279,8 @@ class BgpStats(_Open):
     announced: list[str] = Field(description="Prefixes announced now")
     withdrawn: list[str] = Field(description="Prefixes withdrawn now")
     announced_med: int | None
+    draining: bool = Field(description="The node drains (`ctl node drain`)")
+    speaker_pid: int | None = Field(description="The speaker daemon's process id, while it runs")
     peers: list[BgpPeerStats]
     announcements: int = Field(description="Announcements (and MED changes) made")
     withdrawals: int
@@ -341,3 +348,7 @@ class StatsSnapshot(_Open):
     failover: FailoverStats | None = None
     bgp: BgpStats | None = None
     mysql_topology: dict[str, MysqlTopology | None] | None = None
+
+    def open_connections(self) -> int:
+        """Client connections open now, all frontends together (what a drain waits for)."""
+        return sum(frontend.current_connections for frontend in self.frontends.values())

@@ -10,28 +10,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .speaker import WITHDRAW_SETTLE_SECONDS, BgpSpeaker
 
-__all__ = ["open_connections", "start_node_drain"]
+if TYPE_CHECKING:
+    from ..api.stats_models import StatsSnapshot
+
+__all__ = ["start_node_drain"]
 
 log = logging.getLogger("fastlb.bgp")
 
 POLL_SECONDS = 0.1
 
 
-def open_connections(stats: Mapping[str, Any]) -> int:
-    """Client connections open now, all frontends together."""
-    frontends = stats.get("frontends", {})
-    return sum(int(f.get("current_connections", 0)) for f in frontends.values())
-
-
 def start_node_drain(
     speaker: BgpSpeaker,
     drain_timeout: float,
-    stats: Callable[[], Mapping[str, Any]],
+    stats: Callable[[], StatsSnapshot],
     then_stop: Callable[[], object],
 ) -> threading.Thread:
     """Start draining in a thread (the speaker withdraws before this returns); `then_stop`
@@ -44,7 +41,7 @@ def start_node_drain(
             # Routers still send what they had in flight: keep accepting meanwhile.
             time.sleep(min(WITHDRAW_SETTLE_SECONDS, drain_timeout))
             while time.monotonic() < deadline:
-                left = open_connections(stats())
+                left = stats().open_connections()
                 if left == 0:
                     break
                 time.sleep(POLL_SECONDS)
@@ -52,7 +49,7 @@ def start_node_drain(
                 log.warning(
                     "bgp: drain_timeout (%gs) reached with %d connections open",
                     drain_timeout,
-                    open_connections(stats()),
+                    stats().open_connections(),
                 )
             log.info("bgp: node drained, stopping")
         except Exception:

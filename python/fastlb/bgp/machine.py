@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Announce", "AnnounceMachine", "Effect", "Health", "Withdraw"]
+__all__ = ["Announce", "AnnounceMachine", "Effect", "NodeHealth", "Withdraw"]
 
 HISTORY_LENGTH = 20
 
 
-class Health(StrEnum):
+class NodeHealth(StrEnum):
+    """How well this node can serve: `up`, `degraded` (announced with the worse MED) or
+    `down` (withdrawn). Not the API's `/api/health` answer (`api.models.Health`)."""
+
     UP = "up"
     DEGRADED = "degraded"
     DOWN = "down"
@@ -52,7 +55,7 @@ class AnnounceMachine:
     def __init__(self, med: int, degraded_med: int | None) -> None:
         self.med = med
         self.degraded_med = degraded_med
-        self.health = Health.DOWN
+        self.health = NodeHealth.DOWN
         self.health_reason = "not started"
         self.speaker_running = False
         self.draining = False
@@ -66,13 +69,13 @@ class AnnounceMachine:
 
     # ------------------------------------------------------------------ events
 
-    def start(self, now: float, health: Health, reason: str) -> list[Effect]:
+    def start(self, now: float, health: NodeHealth, reason: str) -> list[Effect]:
         """The speaker runs (its sessions may still be coming up)."""
         self.speaker_running = True
         self.health, self.health_reason = health, reason
         return self._decide(now, reason)
 
-    def set_health(self, now: float, health: Health, reason: str) -> list[Effect]:
+    def set_health(self, now: float, health: NodeHealth, reason: str) -> list[Effect]:
         """The node's health as read from the core; nothing when it did not change."""
         if (health, reason) == (self.health, self.health_reason):
             return []
@@ -93,9 +96,9 @@ class AnnounceMachine:
 
     def wanted_med(self) -> int | None:
         """The MED to announce now, or None to withdraw."""
-        if not self.speaker_running or self.draining or self.health is Health.DOWN:
+        if not self.speaker_running or self.draining or self.health is NodeHealth.DOWN:
             return None
-        if self.health is Health.DEGRADED and self.degraded_med is not None:
+        if self.health is NodeHealth.DEGRADED and self.degraded_med is not None:
             return self.degraded_med
         return self.med
 

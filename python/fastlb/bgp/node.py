@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotRunningError
 from .drain import start_node_drain
-from .health import node_health
+from .health import node_health_of
 from .speaker import BgpSpeaker
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def prepare_bgp(config: Config, engine: Engine) -> BgpSpeaker:
     backends is UP in `engine` (BgpError when the daemon is not installed)."""
     assert config.bgp is not None
     backends = [frontend.backend for frontend in config.frontends]
-    speaker = BgpSpeaker(config.bgp, lambda: node_health(engine.running, engine.stats(), backends))
+    speaker = BgpSpeaker(config.bgp, lambda: node_health_of(engine, backends))
     speaker.prepare()
     return speaker
 
@@ -34,6 +34,9 @@ def drain_node(balancer: LoadBalancer, speaker: Any) -> float:
         raise NotRunningError("node drain needs a running 'bgp' section (this node has none)")
     timeout = balancer.config.drain_timeout
     start_node_drain(
-        speaker, timeout, balancer.stats, balancer.on_drained or (lambda: balancer.stop(0.0))
+        speaker,
+        timeout,
+        balancer.stats_snapshot,
+        balancer.on_drained or (lambda: balancer.stop(0.0)),
     )
     return timeout

@@ -24,7 +24,7 @@ from typing import Any
 from .bird import BirdDriver
 from .config import BgpConfig, Speaker
 from .exabgp import ExabgpDriver
-from .machine import Announce, AnnounceMachine, Effect, Health
+from .machine import Announce, AnnounceMachine, Effect, NodeHealth
 from .process import BgpError, find_program
 from .vips import NodeAddresses
 
@@ -32,7 +32,7 @@ __all__ = ["BgpSpeaker", "HealthProbe"]
 
 log = logging.getLogger("fastlb.bgp")
 
-HealthProbe = Callable[[], tuple[Health, str]]
+HealthProbe = Callable[[], tuple[NodeHealth, str]]
 """The node's health now, with the reason (see health.py)."""
 
 HEALTH_POLL_SECONDS = 0.2
@@ -210,11 +210,11 @@ class BgpSpeaker:
 
     # ------------------------------------------------------------------ health and effects
 
-    def _read_health(self) -> tuple[Health, str]:
+    def _read_health(self) -> tuple[NodeHealth, str]:
         try:
             return self._health()
         except Exception as exc:  # a probe that fails says the node cannot serve
-            return Health.DOWN, f"health probe failed: {exc}"
+            return NodeHealth.DOWN, f"health probe failed: {exc}"
 
     async def _watch_health(self) -> None:
         assert self._changed is not None

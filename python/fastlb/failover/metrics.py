@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from ..api.stats_models import FailoverStats
 
 __all__ = ["failover_metrics"]
 
@@ -14,33 +17,33 @@ STATES = ("initialize", "backup", "master", "fault")
 _LABELS = ["vrid", "interface"]
 
 
-def failover_metrics(failover: Mapping[str, Any] | None) -> Iterator[Metric]:
+def failover_metrics(failover: FailoverStats | None) -> Iterator[Metric]:
     """Nothing without a failover section; else its state, priorities and counters."""
-    if not failover:
+    if failover is None:
         return
-    labels = [str(failover["vrid"]), str(failover["interface"])]
+    labels = [str(failover.vrid), str(failover.interface)]
     state = GaugeMetricFamily(
         "fastlb_vrrp_state",
         "VRRP state of this node: 1 for the state label that applies",
         labels=[*_LABELS, "state"],
     )
     for name in STATES:
-        state.add_metric([*labels, name], 1.0 if failover["state"] == name else 0.0)
+        state.add_metric([*labels, name], 1.0 if failover.state == name else 0.0)
     yield state
     gauges = [
-        ("fastlb_vrrp_priority", "Configured VRRP priority (1..255)", failover["priority"]),
+        ("fastlb_vrrp_priority", "Configured VRRP priority (1..255)", failover.priority),
         (
             "fastlb_vrrp_effective_priority",
             "Priority advertised now (0 while the node cannot serve)",
-            failover["effective_priority"],
+            failover.effective_priority,
         ),
         (
             "fastlb_vrrp_virtual_ips_held",
             "1 while the virtual IPs are on this node's interface",
-            1.0 if failover["holds_virtual_ips"] else 0.0,
+            1.0 if failover.holds_virtual_ips else 0.0,
         ),
     ]
-    last = failover.get("last_transition")
+    last = failover.last_transition
     if last is not None:
         gauges.append(
             (
@@ -66,5 +69,5 @@ def failover_metrics(failover: Mapping[str, Any] | None) -> Iterator[Metric]:
         ("fastlb_vrrp_send_errors_total", "Advertisements the kernel refused", "send_errors"),
     ):
         counter = CounterMetricFamily(name, help_text, labels=_LABELS)
-        counter.add_metric(labels, float(failover[key]))
+        counter.add_metric(labels, float(getattr(failover, key)))
         yield counter

@@ -5,6 +5,7 @@ timeouts, the health check, TLS to servers, the HTTP server pool.
 |---|---|
 | `balance roundrobin` / `static-rr` | `balance: roundrobin` (others reported) |
 | `balance leastconn` | `balance: leastconn` |
+| `balance source` | `balance: source` (note: a Maglev hash, not HAProxy's) |
 | `cookie NAME insert indirect nocache httponly secure` | `cookie: {name, insert, ...}` |
 | server `cookie V` | the server's `cookie` |
 | `retries N` | `retries` |
@@ -49,11 +50,12 @@ _UNSUPPORTED_BACKEND = {
     "stick-table": "fastlb has no stick tables; per-source limits are on the frontend "
     "(max_connections_per_source, connection_rate_per_source)",
     "stick": "fastlb's session persistence is by cookie only (`cookie`)",
-    "hash-type": "fastlb balances by weighted round robin only",
+    "hash-type": "fastlb's source balancing is always consistent (Maglev); other hashes "
+    "are not offered",
     "fullconn": "fastlb has no dynamic per-server limits",
     "http-send-name-header": "fastlb does not name the server in a request header",
     "compression": "fastlb does not compress responses",
-    "hash-balance-factor": "fastlb balances by weighted round robin only",
+    "hash-balance-factor": "fastlb's Maglev hash has no load bound",
 }
 
 
@@ -173,6 +175,14 @@ def _balance(lines: list[Line], backend: dict[str, Any], report: Report) -> None
         report.done(line)
         backend["balance"] = "leastconn"
         return
+    if algorithm == "source":
+        report.note(
+            line,
+            "imported as balance: source (a consistent Maglev hash of the client address): "
+            "each client stays on one server, though not the one HAProxy's hash picked",
+        )
+        backend["balance"] = "source"
+        return
     if algorithm == "roundrobin":
         report.done(line)
     elif algorithm == "static-rr":
@@ -184,7 +194,8 @@ def _balance(lines: list[Line], backend: dict[str, Any], report: Report) -> None
     else:
         report.unsupported(
             line,
-            "fastlb balances by smooth weighted round robin only; imported as roundrobin",
+            "fastlb balances by roundrobin, leastconn or a client-address hash "
+            "(source/maglev); imported as roundrobin",
         )
     backend["balance"] = "roundrobin"
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import split_host_port
+from ..errors import UnknownServerError
 from .failover import FailoverController, SwitchoverError
 from .failover.admin import Admin
 from .monitor import TopologyMonitor
@@ -43,13 +44,17 @@ def _specs(backend: BackendConfig) -> list[ServerSpec]:
 
 
 def apply_decision(engine: Engine, backend: str, decision: TopologyDecision) -> None:
-    """Tells the core what the monitor decided about each server of `backend`."""
+    """Tells the core what the monitor decided about each server of `backend`.
+
+    Only the core's UnknownServerError is expected (a reload removed the server, or its
+    backend, while this round ran) and skipped; any other refusal (an UnknownRoleError) is
+    a bug in the monitor and raises."""
     for server in decision.servers:
         try:
             engine.set_topology(
                 backend, server.name, server.role, server.in_read_pool, server.lag_seconds
             )
-        except (KeyError, ValueError) as exc:  # the server left the backend (a reload)
+        except UnknownServerError as exc:
             log.debug("mysql monitor: %s/%s not applied: %s", backend, server.name, exc)
 
 
@@ -111,11 +116,14 @@ class TopologyMonitors:
         """The statements each server of `backend` ran so far (passive evidence)."""
 
         def counts() -> dict[str, int]:
-            servers = self._engine.stats()["backends"][backend]["servers"]
+            # Imported here: fastlb.api imports FastAPI (and the speakers' metrics).
+            from ..api.stats_models import StatsSnapshot
+
+            servers = StatsSnapshot.model_validate(self._engine.stats()).backends[backend].servers
             return {
-                name: server["mysql"]["queries"]
+                name: server.mysql.queries
                 for name, server in servers.items()
-                if server.get("mysql") is not None
+                if server.mysql is not None
             }
 
         return counts

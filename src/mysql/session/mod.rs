@@ -31,6 +31,7 @@ use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser};
 use crate::mysql::protocol::login::ClientLogin;
 use crate::mysql::protocol::packet::error_code;
 use crate::mysql::protocol::stream::PacketStream;
+use crate::mysql::topology::{MysqlBackend, MysqlServer};
 use crate::mysql::Role;
 use crate::proxy::Frontend;
 use crate::stats::bump;

@@ -30,9 +30,10 @@ pub enum Shape {
     Single,
 }
 
-/// A prepare-OK's fields.
+/// A prepare-OK's fields (the server's reply to COM_STMT_PREPARE; the session's record of
+/// a prepared statement is `prepared::Prepared`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prepared {
+pub struct PrepareOk {
     pub statement_id: u32,
     pub columns: u16,
     pub params: u16,
@@ -49,7 +50,7 @@ pub struct Outcome {
     pub local_infile: bool,
     /// A write's GTID, from the session-state changes.
     pub gtid: Option<Vec<u8>>,
-    pub prepared: Option<Prepared>,
+    pub prepared: Option<PrepareOk>,
     /// Whether any byte reached the client.
     pub forwarded: bool,
     /// The warning count of the last OK or EOF packet (a connection with warnings isn't
@@ -359,7 +360,7 @@ fn ok_packet(
     Ok((next, replacement))
 }
 
-fn parse_prepare_ok(payload: &[u8]) -> Result<Prepared, ForwardError> {
+fn parse_prepare_ok(payload: &[u8]) -> Result<PrepareOk, ForwardError> {
     let mut reader = Reader::new(payload);
     let bad = ForwardError::Protocol("bad prepare-OK packet");
     (|| {
@@ -369,7 +370,7 @@ fn parse_prepare_ok(payload: &[u8]) -> Result<Prepared, ForwardError> {
         let statement_id = reader.u32()?;
         let columns = reader.u16()?;
         let params = reader.u16()?;
-        Some(Prepared {
+        Some(PrepareOk {
             statement_id,
             columns,
             params,

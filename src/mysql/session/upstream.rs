@@ -18,6 +18,7 @@ use crate::mysql::protocol::packet::{
     capability as cap, command, frame, parse_err, status, Reader,
 };
 use crate::mysql::protocol::stream::{Packet, PacketStream, ReadError};
+use crate::mysql::topology::{MysqlBackend, MysqlServer};
 use crate::mysql::Role;
 
 /// Identifies a connection for the statement ids prepared on it.

@@ -78,7 +78,7 @@ fn backend(name: &str) -> Arc<Backend> {
         "servers": [{"name": format!("{name}-01"), "address": "127.0.0.1:9000"}],
     }))
     .expect("backend config");
-    Arc::new(Backend::new(&config))
+    Arc::new(Backend::new(&config, None))
 }
 
 /// A frontend's `http` with every field at its default, `routes` as given (each completed by
