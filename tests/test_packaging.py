@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import parse_wheel_filename
-
-import fastlb
 from test_cli import check_demo
 
+import fastlb
 from support import fastlb_command
 
 ROOT = Path(__file__).resolve().parent.parent
