@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fastlb import LoadBalancer
 from fastlb.api.metrics import StatsCollector
 from fastlb.api.stats_models import StatsSnapshot
+from fastlb.harness.waiting import wait_for
 from support import NamedHTTPBackend, free_port, http_get
 
 TOKEN = "test-token-123"
@@ -52,11 +53,7 @@ def make_config(
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s: {condition.__doc__ or condition}")
-        time.sleep(0.05)
+    wait_for(condition, timeout, condition.__doc__ or "", interval=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from http_stats import with_http
 from rich.console import Console
 
 import fastlb
+from fastlb.harness.waiting import wait_for
 from fastlb.stats_view import render_stats
 from support import NamedHTTPBackend, fastlb_command, free_port, http_get, wait_for_port
 
@@ -386,11 +387,7 @@ def is_mariadbd(pid: int) -> bool:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout}s")
-        time.sleep(0.05)
+    wait_for(condition, timeout, condition.__doc__ or "", interval=0.05)
 
 
 def test_ctl_actions(

@@ -1,6 +1,6 @@
 """nginx as a real HTTP backend: `Nginx`, one process (no master) on a free loopback port whose
-access log counts requests and tells connections apart (the tests), and `bench_conf`, a tuned
-server with a master and one worker (the benchmarks)."""
+access log counts requests and tells connections apart. (The benchmarks' tuned nginx, a master
+and one worker serving a 16 MiB file, is still bench/configs.py's `nginx_conf`.)"""
 
 from __future__ import annotations
 
