@@ -1,14 +1,15 @@
 """`python -m bench.mysql_pool`: what `mysql.pool` buys — connect-per-request clients (each
 request connects, runs one point select and disconnects, as PHP or CGI does) through fastlb
-with the pool, straight to MariaDB, through stock HAProxy `mode tcp`, and through fastlb
-without the pool; and persistent clients (sysbench point_select, read_only) through fastlb
-with and without the pool.
+with the pool (sessions holding their connections: `pooled`; giving them back between
+statements: `multiplexed`), straight to MariaDB, through stock HAProxy `mode tcp`, and
+through fastlb without the pool; and persistent clients (sysbench point_select, read_only)
+through fastlb pooled, multiplexed and without the pool.
 
 One private mariadbd (own datadir and port, started and stopped by pid) serves every side;
 fastlb lists it as both primary and replica (the production path: login on the primary,
 reads on the replica connection). Sides alternate within each round, medians compared.
-Targets: pooled >= 1.5x direct and >= 2x HAProxy for connect-per-request; pooled >= 0.98x
-unpooled for persistent clients. Writes BENCHMARKS-mysql-pool.md.
+Targets: pooled and multiplexed >= 1.5x direct and >= 2x HAProxy for connect-per-request;
+>= 0.98x unpooled for persistent clients. Writes BENCHMARKS-mysql-pool.md.
 """
 
 from __future__ import annotations
@@ -40,24 +41,36 @@ REPO = Path(__file__).resolve().parent.parent
 THREADS = 8
 TABLE_SIZE = 10_000
 CONNECT_PER_REQUEST = str(REPO / "bench" / "lua" / "connect_per_request.lua")
-# (workload, sysbench script, sides, the side compared, targets: side -> minimum ratio)
+# The sides measured against others (fastlb with the pool, without and with multiplexing).
+SUBJECTS = ("pooled", "multiplexed")
+# (workload, sysbench script, sides, targets: side compared -> minimum ratio of a subject)
 WORKLOADS: list[tuple[str, str, tuple[str, ...], dict[str, float]]] = [
     (
         "connect_per_request",
         CONNECT_PER_REQUEST,
-        ("pooled", "direct", "haproxy", "unpooled"),
+        ("pooled", "multiplexed", "direct", "haproxy", "unpooled"),
         {"direct": 1.5, "haproxy": 2.0},
     ),
-    ("point_select", "oltp_point_select", ("pooled", "unpooled"), {"unpooled": 0.98}),
-    ("read_only", "oltp_read_only", ("pooled", "unpooled"), {"unpooled": 0.98}),
+    (
+        "point_select",
+        "oltp_point_select",
+        ("pooled", "multiplexed", "unpooled"),
+        {"unpooled": 0.98},
+    ),
+    ("read_only", "oltp_read_only", ("pooled", "multiplexed", "unpooled"), {"unpooled": 0.98}),
 ]
 
 
-def start_fastlb(server: MariaDB, workdir: Path, pool: bool) -> tuple[subprocess.Popen[bytes], int]:
+def start_fastlb(server: MariaDB, workdir: Path, side: str) -> tuple[subprocess.Popen[bytes], int]:
+    """fastlb as `side`: unpooled, pooled or multiplexed (the pool with multiplexing)."""
     port = free_port()
     mysql: dict[str, Any] = {"users": [{"user": USER, "password": PASSWORD}]}
-    if pool:
-        mysql["pool"] = {"enabled": True, "max_per_server": 32}
+    if side != "unpooled":
+        mysql["pool"] = {
+            "enabled": True,
+            "max_per_server": 32,
+            "multiplexing": side == "multiplexed",
+        }
     config = {
         "workers": WORKERS,
         "frontends": [
@@ -74,8 +87,7 @@ def start_fastlb(server: MariaDB, workdir: Path, pool: bool) -> tuple[subprocess
             }
         ],
     }
-    name = "fastlb-pooled" if pool else "fastlb-unpooled"
-    return FastlbProcess(config, workdir, name=name).start().popen, port
+    return FastlbProcess(config, workdir, name=f"fastlb-{side}").start().popen, port
 
 
 def run(script: str, port: int, seconds: float) -> float:
@@ -128,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             timeout=120,
         )
         ports = {"direct": server.port}
-        proxies["pooled"], ports["pooled"] = start_fastlb(server, workdir, pool=True)
-        proxies["unpooled"], ports["unpooled"] = start_fastlb(server, workdir, pool=False)
+        for side in ("pooled", "multiplexed", "unpooled"):
+            proxies[side], ports[side] = start_fastlb(server, workdir, side)
         proxies["haproxy"], ports["haproxy"] = start_haproxy(server, workdir)
         for name, script, sides, _ in WORKLOADS:
             runs = results[name] = {side: [] for side in sides}
@@ -161,28 +173,30 @@ def summary(results: dict[str, dict[str, list[float]]], args: argparse.Namespace
         " sides alternated, medians. Rates: requests/s (connect-per-request) or"
         " transactions/s.",
         "",
-        "| workload | pooled | compared with | their rate | ratio | target |",
-        "|---|---:|---|---:|---:|---|",
+        "| workload | fastlb | its rate | compared with | their rate | ratio | target |",
+        "|---|---|---:|---|---:|---:|---|",
     ]
     for name, _, _, targets in WORKLOADS:
         runs = results.get(name)
         if not runs:
             continue
-        pooled = statistics.median(runs["pooled"])
-        for side, target in targets.items():
-            theirs = statistics.median(runs[side])
-            ratio = pooled / theirs
-            verdict = "met" if ratio >= target else "MISSED"
-            lines.append(
-                f"| {name} | {pooled:,.0f} | {side} | {theirs:,.0f} | {ratio:.2f} |"
-                f" >= {target:g}: {verdict} |"
-            )
-        extra = [s for s in runs if s != "pooled" and s not in targets]
-        for side in extra:
-            theirs = statistics.median(runs[side])
-            lines.append(
-                f"| {name} | {pooled:,.0f} | {side} | {theirs:,.0f} | {pooled / theirs:.2f} | - |"
-            )
+        for subject in SUBJECTS:
+            ours = statistics.median(runs[subject])
+            for side in runs:
+                if side in SUBJECTS:
+                    continue
+                theirs = statistics.median(runs[side])
+                ratio = ours / theirs
+                target = targets.get(side)
+                verdict = "-"
+                if target is not None:
+                    verdict = f">= {target:g}: {'met' if ratio >= target else 'MISSED'}"
+                lines.append(
+                    f"| {name} | {subject} | {ours:,.0f} | {side} | {theirs:,.0f} |"
+                    f" {ratio:.2f} | {verdict} |"
+                )
+        multiplexed = statistics.median(runs["multiplexed"]) / statistics.median(runs["pooled"])
+        lines.append(f"| {name} | multiplexed | | pooled | | {multiplexed:.2f} | - |")
     return lines
 
 

@@ -60,6 +60,7 @@ def test_core_receives_users_roles_and_policy(monkeypatch: pytest.MonkeyPatch) -
             "min_idle": 0,
             "idle_timeout_ms": 60_000,
             "max_lifetime_ms": 3_600_000,
+            "multiplexing": False,
         },
     }
     mysql = config.backends[0].mysql

@@ -23,6 +23,7 @@ backends:
         min_idle: 0                   # kept past idle_timeout
         idle_timeout: 60s
         max_lifetime: 1h
+        multiplexing: false           # give connections back between statements (opt-in)
 ```
 """
 
@@ -124,6 +125,10 @@ class MysqlPool(_Model):
     min_idle: Annotated[int, Field(ge=0, le=100_000)] = 0
     idle_timeout: PositiveDuration = 60.0
     max_lifetime: PositiveDuration = 3600.0
+    #: Sessions give their server connections back between statements (outside transactions
+    #: and pins). Off by default until it has soaked in production: state fastlb can't replay
+    #: pins a session, and a wrong "replayable" would leak one client's state to another.
+    multiplexing: bool = False
 
     @model_validator(mode="after")
     def _min_idle_fits(self) -> MysqlPool:
@@ -138,6 +143,7 @@ class MysqlPool(_Model):
             "min_idle": self.min_idle,
             "idle_timeout_ms": max(1, round(self.idle_timeout * 1000)),
             "max_lifetime_ms": max(1, round(self.max_lifetime * 1000)),
+            "multiplexing": self.multiplexing,
         }
 
 

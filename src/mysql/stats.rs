@@ -1,6 +1,7 @@
 //! Read/write splitting counters of a `mode: mysql` frontend.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
 use crate::stats::read;
@@ -44,9 +45,79 @@ pub struct MysqlCounters {
     pub pool_waits: AtomicU64,
     /// ... and got "Too many connections" (1040) after the connect timeout.
     pub pool_full_errors: AtomicU64,
+    /// Server connections a session took from its server's pool (reused or opened new);
+    /// with `multiplexing`, once per borrow between statements.
+    pub pool_borrows: AtomicU64,
+    /// ... and gave back to the pool, idle and fit for another session.
+    pub pool_returns: AtomicU64,
+    /// Why sessions were pinned (one count per pin, by `PinReason`).
+    pub pins: [AtomicU64; PinReason::ALL.len()],
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Why a session keeps its server connection(s) (and, for a pin to the primary, its
+/// routing): state that lives on one server connection and that fastlb can't reproduce on
+/// another by replaying the session's SET/USE log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinReason {
+    /// CREATE TEMPORARY TABLE: the table exists on that connection only.
+    TemporaryTable,
+    /// GET_LOCK(), LOCK TABLES, FLUSH TABLES WITH READ LOCK: locks belong to a connection.
+    Lock,
+    /// `SET @v = ...`, `SELECT ... INTO @v`, `@v := ...`: a value computed where it ran.
+    UserVariable,
+    /// SQL-level PREPARE / EXECUTE / DEALLOCATE (binary prepared statements are re-prepared).
+    SqlPrepare,
+    /// autocommit=0: every statement is part of a transaction that stays on its connection.
+    AutocommitOff,
+    /// COM_STMT_EXECUTE with a cursor: its rows are fetched from that connection.
+    Cursor,
+    /// CALL with multiplexing on: a procedure may leave anything on its connection.
+    Call,
+    /// A replica refused to replay the session's state: the session stays on the primary.
+    ReplayRefused,
+    /// More state changes than the replay log keeps.
+    StateOverflow,
+    /// Anything else the classifier pins (HANDLER, SET of a value computed in the session,
+    /// a compound statement, ...).
+    Other,
+}
+
+impl PinReason {
+    pub const ALL: [PinReason; 10] = [
+        PinReason::TemporaryTable,
+        PinReason::Lock,
+        PinReason::UserVariable,
+        PinReason::SqlPrepare,
+        PinReason::AutocommitOff,
+        PinReason::Cursor,
+        PinReason::Call,
+        PinReason::ReplayRefused,
+        PinReason::StateOverflow,
+        PinReason::Other,
+    ];
+
+    /// Its name in the stats (`pins_by_reason`) and the metrics' `reason` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            PinReason::TemporaryTable => "temporary_table",
+            PinReason::Lock => "lock",
+            PinReason::UserVariable => "user_variable",
+            PinReason::SqlPrepare => "sql_prepare",
+            PinReason::AutocommitOff => "autocommit_off",
+            PinReason::Cursor => "cursor",
+            PinReason::Call => "call",
+            PinReason::ReplayRefused => "replay_refused",
+            PinReason::StateOverflow => "state_overflow",
+            PinReason::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MysqlSnapshot {
     pub queries_primary: u64,
     pub queries_replica: u64,
@@ -68,6 +139,10 @@ pub struct MysqlSnapshot {
     /// Gauges over the backend's servers: pooled connections idle, and open (idle + in use).
     pub pool_idle: u64,
     pub pool_open: u64,
+    pub pool_borrows: u64,
+    pub pool_returns: u64,
+    /// Pins by `PinReason::name`, every reason present (zeros included).
+    pub pins_by_reason: BTreeMap<&'static str, u64>,
 }
 
 impl MysqlCounters {
@@ -95,6 +170,36 @@ impl MysqlCounters {
             pool_full_errors: read(&self.pool_full_errors),
             pool_idle,
             pool_open,
+            pool_borrows: read(&self.pool_borrows),
+            pool_returns: read(&self.pool_returns),
+            pins_by_reason: PinReason::ALL
+                .iter()
+                .map(|&reason| (reason.name(), read(&self.pins[reason.index()])))
+                .collect(),
         }
+    }
+
+    /// Counts a session pinned for `reason`.
+    pub fn count_pin(&self, reason: PinReason) {
+        crate::stats::bump(&self.pins[reason.index()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_counter_and_name() {
+        let counters = MysqlCounters::default();
+        for (position, reason) in PinReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), position);
+            counters.count_pin(reason);
+        }
+        counters.count_pin(PinReason::Lock);
+        let pins = counters.snapshot("nobody").pins_by_reason;
+        assert_eq!(pins.len(), PinReason::ALL.len());
+        assert_eq!(pins["lock"], 2);
+        assert_eq!(pins["temporary_table"], 1);
     }
 }

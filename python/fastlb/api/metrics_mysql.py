@@ -70,6 +70,16 @@ _COUNTERS = [
         "Sessions refused with 1040 after waiting the connect timeout for a pooled connection",
         "pool_full_errors",
     ),
+    (
+        "fastlb_mysql_pool_borrows_total",
+        "Server connections sessions took from the pool (per statement with multiplexing)",
+        "pool_borrows",
+    ),
+    (
+        "fastlb_mysql_pool_returns_total",
+        "Server connections sessions gave back to the pool idle",
+        "pool_returns",
+    ),
 ]
 
 # (metric name, help text, field): gauges of the pool, over the frontend backend's servers.
@@ -112,6 +122,15 @@ def mysql_metrics(stats: StatsSnapshot) -> Iterator[Metric]:
         for proxy, mysql in frontends.items():
             counter.add_metric([proxy], getattr(mysql, key))
         yield counter
+    pins = CounterMetricFamily(
+        "fastlb_mysql_pins",
+        "Sessions pinned to their server connection, by reason (state fastlb can't replay)",
+        labels=["proxy", "reason"],
+    )
+    for proxy, mysql in frontends.items():
+        for reason, count in sorted(mysql["pins_by_reason"].items()):
+            pins.add_metric([proxy, reason], count)
+    yield pins
     for name, help_text, key in _POOL_GAUGES:
         gauge = GaugeMetricFamily(name, help_text, labels=["proxy"])
         for proxy, mysql in frontends.items():

@@ -123,6 +123,15 @@ class MysqlFrontendStats(_Open):
     )
     pool_idle: int = Field(description="gauge: idle pooled connections over the backend's servers")
     pool_open: int = Field(description="gauge: pooled connections open (idle + in use)")
+    pool_borrows: int = Field(
+        description="server connections sessions took from mysql.pool (with multiplexing: "
+        "once per borrow between statements)"
+    )
+    pool_returns: int = Field(description="server connections given back to the pool idle")
+    pins_by_reason: dict[str, int] = Field(
+        description="sessions pinned, by reason (temporary_table, lock, user_variable, "
+        "sql_prepare, autocommit_off, ...: the core's names, every reason present)"
+    )
 
 
 class HttpResponses(_Open):

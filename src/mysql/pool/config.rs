@@ -19,6 +19,11 @@ pub struct PoolConfig {
     /// A connection older than this is closed when it comes back instead of being reused
     /// (servers' memory per connection grows with its history).
     pub max_lifetime_ms: u64,
+    /// Sessions give their server connections back between statements (outside
+    /// transactions and pins) instead of holding them for their whole life. Off by default
+    /// until it has soaked: a borrowed connection is brought to the session's state by
+    /// replaying its SET/USE log, and state fastlb can't reproduce pins the session.
+    pub multiplexing: bool,
 }
 
 impl Default for PoolConfig {
@@ -29,6 +34,7 @@ impl Default for PoolConfig {
             min_idle: 0,
             idle_timeout_ms: 60_000,
             max_lifetime_ms: 3_600_000,
+            multiplexing: false,
         }
     }
 }

@@ -89,6 +89,19 @@ pub struct ServerPool<C> {
     idle: Mutex<Vec<Idle<C>>>,
     /// The settings of the last (re)load that used this pool.
     config: Mutex<PoolConfig>,
+    /// Sessions waiting for a connection now, and the signal to sessions that hold one
+    /// idle between statements (multiplexing) that someone wants it.
+    waiting: AtomicUsize,
+    wanted: Notify,
+}
+
+/// Counts a waiting session for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<C: Pooled> ServerPool<C> {
@@ -97,6 +110,8 @@ impl<C: Pooled> ServerPool<C> {
             slots: Arc::default(),
             idle: Mutex::new(Vec::new()),
             config: Mutex::new(config),
+            waiting: AtomicUsize::new(0),
+            wanted: Notify::new(),
         }
     }
 
@@ -123,6 +138,7 @@ impl<C: Pooled> ServerPool<C> {
         waited: &mut bool,
     ) -> Result<Taken<C>, Full> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut counted = None;
         loop {
             let config = self.config();
             // Registered before looking, so that a connection given back in between wakes
@@ -135,6 +151,12 @@ impl<C: Pooled> ServerPool<C> {
                 return Ok(Taken::Open(lease));
             }
             *waited = true;
+            if counted.is_none() {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                counted = Some(Waiting(&self.waiting));
+            }
+            // Sessions holding a connection between statements give it back now.
+            self.wanted.notify_waiters();
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 return Err(Full);
             }
@@ -206,6 +228,17 @@ impl<C: Pooled> ServerPool<C> {
             retired
         };
         retired.into_iter().for_each(Pooled::retire);
+    }
+
+    /// Sessions waiting for a connection of this server now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Resolves when a session starts waiting for a connection of this server (a future
+    /// created before `waiting()` is checked sees every later start).
+    pub fn wanted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wanted.notified()
     }
 
     pub fn idle(&self) -> usize {

@@ -18,6 +18,9 @@ impl Session {
         let limit = self.settings.config.max_packet_bytes;
         let handle = self.registration.0.clone();
         loop {
+            // With multiplexing, the connections go back to the pool while the client
+            // thinks (after a short hold).
+            self.idle_between_commands().await;
             let idle = self.frontend.idle_timeout();
             let read = tokio::select! {
                 biased;
@@ -141,7 +144,11 @@ impl Session {
         };
         let target = decide(self.view(), class, rule);
         if class.pins_primary {
-            self.pin();
+            self.pin(super::pin_reason::pin_reason(text));
+        } else if class.kind == Kind::Call && self.multiplexing() {
+            // A procedure may leave anything on its connection (temporary tables,
+            // variables, locks): with multiplexing the session keeps its connection.
+            self.pin(crate::mysql::stats::PinReason::Call);
         }
         let shape = if is_query {
             Shape::Results
@@ -204,6 +211,7 @@ impl Session {
                     if changes_state && outcome.error.is_none() {
                         self.record_state(packet.payload(), which);
                     }
+                    self.after_command(which, was_dirty, Some(class), Some(text), &outcome);
                     return Flow::Continue;
                 }
                 Err(failure)
@@ -241,8 +249,12 @@ impl Session {
         } else {
             Shape::Single
         };
-        self.send_and_relay(which, packet.raw(), shape, Rewrite::default(), seq)
-            .await
+        let was_dirty = self.upstream(which).is_some_and(|upstream| upstream.dirty);
+        let flow = self
+            .send_and_relay(which, packet.raw(), shape, Rewrite::default(), seq)
+            .await;
+        self.settle(which, was_dirty);
+        flow
     }
 
     pub(super) async fn send_and_relay(
@@ -291,7 +303,7 @@ impl Session {
             return Err(self.catch_up_failed(which, error, seq).await);
         }
         self.drop_upstream(Role::Replica).await;
-        self.pin();
+        self.pin(crate::mysql::stats::PinReason::ReplayRefused);
         let which = match self.place(Role::Primary, read).await {
             Ok(which) => which,
             Err(unplaced) => return Err(self.unplaced(unplaced, seq).await),
@@ -328,8 +340,11 @@ impl Session {
             let done = async {
                 let reset = [command::RESET_CONNECTION];
                 let outcome = upstream.run(&reset, Shape::Single).await.ok()?;
-                upstream.applied = 0;
+                upstream.renew_serial();
                 upstream.caught_up_to = None;
+                // The reset keeps the current schema, which USE may have changed: reset
+                // again (to the login's) before another session gets it.
+                upstream.dirty = true;
                 outcome.error.is_none().then_some(())?;
                 if session_track {
                     upstream.track_gtid().await.ok()?;
@@ -350,6 +365,8 @@ impl Session {
         self.statements.clear();
         self.unpin();
         self.last_gtid = None;
+        self.last_insert_id = 0;
+        self.kept_for_next = None;
         self.autocommit = true;
     }
 

@@ -12,6 +12,8 @@ mod gtid;
 mod infile;
 mod kill;
 mod local;
+mod multiplex;
+mod pin_reason;
 mod pooled;
 pub mod prepared;
 mod prepared_commands;
@@ -31,6 +33,7 @@ use crate::mysql::config::{CausalReads, MysqlSettings, MysqlUser};
 use crate::mysql::protocol::login::ClientLogin;
 use crate::mysql::protocol::packet::error_code;
 use crate::mysql::protocol::stream::PacketStream;
+use crate::mysql::stats::PinReason;
 use crate::mysql::topology::{MysqlBackend, MysqlServer};
 use crate::mysql::Role;
 use crate::proxy::Frontend;
@@ -86,6 +89,12 @@ pub struct Session {
     pinned: bool,
     /// The GTID of the session's last write (causal reads).
     last_gtid: Option<Vec<u8>>,
+    /// What LAST_INSERT_ID() answers for this session (multiplexing sets it on borrowed
+    /// connections).
+    last_insert_id: u64,
+    /// Multiplexing: the side whose connection the next statement may ask about (its
+    /// warnings, ROW_COUNT()...): kept until that statement has run.
+    kept_for_next: Option<Role>,
     /// Every session's writes (`causal_reads: global`), None in the other modes.
     global_gtid: Option<&'static gtid::GlobalGtid>,
     connections: Connections,
@@ -130,6 +139,8 @@ impl Session {
             autocommit: true,
             pinned: false,
             last_gtid: None,
+            last_insert_id: 0,
+            kept_for_next: None,
             global_gtid,
             connections: Connections::new(registration.0.clone()),
             statements: Statements::default(),
@@ -166,10 +177,14 @@ impl Session {
         }
     }
 
-    pub fn pin(&mut self) {
+    /// Pins the session to the primary (and, with multiplexing, to its server
+    /// connections) for `reason`, counted the first time only.
+    pub fn pin(&mut self, reason: PinReason) {
         if !self.pinned {
             self.pinned = true;
-            bump(&self.frontend.stats.mysql.pinned_sessions);
+            let stats = &self.frontend.stats.mysql;
+            bump(&stats.pinned_sessions);
+            stats.count_pin(reason);
         }
     }
 
@@ -197,6 +212,17 @@ impl Session {
             ));
         }
         let is_primary = server.role() == Some(Role::Primary);
+        if self.multiplexing() {
+            // The statement that needs this connection is the "next statement" the other
+            // side's was kept for; giving that one back first means two sessions never
+            // each hold one side and wait for the other's.
+            let other = if is_primary {
+                Role::Replica
+            } else {
+                Role::Primary
+            };
+            self.give_back_for_other_side(other).await;
+        }
         let login = Login {
             user: &self.user,
             database: self.database.as_deref(),
@@ -228,8 +254,17 @@ impl Session {
         server.observe_connect_success();
         if !self.autocommit && is_primary {
             refused_if_error(upstream.query(b"SET autocommit=0").await?)?;
+            upstream.dirty = true;
         }
         self.state.replay_on(&mut upstream).await?;
+        if !self.multiplexing() && !upstream.state.is_empty() {
+            // Without multiplexing a pooled connection goes back reset when the session
+            // changed anything on it (a session's connections are its own until then).
+            upstream.dirty = true;
+        }
+        if is_primary {
+            self.sync_insert_id(&mut upstream).await?;
+        }
         Ok(upstream)
     }
 
@@ -358,7 +393,7 @@ impl Session {
                 // A replica refused this session's state (a login refusal may be
                 // temporary: too many connections): the session stays on the primary
                 // rather than replaying it on replicas again for each read.
-                self.pin();
+                self.pin(PinReason::ReplayRefused);
             }
             bump(&stats.reads_on_primary);
             return match self.ensure_primary().await {
@@ -429,6 +464,12 @@ impl Session {
         upstream.server.stats.traffic.add_out(outcome.bytes);
         self.frontend.stats.traffic.add_out(outcome.bytes);
         if which == Role::Primary {
+            if self.autocommit && !upstream.autocommit() {
+                // Not a pin of the routing (autocommit=1 undoes it), but it keeps the
+                // session on its primary connection all the same.
+                let stats = &self.frontend.stats.mysql;
+                stats.count_pin(PinReason::AutocommitOff);
+            }
             self.autocommit = upstream.autocommit();
             if let Some(gtid) = &outcome.gtid {
                 self.last_gtid = Some(gtid.clone());
@@ -462,6 +503,8 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod multiplex_tests;
 #[cfg(test)]
 mod response_tests;
 #[cfg(test)]

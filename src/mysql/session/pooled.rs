@@ -17,11 +17,20 @@ use crate::stats::bump;
 /// ER_CON_COUNT_ERROR: what a server answers when it has too many connections.
 const TOO_MANY_CONNECTIONS: u16 = 1040;
 
+/// Prepared statements a multiplexed connection keeps across sessions before it is reset
+/// (MariaDB's max_prepared_stmt_count, 16382 by default, is for the whole server).
+const MAX_PREPARED_KEPT: u32 = 256;
+
 /// A pooled connection's slot, its login key and the pool it returns to.
 pub struct Ticket {
     _lease: Lease,
     key: PoolKey,
     pool: Arc<ServerPool<Upstream>>,
+}
+
+/// The pool a pooled connection goes back to.
+pub(super) fn pool_of(upstream: &Upstream) -> Option<Arc<ServerPool<Upstream>>> {
+    upstream.pooled.as_ref().map(|ticket| ticket.pool.clone())
 }
 
 impl Pooled for Upstream {
@@ -62,36 +71,48 @@ impl Session {
             capabilities: login.client_capabilities & PASSED_ON,
             track_gtid: login.track_gtid,
         };
-        let mut waited = false;
-        let taken = pool.take(&key, self.connect_timeout, &mut waited).await;
-        if waited {
-            bump(&stats.pool_waits);
-        }
-        let lease = match taken {
-            Ok(Taken::Reused(mut upstream)) => {
-                bump(&stats.pool_reused);
-                upstream.applied = 0;
-                upstream.dirty = false;
-                return Ok(upstream);
+        let lease = loop {
+            let mut waited = false;
+            let taken = pool.take(&key, self.connect_timeout, &mut waited).await;
+            if waited {
+                bump(&stats.pool_waits);
             }
-            Ok(Taken::Open(lease)) => lease,
-            Err(pool::Full) => {
-                bump(&stats.pool_full_errors);
-                let message = format!(
-                    "Too many connections: fastlb's pool for server {} holds max_per_server={} \
-                     connections and none came back within the connect timeout",
-                    server.name,
-                    pool.config().max_per_server
-                );
-                return Err(UpstreamError::Refused {
-                    payload: err_payload(TOO_MANY_CONNECTIONS, b"08004", &message),
-                    message,
-                });
+            match taken {
+                Ok(Taken::Reused(mut upstream)) => {
+                    // Another session's state that this session's log doesn't start with
+                    // is reset away; what it does start with is kept (`replay.rs`).
+                    if !self.state.extends(&upstream) {
+                        if !reset(&mut upstream).await {
+                            upstream.retire();
+                            continue;
+                        }
+                        bump(&stats.pool_resets);
+                    }
+                    bump(&stats.pool_reused);
+                    bump(&stats.pool_borrows);
+                    return Ok(upstream);
+                }
+                Ok(Taken::Open(lease)) => break lease,
+                Err(pool::Full) => {
+                    bump(&stats.pool_full_errors);
+                    let message = format!(
+                        "Too many connections: fastlb's pool for server {} holds \
+                         max_per_server={} connections and none came back within the connect \
+                         timeout",
+                        server.name,
+                        pool.config().max_per_server
+                    );
+                    return Err(UpstreamError::Refused {
+                        payload: err_payload(TOO_MANY_CONNECTIONS, b"08004", &message),
+                        message,
+                    });
+                }
             }
         };
         let mut upstream =
             Upstream::open(server, &self.backend, login, self.connect_timeout).await?;
         bump(&stats.pool_opened);
+        bump(&stats.pool_borrows);
         // Its login's own statements (GTID tracking) are part of the login state.
         upstream.dirty = false;
         upstream.pooled = Some(Ticket {
@@ -108,7 +129,15 @@ impl Session {
         if upstream.pooled.is_none() || upstream.is_dead() || upstream.in_transaction() {
             return upstream.quit().await;
         }
-        if upstream.dirty {
+        // Statements another session prepared are harmless (nobody else knows their ids)
+        // but count against the server's max_prepared_stmt_count: a multiplexed connection
+        // keeps a few for the sessions that come back to it, a session's own none.
+        let kept = if self.multiplexing() {
+            MAX_PREPARED_KEPT
+        } else {
+            0
+        };
+        if upstream.dirty || upstream.prepared > kept {
             if !reset(&mut upstream).await {
                 return upstream.quit().await;
             }
@@ -120,6 +149,7 @@ impl Session {
         };
         let (pool, key) = (ticket.pool.clone(), ticket.key.clone());
         upstream.pooled = Some(ticket);
+        bump(&self.frontend.stats.mysql.pool_returns);
         pool.give_back(key, upstream);
     }
 }
@@ -128,7 +158,7 @@ impl Session {
 /// variables, temporary tables, locks, prepared statements, LAST_INSERT_ID), the login's
 /// default schema again, and GTID tracking if it had it. MariaDB restores the login's
 /// character set itself; MySQL doesn't, so MySQL connections are closed instead of reset.
-async fn reset(upstream: &mut Upstream) -> bool {
+pub(super) async fn reset(upstream: &mut Upstream) -> bool {
     let Some(key) = upstream.pooled.as_ref().map(|ticket| ticket.key.clone()) else {
         return false;
     };
@@ -144,6 +174,7 @@ async fn reset(upstream: &mut Upstream) -> bool {
         {
             return Ok(false);
         }
+        upstream.renew_serial();
         // The reset keeps the current schema, which USE may have changed.
         match &key.database {
             Some(database) => {

@@ -6,6 +6,7 @@ use super::response::{Failure, Rewrite, Shape};
 use super::route::decide;
 use super::{Flow, Session};
 use crate::mysql::classify::classify;
+use crate::mysql::digest::Sample;
 use crate::mysql::protocol::packet::{command, error_code};
 use crate::mysql::protocol::stream::Packet;
 use crate::mysql::Role;
@@ -14,6 +15,9 @@ use crate::stats::bump;
 /// Prepared statements one session may hold (MySQL's default max_prepared_stmt_count is
 /// 16382 for the whole server).
 const MAX_PREPARED: usize = 16_382;
+
+/// The connections a statement's server ids are remembered for.
+const MAX_CONNECTIONS_PER_STATEMENT: usize = 8;
 
 impl Session {
     /// COM_STMT_PREPARE: prepared where the statement would run now; the client gets
@@ -48,11 +52,16 @@ impl Session {
             return Flow::Close;
         };
         let serial = upstream.serial;
+        let was_dirty = upstream.dirty;
         if let Err(error) = upstream.send_raw(packet.raw()).await {
             return self.server_failed(which, Failure::unsent(error), seq).await;
         }
         match self.relay_response(which, Shape::Prepare, rewrite).await {
             Ok(outcome) => {
+                self.settle(which, was_dirty);
+                if let Some(upstream) = self.upstream(which) {
+                    upstream.prepared += 1;
+                }
                 if let Some(prepared) = outcome.prepared {
                     let mut statement = Prepared::new(sql, class, prepared.params);
                     statement.on.push(OnServer {
@@ -71,6 +80,7 @@ impl Session {
     /// COM_STMT_EXECUTE: routed like the statement's text; prepared on the chosen
     /// connection first if it hasn't been there.
     pub(super) async fn execute(&mut self, packet: &Packet) -> Flow {
+        let started = std::time::Instant::now();
         let seq = packet.next_seq;
         let Some(id) = statement_id(packet.payload()) else {
             return self.malformed(seq).await;
@@ -80,9 +90,15 @@ impl Session {
         };
         let class = statement.class;
         let rule = self.settings.rule_route(&statement.sql);
+        let reason = class
+            .pins_primary
+            .then(|| super::pin_reason::pin_reason(&statement.sql));
         let target = decide(self.view(), class, rule);
-        if class.pins_primary {
-            self.pin();
+        if let Some(reason) = reason {
+            self.pin(reason);
+        } else if self.multiplexing() && packet.payload().get(5).is_some_and(|f| f & 1 != 0) {
+            // CURSOR_TYPE_READ_ONLY: the rows are fetched later from this connection.
+            self.pin(crate::mysql::stats::PinReason::Cursor);
         }
         // Any execution uses the long data up, a failed one too (client libraries resend
         // it before they retry).
@@ -115,8 +131,41 @@ impl Session {
         };
         statement.executed_on = Some(serial);
         crate::mysql::protocol::packet::frame(&mut out, &payload, 0);
-        self.send_and_relay(which, &out, Shape::Results, Rewrite::default(), seq)
+        let Some(upstream) = self.upstream(which) else {
+            return Flow::Close;
+        };
+        let was_dirty = upstream.dirty;
+        if let Err(error) = upstream.send_raw(&out).await {
+            return self.server_failed(which, Failure::unsent(error), seq).await;
+        }
+        self.count_in(which, out.len());
+        match self
+            .relay_response(which, Shape::Results, Rewrite::default())
             .await
+        {
+            Ok(outcome) => {
+                // The text matters for reads bound to the primary only (rare).
+                let sql = (self.multiplexing() && class.route == Role::Primary)
+                    .then(|| self.statements.get_mut(id).map(|s| s.sql.clone()))
+                    .flatten();
+                self.after_command(which, was_dirty, Some(class), sql.as_deref(), &outcome);
+                // Executions count in the digests under their statement's text.
+                if let Some(statement) = self.statements.get_mut(id) {
+                    self.frontend.stats.mysql.digests.record(
+                        &self.settings.config.digests,
+                        &statement.sql,
+                        &Sample {
+                            latency: started.elapsed(),
+                            error: outcome.error.is_some(),
+                            rows: outcome.rows,
+                            route: which,
+                        },
+                    );
+                }
+                Flow::Continue
+            }
+            Err(failure) => self.server_failed(which, failure, seq).await,
+        }
     }
 
     /// Prepares statement `id` on the connection `which` unless it is there already;
@@ -138,6 +187,12 @@ impl Session {
         match prepared {
             Some(outcome) => match (outcome.prepared, outcome.error) {
                 (Some(prepared), _) => {
+                    upstream.prepared += 1;
+                    // Multiplexed sessions meet many connections: remember the latest few
+                    // (a forgotten one is prepared again there if the session comes back).
+                    if statement.on.len() >= MAX_CONNECTIONS_PER_STATEMENT {
+                        statement.on.remove(0);
+                    }
                     statement.on.push(OnServer {
                         serial,
                         id: prepared.statement_id,
@@ -261,7 +316,11 @@ impl Session {
         };
         let mut out = Vec::new();
         crate::mysql::protocol::packet::frame(&mut out, &payload, 0);
-        self.send_and_relay(which, &out, Shape::UntilEof, Rewrite::default(), seq)
-            .await
+        let was_dirty = self.upstream(which).is_some_and(|upstream| upstream.dirty);
+        let flow = self
+            .send_and_relay(which, &out, Shape::UntilEof, Rewrite::default(), seq)
+            .await;
+        self.settle(which, was_dirty);
+        flow
     }
 }

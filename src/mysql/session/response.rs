@@ -60,6 +60,10 @@ pub struct Outcome {
     pub bytes: u64,
     /// Result-set rows (query digests count them).
     pub rows: u64,
+    /// The affected rows and insert id of the last OK packet (ROW_COUNT() and
+    /// LAST_INSERT_ID() on that connection: multiplexing keeps them right).
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -342,6 +346,9 @@ fn ok_packet(
     let ok = parse_ok(payload, session_track).ok_or(ForwardError::Protocol("bad OK packet"))?;
     outcome.status = Some(ok.status);
     outcome.warnings = u16::from_le_bytes([payload[ok.fixed_len - 2], payload[ok.fixed_len - 1]]);
+    let mut counts = Reader::new(&payload[1..]);
+    outcome.affected_rows = counts.lenenc_int().unwrap_or(0);
+    outcome.last_insert_id = counts.lenenc_int().unwrap_or(0);
     if let Some(gtid) = ok.session_state.and_then(tracked_gtid) {
         if let Some(global) = rewrite.global_gtid {
             global.observe(gtid);

@@ -27,7 +27,7 @@ use crate::mysql::protocol::packet::{capability as cap, command, err_payload, fr
 use crate::proxy::Engine;
 
 const USER: &str = "app";
-const PASSWORD: &str = "secret";
+pub(super) const PASSWORD: &str = "secret";
 const PRIMARY: u8 = 1;
 const REPLICA: u8 = 2;
 /// A database the scripted servers refuse (their ERR must reach the client at login).
@@ -35,7 +35,7 @@ const FORBIDDEN_DB: &str = "forbidden";
 
 /// What a scripted server received: (its connection number, the payload); connection 0
 /// stands for the logins (their HandshakeResponse).
-type Log = Arc<Mutex<Vec<(usize, Vec<u8>)>>>;
+pub(super) type Log = Arc<Mutex<Vec<(usize, Vec<u8>)>>>;
 
 async fn read_packet(stream: &mut TcpStream) -> Option<(Vec<u8>, u8)> {
     let mut header = [0u8; 4];
@@ -136,16 +136,21 @@ async fn serve_connection(mut socket: TcpStream, number: u8, connection: usize, 
 
 /// The engine in front of the two scripted servers, and the runtime they and the client
 /// run on (the engine has its own worker threads and must start outside of a runtime).
-struct Harness {
-    runtime: tokio::runtime::Runtime,
+pub(super) struct Harness {
+    pub(super) runtime: tokio::runtime::Runtime,
     engine: Engine,
-    address: SocketAddr,
-    primary_log: Log,
-    replica_log: Log,
+    pub(super) address: SocketAddr,
+    pub(super) primary_log: Log,
+    pub(super) replica_log: Log,
 }
 
 impl Harness {
     fn start() -> Harness {
+        Harness::start_with("")
+    }
+
+    /// With `mysql_extra` added to the backend's `mysql` section (`, "pool": {...}`).
+    pub(super) fn start_with(mysql_extra: &str) -> Harness {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -159,7 +164,7 @@ impl Harness {
                                 "mode": "mysql", "idle_timeout_ms": 10000}}],
                 "backends": [{{"name": "db", "connect_timeout_ms": 1000,
                     "mysql": {{"users": [{{"user": "{USER}", "password": "{PASSWORD}"}}],
-                              "server_version": "10.11.6-MariaDB"}},
+                              "server_version": "10.11.6-MariaDB"{mysql_extra}}},
                     "servers": [
                         {{"name": "primary", "address": "{primary}", "role": "primary"}},
                         {{"name": "replica", "address": "{replica}", "role": "replica"}}]}}]}}"#
@@ -184,13 +189,17 @@ impl Drop for Harness {
 }
 
 /// A client session through the proxy.
-struct Client {
+pub(super) struct Client {
     stream: TcpStream,
 }
 
 impl Client {
     /// Logs in as USER with `password`, into `database`; the proxy's answer (OK or ERR).
-    async fn log_in(address: SocketAddr, password: &str, database: &str) -> (Client, Vec<u8>) {
+    pub(super) async fn log_in(
+        address: SocketAddr,
+        password: &str,
+        database: &str,
+    ) -> (Client, Vec<u8>) {
         let mut stream = TcpStream::connect(address).await.unwrap();
         let (greeting, seq) = read_packet(&mut stream).await.unwrap();
         let greeting = parse_greeting(&greeting).unwrap();
@@ -224,14 +233,14 @@ impl Client {
         answer[1]
     }
 
-    async fn query(&mut self, sql: &str) -> Vec<u8> {
+    pub(super) async fn query(&mut self, sql: &str) -> Vec<u8> {
         let mut payload = vec![command::QUERY];
         payload.extend_from_slice(sql.as_bytes());
         self.command(&payload).await
     }
 }
 
-fn commands(log: &Log) -> Vec<(usize, Vec<u8>)> {
+pub(super) fn commands(log: &Log) -> Vec<(usize, Vec<u8>)> {
     let log = log.lock().unwrap();
     log.iter()
         .filter(|(connection, _)| *connection != 0)
@@ -239,7 +248,7 @@ fn commands(log: &Log) -> Vec<(usize, Vec<u8>)> {
         .collect()
 }
 
-fn logins(log: &Log) -> Vec<Vec<u8>> {
+pub(super) fn logins(log: &Log) -> Vec<Vec<u8>> {
     let log = log.lock().unwrap();
     log.iter()
         .filter(|(connection, _)| *connection == 0)

@@ -81,8 +81,14 @@ pub struct Upstream {
     pub session_track: bool,
     /// Status flags of the last OK or EOF.
     pub status: u16,
-    /// How many of the session's state entries this connection has applied.
-    pub applied: usize,
+    /// The state entries (SET, USE, ... payloads) this connection has run since its login
+    /// or last reset, in order: a session borrowing it replays only what its own log adds
+    /// (`replay.rs`), and one whose log doesn't start with these resets it first.
+    pub state: Vec<Arc<[u8]>>,
+    /// What LAST_INSERT_ID() answers on this connection, as far as fastlb saw (OK packets).
+    pub last_insert_id: u64,
+    /// Statements prepared on this connection (by any session) since its login or reset.
+    pub prepared: u32,
     /// The last GTID this replica is known to have applied (causal reads).
     pub caught_up_to: Option<Vec<u8>>,
     pub mariadb: bool,
@@ -95,8 +101,9 @@ pub struct Upstream {
     /// A command was sent and its whole reply not read yet: the connection can't be
     /// handed to anyone else.
     pub in_flight: bool,
-    /// Something may have changed its session state since its login or last reset
-    /// (anything but plain reads): it is reset before another session gets it.
+    /// A client command may have left state on it beyond `state` and its login (anything
+    /// but plain reads; with multiplexing, anything but what fastlb tracks): it is reset
+    /// before another session gets it. fastlb's own commands don't set it.
     pub dirty: bool,
 }
 
@@ -134,7 +141,9 @@ impl Upstream {
             stream,
             session_track: false,
             status: status::AUTOCOMMIT,
-            applied: 0,
+            state: Vec::new(),
+            last_insert_id: 0,
+            prepared: 0,
             caught_up_to: None,
             mariadb: false,
             thread_id: 0,
@@ -292,10 +301,10 @@ impl Upstream {
         self.stream.write_all(raw).await
     }
 
-    /// Sends a command of fastlb's own (sequence id 0).
+    /// Sends a command of fastlb's own (sequence id 0). What it leaves on the connection
+    /// is the caller's to note (`state`, `dirty`).
     pub async fn send_command(&mut self, payload: &[u8]) -> std::io::Result<()> {
         self.in_flight = true;
-        self.dirty = true;
         let mut out = Vec::with_capacity(payload.len() + 4);
         frame(&mut out, payload, 0);
         self.stream.write_all(&out).await
@@ -358,6 +367,15 @@ impl Upstream {
                 value = Reader::new(payload).lenenc_bytes().map(<[u8]>::to_vec);
             }
         }
+    }
+
+    /// A reset forgot its statements: a new serial, so that no session's map of statement
+    /// ids (`prepared.rs`) names this connection's old ones.
+    pub fn renew_serial(&mut self) {
+        self.serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        self.state.clear();
+        self.last_insert_id = 0;
+        self.prepared = 0;
     }
 
     pub fn note_status(&mut self, outcome: &Outcome) {
