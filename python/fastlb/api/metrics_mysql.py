@@ -128,7 +128,7 @@ def mysql_metrics(stats: StatsSnapshot) -> Iterator[Metric]:
         labels=["proxy", "reason"],
     )
     for proxy, mysql in frontends.items():
-        for reason, count in sorted(mysql["pins_by_reason"].items()):
+        for reason, count in sorted(mysql.pins_by_reason.items()):
             pins.add_metric([proxy, reason], count)
     yield pins
     for name, help_text, key in _POOL_GAUGES:
