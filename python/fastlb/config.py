@@ -15,9 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -44,6 +42,7 @@ from .config_security import (
     SourceRateConfig,
 )
 from .config_types import (
+    ConfigModel,
     Duration,
     ListenAddress,
     Name,
@@ -136,11 +135,7 @@ def _check_token(value: str) -> str:
 # --------------------------------------------------------------------------- models
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerConfig(_Model):
+class ServerConfig(ConfigModel):
     name: Name
     address: ServerAddress
     weight: Weight = 1
@@ -151,7 +146,7 @@ class ServerConfig(_Model):
     cookie: CookieValue | None = None
 
 
-class HealthCheckConfig(_Model):
+class HealthCheckConfig(ConfigModel):
     """A backend's active health check; `observe` also counts failed connects of live traffic."""
 
     type: CheckType
@@ -193,7 +188,7 @@ class HealthCheckConfig(_Model):
         }
 
 
-class BackendConfig(_Model):
+class BackendConfig(ConfigModel):
     name: Name
     balance: Annotated[BalanceAlgorithm, BeforeValidator(_check_balance)] = "roundrobin"
     retries: _Retries = 3
@@ -213,7 +208,7 @@ class BackendConfig(_Model):
     servers: Annotated[list[ServerConfig], Field(min_length=1)]
 
 
-class FrontendConfig(_Model):
+class FrontendConfig(ConfigModel):
     name: Name
     listen: ListenAddress
     mode: FrontendMode = "tcp"
@@ -242,13 +237,13 @@ class FrontendConfig(_Model):
         return self.http if self.http is not None else HttpFrontendConfig()
 
 
-class ApiConfig(_Model):
+class ApiConfig(ConfigModel):
     listen: ListenAddress = "127.0.0.1:9100"
     # repr=False: a logged or printed Config never shows the token.
     token: Annotated[str, AfterValidator(_check_token)] | None = Field(None, repr=False)
 
 
-class Config(_Model):
+class Config(ConfigModel):
     workers: _Workers = Field(default_factory=lambda: os.cpu_count() or 1)
     splice: SpliceMode = "auto"
     drain_timeout: Duration = 30.0

@@ -11,10 +11,10 @@ import math
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator
 
 from .config_errors import Problem, item
-from .config_types import PositiveDuration, field_error
+from .config_types import ConfigModel, PositiveDuration, field_error
 
 if TYPE_CHECKING:
     from .config import BackendConfig
@@ -47,11 +47,9 @@ CookieValue = Annotated[str, AfterValidator(_check_value)]
 """A server's persistence cookie value."""
 
 
-class CookieConfig(BaseModel):
+class CookieConfig(ConfigModel):
     """`backends[i].cookie`: requests carrying the cookie go to the server it names (while
     it is up); with `insert`, responses from a server the cookie didn't name set it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, AfterValidator(_check_name)] = "SRV"
     insert: bool = True

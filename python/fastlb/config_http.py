@@ -31,15 +31,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     model_validator,
 )
 
 from .config_security import Cidr
-from .config_types import Name, PositiveDuration, between, field_error, milliseconds, refuse_bool
+from .config_types import (
+    ConfigModel,
+    Name,
+    PositiveDuration,
+    between,
+    field_error,
+    milliseconds,
+    refuse_bool,
+)
 
 __all__ = [
     "DEFAULT_HTTP_ALPN",
@@ -85,10 +91,6 @@ CORE_OWNED_HEADERS = frozenset(
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOST_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 _IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --------------------------------------------------------------------------- field checks
@@ -275,7 +277,7 @@ _IdleCount = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between
 # --------------------------------------------------------------------------- models
 
 
-class HeaderEdits(_Model):
+class HeaderEdits(ConfigModel):
     """Header edits, applied in this order: `remove` the named fields, `set` (replace every
     field of that name), `add` (append one more field).
 
@@ -299,7 +301,7 @@ class HeaderEdits(_Model):
         }
 
 
-class MatchConfig(_Model):
+class MatchConfig(ConfigModel):
     """Every condition given must hold; `match: {}` (or no match) takes every request."""
 
     host: Annotated[str, BeforeValidator(_check_host_pattern)] | None = Field(
@@ -328,7 +330,7 @@ class MatchConfig(_Model):
         }
 
 
-class RedirectConfig(_Model):
+class RedirectConfig(ConfigModel):
     """Answer with a redirect (HAProxy `redirect scheme|prefix`): the request's URL with
     `scheme`, `host` and `path_prefix` (prepended to the path) changed."""
 
@@ -355,7 +357,7 @@ class RedirectConfig(_Model):
         }
 
 
-class RouteConfig(_Model):
+class RouteConfig(ConfigModel):
     """First matching route wins; it forwards to `backend` or answers with `redirect`
     (exactly one of them). A route's header edits apply after the frontend's."""
 
@@ -386,7 +388,7 @@ class RouteConfig(_Model):
         }
 
 
-class ForwardedConfig(_Model):
+class ForwardedConfig(ConfigModel):
     """The forwarding headers fastlb adds to requests (HAProxy `option forwardfor`)."""
 
     x_forwarded_for: bool = True
@@ -407,7 +409,7 @@ class ForwardedConfig(_Model):
         }
 
 
-class AccessLogConfig(_Model):
+class AccessLogConfig(ConfigModel):
     """One line per request: to a file (appended to, reopened on SIGUSR1 for logrotate)
     or `-` for standard output."""
 
@@ -418,7 +420,7 @@ class AccessLogConfig(_Model):
         return {"path": self.path, "format": self.format}
 
 
-class HttpFrontendConfig(_Model):
+class HttpFrontendConfig(ConfigModel):
     """A `mode: http` frontend's HTTP settings; absent, every default applies."""
 
     request_timeout: PositiveDuration = Field(
@@ -455,7 +457,7 @@ class HttpFrontendConfig(_Model):
         }
 
 
-class HttpBackendConfig(_Model):
+class HttpBackendConfig(ConfigModel):
     """The server connection pool of a backend used by `mode: http` frontends (HAProxy
     `http-reuse safe`); `server_reuse: false` is `option http-server-close`."""
 

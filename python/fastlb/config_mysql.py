@@ -34,15 +34,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
 from .config_mysql_failover import MysqlFailoverConfig
-from .config_types import PositiveDuration, field_error
+from .config_types import ConfigModel, PositiveDuration, field_error
 from .contract import MYSQL_DIGESTS_MAX_TOP_K
 
 __all__ = [
@@ -75,18 +73,14 @@ def _check_version(value: str) -> str:
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MysqlUser(_Model):
+class MysqlUser(ConfigModel):
     """A user clients log in as; fastlb logs in to the servers with the same credentials."""
 
     user: _UserName
     password: str = Field(default="", repr=False)
 
 
-class MonitorConfig(_Model):
+class MonitorConfig(ConfigModel):
     """The topology monitor's login and pace (it reads read_only, GTIDs and lag)."""
 
     user: _UserName
@@ -99,7 +93,7 @@ class MonitorConfig(_Model):
     failcount: Annotated[int, Field(ge=1, le=100)] = 3
 
 
-class MysqlRule(_Model):
+class MysqlRule(ConfigModel):
     """A routing rule: the first whose regex matches the statement decides (ProxySQL's
     query rules). Transactions and pinned sessions still stay on the primary."""
 
@@ -107,7 +101,7 @@ class MysqlRule(_Model):
     route: Literal["primary", "replica"]
 
 
-class MysqlDigests(_Model):
+class MysqlDigests(ConfigModel):
     """Query digests: per normalised statement, calls, errors, rows and latency, for the
     `top_k` heaviest by total time (fixed memory: the core's Space-Saving sketch)."""
 
@@ -116,7 +110,7 @@ class MysqlDigests(_Model):
     top_k: Annotated[int, Field(ge=1, le=MYSQL_DIGESTS_MAX_TOP_K)] = 50
 
 
-class MysqlPool(_Model):
+class MysqlPool(ConfigModel):
     """`mysql.pool`: logged-in server connections shared between client sessions (the core
     decides what can be reused; see the README's MySQL section)."""
 
@@ -147,18 +141,18 @@ class MysqlPool(_Model):
         }
 
 
-class MysqlConfig(_Model):
+class MysqlConfig(ConfigModel):
     users: Annotated[list[MysqlUser], Field(min_length=1)]
     monitor: MonitorConfig | None = None
     max_replication_lag: PositiveDuration = 10.0
     causal_reads: Literal["off", "session", "global"] = "off"
     causal_timeout: PositiveDuration = 0.5
     primary_failure: Literal["error_on_write", "fail_on_write", "fail_instantly"] = "error_on_write"
-    rules: list[MysqlRule] = []
+    rules: list[MysqlRule] = Field(default_factory=list)
     server_version: Annotated[str, AfterValidator(_check_version)] | None = None
     max_packet_size: Annotated[int, Field(ge=1024, le=1 << 30)] = _DEFAULT_MAX_PACKET
     # Users whose KILL may end any session of this backend (others: their own user's only).
-    kill_admins: list[_UserName] = []
+    kill_admins: list[_UserName] = Field(default_factory=list)
     #: Switchover / failover / rejoin (config_mysql_failover.py); off when absent.
     failover: MysqlFailoverConfig | None = None
     digests: MysqlDigests = MysqlDigests()

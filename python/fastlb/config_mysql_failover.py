@@ -31,14 +31,12 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
-from .config_types import PositiveDuration, field_error
+from .config_types import ConfigModel, PositiveDuration, field_error
 from .notify_command import check_notify_command
 
 __all__ = ["MysqlFailoverConfig"]
@@ -46,9 +44,7 @@ __all__ = ["MysqlFailoverConfig"]
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 
 
-class MysqlFailoverConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MysqlFailoverConfig(ConfigModel):
     #: off: only follow promotions made elsewhere; manual: switchover on request only;
     #: auto: switchover on request, and failover when the primary dies.
     mode: Literal["off", "manual", "auto"] = "off"
@@ -61,7 +57,7 @@ class MysqlFailoverConfig(BaseModel):
     #: Set read_only=1 on any replica found writable (a second writer is a split brain).
     enforce_read_only_replicas: bool = True
     #: Server names, most preferred first: breaks ties between equally advanced replicas.
-    promotion_order: list[_Name] = []
+    promotion_order: list[_Name] = Field(default_factory=list)
     #: A replica further behind than this is never promoted.
     max_lag_to_promote: PositiveDuration = 10.0
     #: How long a switchover may hold writes; held writes then get ERROR 1290.

@@ -18,15 +18,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
-from .config_types import PositiveDuration, between, field_error, milliseconds, refuse_bool
+from .config_types import (
+    ConfigModel,
+    PositiveDuration,
+    between,
+    field_error,
+    milliseconds,
+    refuse_bool,
+)
 
 __all__ = [
     "AclConfig",
@@ -36,10 +41,6 @@ __all__ = [
     "FrontendTlsConfig",
     "SourceRateConfig",
 ]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _readable_file(value: object) -> str:
@@ -91,12 +92,12 @@ _Count = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 
 _AlpnProtocol = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
-class CertificatePair(_Model):
+class CertificatePair(ConfigModel):
     cert: ReadableFile = Field(description="PEM: the certificate, then its intermediates")
     key: ReadableFile = Field(description="PEM: its private key (PKCS#8, RSA or EC)")
 
 
-class FrontendTlsConfig(_Model):
+class FrontendTlsConfig(ConfigModel):
     """TLS termination: `{cert, key}` for one certificate, or `certificates: [{cert, key},
     ...]` chosen by SNI (the names in each certificate), the first being the default."""
 
@@ -145,21 +146,21 @@ class FrontendTlsConfig(_Model):
         }
 
 
-class AclConfig(_Model):
+class AclConfig(ConfigModel):
     """Refused: a source in `deny`, or not in `allow` when `allow` is not empty."""
 
     allow: list[Cidr] = Field(default_factory=list)
     deny: list[Cidr] = Field(default_factory=list)
 
 
-class SourceRateConfig(_Model):
+class SourceRateConfig(ConfigModel):
     """At most `connections` new connections per `window` from one address."""
 
     connections: _Count
     window: PositiveDuration
 
 
-class BackendTlsConfig(_Model):
+class BackendTlsConfig(ConfigModel):
     """TLS to the backend's servers; `verify: false` encrypts without checking who answers."""
 
     verify: bool = True

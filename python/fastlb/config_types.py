@@ -10,10 +10,18 @@ import socket
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from .contract import MAX_WEIGHT
+
+
+class ConfigModel(BaseModel):
+    """Base of every configuration section: an unknown key is an error that names it (a typo
+    never silently falls back to a default), and a validated section can't change afterwards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 __all__ = [
     "FIELD_ERROR_TYPE",

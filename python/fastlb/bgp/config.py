@@ -9,10 +9,10 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from ..config_errors import Problem
-from ..config_types import Duration, between, field_error, refuse_bool
+from ..config_types import ConfigModel, Duration, between, field_error, refuse_bool
 
 __all__ = ["BgpConfig", "BgpPeer", "Speaker", "bgp_problems"]
 
@@ -96,19 +96,17 @@ def _restart_time(seconds: float) -> float:
     return seconds
 
 
-class BgpPeer(BaseModel):
+class BgpPeer(ConfigModel):
     """One router this node peers with (eBGP, directly connected)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     address: Annotated[IPv4Address, BeforeValidator(_address)]
     as_: _AsNumber = Field(alias="as")
 
 
-class BgpConfig(BaseModel):
+class BgpConfig(ConfigModel):
     """Announce `virtual_ips` while this node can serve; withdraw them at once when not."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     speaker: Speaker = Speaker.BIRD
     local_as: _AsNumber
@@ -128,7 +126,7 @@ class BgpConfig(BaseModel):
     hold_time: Annotated[Duration, AfterValidator(_hold_time)] = 9.0
     communities: Annotated[
         list[Annotated[str, BeforeValidator(_community)]], AfterValidator(_unique)
-    ] = []
+    ] = Field(default_factory=list)
     med: _Med = 0
     # Announced instead of `med` while fewer than half of the servers are UP: routers that
     # compare MED (same neighbour AS, or `bgp always-compare-med`) prefer healthier nodes.

@@ -7,9 +7,9 @@ import re
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from ..config_types import Duration, between, field_error, refuse_bool
+from ..config_types import ConfigModel, Duration, between, field_error, refuse_bool
 from ..notify_command import check_notify_command
 from .packet import MAX_ADVERT_CENTISECONDS, ChecksumForm
 
@@ -77,11 +77,9 @@ _Vrid = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 2
 _Priority = Annotated[int, BeforeValidator(refuse_bool), AfterValidator(between(1, 255))]
 
 
-class FailoverConfig(BaseModel):
+class FailoverConfig(ConfigModel):
     """Active-passive failover: VRRPv3 (RFC 5798) on `interface`, interoperable with
     keepalived's `vrrp_version 3`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     interface: Annotated[str, AfterValidator(_check_interface)]
     vrid: _Vrid
@@ -94,7 +92,9 @@ class FailoverConfig(BaseModel):
         AfterValidator(_unique_ips),
     ]
     preempt: bool = True
-    unicast_peers: list[Annotated[IPv4Address, BeforeValidator(_peer)]] = []
+    unicast_peers: list[Annotated[IPv4Address, BeforeValidator(_peer)]] = Field(
+        default_factory=list
+    )
     notify: Annotated[str, AfterValidator(check_notify_command)] | None = None
     checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
 
