@@ -263,7 +263,7 @@ where
 /// about a second, where the keep-alive timeout (10 s by default) would hold it open long
 /// for clients that are gone. Capped by the keep-alive timeout, which closes the
 /// connection anyway.
-const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a request head ended without a request.
 enum Stop {
