@@ -16,6 +16,7 @@ from .clients import connect, echo_roundtrip, recv_line, wait_for_close, wait_un
 from .http_backends import NAMED, http_config, nginx_servers, read_response
 from .proc import FastlbProcess, frontend_port, make_config
 from .servers import TcpServer, named_echo
+from .test_http_websocket import recv_exactly, upgrade_request, websocket_origin
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -169,3 +170,40 @@ def test_sigterm_under_http_keepalive_load_closes_each_connection_after_an_answe
         clients.join()
         assert clients.errors == []
         assert clients.told_to_close == 8
+
+
+def test_sigterm_closes_idle_http_but_leaves_a_websocket_tunnel_running_until_it_ends(
+    backend: Callable[..., TcpServer], fastlb: Callable[[dict[str, Any]], FastlbProcess]
+) -> None:
+    """A tunnel has no request boundary to stop at: it runs on after SIGTERM (until it ends
+    or the drain deadline), while an idle keep-alive connection beside it is closed after
+    the soft stop's grace, long before its 60 s keep-alive timeout."""
+    origin = backend(websocket_origin, "ws")
+    config = http_config(
+        [{"name": "ws", "address": origin.address}], http={"keepalive_timeout": "60s"}
+    )
+    config["drain_timeout"] = "60s"
+    lb = fastlb(config)
+    port = frontend_port(config)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as tunnel,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as idle,
+    ):
+        tunnel.sendall(upgrade_request(b"/ws"))
+        buffer = bytearray()
+        assert read_response(tunnel, buffer).status == 101
+        assert recv_exactly(tunnel, buffer, 5) == b"hello"
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(idle, bytearray()).status == 403
+
+        lb.terminate()
+
+        assert wait_until(lambda: refuses_connections(port), timeout=5)
+        assert idle.recv(1) == b"", "the idle keep-alive connection stayed open"
+        for i in range(3):
+            message = f"after the stop {i}".encode()
+            tunnel.sendall(message)
+            assert recv_exactly(tunnel, buffer, len(message)) == message
+        assert lb.alive(), f"fastlb exited with a tunnel open:\n{lb.log()}"
+
+    assert lb.wait(timeout=20) == 0, lb.log()
