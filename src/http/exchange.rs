@@ -390,7 +390,13 @@ where
     let upgraded = status == 101;
     let request_done = request_body.is_complete();
     let until_close = response.framing == BodyFraming::UntilClose;
-    let keep_client = request.client_keep_alive && request_done && !until_close && !upgraded;
+    // A stopping process answers the exchange in progress as the connection's last (read
+    // as the head is written: a stop during the exchange still closes it).
+    let keep_client = request.client_keep_alive
+        && request_done
+        && !until_close
+        && !upgraded
+        && !client.frontend.soft_stop.is_stopping();
     let connection = if upgraded {
         ConnectionHeader::Upgrade
     } else if !keep_client {

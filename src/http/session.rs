@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout_at;
+use tokio::time::{sleep_until, timeout_at};
 
 use super::buffer::InputBuffer;
 use super::exchange::{forward, ClientSide, Failure, Outgoing, Scratch};
@@ -19,7 +19,7 @@ use super::h1::{
 use super::log::{self, Outcome};
 use super::routing::{self, Decision};
 use super::upstream::Affinity;
-use crate::proxy::{ClientOrigin, Frontend};
+use crate::proxy::{ClientOrigin, Frontend, SoftStop};
 use crate::stats::bump;
 
 /// Serves requests on one client connection until either side closes it.
@@ -50,7 +50,9 @@ pub(crate) async fn serve<S>(
         let Some(http) = frontend.http() else {
             return;
         };
-        let Some(started) = await_request(&mut stream, &mut input, &http, first).await else {
+        let stopping = &frontend.soft_stop;
+        let Some(started) = await_request(&mut stream, &mut input, &http, first, stopping).await
+        else {
             return;
         };
         let head_since = if first { accepted } else { started };
@@ -85,7 +87,9 @@ pub(crate) async fn serve<S>(
             Decision::Redirect(redirect) => {
                 let location = redirect.location(&head.view(input.filled()), tls);
                 // A body would have to be read past first: simpler to close after the answer.
-                let keep_alive = head.keep_alive && head.framing == BodyFraming::None;
+                let keep_alive = head.keep_alive
+                    && head.framing == BodyFraming::None
+                    && !frontend.soft_stop.is_stopping();
                 input.consume(head.len);
                 scratch.heads.recycle(head.into_spans());
                 let answer = redirect_response(redirect.status(), &location, keep_alive);
@@ -207,11 +211,17 @@ pub(crate) async fn serve<S>(
 
 /// Waits for the first byte of the next request. `None`: the connection is over (closed,
 /// or idle for the keep-alive timeout; the first request gets the request timeout).
+///
+/// When the process is stopping, an idle connection is not closed at once: a request the
+/// client sends meanwhile would meet the close (RFC 9112 §9.6: the client can't tell
+/// whether it was processed), so the wait goes on for [`STOP_GRACE`] more (never past the
+/// keep-alive timeout) and the request that comes is answered, with `Connection: close`.
 async fn await_request<S>(
     stream: &mut S,
     input: &mut InputBuffer,
     http: &HttpFrontend,
     first: bool,
+    stopping: &SoftStop,
 ) -> Option<Instant>
 where
     S: AsyncRead + Unpin,
@@ -225,13 +235,35 @@ where
     } else {
         http.config.keepalive_timeout()
     };
+    let idle_until = tokio::time::Instant::now() + wait;
+    let read = input.read_from(stream);
+    tokio::pin!(read);
     // Closed silently, whether it timed out or not: a client that sent nothing (a browser's
     // preconnect, an idle keep-alive connection) gets no 408 (HAProxy `http-ignore-probes`).
-    match tokio::time::timeout(wait, input.read_from(stream)).await {
-        Ok(Ok(n)) if n > 0 => Some(Instant::now()),
+    // Biased, the read first: a request already here costs no stop-signal registration.
+    let read = tokio::select! {
+        biased;
+        read = &mut read => read,
+        () = sleep_until(idle_until) => return None,
+        () = stopping.stopped() => {
+            let until = idle_until.min(tokio::time::Instant::now() + STOP_GRACE);
+            timeout_at(until, read).await.ok()?
+        }
+    };
+    match read {
+        Ok(n) if n > 0 => Some(Instant::now()),
         _ => None,
     }
 }
+
+/// How long an idle connection of a stopping process still waits for a request. A client
+/// that reuses a keep-alive connection does it right after its previous response, or after
+/// its own think time; a request already on its way arrives within a round trip: a second
+/// covers the race of RFC 9112 §9.6 on any real network and ends an HTTP drain within
+/// about a second, where the keep-alive timeout (10 s by default) would hold it open long
+/// for clients that are gone. Capped by the keep-alive timeout, which closes the
+/// connection anyway.
+pub(crate) const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a request head ended without a request.
 enum Stop {

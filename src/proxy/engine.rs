@@ -224,6 +224,8 @@ impl Engine {
         let runtime = Workers::start(self.workers)?;
         for (listening, listener) in state.frontends.iter_mut().zip(listeners) {
             let frontend = &listening.frontend;
+            // Started again after a stop: the sessions told then are gone with the workers.
+            frontend.soft_stop.resume();
             let bound = listener[0].local_addr().map_err(Error::Runtime)?;
             frontend.set_addresses(frontend.addresses().configured, Some(bound));
             listening.accept = Some(AcceptLoop::spawn(
@@ -238,9 +240,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Graceful stop: close the listeners at once (new connections are refused), let
-    /// established connections finish for up to `deadline`, then drop what is left.
-    /// Blocks the calling thread (Python releases the GIL around it).
+    /// Graceful stop (HAProxy's soft stop): tell the sessions, close the listeners at once
+    /// (new connections are refused), let established connections finish for up to
+    /// `deadline`, then drop what is left. HTTP sessions end on their own at their next
+    /// clean boundary (`SoftStop`), so an HTTP drain lasts about one exchange; TCP, MySQL
+    /// and upgraded (WebSocket) connections have no such boundary and run until they end
+    /// or the deadline. Blocks the calling thread (Python releases the GIL around it).
     pub fn stop(&self, deadline: Duration) {
         let until = Instant::now() + deadline;
         let runtime = {
@@ -252,6 +257,13 @@ impl Engine {
                 if let Some(accept) = listening.accept.take() {
                     accept.close(&runtime);
                 }
+            }
+            // Told once the listeners are closed: a client that reconnects after its last
+            // answer (`Connection: close`, GOAWAY) is refused at once rather than queued on
+            // a listener about to close (which resets what is in its queue). Under the
+            // state lock: whoever takes it next (`current_connections`) sees them told.
+            for listening in &state.frontends {
+                listening.frontend.soft_stop.stop();
             }
             runtime
         };

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::global_limit::GlobalSlot;
+use super::soft_stop::SoftStop;
 use crate::balancer::Backend;
 use crate::config::{FrontendConfig, FrontendMode, SpliceMode};
 use crate::firewall::{Firewall, Refusal, SourceRefusal, SourceTicket};
@@ -34,6 +35,8 @@ pub struct Frontend {
     /// Fixed for the listener's life (a reload that changes it rebinds the frontend).
     pub mode: FrontendMode,
     pub stats: FrontendStats,
+    /// Raised when the engine stops: HTTP sessions close at their next clean boundary.
+    pub soft_stop: SoftStop,
 }
 
 #[derive(Clone, Copy)]
@@ -66,6 +69,7 @@ impl Frontend {
             accept_proxy: ArcSwapOption::empty(),
             mode: config.mode,
             stats: FrontendStats::default(),
+            soft_stop: SoftStop::default(),
         };
         frontend.configure_firewall(config);
         frontend

@@ -10,12 +10,14 @@ mod origin;
 mod reload;
 pub(crate) mod session;
 mod snapshot;
+mod soft_stop;
 mod workers;
 
 pub use engine::Engine;
 pub use frontend::{ConnectionSlot, Frontend};
 pub use handover::ExportedListeners;
 pub use origin::ClientOrigin;
+pub use soft_stop::SoftStop;
 
 #[cfg(test)]
 mod handover_tests;

@@ -53,8 +53,8 @@ def parse_wrk(output: str) -> WrkResult:
     return WrkResult(int(requests.group(1)), errors, int(non_2xx.group(1)) if non_2xx else 0)
 
 
-def start_wrk(port: int, *headers: str) -> subprocess.Popen[str]:
-    argv = ["wrk", "-t1", "-c8", f"-d{LOAD_SECONDS}s", "--timeout", "10s"]
+def start_wrk(port: int, *headers: str, seconds: int = LOAD_SECONDS) -> subprocess.Popen[str]:
+    argv = ["wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "10s"]
     for header in headers:
         argv += ["-H", header]
     return subprocess.Popen([*argv, f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, text=True)
@@ -180,6 +180,159 @@ def test_an_upgrade_under_load_refuses_and_loses_nothing(tmp_path: Path, pair: P
             assert stats["frontends"]["sql"]["total_connections"] > 0
             with connect(sql_port) as connection:
                 assert server_id(connection) in (1, 2)
+        finally:
+            print(f"--- old fastlb ---\n{old.log()}")
+            old.close()
+            if new is not None:
+                if new.poll() is None:
+                    new.terminate()
+                    new.wait(30)
+                print(f"--- new fastlb ---\n{(tmp_path / 'upgraded.log').read_text()}")
+
+
+# The HTTP test's load outlasts the upgrade by far: the old process must leave while it runs.
+HTTP_LOAD_SECONDS = 15
+
+
+class H2loadRuns:
+    """h2c load: h2load runs of `REQUESTS` on `/h2` (2 connections, 10 streams each), one
+    after another for `seconds`. nghttp2 1.52's h2load stops a connection at a GOAWAY and
+    counts the requests it queued after it, never sent, as failed ("Process Request
+    Failure"); the next run connects anew. So failures are judged from the servers' side:
+    every stream forwarded to a server must have reached h2load as a success. (curl 7.88
+    can't reuse an h2c connection; the Python h2 package fails on the GOAWAY's PING.)"""
+
+    REQUESTS = 500
+
+    def __init__(self, port: int, seconds: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/h2"
+        self.outputs: list[str] = []
+        self._until = time.monotonic() + seconds
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        argv = ["h2load", "-n", str(self.REQUESTS), "-c2", "-m10", self.url]
+        while time.monotonic() < self._until:
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            self.outputs.append(run.stdout + run.stderr)
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self) -> None:
+        self._thread.join(120)
+
+    def totals(self) -> dict[str, int]:
+        totals = dict.fromkeys(("succeeded", "failed", "timeout", "2xx", "non_2xx"), 0)
+        for output in self.outputs:
+            found = re.search(r"(\d+) succeeded, (\d+) failed, \d+ errored, (\d+) timeout", output)
+            codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", output)
+            assert found is not None and codes is not None, output
+            succeeded, failed, timeout = map(int, found.groups())
+            # A run's failures come from a GOAWAY that stopped one of its clients only.
+            assert failed == 0 or "Process Request Failure" in output, output
+            totals["succeeded"] += succeeded
+            totals["failed"] += failed
+            totals["timeout"] += timeout
+            two, *others = map(int, codes.groups())
+            totals["2xx"] += two
+            totals["non_2xx"] += sum(others)
+        return totals
+
+
+def test_an_http_upgrade_under_load_loses_nothing_and_the_old_process_leaves_at_once(
+    tmp_path: Path,
+) -> None:
+    """`mode: http` with wrk keep-alive, wrk `Connection: close` and h2c clients: the old
+    process's HTTP/1.1 sessions answer their exchange in progress with `Connection: close`,
+    its h2 connections get a graceful GOAWAY, and it exits while the load still runs: it
+    waits neither for the clients to leave nor for its 60 s drain deadline."""
+    with nginx_servers(tmp_path, {"a": NAMED.format(name="a"), "b": NAMED.format(name="b")}) as web:
+        config: dict[str, Any] = {
+            "workers": 1,
+            "drain_timeout": "60s",
+            "api": {"listen": f"127.0.0.1:{free_port()}"},
+            "frontends": [
+                {
+                    "name": "web",
+                    "listen": f"127.0.0.1:{free_port()}",
+                    "mode": "http",
+                    "backend": "web",
+                    "http": {"h2c": True},
+                }
+            ],
+            "backends": [
+                {
+                    "name": "web",
+                    "servers": [
+                        {"name": f"web{i}", "address": server.address}
+                        for i, server in enumerate(web)
+                    ],
+                }
+            ],
+        }
+        old = FastlbProcess(config, tmp_path).start()
+        new: subprocess.Popen[bytes] | None = None
+        try:
+            port = port_of(config["frontends"][0]["listen"])
+            keepalive = start_wrk(port, seconds=HTTP_LOAD_SECONDS)
+            fresh = start_wrk(port, "Connection: close", seconds=HTTP_LOAD_SECONDS)
+            h2 = H2loadRuns(port, seconds=HTTP_LOAD_SECONDS)
+            time.sleep(UPGRADE_AFTER)
+
+            upgraded = {**config, "workers": 2, "api": {"listen": f"127.0.0.1:{free_port()}"}}
+            old.config_path.write_text(yaml.safe_dump(upgraded, sort_keys=False))
+            with (tmp_path / "upgraded.log").open("wb") as log:
+                new = subprocess.Popen(
+                    [*fastlb_command(), "serve", "--upgrade", "-c", str(old.config_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            # The old process leaves while every client is still sending.
+            wait_until(
+                lambda: not old.alive() or keepalive.poll() is not None,
+                timeout=HTTP_LOAD_SECONDS + 30,
+            )
+            running = {
+                "wrk keep-alive": keepalive.poll() is None,
+                "wrk close": fresh.poll() is None,
+                "h2c": h2.running(),
+            }
+            assert not old.alive(), "the old process outlived the load"
+            assert all(running.values()), f"the old process stayed until the load ended: {running}"
+            assert old.wait() == 0
+            assert new.poll() is None, (tmp_path / "upgraded.log").read_text()
+
+            keepalive_out, _ = keepalive.communicate(timeout=HTTP_LOAD_SECONDS + 30)
+            fresh_out, _ = fresh.communicate(timeout=HTTP_LOAD_SECONDS + 30)
+            h2.join()
+            kept, opened = parse_wrk(keepalive_out), parse_wrk(fresh_out)
+            print(f"keep-alive: {kept}\nnew connections: {opened}\nh2c: {h2.totals()}")
+            assert kept.errors == dict.fromkeys(kept.errors, 0), keepalive_out
+            assert opened.errors == dict.fromkeys(opened.errors, 0), fresh_out
+            assert kept.non_2xx == opened.non_2xx == 0
+            assert kept.requests > 0 and opened.requests > 0
+            streams = h2.totals()
+            assert streams["timeout"] == streams["non_2xx"] == 0, h2.outputs
+            assert streams["2xx"] == streams["succeeded"] > 0, h2.outputs
+            # Every h2 request that reached a server came back to h2load as a success.
+            forwarded = wait_until(
+                lambda: (
+                    n
+                    if (n := sum(" /h2 " in line for server in web for line in server.lines()))
+                    >= streams["succeeded"]
+                    else 0
+                ),
+                timeout=10,
+            )
+            assert forwarded == streams["succeeded"], streams
+            # All three kinds of client went on through the new process.
+            new_api = FastlbProcess(upgraded, tmp_path / "new")
+            new_api.proc = new  # only for its api() helper
+            http = new_api.api("GET", "/api/stats")[1]["frontends"]["web"]["http"]
+            assert http["h2_connections"] > 0 and http["requests"] > 0
         finally:
             print(f"--- old fastlb ---\n{old.log()}")
             old.close()

@@ -19,6 +19,8 @@
 //! * 100 concurrent streams per connection (HAProxy `tune.h2.max-concurrent-streams`).
 //! * the first request must arrive within `request_timeout` of the connection, and a
 //!   connection without requests for `keepalive_timeout` gets a GOAWAY and is closed;
+//! * when the process stops (`SoftStop`), every connection gets the same graceful GOAWAY
+//!   at once: the streams the client opened before it are served, then it closes;
 //! * a client that resets streams faster than [`MAX_CLIENT_RESETS_PER_SECOND`], or whose
 //!   reset streams leave more than [`MAX_RUNNING_STREAMS`] tasks behind, gets a GOAWAY
 //!   `ENHANCE_YOUR_CALM` (the `h2` crate's own caps on pending-accept and locally caused
@@ -70,7 +72,7 @@ const STREAM_WINDOW: u32 = 256 * 1024;
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
 /// Serves an HTTP/2 connection (after the TLS handshake, or the h2c preface seen) until
-/// the client closes it, a protocol error, or the keep-alive timeout.
+/// the client closes it, a protocol error, the keep-alive timeout or the process's stop.
 pub(crate) async fn serve<S>(io: S, frontend: &Arc<Frontend>, origin: ClientOrigin, tls: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -107,7 +109,10 @@ where
     let mut deadline = Instant::now() + request_timeout;
     loop {
         let accepted = tokio::select! {
+            biased;
             accepted = conn.accept() => accepted,
+            // The process is stopping: GOAWAY below, the streams in flight finish.
+            () = frontend.soft_stop.stopped() => break,
             () = sleep_until(deadline) => {
                 if shared.running.load(Ordering::Relaxed) > 0 {
                     // Busy, not idle: the keep-alive clock starts when the streams end.

@@ -42,7 +42,17 @@ pub(crate) async fn serve_plain(
         true
     });
     drop(http);
-    if !matches!(wait.await, Ok(true)) {
+    tokio::pin!(wait);
+    // Stopping: a silent connection is closed after the grace, as between two HTTP/1.1
+    // requests (`session::STOP_GRACE`); one that is sending its first request goes on.
+    let started = tokio::select! {
+        biased;
+        started = &mut wait => started,
+        () = frontend.soft_stop.stopped() => {
+            tokio::time::timeout(session::STOP_GRACE, &mut wait).await.unwrap_or(Ok(false))
+        }
+    };
+    if !matches!(started, Ok(true)) {
         return;
     }
     let h2 = start.filled() == PREFACE;

@@ -283,3 +283,39 @@ fn a_header_list_over_max_header_size_is_refused_on_its_stream() {
         assert_eq!(fetch(&mut client, request, None).await.0, 200);
     });
 }
+
+#[test]
+fn a_stop_sends_goaway_and_the_stream_in_flight_completes() {
+    let (a, _) = origin("a", Duration::from_millis(300));
+    // Idle connections would stay for a minute: a connection that ends sooner was ended by
+    // the stop.
+    let (engine, address) = engine(&[("a", a, 1)], 60_000);
+    std::thread::scope(|scope| {
+        block_on(async {
+            let (mut client, connection) = connect(address).await;
+            assert_eq!(fetch(&mut client, get("/"), None).await.0, 200);
+            let in_flight = {
+                let mut client = client.clone();
+                tokio::spawn(async move { fetch(&mut client, get("/slow"), None).await })
+            };
+            // Most likely at the server by then; if not, it was sent before the GOAWAY
+            // reached the client, and is served all the same (RFC 9113 §6.8).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let stop = scope.spawn(|| engine.stop(Duration::from_secs(60)));
+            let (status, body) = in_flight.await.unwrap();
+            assert_eq!((status, body.split('|').next()), (200, Some("a")));
+            // GOAWAY NO_ERROR, then the close: the client's connection task ends cleanly.
+            let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+            assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+            // New streams are refused on it: the client must open a new connection.
+            assert!(client.clone().ready().await.is_err());
+            for _ in 0..1000 {
+                if stop.is_finished() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the drain ran on to its deadline");
+        });
+    });
+}

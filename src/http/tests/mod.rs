@@ -13,6 +13,7 @@ use crate::config::CoreConfig;
 use crate::proxy::Engine;
 
 mod session;
+mod soft_stop;
 mod upstream;
 
 /// An origin server: answers every request with its name (and the request's
@@ -148,6 +149,16 @@ fn engine_logging(
         r#""access_log": null"#,
         &format!(r#""access_log": {access_log}"#),
     );
+    engine_with_http(servers, backend_http, backend_extra, &http_section)
+}
+
+/// `http_section`: the frontend's `"http": {...}` field (`HTTP_SECTION`, edited).
+fn engine_with_http(
+    servers: &[(&str, SocketAddr, u32)],
+    backend_http: &str,
+    backend_extra: &str,
+    http_section: &str,
+) -> (Engine, SocketAddr) {
     let servers: Vec<String> = servers
         .iter()
         .map(|(n, a, w)| format!(r#"{{"name": "{n}", "address": "{a}", "weight": {w}}}"#))
