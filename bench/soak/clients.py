@@ -10,7 +10,8 @@ what was served and record every failure with the time and the kind the verdict 
 
 A keep-alive client that finds its reused connection closed before any byte of the answer
 retries the GET once on a new connection, as HTTP clients do for idempotent requests; the close
-is still recorded ("keepalive closed"), since only an upgrade may explain it.
+is still recorded ("keepalive closed"), and nothing explains it (an upgrading process answers
+the last request with `Connection: close`).
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ What a client may legitimately see, and only while the backend behind its traffi
   cannot move a stream to another server), or a broken pipe while sending into it;
 - MySQL: fastlb's own 1158 (08S01, server lost during a statement) or 1927 (70100, session
   closed), the codes docs/mysql.md gives for a lost server connection.
-During an upgrade, a keep-alive HTTP connection may be closed by the old process as it drains:
-the client retries the idempotent GET on a new connection (RFC 9110 9.2.2), and that close is
-expected then, never at any other time. A reload or a weight change allows no error at all.
+An upgrade, a reload or a weight change allows no error at all: the old process of an upgrade
+answers each kept-alive client's last request with `Connection: close` (HTTP soft stop), so
+no client finds its reused connection closed.
 """
 
 from __future__ import annotations
@@ -35,9 +35,6 @@ ALLOWED_DURING_RESTART: dict[str, frozenset[str]] = {
     "web": frozenset({"status 502", "status 503", "status 504"}),
     "tcp": frozenset({"reset", "eof", "broken pipe"}),
     "mysql": frozenset({"mysql 1158", "mysql 1927"}),
-}
-ALLOWED_DURING_UPGRADE: dict[str, frozenset[str]] = {
-    "http-keepalive": frozenset({"keepalive closed"}),
 }
 
 
@@ -88,7 +85,7 @@ class Verdict:
 
 def error_is_expected(error: ClientError, operations: Sequence[Operation], grace_s: float) -> bool:
     """True when `error` happened while its backend restarted (plus the grace) and is of a
-    kind that restart explains, or during an upgrade and of a kind an upgrade explains."""
+    kind that restart explains."""
     backend = BACKEND_OF_TRAFFIC.get(error.traffic)
     for op in operations:
         if not op.start <= error.t <= op.end + grace_s:
@@ -97,10 +94,6 @@ def error_is_expected(error: ClientError, operations: Sequence[Operation], grace
             op.kind == "restart"
             and op.target == backend
             and error.kind in ALLOWED_DURING_RESTART.get(backend, frozenset())
-        ):
-            return True
-        if op.kind == "upgrade" and error.kind in ALLOWED_DURING_UPGRADE.get(
-            error.traffic, frozenset()
         ):
             return True
     return False
