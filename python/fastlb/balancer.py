@@ -30,6 +30,7 @@ from .errors import (
     NoConfigFileError,
     NotRunningError,
 )
+from .logs import log_started
 
 if TYPE_CHECKING:
     from ._core import Engine
@@ -180,7 +181,7 @@ class LoadBalancer:
                     failover.close()
                 raise
             self._engine, self._api, self._failover = engine, api, failover
-            self._log_started(engine)
+            log_started(self.config, engine.listen_addresses(), self.api_url)
         return self
 
     def _start_mysql_monitors(
@@ -564,34 +565,6 @@ class LoadBalancer:
             for b in self.config.backends
         ]
         self.config = self.config.model_copy(update={"backends": backends})
-
-    def _log_started(self, engine: Engine) -> None:
-        bound = engine.listen_addresses()
-        for frontend in self.config.frontends:
-            log.info(
-                "frontend %s listening on %s -> backend %s",
-                frontend.name,
-                bound.get(frontend.name, frontend.listen),
-                frontend.backend,
-            )
-        for backend in self.config.backends:
-            if backend.tls is not None and not backend.tls.verify:
-                log.warning(
-                    "backend %s: tls.verify is false: any server certificate is accepted "
-                    "(traffic is encrypted, the servers are not authenticated)",
-                    backend.name,
-                )
-            for server in backend.servers:
-                log.info(
-                    "backend %s: server %s %s weight %d%s",
-                    backend.name,
-                    server.name,
-                    server.address,
-                    server.weight,
-                    " (backup)" if server.backup else "",
-                )
-        if self._api is not None:
-            log.info("API listening on %s", self._api.url)
 
 
 def _open_connections(engine: Engine) -> int:

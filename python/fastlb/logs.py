@@ -16,8 +16,12 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .config import Config
 
 FORMATS = ("text", "json")
 
@@ -105,3 +109,34 @@ def _is_journal(stream: TextIO) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return expected == f"{info.st_dev}:{info.st_ino}"
+
+
+def log_started(config: Config, bound: Mapping[str, str], api_url: str | None) -> None:
+    """What a started load balancer serves: each frontend's bound address and backend, each
+    server, a warning for backends that don't verify their servers, the API's address."""
+    log = logging.getLogger("fastlb")
+    for frontend in config.frontends:
+        log.info(
+            "frontend %s listening on %s -> backend %s",
+            frontend.name,
+            bound.get(frontend.name, frontend.listen),
+            frontend.backend,
+        )
+    for backend in config.backends:
+        if backend.tls is not None and not backend.tls.verify:
+            log.warning(
+                "backend %s: tls.verify is false: any server certificate is accepted "
+                "(traffic is encrypted, the servers are not authenticated)",
+                backend.name,
+            )
+        for server in backend.servers:
+            log.info(
+                "backend %s: server %s %s weight %d%s",
+                backend.name,
+                server.name,
+                server.address,
+                server.weight,
+                " (backup)" if server.backup else "",
+            )
+    if api_url is not None:
+        log.info("API listening on %s", api_url)
