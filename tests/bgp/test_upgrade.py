@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from bench.failover.cluster import fastlb_command
-from bench.scaleout.fleet import PORT, VIP, BgpNode, Fleet, wait_until
+from bench.scaleout.fleet import PORT, VIP, BgpNode, Fleet
+from fastlb.harness.process import fastlb_command
+from fastlb.harness.waiting import wait_for as wait_until
 
 # Far above the expected figures (~1-2 s for the new session): only "it happened".
 CONVERGE = 15.0
