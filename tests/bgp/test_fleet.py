@@ -13,6 +13,7 @@ from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
 from bench.scaleout.fleet import API, BgpNode, Fleet, KeptConnections
 from fastlb.api.stats_models import BgpStats
+from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for as wait_until
 
 # Far above the expected figures (~0.3 s withdrawal, 3 s hold time): only "it converged".
@@ -112,7 +113,7 @@ def test_node_drain_keeps_established_connections(fleet: Fleet) -> None:
                 "netns",
                 "exec",
                 fleet.lab.namespace("lb1"),
-                lb1_fastlb(),
+                *fastlb_command(),
                 "ctl",
                 "node",
                 "drain",
@@ -156,12 +157,6 @@ def dashboard(fleet: Fleet, host: str) -> DashboardDom:
     wrapper.chmod(0o755)
     done = run_chromium(wrapper, fleet.workdir / "profile", API + "/", "--dump-dom")
     return DashboardDom.parse(done.stdout)
-
-
-def lb1_fastlb() -> str:
-    from bench.failover.cluster import fastlb_command
-
-    return fastlb_command()
 
 
 def _alive(pid: int) -> bool:

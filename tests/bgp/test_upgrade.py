@@ -110,7 +110,7 @@ def router_paths(fleet: Fleet) -> list[dict[str, Any]]:
 def upgrade(fleet: Fleet, node: BgpNode) -> subprocess.Popen[bytes]:
     """`fastlb serve --upgrade` with the node's configuration, in its namespace (its output
     appended to the node's log); the node's process from now on."""
-    argv = [fastlb_command(), "serve", "--upgrade", "-c", str(node.config_path)]
+    argv = [*fastlb_command(), "serve", "--upgrade", "-c", str(node.config_path)]
     new = fleet.lab.spawn(node.name, argv, node.log_path)
     return new
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.failover.cluster import fastlb_command
 from bench.failover.netns import Lab
+from fastlb.harness.process import fastlb_command
 
 from .conftest import require_root_and_tools
 
@@ -44,7 +44,7 @@ def run_fastlb(
         "exec",
         lab.namespace("lb"),
         *prefix,
-        fastlb_command(),
+        *fastlb_command(),
         command,
         "-c",
         str(path),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from bench.failover.cluster import Cluster, fastlb_command
+from bench.failover.cluster import Cluster
+from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for as wait_until
 
 TAKEOVER_TIMEOUT = 10.0
@@ -23,7 +24,7 @@ def test_upgrading_the_master_keeps_the_vip_without_a_flap(cluster: Cluster) -> 
     backup_took_over = lb2.failover()["became_master"]
     assert lb1.proc is not None
 
-    argv = [fastlb_command(), "serve", "--upgrade", "-c", str(lb1.config_path)]
+    argv = [*fastlb_command(), "serve", "--upgrade", "-c", str(lb1.config_path)]
     new = cluster.lab.spawn("lb1", argv, lb1.log_path.with_name("lb1-upgraded.log"))
     holders_seen: set[tuple[str, ...]] = set()
     deadline = time.monotonic() + UPGRADE_TIMEOUT
