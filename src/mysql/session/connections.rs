@@ -48,19 +48,25 @@ impl Connections {
             server: upstream.server.clone(),
             thread_id: upstream.thread_id,
         };
-        self.handle.set_thread(role, Some(thread));
+        self.handle.set_thread(role, thread);
         match role {
             Role::Primary => self.primary = Some(upstream),
             Role::Replica => self.replica = Some(upstream),
         }
     }
 
+    /// Lets the connection on `role`'s side go. One a KILL may still reach loses its pool
+    /// ticket (it is closed when released): its thread must never serve another session.
     pub fn take(&mut self, role: Role) -> Option<Upstream> {
-        self.handle.set_thread(role, None);
-        match role {
+        let may_be_killed = self.handle.clear_thread(role);
+        let mut upstream = match role {
             Role::Primary => self.primary.take(),
             Role::Replica => self.replica.take(),
+        }?;
+        if may_be_killed {
+            upstream.pooled = None;
         }
+        Some(upstream)
     }
 
     /// The side a transaction is open on (the primary's first: it is checked first).

@@ -59,8 +59,11 @@ impl Session {
             .await;
             return Flow::Close;
         }
-        // The thread ids before the session hears of its end (it then closes them).
-        let threads = target.threads();
+        // The thread ids before the session hears of its end (it then closes them). Until
+        // `end_kill`, a connection the target lets go is closed instead of pooled: with
+        // pooling (multiplexing above all) it could otherwise serve another session by the
+        // time this KILL reaches its thread.
+        let threads = target.begin_kill();
         if !query {
             target.kill();
         }
@@ -70,6 +73,7 @@ impl Session {
             let sql = format!("KILL {verb} {}", thread.thread_id);
             self.run_on(thread.server, &user, sql.as_bytes()).await;
         }
+        target.end_kill();
         self.send_ok(seq).await
     }
 

@@ -55,8 +55,16 @@ impl Session {
             self.last_insert_id = outcome.last_insert_id;
         }
         let session_insert_id = self.last_insert_id;
+        // Clean again only when nothing is left that another session could see: no pin
+        // (its state isn't all in the log: the log overflowed, or a pinning statement), and no
+        // warnings or error (SHOW WARNINGS / GET DIAGNOSTICS would show them to the next one).
+        let leaves_nothing = tracked_only
+            && !was_dirty
+            && !self.pinned
+            && outcome.error.is_none()
+            && outcome.warnings == 0;
         if let Some(upstream) = self.connections.get_mut(which) {
-            if tracked_only && !was_dirty {
+            if leaves_nothing {
                 upstream.dirty = false;
             }
             if outcome.last_insert_id != 0 {
@@ -199,8 +207,12 @@ async fn any_of(futures: Vec<tokio::sync::futures::Notified<'_>>) {
 /// goes back. Everything else (pins, autocommit=0, unknown statements, multi-statements)
 /// makes the connection dirty: reset before another session gets it.
 fn leaves_tracked_state_only(class: Classification) -> bool {
+    // A read the classifier binds to the primary may change the connection (LAST_INSERT_ID(n),
+    // NEXTVAL/LASTVAL, variables it reads back...): dirty, reset before another session.
+    let read_on_primary = class.kind == Kind::Read && class.route == Role::Primary;
     !class.pins_primary
         && !class.multi_statement
+        && !read_on_primary
         && matches!(
             class.kind,
             Kind::Read
@@ -250,6 +262,9 @@ mod tests {
             "PREPARE s FROM 'SELECT 1'",
             "SELECT 1; SELECT 2",
             "HANDLER t OPEN",
+            // Reads bound to the primary may leave per-connection values behind.
+            "SELECT LAST_INSERT_ID(42)",
+            "SELECT * FROM t FOR UPDATE",
         ] {
             assert!(
                 !leaves_tracked_state_only(classify(sql.as_bytes())),

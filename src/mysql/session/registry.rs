@@ -28,9 +28,17 @@ pub struct SessionHandle {
     pub id: u32,
     pub backend: String,
     user: Mutex<MysqlUser>,
-    threads: Mutex<[Option<ServerThread>; 2]>,
+    threads: Mutex<Threads>,
     killed: AtomicBool,
     kill: Notify,
+}
+
+/// A session's server threads, and how many KILLs are on their way to them: a connection
+/// the session lets go meanwhile must not reach another session (the KILL would).
+#[derive(Default)]
+struct Threads {
+    by_role: [Option<ServerThread>; 2],
+    kills_in_flight: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -44,7 +52,7 @@ impl SessionHandle {
             id,
             backend: backend.to_owned(),
             user: Mutex::new(user),
-            threads: Mutex::new([None, None]),
+            threads: Mutex::new(Threads::default()),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });
@@ -66,14 +74,32 @@ impl SessionHandle {
         *lock(&self.user) = user;
     }
 
-    /// Notes the session's connection on `role`'s side (None: closed).
-    pub fn set_thread(&self, role: Role, thread: Option<ServerThread>) {
-        lock(&self.threads)[role as usize] = thread;
+    /// Notes the session's connection on `role`'s side.
+    pub fn set_thread(&self, role: Role, thread: ServerThread) {
+        lock(&self.threads).by_role[role as usize] = Some(thread);
     }
 
-    /// The session's server connections now.
-    pub fn threads(&self) -> Vec<ServerThread> {
-        lock(&self.threads).iter().flatten().cloned().collect()
+    /// Forgets the session's connection on `role`'s side. True when it may still be
+    /// killed (a KILL is on its way, or the session was killed): the connection must then
+    /// be closed, never pooled for another session.
+    pub fn clear_thread(&self, role: Role) -> bool {
+        let mut threads = lock(&self.threads);
+        threads.by_role[role as usize] = None;
+        threads.kills_in_flight > 0 || self.killed.load(Ordering::Acquire)
+    }
+
+    /// The session's server connections now, for a KILL about to be sent to them; until
+    /// `end_kill`, a connection the session lets go is closed (`clear_thread`).
+    pub fn begin_kill(&self) -> Vec<ServerThread> {
+        let mut threads = lock(&self.threads);
+        threads.kills_in_flight += 1;
+        threads.by_role.iter().flatten().cloned().collect()
+    }
+
+    /// The KILL begun with `begin_kill` was sent.
+    pub fn end_kill(&self) {
+        let mut threads = lock(&self.threads);
+        threads.kills_in_flight = threads.kills_in_flight.saturating_sub(1);
     }
 
     /// Ends the session: it stops what it is doing and closes.
