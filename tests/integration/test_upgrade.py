@@ -53,6 +53,23 @@ def parse_wrk(output: str) -> WrkResult:
     return WrkResult(int(requests.group(1)), errors, int(non_2xx.group(1)) if non_2xx else 0)
 
 
+def start_upgrade(
+    old: FastlbProcess, tmp_path: Path
+) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
+    """`fastlb serve --upgrade` with what only a restart can change (more workers, the API
+    elsewhere) written over the running process's config file; the new config and process."""
+    upgraded = {**old.config, "workers": 2, "api": {"listen": f"127.0.0.1:{free_port()}"}}
+    old.config_path.write_text(yaml.safe_dump(upgraded, sort_keys=False))
+    with (tmp_path / "upgraded.log").open("wb") as log:
+        new = subprocess.Popen(
+            [*fastlb_command(), "serve", "--upgrade", "-c", str(old.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return upgraded, new
+
+
 def start_wrk(port: int, *headers: str, seconds: int = LOAD_SECONDS) -> subprocess.Popen[str]:
     argv = ["wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "10s"]
     for header in headers:
@@ -136,16 +153,7 @@ def test_an_upgrade_under_load_refuses_and_loses_nothing(tmp_path: Path, pair: P
             mysql = MysqlClients(sql_port)
             time.sleep(UPGRADE_AFTER)
 
-            # What only a restart can change: more workers, the API elsewhere.
-            upgraded = {**config, "workers": 2, "api": {"listen": f"127.0.0.1:{free_port()}"}}
-            old.config_path.write_text(yaml.safe_dump(upgraded, sort_keys=False))
-            with (tmp_path / "upgraded.log").open("wb") as log:
-                new = subprocess.Popen(
-                    [*fastlb_command(), "serve", "--upgrade", "-c", str(old.config_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            upgraded, new = start_upgrade(old, tmp_path)
             new_api = FastlbProcess(upgraded, tmp_path / "new")
             new_api.proc = new  # only for its api() helper
             # The new process serves while the load still runs: its own counters move.
@@ -281,15 +289,7 @@ def test_an_http_upgrade_under_load_loses_nothing_and_the_old_process_leaves_at_
             h2 = H2loadRuns(port, seconds=HTTP_LOAD_SECONDS)
             time.sleep(UPGRADE_AFTER)
 
-            upgraded = {**config, "workers": 2, "api": {"listen": f"127.0.0.1:{free_port()}"}}
-            old.config_path.write_text(yaml.safe_dump(upgraded, sort_keys=False))
-            with (tmp_path / "upgraded.log").open("wb") as log:
-                new = subprocess.Popen(
-                    [*fastlb_command(), "serve", "--upgrade", "-c", str(old.config_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            upgraded, new = start_upgrade(old, tmp_path)
             # The old process leaves while every client is still sending.
             wait_until(
                 lambda: not old.alive() or keepalive.poll() is not None,
