@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     duration: float = args.duration
     bounds = bounds_for(duration)
 
-    timeline = plan(duration, upgrade=True)
+    timeline = plan(duration)
     with tempfile.TemporaryDirectory(prefix="fastlb-soak-") as tmp:
         print(f"soak: starting nginx x2, TCP echo x2, MariaDB primary + replica, fastlb in {tmp}")
         with SoakTopology(Path(tmp)) as topology:

@@ -42,7 +42,7 @@ class Planned:
     target: str
 
 
-def plan(duration: float, upgrade: bool) -> list[Planned]:
+def plan(duration: float) -> list[Planned]:
     """The timeline, sorted by time (pure: tests and the report can show it)."""
     last = duration - QUIET_END_S
     timeline: list[Planned] = []
@@ -58,9 +58,8 @@ def plan(duration: float, upgrade: bool) -> list[Planned]:
     while t <= last:
         timeline.append(Planned(t, "restart", RESTART_TARGETS[n % len(RESTART_TARGETS)]))
         t, n = t + every, n + 1
-    if upgrade:
-        k = max(0, int((duration / 2 - FIRST_RESTART_S) // every))
-        timeline.append(Planned(FIRST_RESTART_S + every * (k + 0.5), "upgrade", ""))
+    k = max(0, int((duration / 2 - FIRST_RESTART_S) // every))
+    timeline.append(Planned(FIRST_RESTART_S + every * (k + 0.5), "upgrade", ""))
     return sorted(timeline, key=lambda p: p.t)
 
 
