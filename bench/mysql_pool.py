@@ -5,6 +5,14 @@ statements: `multiplexed`), straight to MariaDB, through stock HAProxy `mode tcp
 through fastlb without the pool; and persistent clients (sysbench point_select, read_only)
 through fastlb pooled, multiplexed and without the pool.
 
+`connect_per_request_tls` is the same request with TLS on every connection, as a server
+that requires secure transport has it (sysbench `--mysql-ssl=on`): direct, each request pays
+MariaDB a TLS handshake and a login; through HAProxy `mode tcp` the same (it relays the
+client's TLS session); through fastlb the client's handshake and login end at fastlb, whose
+pooled TLS connections to the server stay open. Plaintext on loopback a MariaDB login costs
+about what fastlb's own does, so there the pool can only remove the server's share; with
+TLS the per-connection cost is what the pool takes away.
+
 One private mariadbd (own datadir and port, started and stopped by pid) serves every side;
 fastlb lists it as both primary and replica (the production path: login on the primary,
 reads on the replica connection). Sides alternate within each round, medians compared.
@@ -21,10 +29,11 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.mysql import WORKERS, start_haproxy
+from bench.mysql import WORKERS, start_haproxy, tls_files
 from fastlb.harness.mariadb import (
     PASSWORD,
     USER,
@@ -33,8 +42,9 @@ from fastlb.harness.mariadb import (
     install_template,
     sysbench_command,
 )
+from fastlb.harness.pki import TestCA
 from fastlb.harness.ports import free_port
-from fastlb.harness.process import FastlbProcess
+from fastlb.harness.process import FastlbProcess, cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,10 +53,17 @@ TABLE_SIZE = 10_000
 CONNECT_PER_REQUEST = str(REPO / "bench" / "lua" / "connect_per_request.lua")
 # The sides measured against others (fastlb with the pool, without and with multiplexing).
 SUBJECTS = ("pooled", "multiplexed")
-# (workload, sysbench script, sides, targets: side compared -> minimum ratio of a subject)
+# (workload, sysbench script, sides, targets: side compared -> minimum ratio of a subject);
+# a workload whose name ends in `_tls` runs over TLS, against the TLS instances of each proxy.
 WORKLOADS: list[tuple[str, str, tuple[str, ...], dict[str, float]]] = [
     (
         "connect_per_request",
+        CONNECT_PER_REQUEST,
+        ("pooled", "multiplexed", "direct", "haproxy", "unpooled"),
+        {"direct": 1.5, "haproxy": 2.0},
+    ),
+    (
+        "connect_per_request_tls",
         CONNECT_PER_REQUEST,
         ("pooled", "multiplexed", "direct", "haproxy", "unpooled"),
         {"direct": 1.5, "haproxy": 2.0},
@@ -61,9 +78,22 @@ WORKLOADS: list[tuple[str, str, tuple[str, ...], dict[str, float]]] = [
 ]
 
 
-def start_fastlb(server: MariaDB, workdir: Path, side: str) -> tuple[subprocess.Popen[bytes], int]:
-    """fastlb as `side`: unpooled, pooled or multiplexed (the pool with multiplexing)."""
+def start_fastlb(
+    server: MariaDB, workdir: Path, side: str, ca: TestCA | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """fastlb as `side`: unpooled, pooled or multiplexed (the pool with multiplexing); with
+    `ca`, TLS to its clients and to the server."""
     port = free_port()
+    frontend: dict[str, Any] = {
+        "name": "sql",
+        "listen": f"127.0.0.1:{port}",
+        "mode": "mysql",
+        "backend": "db",
+    }
+    backend_tls: dict[str, Any] = {}
+    if ca is not None:
+        frontend["tls"] = ca.issue("fastlb", ["fastlb.test"], ips=("127.0.0.1",)).files
+        backend_tls = {"tls": {"verify": True, "ca": str(ca.cert_path)}}
     mysql: dict[str, Any] = {"users": [{"user": USER, "password": PASSWORD}]}
     if side != "unpooled":
         mysql["pool"] = {
@@ -73,9 +103,7 @@ def start_fastlb(server: MariaDB, workdir: Path, side: str) -> tuple[subprocess.
         }
     config = {
         "workers": WORKERS,
-        "frontends": [
-            {"name": "sql", "listen": f"127.0.0.1:{port}", "mode": "mysql", "backend": "db"}
-        ],
+        "frontends": [frontend],
         "backends": [
             {
                 "name": "db",
@@ -84,14 +112,48 @@ def start_fastlb(server: MariaDB, workdir: Path, side: str) -> tuple[subprocess.
                     {"name": "replica", "address": server.address, "role": "replica"},
                 ],
                 "mysql": mysql,
+                **backend_tls,
             }
         ],
     }
-    return FastlbProcess(config, workdir, name=f"fastlb-{side}").start().popen, port
+    name = f"fastlb-{side}" if ca is None else f"fastlb-{side}-tls"
+    return FastlbProcess(config, workdir, name=name).start().popen, port
 
 
-def run(script: str, port: int, seconds: float) -> float:
-    """Events per second of one sysbench run (one event: one request or one transaction)."""
+@dataclass
+class Run:
+    """One sysbench run: its events (one event: one request or one transaction)."""
+
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+@dataclass
+class Runs:
+    """One side's runs of a workload: events per second, and the MariaDB server's CPU
+    microseconds per event (what a database host bound by its CPU pays per request)."""
+
+    rates: list[float] = field(default_factory=list)
+    server_us: list[float] = field(default_factory=list)
+    proxy_us: list[float] = field(default_factory=list)
+
+    def rate(self) -> float:
+        return statistics.median(self.rates)
+
+    def server_cost(self) -> float:
+        return statistics.median(self.server_us)
+
+    def proxy_cost(self) -> str:
+        return f"{statistics.median(self.proxy_us):.1f}" if self.proxy_us else "-"
+
+
+def run(script: str, port: int, seconds: float, tls_dir: Path | None = None) -> Run:
+    """One sysbench run; with `tls_dir`, over TLS (sysbench reads its CA and client
+    certificate from there)."""
     argv = sysbench_command(
         script,
         port,
@@ -101,14 +163,15 @@ def run(script: str, port: int, seconds: float) -> float:
         f"--threads={THREADS}",
         f"--time={max(1, round(seconds))}",
         "--skip_trx=on",
+        *(["--mysql-ssl=on"] if tls_dir else []),
     )
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, cwd=tls_dir)
     events = re.search(r"total number of events:\s+(\d+)", proc.stdout)
     took = re.search(r"total time:\s+([\d.]+)s", proc.stdout)
     errors = re.search(r"ignored errors:\s+(\d+)", proc.stdout)
     if proc.returncode != 0 or not events or not took or (errors and int(errors.group(1))):
         raise SystemExit(f"sysbench {script} failed:\n{proc.stdout}\n{proc.stderr}")
-    return int(events.group(1)) / float(took.group(1))
+    return Run(int(events.group(1)), float(took.group(1)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,12 +185,22 @@ def main(argv: list[str] | None = None) -> int:
     binaries = find_binaries()
     install_template(binaries, workdir / "template")
     (workdir / "server").mkdir()
+    ca, client_files = tls_files(workdir)
+    certificate = ca.issue("mariadb", ["mariadb.test"], ips=("127.0.0.1",))
     # Enough connections for connect-per-request runs (closed sessions linger briefly).
     server = MariaDB(
-        binaries, workdir / "template", workdir / "server", options=("--max-connections=1000",)
+        binaries,
+        workdir / "template",
+        workdir / "server",
+        options=(
+            "--max-connections=1000",
+            f"--ssl-cert={certificate.cert_path}",
+            f"--ssl-key={certificate.key_path}",
+            f"--ssl-ca={ca.cert_path}",
+        ),
     )
     proxies: dict[str, subprocess.Popen[bytes]] = {}
-    results: dict[str, dict[str, list[float]]] = {}
+    results: dict[str, dict[str, Runs]] = {}
     try:
         server.start()
         server.sql("CREATE DATABASE sbtest")
@@ -142,14 +215,31 @@ def main(argv: list[str] | None = None) -> int:
         ports = {"direct": server.port}
         for side in ("pooled", "multiplexed", "unpooled"):
             proxies[side], ports[side] = start_fastlb(server, workdir, side)
+            proxies[f"{side}-tls"], ports[f"{side}-tls"] = start_fastlb(server, workdir, side, ca)
+        # HAProxy relays TLS untouched and the server speaks both: one instance serves both.
         proxies["haproxy"], ports["haproxy"] = start_haproxy(server, workdir)
         for name, script, sides, _ in WORKLOADS:
-            runs = results[name] = {side: [] for side in sides}
+            runs = results[name] = {side: Runs() for side in sides}
+            tls = name.endswith("_tls")
             for round_no in range(1, args.rounds + 1):
                 for side in sides:
-                    rate = run(script, ports[side], args.duration)
-                    runs[side].append(rate)
-                    print(f"  {name:<20} round {round_no} {side:<8} {rate:>10,.0f} /s", flush=True)
+                    instance = f"{side}-tls" if tls and f"{side}-tls" in ports else side
+                    tls_dir = client_files if tls else None
+                    proxy = proxies.get(instance)
+                    server_cpu = cpu_seconds(server.pid)
+                    proxy_cpu = cpu_seconds(proxy.pid) if proxy else 0.0
+                    result = run(script, ports[instance], args.duration, tls_dir)
+                    server_us = (cpu_seconds(server.pid) - server_cpu) / result.events * 1e6
+                    runs[side].rates.append(result.rate)
+                    runs[side].server_us.append(server_us)
+                    if proxy:
+                        proxy_cpu = cpu_seconds(proxy.pid) - proxy_cpu
+                        runs[side].proxy_us.append(proxy_cpu / result.events * 1e6)
+                    print(
+                        f"  {name:<24} round {round_no} {side:<11} {result.rate:>10,.0f} /s"
+                        f"  MariaDB {server_us:6.1f} us CPU per event",
+                        flush=True,
+                    )
     finally:
         for proc in proxies.values():
             proc.terminate()
@@ -164,14 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summary(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> list[str]:
+def summary(results: dict[str, dict[str, Runs]], args: argparse.Namespace) -> list[str]:
     lines = [
         "# fastlb mysql.pool benchmark",
         "",
         f"{dt.date.today().isoformat()}; one MariaDB, sysbench {THREADS} threads,"
         f" fastlb and HAProxy {WORKERS} threads, {args.rounds} rounds x {args.duration:g} s,"
         " sides alternated, medians. Rates: requests/s (connect-per-request) or"
-        " transactions/s.",
+        " transactions/s. `_tls`: TLS on every connection (sysbench `--mysql-ssl=on`).",
+        "",
+        "## Throughput on this machine (clients, proxy and server share its 2 cores)",
         "",
         "| workload | fastlb | its rate | compared with | their rate | ratio | target |",
         "|---|---|---:|---|---:|---:|---|",
@@ -181,23 +273,49 @@ def summary(results: dict[str, dict[str, list[float]]], args: argparse.Namespace
         if not runs:
             continue
         for subject in SUBJECTS:
-            ours = statistics.median(runs[subject])
+            ours = runs[subject].rate()
             for side in runs:
                 if side in SUBJECTS:
                     continue
-                theirs = statistics.median(runs[side])
-                ratio = ours / theirs
-                target = targets.get(side)
-                verdict = "-"
-                if target is not None:
-                    verdict = f">= {target:g}: {'met' if ratio >= target else 'MISSED'}"
+                theirs = runs[side].rate()
                 lines.append(
                     f"| {name} | {subject} | {ours:,.0f} | {side} | {theirs:,.0f} |"
-                    f" {ratio:.2f} | {verdict} |"
+                    f" {ours / theirs:.2f} | {verdict(ours / theirs, targets.get(side))} |"
                 )
-        multiplexed = statistics.median(runs["multiplexed"]) / statistics.median(runs["pooled"])
+        multiplexed = runs["multiplexed"].rate() / runs["pooled"].rate()
         lines.append(f"| {name} | multiplexed | | pooled | | {multiplexed:.2f} | - |")
+    lines += [
+        "",
+        "## The database server's CPU per request (what a server bound by its CPU pays)",
+        "",
+        "MariaDB's CPU time (user + system, /proc) per request in the same runs. On its own",
+        "host, a server bound by its CPU serves requests in inverse proportion to this: the",
+        "ratio is the capacity a side gives it against the other side.",
+        "",
+        "| workload | fastlb | MariaDB us/request | compared with | their us/request |"
+        " capacity ratio | target | proxy us/request: fastlb / theirs |",
+        "|---|---|---:|---|---:|---:|---|---|",
+    ]
+    for name, _, _, targets in WORKLOADS:
+        runs = results.get(name)
+        if not runs or not targets:
+            continue
+        for subject in SUBJECTS:
+            ours = runs[subject].server_cost()
+            for side in targets:
+                theirs = runs[side].server_cost()
+                lines.append(
+                    f"| {name} | {subject} | {ours:.1f} | {side} | {theirs:.1f} |"
+                    f" {theirs / ours:.2f} | {verdict(theirs / ours, targets[side])} |"
+                    f" {runs[subject].proxy_cost()} / {runs[side].proxy_cost()} |"
+                )
     return lines
+
+
+def verdict(ratio: float, target: float | None) -> str:
+    if target is None:
+        return "-"
+    return f">= {target:g}: {'met' if ratio >= target else 'MISSED'}"
 
 
 if __name__ == "__main__":
