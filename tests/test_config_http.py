@@ -1,24 +1,19 @@
 """`mode: http` and the PROXY protocol fields of the configuration (docs/http.md): the YAML a
-user writes becomes the core JSON with every field filled in; every mistake is refused with
-a message naming the field, by `Config`, by `fastlb check` and by `LoadBalancer(dict)`."""
+user writes becomes the core JSON with every field filled in; every mistake is refused by
+`Config` with a message naming the field (`fastlb check`: test_config_http_check.py;
+`LoadBalancer(dict)` and reload: test_config_http_embedding.py)."""
 
 from __future__ import annotations
 
-import copy
-import socket
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from fastlb import LoadBalancer
 from fastlb.config import Config, load_config
-from fastlb.config_diff import describe_changes
 from fastlb.errors import ConfigError
-from support import fastlb_command, set_at
+from support import set_at
 
 FORWARD_EDITS = {"set": [], "add": [], "remove": []}
 DEFAULT_HTTP = {
@@ -538,138 +533,3 @@ def test_check_send_proxy_needs_a_health_check() -> None:
     assert problems(data) == [
         ("backends[0] (web).check_send_proxy", "this backend has no health_check")
     ]
-
-
-# ---- through `fastlb check` -------------------------------------------------------------
-
-
-def run_check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*fastlb_command(), "check", "-c", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def test_fastlb_check_accepts_the_example_and_names_each_mistake(
-    write_config: Callable[..., Path], tmp_path: Path
-) -> None:
-    good = write_config(docs_example(tmp_path))
-    result = run_check(good)
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"{good}: OK\n", "")
-
-    data = yaml.safe_load(docs_example(tmp_path))
-    data["frontends"][0]["accept_proxy"] = True
-    data["frontends"][0]["trusted_proxies"] = []
-    data["frontends"][0]["http"]["routes"][0]["backend"] = "apo"
-    data["frontends"][1]["mode"] = "tcp"
-    data["backends"][1]["check_send_proxy"] = True
-    bad = write_config(yaml.safe_dump(data, sort_keys=False))
-    result = run_check(bad)
-    assert result.returncode == 2, result
-    assert result.stdout == ""
-    assert result.stderr.splitlines() == [
-        f"{bad}: backends[1] (api).check_send_proxy: needs send_proxy (v1 or v2): checks send "
-        "the same header as the traffic",
-        f"{bad}: {WEB}.trusted_proxies: accept_proxy needs the addresses of the load balancers "
-        "in front (e.g. [10.0.0.0/8], or [127.0.0.1] on this host): a PROXY header is "
-        "believed only from them",
-        f"{bad}: {WEB}.http.routes[0].backend: no backend named 'apo' (defined: web, api)",
-        f"{bad}: frontends[1] (web-redirect).http: only used by mode 'http' frontends (this "
-        "one is mode 'tcp')",
-    ]
-
-    data = yaml.safe_load(docs_example(tmp_path))
-    data["frontends"][0]["http"]["request_headers"]["set"] = {"X-Env": "prod\r\nX-Evil: 1"}
-    bad = write_config(yaml.safe_dump(data, sort_keys=False))
-    result = run_check(bad)
-    assert (result.returncode, result.stderr.splitlines()) == (
-        2,
-        [
-            f"{bad}: {WEB}.http.request_headers.set[0][1]: invalid header value "
-            "'prod\\r\\nX-Evil: 1': no CR, LF, NUL or other control characters"
-        ],
-    )
-
-
-# ---- embedding ----------------------------------------------------------------------------
-
-
-def test_load_balancer_takes_a_mode_http_dict(tmp_path: Path) -> None:
-    data = base(
-        accept_proxy=True,
-        trusted_proxies=["127.0.0.1"],
-        http={
-            "request_headers": {"set": {"X-Env": "test"}},
-            "routes": [
-                {"match": {"path_prefix": "/api/"}, "backend": "api"},
-                {"match": {"path_prefix": "/old/"}, "redirect": {"path_prefix": "/new"}},
-            ],
-            "access_log": {"path": str(tmp_path / "access.log"), "format": "json"},
-        },
-    )
-    data["backends"][0]["send_proxy"] = "v2"
-    expected = copy.deepcopy(data)
-    with LoadBalancer(data) as lb:
-        assert data == expected  # the caller's dict is not changed
-        core = lb.config.to_core_dict()
-        web = core["frontends"][0]
-        assert (web["mode"], web["accept_proxy"], web["trusted_proxies"]) == (
-            "http",
-            True,
-            ["127.0.0.1/32"],
-        )
-        assert web["http"]["request_headers"]["set"] == [["X-Env", "test"]]
-        assert [route["backend"] for route in web["http"]["routes"]] == ["api", None]
-        assert core["backends"][0]["send_proxy"] == "v2"
-        assert core["backends"][1]["http"] == DEFAULT_POOL
-        # The core took the configuration and listens. What it answers is the HTTP session's
-        # business (tests of the core); here only that it accepts the connection.
-        host, port = lb.addresses["web"].rsplit(":", 1)
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
-        assert lb.stats()["frontends"]["web"]["mode"] == "http"
-
-
-def test_load_balancer_refuses_a_bad_http_dict() -> None:
-    with pytest.raises(ConfigError) as caught:
-        LoadBalancer(base(http={"routes": [{"backend": "nope"}]}))
-    assert caught.value.problems == [
-        (f"{ROUTES}[0].backend", "no backend named 'nope' (defined: web, api)")
-    ]
-
-
-def test_reload_describes_http_changes() -> None:
-    old = Config.from_mapping(base())
-    data = base(http={"request_timeout": "5s"}, trusted_proxies=["10.0.0.0/8"])
-    data["backends"][0].update(send_proxy="v1", http={"max_idle": 8})
-    data["frontends"].append(
-        {"name": "plain", "listen": "127.0.0.1:0", "backend": "web", "mode": "tcp"}
-    )
-    new = Config.from_mapping(data)
-    assert describe_changes(old, new) == [
-        "frontend web: trusted_proxies changed",
-        "frontend web: http settings changed",
-        "frontend plain added (127.0.0.1:0 -> backend web)",
-        "backend web: send_proxy None -> v1",
-        "backend web: http settings changed",
-    ]
-    assert describe_changes(new, new) == []
-    to_tcp = copy.deepcopy(data)
-    to_tcp["frontends"][0].update(mode="tcp", trusted_proxies=[], http=None)
-    changes = describe_changes(new, Config.from_mapping(to_tcp))
-    assert changes[:2] == [
-        "frontend web: mode http -> tcp",
-        "frontend web: trusted_proxies changed",
-    ]
-
-
-def test_the_headers_routes_may_not_edit_are_the_cores() -> None:
-    """config_http refuses edits of the fields the core frames itself, early and with the
-    field's path; the core's own list decides: the two must be the same set."""
-    from fastlb import _core
-    from fastlb.config_http import CORE_OWNED_HEADERS
-
-    assert set(_core.HTTP_PROXY_OWNED_HEADERS) == CORE_OWNED_HEADERS

@@ -1,18 +1,19 @@
-"""`fastlb check` on a bad value of each `mode: http` / PROXY protocol field that
-tests/test_config_http.py does not already cover: exit status 2, nothing on stdout, and one
-line on stderr that names the field by its path."""
+"""`fastlb check` on `mode: http` configurations: the documented example passes; a bad value
+of each `mode: http` / PROXY protocol field exits 2, with nothing on stdout and one line on
+stderr that names the field by its path."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_config_http import WEB, base, run_check
+from test_config_http import WEB, base, docs_example
 
-from support import set_at
+from support import fastlb_command, set_at
 
 API = "backends[1] (api)"
 ROUTE0 = f"{WEB}.http.routes[0]"
@@ -107,3 +108,54 @@ def test_fastlb_check_names_the_bad_field(case: str, write_config: Callable[...,
     lines = result.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{path}: {field}: "), lines
+
+
+def run_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*fastlb_command(), "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_fastlb_check_accepts_the_example_and_names_each_mistake(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    good = write_config(docs_example(tmp_path))
+    result = run_check(good)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{good}: OK\n", "")
+
+    data = yaml.safe_load(docs_example(tmp_path))
+    data["frontends"][0]["accept_proxy"] = True
+    data["frontends"][0]["trusted_proxies"] = []
+    data["frontends"][0]["http"]["routes"][0]["backend"] = "apo"
+    data["frontends"][1]["mode"] = "tcp"
+    data["backends"][1]["check_send_proxy"] = True
+    bad = write_config(yaml.safe_dump(data, sort_keys=False))
+    result = run_check(bad)
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{bad}: backends[1] (api).check_send_proxy: needs send_proxy (v1 or v2): checks send "
+        "the same header as the traffic",
+        f"{bad}: {WEB}.trusted_proxies: accept_proxy needs the addresses of the load balancers "
+        "in front (e.g. [10.0.0.0/8], or [127.0.0.1] on this host): a PROXY header is "
+        "believed only from them",
+        f"{bad}: {WEB}.http.routes[0].backend: no backend named 'apo' (defined: web, api)",
+        f"{bad}: frontends[1] (web-redirect).http: only used by mode 'http' frontends (this "
+        "one is mode 'tcp')",
+    ]
+
+    data = yaml.safe_load(docs_example(tmp_path))
+    data["frontends"][0]["http"]["request_headers"]["set"] = {"X-Env": "prod\r\nX-Evil: 1"}
+    bad = write_config(yaml.safe_dump(data, sort_keys=False))
+    result = run_check(bad)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            f"{bad}: {WEB}.http.request_headers.set[0][1]: invalid header value "
+            "'prod\\r\\nX-Evil: 1': no CR, LF, NUL or other control characters"
+        ],
+    )

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pymysql
-from test_cli import STOP_TIMEOUT, is_mariadbd, mariadbd_children
+from demo_checks import STOP_TIMEOUT, is_mariadbd, mariadbd_children
 
 from support import fastlb_command
 

@@ -19,8 +19,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from demo_checks import check_demo
 from packaging.utils import parse_wheel_filename
-from test_cli import check_demo
 
 import fastlb
 from support import fastlb_command
