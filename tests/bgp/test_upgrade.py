@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bench.scaleout.fleet import PORT, VIP, BgpNode, Fleet
+from fastlb.harness.bgp_fleet import PORT, VIP, BgpNode, Fleet
 from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for as wait_until
 

@@ -8,7 +8,7 @@ import os
 
 from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
-from bench.failover.cluster import ADDRESSES, API, VIP, Cluster, FastlbNode
+from fastlb.harness.vrrp_pair import ADDRESSES, API, VIP, Cluster, FastlbNode
 from fastlb.harness.waiting import wait_for as wait_until
 
 # A takeover that has not happened after this long is a failure, whatever the machine's load

@@ -34,8 +34,8 @@ from typing import Any
 
 import yaml
 
-from bench.failover.netns import Lab, ip
-from bench.scaleout.router import FRR, Router, bird_router_config, frr_configs
+from fastlb.harness.bgp_router import FRR, Router, bird_router_config, frr_configs
+from fastlb.harness.netns import Lab, ip
 from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for
 

@@ -1,5 +1,6 @@
 """Two load balancer nodes sharing a virtual IP, a client and a backend on one segment of
-network namespaces; `fastlb serve` and keepalived run inside them as real processes.
+network namespaces; `fastlb serve` and keepalived (keepalived.py) run inside them as real
+processes. Used by tests/failover, tests/integration and `python -m bench.failover`.
 
 `Prober` is the client: a request through the virtual IP every 20 ms, each with a short
 timeout, from which the longest stretch without an answer (the outage) is read.
@@ -24,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from bench.failover.netns import Lab
+from fastlb.harness.keepalived import KeepalivedNode, VirtualRouter
+from fastlb.harness.netns import Lab
 from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for
 
@@ -84,7 +86,12 @@ class Cluster:
         return node
 
     def keepalived(self, host: str, priority: int, advert: float = 0.1) -> KeepalivedNode:
-        node = KeepalivedNode(self, host, priority, advert)
+        """keepalived for the virtual IP beside a `fastlb serve` without `failover:`."""
+        data_path = FastlbNode(self, host, 1, {})
+        del data_path.config["failover"]
+        node = KeepalivedNode(
+            self.lab, self.workdir, host, VirtualRouter(VRID, VIP, priority, advert), data_path
+        )
         self.nodes.append(node)
         return node
 
@@ -219,123 +226,6 @@ class FastlbNode:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-
-
-KEEPALIVED_CONF = """\
-global_defs {{
-    router_id {host}
-    vrrp_version 3
-    # Nothing else of keepalived's runs here: no scripts, no checkers.
-    vrrp_garp_master_delay 5
-}}
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int {advert}
-    virtual_ipaddress {{
-        {vip}/24
-    }}
-}}
-"""
-
-
-class KeepalivedNode:
-    """Stock keepalived (VRRP only) for the virtual IP, and `fastlb serve` without failover
-    for the data path: the classic pair, as a peer of a fastlb node."""
-
-    def __init__(self, cluster: Cluster, host: str, priority: int, advert: float) -> None:
-        self.cluster = cluster
-        self.host = host
-        self.conf = cluster.workdir / f"{host}-keepalived.conf"
-        self.conf.write_text(
-            KEEPALIVED_CONF.format(
-                host=host, vrid=VRID, priority=priority, vip=VIP, advert=f"{advert:g}"
-            )
-        )
-        self.log_path = cluster.workdir / f"{host}-keepalived.log"
-        self.pid_file = cluster.workdir / f"{host}-keepalived.pid"
-        self.vrrp_pid_file = cluster.workdir / f"{host}-keepalived-vrrp.pid"
-        self.data_path = FastlbNode(cluster, host, 1, {})
-        del self.data_path.config["failover"]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> KeepalivedNode:
-        # A killed keepalived leaves its pid files (and maybe an unreaped zombie child that
-        # they name): it would refuse to start as "already running".
-        for pid_file in (self.pid_file, self.vrrp_pid_file):
-            pid_file.unlink(missing_ok=True)
-        self.data_path.start()
-        argv = [
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--vrrp",
-            "--use-file",
-            str(self.conf),
-            "--pid",
-            str(self.pid_file),
-            "--vrrp_pid",
-            str(self.vrrp_pid_file),
-        ]
-        self.proc = self.cluster.lab.spawn(self.host, argv, self.log_path)
-        return self
-
-    def wait_ready(self) -> KeepalivedNode:
-        def ready() -> bool:
-            return "Entering BACKUP STATE" in self.log() or "Entering MASTER STATE" in self.log()
-
-        wait_for(ready, START_TIMEOUT, f"keepalived on {self.host} started")
-        wait_for(self._data_path_ready, START_TIMEOUT, f"fastlb data path on {self.host}")
-        return self
-
-    def _data_path_ready(self) -> bool:
-        try:
-            self.data_path.stats()
-        except (OSError, ValueError):
-            return False
-        return True
-
-    def log(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            text = "(no log)"
-        return f"--- keepalived on {self.host} ---\n{text}\n{self.data_path.log()}"
-
-    def kill(self) -> None:
-        """SIGKILL to keepalived (both processes) and to the data path: the machine died."""
-        self._kill_vrrp_child()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.data_path.kill()
-
-    def stop(self) -> None:
-        """SIGTERM: keepalived's clean stop (a master sends priority 0)."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(15)
-
-    def close(self) -> None:
-        # SIGTERM lets keepalived stop its VRRP child; kill that child by pid if it stayed.
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._kill_vrrp_child()
-        self.data_path.close()
-
-    def _kill_vrrp_child(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            child = int(self.vrrp_pid_file.read_text().strip())
-            # Only while it is still keepalived (the pid file may be stale).
-            if "keepalived" in Path(f"/proc/{child}/comm").read_text():
-                os.kill(child, signal.SIGKILL)
 
 
 class Prober:
