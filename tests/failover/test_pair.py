@@ -45,7 +45,7 @@ def test_higher_priority_holds_the_vip_and_the_other_stays_passive(cluster: Clus
     # The client reaches the backend through the virtual IP.
     with cluster.prober() as prober:
         prober.wait_answers(5, 5.0)
-    assert prober.failures == 0
+    assert prober.failures == []
     # State and transitions in Prometheus terms.
     status, metrics = lb1.api("GET", "/metrics")
     assert status == 200

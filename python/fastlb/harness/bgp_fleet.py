@@ -16,7 +16,6 @@ withdrawn node keeps its established flows (see the README, "Scaling out").
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -24,7 +23,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -37,6 +35,7 @@ import yaml
 from fastlb.harness.bgp_router import FRR, Router, bird_router_config, frr_configs
 from fastlb.harness.netns import Lab, ip
 from fastlb.harness.process import fastlb_command
+from fastlb.harness.vip_prober import VipProber
 from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.78.0"
@@ -51,7 +50,7 @@ API = "http://127.0.0.1:9100"
 NODES = {"lb1": 11, "lb2": 12, "lb3": 13}
 START_TIMEOUT = 40.0
 
-__all__ = ["VIP", "BgpNode", "Fleet", "Prober"]
+__all__ = ["VIP", "BgpNode", "Fleet"]
 
 
 def _handler(name: bytes) -> type[BaseHTTPRequestHandler]:
@@ -231,8 +230,10 @@ class Fleet:
 
         return self.lab.run_in("client", run)
 
-    def prober(self) -> Prober:
-        return Prober(self.lab)
+    def prober(self) -> VipProber:
+        """A new connection to the VIP every 20 ms from the client, 200 ms timeout, the
+        serving node's name kept with each answer (not started: use `with`)."""
+        return VipProber(self.lab, VIP, _get_once)
 
     def logs(self) -> str:
         parts = [node.log() for node in self.nodes.values()]
@@ -406,47 +407,6 @@ class BgpNode:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-
-
-class Prober:
-    """From the client: a new connection to the VIP every 20 ms (200 ms timeout); the
-    answers' times and nodes are kept, the longest gap between answers is the outage."""
-
-    INTERVAL = 0.02
-
-    def __init__(self, lab: Lab) -> None:
-        self._lab = lab
-        self._stop = threading.Event()
-        self.answers: list[tuple[float, str]] = []
-        self.failures: list[float] = []
-        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
-
-    def __enter__(self) -> Prober:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        self._lab.enter("client")
-        while not self._stop.is_set():
-            started = time.monotonic()
-            node = _get_once(0.2)
-            if node is None:
-                self.failures.append(started)
-            else:
-                self.answers.append((time.monotonic(), node))
-            self._stop.wait(max(0.0, self.INTERVAL - (time.monotonic() - started)))
-
-    def wait_answers(self, count: int, timeout: float) -> None:
-        target = len(self.answers) + count
-        wait_for(lambda: len(self.answers) >= target, timeout, f"{count} answers via {VIP}")
-
-    def outage(self) -> float:
-        times = [t for t, _ in self.answers]
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def frr_available() -> list[str]:

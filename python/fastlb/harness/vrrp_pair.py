@@ -2,14 +2,14 @@
 network namespaces; `fastlb serve` and keepalived (keepalived.py) run inside them as real
 processes. Used by tests/failover, tests/integration and `python -m bench.failover`.
 
-`Prober` is the client: a request through the virtual IP every 20 ms, each with a short
-timeout, from which the longest stretch without an answer (the outage) is read.
+`Cluster.prober()` is the client (vip_prober.py): a request through the virtual IP every
+20 ms, each with a short timeout, from which the longest stretch without an answer (the
+outage) is read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -28,6 +28,7 @@ import yaml
 from fastlb.harness.keepalived import KeepalivedNode, VirtualRouter
 from fastlb.harness.netns import Lab
 from fastlb.harness.process import fastlb_command
+from fastlb.harness.vip_prober import VipProber
 from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.77.0"
@@ -51,6 +52,22 @@ class _Hello(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def get_backend_page(timeout: float) -> str | None:
+    """One GET through the virtual IP on a new connection: "backend" when the backend's page
+    came back whole, None otherwise."""
+    request = f"GET / HTTP/1.0\r\nHost: {VIP}\r\n\r\n".encode()
+    try:
+        with socket.create_connection((VIP, FRONTEND_PORT), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(request)
+            reply = b""
+            while chunk := conn.recv(4096):
+                reply += chunk
+    except OSError:
+        return None
+    return "backend" if reply.startswith(b"HTTP/1.0 200") and reply.endswith(BODY) else None
 
 
 class Cluster:
@@ -106,8 +123,9 @@ class Cluster:
             assert self.holders() == [host]
             time.sleep(0.05)
 
-    def prober(self, timeout: float = 0.2) -> Prober:
-        return Prober(self.lab, timeout)
+    def prober(self, timeout: float = 0.2) -> VipProber:
+        """GET http://VIP:8080/ from the client every 20 ms (not started: use `with`)."""
+        return VipProber(self.lab, VIP, get_backend_page, timeout)
 
     def logs(self) -> str:
         return "\n".join(node.log() for node in self.nodes)
@@ -226,60 +244,3 @@ class FastlbNode:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-
-
-class Prober:
-    """From the client namespace: GET http://VIP:8080/ every 20 ms, each on a new
-    connection with a short timeout (200 ms by default); every answer time is kept."""
-
-    INTERVAL = 0.02
-
-    def __init__(self, lab: Lab, timeout: float = 0.2) -> None:
-        self._lab = lab
-        self.timeout = timeout
-        self._stop = threading.Event()
-        self.successes: list[float] = []
-        self.failures = 0
-        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
-
-    def __enter__(self) -> Prober:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        self._lab.enter("client")
-        request = f"GET / HTTP/1.0\r\nHost: {VIP}\r\n\r\n".encode()
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                with socket.create_connection((VIP, FRONTEND_PORT), timeout=self.timeout) as conn:
-                    conn.settimeout(self.timeout)
-                    conn.sendall(request)
-                    reply = b""
-                    while chunk := conn.recv(4096):
-                        reply += chunk
-                ok = reply.startswith(b"HTTP/1.0 200") and reply.endswith(BODY)
-            except OSError:
-                ok = False
-            if ok:
-                self.successes.append(time.monotonic())
-            else:
-                self.failures += 1
-            self._stop.wait(max(0.0, self.INTERVAL - (time.monotonic() - started)))
-
-    def wait_answers(self, count: int, timeout: float) -> None:
-        """Until `count` more requests have succeeded."""
-        target = len(self.successes) + count
-        wait_for(lambda: len(self.successes) >= target, timeout, f"{count} answers via {VIP}")
-
-    def outage(self) -> float:
-        """The longest time between two consecutive answers, in seconds."""
-        times = self.successes
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
