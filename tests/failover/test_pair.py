@@ -8,7 +8,8 @@ import os
 
 from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
-from fastlb.harness.vrrp_pair import ADDRESSES, API, VIP, Cluster, FastlbNode
+from fastlb.harness.netns_fastlb import API
+from fastlb.harness.vrrp_pair import ADDRESSES, VIP, Cluster, FastlbNode
 from fastlb.harness.waiting import wait_for as wait_until
 
 # A takeover that has not happened after this long is a failure, whatever the machine's load

@@ -9,25 +9,16 @@ outage) is read.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fastlb.harness.keepalived import KeepalivedNode, VirtualRouter
 from fastlb.harness.netns import Lab
-from fastlb.harness.process import fastlb_command
+from fastlb.harness.netns_fastlb import API, NamespacedFastlb
 from fastlb.harness.vip_prober import VipProber
 from fastlb.harness.waiting import wait_for
 
@@ -37,7 +28,6 @@ ADDRESSES = {"lb1": f"{SUBNET}.11", "lb2": f"{SUBNET}.12", "client": f"{SUBNET}.
 BACKEND = f"{SUBNET}.200"
 BACKEND_PORT = 8000
 FRONTEND_PORT = 8080
-API = "http://127.0.0.1:9100"
 VRID = 51
 BODY = b"hello from the backend\n"
 START_TIMEOUT = 40.0
@@ -138,13 +128,11 @@ class Cluster:
         self.lab.close()
 
 
-class FastlbNode:
+class FastlbNode(NamespacedFastlb):
     """`fastlb serve -c FILE` in a host's namespace, with a `failover:` section."""
 
     def __init__(self, cluster: Cluster, host: str, priority: int, failover: dict[str, Any]):
-        self.cluster = cluster
-        self.host = host
-        self.config: dict[str, Any] = {
+        config: dict[str, Any] = {
             "workers": 1,
             "drain_timeout": "1s",
             "api": {"listen": API.removeprefix("http://")},
@@ -164,24 +152,14 @@ class FastlbNode:
                 **failover,
             },
         }
-        self.config_path = cluster.workdir / f"{host}-fastlb.yaml"
-        self.log_path = cluster.workdir / f"{host}-fastlb.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> FastlbNode:
-        """Spawn the process (without waiting: see `wait_ready`)."""
-        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-        argv = [*fastlb_command(), "serve", "-c", str(self.config_path)]
-        self.proc = self.cluster.lab.spawn(self.host, argv, self.log_path)
-        return self
+        super().__init__(cluster.lab, cluster.workdir, host, config)
+        self.cluster = cluster
 
     def wait_ready(self) -> FastlbNode:
         """Until the API answers inside the namespace (the speaker then runs)."""
 
         def ready() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"fastlb on {self.host} exited:\n{self.log()}")
+            self.require_running()
             try:
                 return "failover" in self.stats()
             except (OSError, ValueError):
@@ -190,57 +168,9 @@ class FastlbNode:
         wait_for(ready, START_TIMEOUT, f"fastlb on {self.host} answers")
         return self
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
-        data = None if body is None else json.dumps(body).encode()
-
-        def call() -> tuple[int, str]:
-            request = urllib.request.Request(API + path, data=data, method=method)
-            request.add_header("Content-Type", "application/json")
-            try:
-                with urllib.request.urlopen(request, timeout=3) as response:
-                    return response.status, response.read().decode()
-            except urllib.error.HTTPError as error:
-                with error:
-                    return error.code, error.read().decode()
-
-        return self.cluster.lab.run_in(self.host, call)
-
-    def stats(self) -> dict[str, Any]:
-        status, body = self.api("GET", "/api/stats")
-        if status != 200:
-            raise ValueError(f"/api/stats answered {status}")
-        stats: dict[str, Any] = json.loads(body)
-        return stats
-
     def failover(self) -> dict[str, Any]:
         failover: dict[str, Any] = self.stats()["failover"]
         return failover
 
     def state(self) -> str:
         return str(self.failover()["state"])
-
-    def kill(self) -> None:
-        """SIGKILL: no goodbye advertisement, the virtual IP stays on the dead node's
-        interface (the caller takes the link down, as when a machine dies)."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        """SIGTERM: the clean stop; returns the exit status."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGTERM)
-        return self.proc.wait(15)
-
-    def log(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            text = "(no log)"
-        return f"--- fastlb on {self.host} ---\n{text}"
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
