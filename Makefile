@@ -25,7 +25,7 @@ SYSTEM_TOOLS := haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client 
 	mariadbd:mariadb-server sysbench:sysbench keepalived:keepalived ip:iproute2 openssl:openssl \
 	vtysh:frr bird:bird2 exabgp:exabgp nft:nftables systemd-analyze:systemd curl:curl
 
-PY_PATHS := python tests bench loadtests
+PY_PATHS := python tests bench
 ARGS ?=
 MYSQL_ARGS ?=
 FAILOVER_ARGS ?=
@@ -132,7 +132,6 @@ lint: install ## ruff, mypy, cargo fmt --check, clippy -D warnings (with and wit
 	$(VENV)/bin/ruff format --check $(PY_PATHS)
 	$(VENV)/bin/mypy python/fastlb
 	$(VENV)/bin/mypy bench
-	$(VENV)/bin/mypy loadtests
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
@@ -178,16 +177,16 @@ fuzz: ## Run every cargo-fuzz target for FUZZ_SECONDS (default 30) each; install
 	done
 
 .PHONY: loadtest
-loadtest: install ## Locust load test fastlb vs HAProxy, A B A B (DURATION=15s ROUNDS=5 ARGS=...); writes loadtests/results/
-	$(PY) -m loadtests --duration $(or $(DURATION),15s) --rounds $(or $(ROUNDS),5) $(ARGS)
+loadtest: install ## Locust load test fastlb vs HAProxy, A B A B (DURATION=15s ROUNDS=5 ARGS=...); writes bench/locust/results/
+	$(PY) -m bench.locust --duration $(or $(DURATION),15s) --rounds $(or $(ROUNDS),5) $(ARGS)
 
 # What CI runs after `make test`: the whole load-test harness, 3 s per target and scenario,
 # into a temp dir (the committed report stays). Fails on errors or missing output, not on ratios.
 .PHONY: loadtest-ci
 loadtest-ci: install ## Short load test (3 s per target and scenario) into a temp dir, and the micro-benchmarks run once
-	$(VENV)/bin/pytest loadtests/micro --benchmark-disable -q
+	$(VENV)/bin/pytest bench/micro --benchmark-disable -q
 	out=$$(mktemp -d); \
-	$(PY) -m loadtests --duration 3s --rounds 1 --output-dir "$$out"; \
+	$(PY) -m bench.locust --duration 3s --rounds 1 --output-dir "$$out"; \
 	for file in report.json report.md throughput.png latency.png; do \
 		[ -s "$$out/$$file" ] || { echo "error: the load test wrote no $$out/$$file" >&2; exit 1; }; \
 	done; \
@@ -195,13 +194,13 @@ loadtest-ci: install ## Short load test (3 s per target and scenario) into a tem
 
 # The WRR picks run through the binding, a Cython build of the pure-Python reference, a Cython
 # extension type doing the binding's work, and the reference itself; Cython is built for this
-# only (loadtests/micro/cython_build.py, into target/cython-microbench/).
+# only (bench/micro/cython_build.py, into target/cython-microbench/).
 .PHONY: microbench
-microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python, beside Cython builds (loadtests/micro); writes BENCHMARKS-microbench.md
+microbench: install ## pytest-benchmark micro-benchmarks of the native core from Python, beside Cython builds (bench/micro); writes BENCHMARKS-microbench.md
 	out=$$(mktemp); \
-	$(VENV)/bin/pytest loadtests/micro --benchmark-columns=min,median,mean,ops,rounds \
+	$(VENV)/bin/pytest bench/micro --benchmark-columns=min,median,mean,ops,rounds \
 		--benchmark-sort=name --benchmark-json="$$out" $(ARGS); \
-	$(PY) -m loadtests.micro.report "$$out" BENCHMARKS-microbench.md; \
+	$(PY) -m bench.micro.report "$$out" BENCHMARKS-microbench.md; \
 	rm -f "$$out"
 
 # Mixed traffic through one `fastlb serve` for DURATION (600, 10m), with reloads, weight changes,

@@ -1,9 +1,14 @@
-"""A/B benchmark of fastlb against stock HAProxy 2.6 (`make bench`, `python -m bench`).
+"""fastlb's performance tree: A/B benchmarks and load tests against HAProxy, and what they share.
 
-Modules: `configs` renders the nginx / HAProxy / fastlb configs (mode tcp and mode http),
-`topology` starts and stops the processes (one per load balancer and thread count), `probes`
-checks each frontend before timing (XFF, server connection reuse, ALPN h2), `wrk` and `h2load`
-run the clients and parse their output into a `result.LoadResult`, `scenarios` names what is
-measured, `report` turns the rounds into medians, ratios and BENCHMARKS.md, `runner`
-alternates A/B at each thread count.
+The shared core: `ab` (A B A B order over rounds, medians, ratios, the ratio-vs-target
+verdict), `result.LoadResult` (what one client run measured, whatever the client), `procstat`
+(CPU of processes and of the machine from /proc), `machine` (the report's context: hardware,
+commit, tool versions), `configs` and `topology` (nginx backends, HAProxy and fastlb side by
+side), `probes` (each frontend checked before timing). `drivers/` runs the load generators:
+wrk, h2load, Locust, sysbench.
+
+What uses it: `runner` and `report` with `scenarios` (`python -m bench`: wrk/h2load throughput,
+BENCHMARKS.md), `locust/` (`python -m bench.locust`: the Locust load test), `mysql*.py`
+(sysbench and MySQL failover), `failover/`, `scaleout/`, `soak/`, `http_stack/`, and `micro/`
+(pytest-benchmark micro-benchmarks of the native core).
 """

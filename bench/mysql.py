@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.drivers import sysbench as sysbench_driver
+from bench.drivers.sysbench import queries_per_second
 from fastlb.harness import haproxy
 from fastlb.harness.mariadb import (
     PASSWORD,
@@ -37,7 +38,6 @@ from fastlb.harness.mariadb import (
     MariaDB,
     find_binaries,
     install_template,
-    sysbench_command,
 )
 from fastlb.harness.pki import TestCA
 from fastlb.harness.ports import free_port
@@ -91,34 +91,15 @@ def sysbench(
 ) -> str:
     """Runs sysbench; with `tls_files`, over TLS (sysbench reads its CA and client
     certificate from fixed names in its working directory)."""
-    argv = sysbench_command(
-        script,
-        port,
-        command,
+    options = [
         f"--tables={TABLES}",
         f"--table-size={TABLE_SIZE}",
         f"--threads={THREADS}",
-        f"--time={max(1, round(seconds))}",
         "--db-ps-mode=auto",
         *(["--mysql-ssl=on"] if tls_files else []),
         *extra,
-    )
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, timeout=seconds + 120, cwd=tls_files
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"sysbench {script} {command} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
-
-
-def queries_per_second(output: str) -> float:
-    match = re.search(r"queries:\s+\d+\s+\(([\d.]+) per sec\.\)", output)
-    errors = re.search(r"ignored errors:\s+(\d+)", output)
-    if not match:
-        raise SystemExit(f"no queries/s in sysbench output:\n{output}")
-    if errors and int(errors.group(1)):
-        raise SystemExit(f"sysbench saw errors:\n{output}")
-    return float(match.group(1))
+    ]
+    return sysbench_driver.run(script, port, command, seconds, options, cwd=tls_files)
 
 
 def start_haproxy(server: MariaDB, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -22,14 +22,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.mysql import queries_per_second
+from bench.drivers import sysbench as sysbench_driver
+from bench.drivers.sysbench import queries_per_second
 from fastlb.harness.mariadb import (
     PASSWORD,
     USER,
     Template,
     find_binaries,
     install_template,
-    sysbench_command,
 )
 from fastlb.harness.ports import free_port
 from fastlb.harness.process import FastlbProcess, cpu_seconds
@@ -73,23 +73,16 @@ def start_fastlb(
 
 
 def sysbench(port: int, command: str, seconds: float) -> str:
-    argv = sysbench_command(
-        str(SCRIPT),
-        port,
-        command,
+    options = [
         f"--tables={TABLES}",
         f"--table-size={TABLE_SIZE}",
         f"--threads={THREADS}",
-        f"--time={max(1, round(seconds))}",
         "--point_selects=9",
         "--index_updates=1",
         "--db-ps-mode=auto",
-    )
+    ]
     env = {**os.environ, "LUA_PATH": "/usr/share/sysbench/?.lua;;"}
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"sysbench {command} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
+    return sysbench_driver.run(str(SCRIPT), port, command, seconds, options, env=env)
 
 
 def primary_selects(pair: ReplicationPair) -> int:

@@ -13,7 +13,8 @@ import ssl
 import subprocess
 import urllib.request
 
-from bench import configs, h2load
+from bench import configs
+from bench.drivers import h2load
 from bench.result import LoadParseError
 
 REUSE_REQUESTS = 12

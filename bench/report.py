@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from bench.ab import ratio, verdict
 from bench.result import LoadResult
 from bench.scenarios import Scenario
 
@@ -103,8 +104,9 @@ class ScenarioResult:
         cand, base = self.candidate, self.baseline
         if cand is None or base is None:
             return None
-        base_value = base.median(self.scenario.metric)
-        return cand.median(self.scenario.metric) / base_value if base_value else 0.0
+        metric = self.scenario.metric
+        # A baseline that measured 0 gives 0, not "n/a": both sides ran, and it is a miss.
+        return ratio(cand.median(metric), base.median(metric)) or 0.0
 
     @property
     def p99_met(self) -> bool | None:
@@ -123,14 +125,7 @@ class ScenarioResult:
 
     @property
     def verdict(self) -> str:
-        ratio = self.ratio
-        if ratio is None:
-            return "n/a"
-        if self.errors:
-            return "errors"
-        if ratio < self.scenario.target:
-            return "miss"
-        return "miss (p99)" if self.p99_met is False else "pass"
+        return verdict(self.ratio, self.scenario.target, self.errors, self.p99_met)
 
     def unavailable(self) -> list[str]:
         """'fastlb: not available (why)' for each side that measured nothing."""

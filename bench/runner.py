@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,15 +20,16 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import configs, h2load, probes, report, wrk
+from bench import configs, probes, report
+from bench.ab import alternate
+from bench.drivers import h2load, wrk
+from bench.machine import cpu_model, first_line, git_commit, load_average
 from bench.probes import ProbeFailed, check_serves
 from bench.report import ScenarioResult, SideRuns
 from bench.result import LoadParseError, LoadResult
 from bench.scenarios import BY_NAME, HTTP_FRONTENDS, SCENARIOS, Scenario
 from bench.topology import LoadBalancerProcess, Topology
 from fastlb.harness.process import fastlb_command, find_tool
-
-__all__ = ["check_serves", "main"]  # check_serves: loadtests/ imports it from here
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -228,13 +228,12 @@ def run_scenario(
             side.unavailable = lb.unavailable.get(scenario.frontend, "")
             runs.append(side)
             sides.append((side, lb))
-    for round_no in range(1, args.rounds + 1):
-        for side, lb in sides:
-            if side.unavailable:
-                continue
-            record = workdir / f"{scenario.name}-{lb.label}-{round_no}"
-            measure(scenario, side, lb, args.duration, record, backend_ports)
-            time.sleep(0.5)  # let the previous run's sockets close before the next one
+    for round_no, (side, lb) in alternate(args.rounds, sides):
+        if side.unavailable:
+            continue
+        record = workdir / f"{scenario.name}-{lb.label}-{round_no}"
+        measure(scenario, side, lb, args.duration, record, backend_ports)
+        time.sleep(0.5)  # let the previous run's sockets close before the next one
     return result
 
 
@@ -365,33 +364,3 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
         " on both (HAProxy `no-tls-tickets` + `tune.ssl.cachesize 0`, fastlb"
         " `session_resumption: false`): every new connection is a full handshake",
     }
-
-
-def first_line(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    lines = (proc.stdout + proc.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return proc.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "src", "python", "Cargo.toml", "Cargo.lock")
-    return f"{commit} (+ uncommitted changes in src/python)" if dirty else commit
-
-
-def load_average() -> str:
-    return f"{os.getloadavg()[0]:.2f}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()

@@ -51,7 +51,7 @@ class Topology:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._stack = ExitStack()
-        self.fastlb_api_port: int | None = None  # the last fastlb started (loadtests/)
+        self.fastlb_api_port: int | None = None  # the last fastlb started (bench/locust/)
         self.fastlb_api_ports: dict[str, int] = {}  # every fastlb: name -> API port
         self.certificate: BenchCertificate = write_certificate(workdir)
         self.backend_pids: list[int] = []  # nginx masters (their workers are their children)

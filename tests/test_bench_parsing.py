@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `bench` is a top-level folder of the repo, not installed
     sys.path.insert(0, str(REPO))
 
-from bench import configs, h2load, wrk  # noqa: E402
+from bench import configs  # noqa: E402
 from bench.certs import write_certificate  # noqa: E402
+from bench.drivers import h2load, wrk  # noqa: E402
 from bench.report import ScenarioResult, SideRuns, markdown, summary_lines  # noqa: E402
 from bench.result import LoadResult  # noqa: E402
 from bench.runner import thread_counts  # noqa: E402

@@ -23,13 +23,13 @@ import yaml
 from support import fastlb_command
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `bench` and `loadtests` are top-level folders, not installed
+if str(REPO) not in sys.path:  # `bench` is a top-level folder, not installed
     sys.path.insert(0, str(REPO))
 
 from bench import configs  # noqa: E402
 from bench.certs import write_certificate  # noqa: E402
+from bench.locust import mysql_topology  # noqa: E402
 from fastlb.haproxy_import.tokenizer import TokenizeError, tokenize_line  # noqa: E402
-from loadtests import mysql_topology  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "haproxy"
 REPORT_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<level>\w+): (?P<rest>.*)$")
@@ -296,7 +296,7 @@ def test_rhel_stock_example(tmp_path: Path) -> None:
     assert result.entries(56)[0][0] == "ignored"  # timeout queue
 
 
-# --------------------------------------------------------------------------- bench, loadtests
+# --------------------------------------------------------------------------- bench, load test
 
 
 @pytest.mark.parametrize("splice", ["auto", "always", "never"])

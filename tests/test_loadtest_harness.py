@@ -1,8 +1,8 @@
 """The load-test harness's parts that don't need a load test: reading Locust's output, CPU from
 /proc, medians, ratios, the bottleneck verdict, and the report and charts it writes.
 
-Fixtures (loadtests/fixtures/) were recorded from real Locust 2.47 runs of
-`loadtests/locustfile.py` (`KeepAliveBrowser`, 4 users, `--processes 2`, 3 s) through HAProxy
+Fixtures (bench/locust/fixtures/) were recorded from real Locust 2.47 runs of
+`bench/locust/locustfile.py` (`KeepAliveBrowser`, 4 users, `--processes 2`, 3 s) through HAProxy
 in front of the benchmark's nginx backends: a clean run, one told to expect 65-byte pages
 (every response fails the size check), and one against a closed port (connection refused).
 The whole harness runs for real in `make loadtest-ci` (CI). Nothing here is timed.
@@ -22,23 +22,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `loadtests` and `bench` are top-level folders, not installed
+if str(REPO) not in sys.path:  # `bench` is a top-level folder, not installed
     sys.path.insert(0, str(REPO))
 
-from loadtests import locust_run, mysql_workload, procstat, report, runner  # noqa: E402
-from loadtests.results_model import (  # noqa: E402
+from bench import procstat  # noqa: E402
+from bench.drivers import locust as locust_driver  # noqa: E402
+from bench.locust import mysql_workload, report, runner  # noqa: E402
+from bench.locust.results_model import (  # noqa: E402
     RunRecord,
     problems,
     records_from_json,
     summarize,
 )
-from loadtests.scenarios import BY_NAME  # noqa: E402
+from bench.locust.scenarios import BY_NAME  # noqa: E402
 
-FIXTURES = REPO / "loadtests" / "fixtures"
+FIXTURES = REPO / "bench" / "locust" / "fixtures"
 
 
-def stats(name: str) -> locust_run.LocustStats:
-    return locust_run.parse_stats(json.loads((FIXTURES / f"locust-{name}.json").read_text()))
+def stats(name: str) -> locust_driver.LocustStats:
+    return locust_driver.parse_stats(json.loads((FIXTURES / f"locust-{name}.json").read_text()))
 
 
 def locust_csv_row(name: str) -> dict[str, str]:
@@ -70,35 +72,48 @@ def test_byte_rate_is_the_content_over_the_measured_time() -> None:
 
 
 def test_percentiles_of_a_small_histogram() -> None:
-    few = locust_run.LocustStats(10, 0, 1.0, 0, {1.0: 5, 2.0: 4, 230.0: 1})
+    few = locust_driver.LocustStats(10, 0, 1.0, 0, {1.0: 5, 2.0: 4, 230.0: 1})
     assert [few.percentile_ms(p) for p in (0.5, 0.9, 0.95, 1.0)] == [1.0, 2.0, 230.0, 230.0]
-    assert locust_run.LocustStats(0, 0, 0.0, 0, {}).percentile_ms(0.5) == 0.0
+    assert locust_driver.LocustStats(0, 0, 0.0, 0, {}).percentile_ms(0.5) == 0.0
+
+
+def test_a_locust_run_becomes_the_same_result_as_a_wrk_run() -> None:
+    parsed = stats("wrong-size")
+    result = parsed.as_load_result()
+    assert (result.requests, result.bytes_read) == (parsed.requests, parsed.content_bytes)
+    assert result.failed_requests == parsed.failures > 0
+    assert result.errors == parsed.failures  # what the A/B report counts as client errors
+    assert result.latency_percentiles_s[99] == parsed.percentile_ms(0.99) / 1e3
+    record = RunRecord("keepalive", "fastlb", 1)
+    record.record(result)
+    assert (record.failures, record.p99_ms) == (parsed.failures, parsed.percentile_ms(0.99))
+    assert record.bytes_per_s == pytest.approx(parsed.bytes_per_s)
 
 
 def test_an_empty_json_is_an_error_not_zero_requests() -> None:
-    with pytest.raises(locust_run.LocustOutputError):
-        locust_run.parse_stats([])
+    with pytest.raises(locust_driver.LocustOutputError):
+        locust_driver.parse_stats([])
 
 
 def test_failures_name_the_error() -> None:
-    assert locust_run.read_failures(FIXTURES / "locust-keepalive") == []
-    (wrong,) = locust_run.read_failures(FIXTURES / "locust-wrong-size")
+    assert locust_driver.read_failures(FIXTURES / "locust-keepalive") == []
+    (wrong,) = locust_driver.read_failures(FIXTURES / "locust-wrong-size")
     assert wrong.startswith("6027 x ") and "body of 64 bytes, expected 65" in wrong
-    (refused,) = locust_run.read_failures(FIXTURES / "locust-refused")
+    (refused,) = locust_driver.read_failures(FIXTURES / "locust-refused")
     assert "ConnectionRefusedError" in refused and "(GET small page)" in refused
 
 
 def test_current_rate_is_the_last_history_line(tmp_path: Path) -> None:
     history = FIXTURES / "locust-keepalive_stats_history.csv"
-    assert locust_run.current_rate(history) == 1701.0
-    assert locust_run.current_rate(tmp_path / "missing.csv") is None
+    assert locust_driver.current_rate(history) == 1701.0
+    assert locust_driver.current_rate(tmp_path / "missing.csv") is None
     header_only = tmp_path / "header.csv"
     header_only.write_text(history.read_text().splitlines()[0] + "\n")
-    assert locust_run.current_rate(header_only) is None
+    assert locust_driver.current_rate(header_only) is None
 
 
 def test_locust_command_runs_the_scenarios_class_headless_in_processes(tmp_path: Path) -> None:
-    command = locust_run.locust_command(
+    command = locust_driver.locust_command(
         BY_NAME["download"], "http://127.0.0.1:1", 7, 2, tmp_path / "x", {"big-bytes": 5}
     )
     assert command[-1] == "LargeDownloader"
@@ -135,7 +150,7 @@ def test_every_scenario_hits_a_frontend_the_runner_starts() -> None:
 
 
 def test_locust_can_import_the_repo_from_its_own_sys_path() -> None:
-    path = locust_run.locust_environment()["PYTHONPATH"].split(os.pathsep)
+    path = locust_driver.locust_environment()["PYTHONPATH"].split(os.pathsep)
     assert path[0] == str(REPO)
 
 
@@ -176,15 +191,15 @@ def test_the_steady_window_is_while_every_locust_process_runs() -> None:
     master_only = [sample(t, {1: 0.1 * t}, t) for t in range(3)]
     with_workers = [sample(t, {1: 0.1 * t, 2: 0.9 * t, 3: 0.8 * t}, t) for t in range(3, 9)]
     one_worker_quit = [sample(t, {1: 0.1 * t, 2: 0.9 * t}, t) for t in range(9, 11)]
-    window = locust_run.steady_window(master_only + with_workers + one_worker_quit)
+    window = locust_driver.steady_window(master_only + with_workers + one_worker_quit)
     assert window is not None
     first, last = window
-    assert first is with_workers[locust_run.SETTLING_SAMPLES] and last is with_workers[-1]
+    assert first is with_workers[locust_driver.SETTLING_SAMPLES] and last is with_workers[-1]
     use = procstat.cpu_between(first, last)
     assert use.cores["locust"] == pytest.approx(1.8)
     assert use.busiest_process["locust"] == pytest.approx(0.9)
     assert use.other_cores() == pytest.approx(0.0)  # machine 1.0 < locust + lb: clamped
-    assert locust_run.steady_window(master_only) is None
+    assert locust_driver.steady_window(master_only) is None
 
 
 # ---------------------------------------------------------------- medians, ratios, verdicts
@@ -298,7 +313,7 @@ def test_failed_requests_and_broken_runs_are_problems() -> None:
 
 def test_report_files_render_and_round_trip(tmp_path: Path) -> None:
     records = [locust_bound(t, r, 1000 + r) for r in (1, 2) for t in ("fastlb", "haproxy")]
-    meta = {"command": "python -m loadtests --rounds 2", "machine": "2 cores"}
+    meta = {"command": "python -m bench.locust --rounds 2", "machine": "2 cores"}
     missing = runner.write_outputs(tmp_path, [BY_NAME["keepalive"]], records, meta)
     assert missing == []
     for name in ("throughput.png", "latency.png"):

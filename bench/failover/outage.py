@@ -1,5 +1,5 @@
 """The client-visible outage when the master of a VIP pair dies, measured in network
-namespaces (bench/failover/cluster.py): a client asks through the virtual IP every 20 ms,
+namespaces (python/fastlb/harness/vrrp_pair.py): a client asks through the virtual IP every 20 ms,
 the master's process is killed (SIGKILL) and its link taken down, and the longest time
 without an answer is the outage. Each run then brings the node back (it preempts) for the
 next one.
@@ -20,7 +20,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.failover.cluster import VIP, Cluster, FastlbNode, KeepalivedNode
+from fastlb.harness.keepalived import KeepalivedNode
+from fastlb.harness.vrrp_pair import VIP, Cluster, FastlbNode
 from fastlb.harness.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -25,8 +25,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import configs, wrk
+from bench import configs
 from bench.configs import Server
+from bench.drivers import wrk
 from bench.topology import Topology
 from fastlb.harness.ports import free_ports
 from fastlb.harness.process import stop

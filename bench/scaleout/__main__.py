@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.scaleout.fleet import BgpNode, Fleet
 from bench.scaleout.maglev import maglev_figures
 from bench.scaleout.rehash import frr_join_leave, group_join_leave, resilient_group
+from fastlb.harness.bgp_fleet import BgpNode, Fleet
 from fastlb.harness.waiting import wait_for
 
 ROUNDS = 3

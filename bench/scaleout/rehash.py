@@ -26,8 +26,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.failover.netns import ip
-from bench.scaleout.fleet import NODES, SUBNET, VIP, Fleet, KeptConnections
+from fastlb.harness.bgp_fleet import NODES, SUBNET, VIP, Fleet, KeptConnections
+from fastlb.harness.netns import ip
 from fastlb.harness.waiting import wait_for
 
 FLOWS = 240

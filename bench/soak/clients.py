@@ -27,10 +27,10 @@ from collections.abc import Callable
 
 import pymysql
 
+from bench.locust.mysql_workload import EVENTS, ITEMS, ROWS
 from bench.soak.model import ClientError
 from bench.soak.topology import Endpoints
 from fastlb.harness.sockets import recv_exact
-from loadtests.mysql_workload import EVENTS, ITEMS, ROWS
 
 TIMEOUT_S = 10.0
 BULK_BYTES = 1 << 20

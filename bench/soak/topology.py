@@ -2,7 +2,7 @@
 and `fastlb serve` in front of them with one frontend per kind of traffic.
 
 Every part is the shared harness's (fastlb.harness: `Nginx`, `BackendProcess`,
-`FastlbProcess`; the MariaDB pair through loadtests' MySQL topology, which fills the tables the
+`FastlbProcess`; the MariaDB pair through the load test's MySQL topology, which fills the tables the
 MySQL clients query), on free loopback ports, stopped by pid.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
+from bench.locust.mysql_topology import MySQLTopology
 from fastlb.harness.backends.echo_process import BackendProcess
 from fastlb.harness.backends.nginx import NAMED, Nginx
 from fastlb.harness.ports import free_port
 from fastlb.harness.process import FastlbProcess
 from fastlb.harness.replication import ReplicationPair
-from loadtests.mysql_topology import MySQLTopology
 
 WEB, TCP, DB = "web", "tcp", "db"
 # The servers whose weight the operations change: by the API (web) and by reloads (tcp).

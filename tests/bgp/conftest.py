@@ -1,21 +1,16 @@
-"""Fixtures of the BGP tests: an ECMP fleet in network namespaces (bench/scaleout/fleet.py)
+"""Fixtures of the BGP tests: an ECMP fleet in network namespaces (fastlb.harness.bgp_fleet)
 with FRR as the router and `fastlb serve` nodes announcing the virtual IP."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `bench` is a top-level folder of the repo, not installed
-    sys.path.insert(0, str(REPO))
-
-from bench.scaleout.fleet import Fleet, frr_available  # noqa: E402
+from fastlb.harness.bgp_fleet import Fleet, frr_available
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from bench.scaleout.fleet import Fleet
+from fastlb.harness.bgp_fleet import Fleet
 from fastlb.harness.waiting import wait_for as wait_until
 
 # Far above the expected figures (~0.3 s BFD detection): only "it converged".

@@ -1,10 +1,10 @@
-"""BIRD 2 as the upstream router (the README's config, `bench/scaleout/router.py`): it
+"""BIRD 2 as the upstream router (the README's config, `python/fastlb/harness/bgp_router.py`): it
 merges the nodes' paths into one multipath route in its kernel, drops a node that
 withdraws and takes it back."""
 
 from __future__ import annotations
 
-from bench.scaleout.fleet import Fleet
+from fastlb.harness.bgp_fleet import Fleet
 from fastlb.harness.waiting import wait_for as wait_until
 
 CONVERGE = 15.0

@@ -11,8 +11,9 @@ import time
 
 from test_dashboard import CHROMIUM, DashboardDom, run_chromium
 
-from bench.scaleout.fleet import API, BgpNode, Fleet, KeptConnections
 from fastlb.api.stats_models import BgpStats
+from fastlb.harness.bgp_fleet import BgpNode, Fleet, KeptConnections
+from fastlb.harness.netns_fastlb import API
 from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for as wait_until
 

@@ -14,13 +14,13 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from bench.scaleout.fleet import PORT, VIP, BgpNode, Fleet
+from fastlb.harness.background import BackgroundLoop
+from fastlb.harness.bgp_fleet import PORT, VIP, BgpNode, Fleet
 from fastlb.harness.process import fastlb_command
 from fastlb.harness.waiting import wait_for as wait_until
 
@@ -36,51 +36,33 @@ PROBE_INTERVAL = 0.02
 PROBE_TIMEOUT = 2.0
 
 
-class RouteSamples:
+class RouteSamples(BackgroundLoop):
     """The router's FIB entry for the VIP, read every 50 ms in a thread: each sample is the
     set of nodes it sends the VIP to."""
 
     def __init__(self, fleet: Fleet) -> None:
+        super().__init__("route-samples")
         self._fleet = fleet
-        self._stop = threading.Event()
         self.samples: list[set[str]] = []
-        self._thread = threading.Thread(target=self._run, name="route-samples", daemon=True)
 
-    def __enter__(self) -> RouteSamples:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_SECONDS):
+    def run(self, worker: int) -> None:
+        while not self.pause(SAMPLE_SECONDS):
             self.samples.append(self._fleet.next_hops())
 
 
-class Probes:
+class Probes(BackgroundLoop):
     """From the client: one GET on a new connection to the VIP every 20 ms; the failures are
     kept with their error."""
 
     def __init__(self, fleet: Fleet) -> None:
+        super().__init__("probes", join_timeout=PROBE_TIMEOUT + 5)
         self._fleet = fleet
-        self._stop = threading.Event()
         self.answers = 0
         self.failures: list[str] = []
-        self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
 
-    def __enter__(self) -> Probes:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(PROBE_TIMEOUT + 5)
-
-    def _run(self) -> None:
+    def run(self, worker: int) -> None:
         self._fleet.lab.enter("client")
-        while not self._stop.wait(PROBE_INTERVAL):
+        while not self.pause(PROBE_INTERVAL):
             try:
                 with socket.create_connection((VIP, PORT), timeout=PROBE_TIMEOUT) as conn:
                     conn.sendall(f"GET / HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.failover.cluster import Cluster
+from fastlb.harness.vrrp_pair import Cluster
 
 
 def require_root_and_tools() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.failover.netns import Lab
+from fastlb.harness.netns import Lab
 from fastlb.harness.process import fastlb_command
 
 from .conftest import require_root_and_tools

@@ -4,7 +4,7 @@ intervals, priorities) for the virtual IP to move correctly both ways."""
 
 from __future__ import annotations
 
-from bench.failover.cluster import ADDRESSES, VIP, Cluster
+from fastlb.harness.vrrp_pair import ADDRESSES, VIP, Cluster
 from fastlb.harness.waiting import wait_for as wait_until
 
 TAKEOVER_TIMEOUT = 10.0

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from bench.failover.cluster import Cluster
 from fastlb.harness.process import fastlb_command
+from fastlb.harness.vrrp_pair import Cluster
 from fastlb.harness.waiting import wait_for as wait_until
 
 TAKEOVER_TIMEOUT = 10.0

@@ -5,7 +5,7 @@ primary.
 
 Where things run, and why: each daemon is in a network namespace of its own (VRRP needs a
 segment, and each node its own interface for the virtual IP), on a bridge
-(bench/failover/netns.py). The MariaDB servers stay in the root namespace, where the tests'
+(python/fastlb/harness/netns.py). The MariaDB servers stay in the root namespace, where the tests'
 MariaDB harness, the replication between them and `kill -9` by pid work as everywhere else;
 they listen on `DB_ADDRESS`, the root namespace's end of a veth whose other end is a port of
 the same bridge (a daemon in a namespace cannot reach the root namespace's 127.0.0.1). That
@@ -32,17 +32,13 @@ import pymysql
 import pytest
 import yaml
 
+from fastlb.harness.netns import Lab, ip
+
 from . import mariadb as mariadb_helpers
 from .clients import wait_until
 from .mariadb import Template
 from .replication import APP_PASSWORD, APP_USER
 from .replication_trio import NAMES, ReplicationTrio, fastlb_config
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `bench` is a top-level folder of the repo, not installed
-    sys.path.insert(0, str(REPO))
-
-from bench.failover.netns import Lab, ip  # noqa: E402
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
 

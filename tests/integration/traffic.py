@@ -14,6 +14,7 @@ from typing import Any
 # Re-exported: the tests import the killable backends from here.
 from fastlb.harness.backends.echo_process import BackendPool as BackendPool
 from fastlb.harness.backends.echo_process import BackendProcess as BackendProcess
+from fastlb.harness.background import BackgroundLoop
 from fastlb.harness.process import FastlbProcess
 from fastlb.harness.sockets import recv_line
 
@@ -59,7 +60,7 @@ class Attempt:
     error: str | None
 
 
-class Traffic:
+class Traffic(BackgroundLoop):
     """`clients` threads, each opening one short connection every `pause` seconds to
     127.0.0.1:`port`, one request (`exchange`) per connection, every attempt recorded."""
 
@@ -71,32 +72,16 @@ class Traffic:
         clients: int = 2,
         pause: float = 0.02,
     ) -> None:
+        super().__init__("traffic", threads=clients, join_timeout=CONNECT_TIMEOUT * 3)
         self.port = port
         self.exchange = exchange
-        self.pause = pause
+        self.interval = pause
         self._attempts: list[Attempt] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)
-        ]
 
-    def __enter__(self) -> Traffic:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=CONNECT_TIMEOUT * 3)
-
-    def _run(self, client: int) -> None:
+    def run(self, client: int) -> None:
         seq = 0
-        while not self._stop.is_set():
+        while not self.stopping:
             seq += 1
             started = time.monotonic()
             server: str | None = None
@@ -110,7 +95,7 @@ class Traffic:
                 error = f"{type(exc).__name__}: {exc}"
             with self._lock:
                 self._attempts.append(Attempt(started, time.monotonic(), server, error))
-            self._stop.wait(self.pause)
+            self.pause(self.interval)
 
     def attempts(
         self, *, started_after: float = 0.0, ended_before: float = float("inf")

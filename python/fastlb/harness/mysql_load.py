@@ -9,17 +9,20 @@ from typing import Any
 
 import pymysql
 
+from .background import BackgroundLoop
 from .mysql_proxy import connect
 
 TABLE = "fastlb.writes"
 CREATE = f"CREATE TABLE {TABLE} (id BIGINT PRIMARY KEY, writer INT, at DOUBLE)"
 
 
-class WriteLoad:
+class WriteLoad(BackgroundLoop):
     """`threads` writers inserting into `TABLE` through the proxy at `port` until `stop()`.
     A writer whose session breaks opens a new one (a client's reconnect)."""
 
     def __init__(self, port: int, user: str, password: str, threads: int = 4) -> None:
+        # A writer may be in a 15 s read when stopped: wait for it to give up.
+        super().__init__("write-load", threads=threads, join_timeout=30)
         self.port, self.user, self.password = port, user, password
         self.acknowledged: set[int] = set()
         self.errors: list[tuple[float, str]] = []
@@ -28,33 +31,16 @@ class WriteLoad:
         #: (sent, acknowledged) times of each acknowledged write.
         self.timed: list[tuple[float, float]] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(threads)
-        ]
-
-    def __enter__(self) -> WriteLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
     def _session(self) -> Any:
         return connect(
             self.port, user=self.user, password=self.password, database="fastlb", read_timeout=15
         )
 
-    def _write(self, writer: int) -> None:
+    def run(self, writer: int) -> None:
         session = None
         sequence = 0
-        while not self._stop.is_set():
+        while not self.stopping:
             row = writer * 10_000_000 + sequence
             sent = time.monotonic()
             try:
@@ -71,7 +57,7 @@ class WriteLoad:
                     session.close()
                 session = None
                 sequence += 1  # the outcome is unknown: never reuse the id
-                time.sleep(0.02)
+                self.pause(0.02)
                 continue
             with self._lock:
                 self.acknowledged.add(row)

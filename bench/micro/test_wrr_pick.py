@@ -1,5 +1,5 @@
 """A pick through the binding (`fastlb.WeightedRoundRobin`) against the pure-Python reference,
-and against two Cython builds (loadtests/micro/cython_build.py, built for this only):
+and against two Cython builds (bench/micro/cython_build.py, built for this only):
 
 - the reference compiled unchanged by Cython (the same textbook loop, as C);
 - `cycle_pick.pyx`: the binding's own method (a cursor into a precomputed cycle) as Cython
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 import fastlb
-from loadtests.micro import cython_build
-from loadtests.micro.smooth_wrr import SmoothWeightedRoundRobin
+from bench.micro import cython_build
+from bench.micro.smooth_wrr import SmoothWeightedRoundRobin
 
 WEIGHT_SETS = {
     "2 servers": {"web-01": 3, "web-02": 1},

@@ -1,9 +1,9 @@
-"""`make loadtest` / `python -m loadtests`: Locust against fastlb and HAProxy, alternated, reported.
+"""`make loadtest` / `python -m bench.locust`: Locust against fastlb and HAProxy, alternated.
 
 The topology (two nginx backends with weights 3:1, HAProxy with `nbthread 2`, fastlb with
 `workers: 2`) is `make bench`'s: bench/configs.py generates both load balancers' configs from
 one description and bench/topology.py starts and stops the processes. The MySQL scenario has
-its own (loadtests/mysql_topology.py: a replicated MariaDB pair, fastlb's `mode: mysql`,
+its own (bench/locust/mysql_topology.py: a replicated MariaDB pair, fastlb's `mode: mysql`,
 HAProxy's writer + reader ports), started only when it runs. Here each scenario runs
 `--rounds` times against each target in alternation (A B A B ...), and the report gives the
 medians and their ratios.
@@ -27,24 +27,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import configs
-from bench.runner import check_serves, cpu_model, first_line, git_commit, load_average
-from bench.topology import Topology
-from fastlb.harness.process import fastlb_command, find_tool
-from loadtests import charts, locust_run, mysql_topology, report
-from loadtests.mysql_topology import MySQLTopology
-from loadtests.results_model import (
+from bench.ab import alternate, median
+from bench.drivers import locust as locust_driver
+from bench.locust import charts, mysql_topology, report
+from bench.locust.mysql_topology import MySQLTopology
+from bench.locust.results_model import (
     BASELINE,
     CANDIDATE,
     RunRecord,
-    median,
     problems,
     records_from_json,
     summarize,
 )
-from loadtests.scenarios import BY_NAME, SCENARIOS, Scenario
+from bench.locust.scenarios import BY_NAME, SCENARIOS, Scenario
+from bench.machine import cpu_model, first_line, git_commit, load_average, memory
+from bench.probes import check_serves
+from bench.topology import Topology
+from fastlb.harness.process import fastlb_command, find_tool
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = REPO / "loadtests" / "results"
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 OUTPUT_FILES = ("report.json", "report.md", *report.CHARTS)
 # Locust's start (fork, workers connecting) and stop around the measured time, a first guess
 # for the time-left estimate until a run has been timed.
@@ -82,7 +83,7 @@ def parse_duration(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests",
+        prog="python -m bench.locust",
         description="Locust load test: fastlb vs stock HAProxy, same nginx backends, A/B rounds.",
     )
     parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per scenario")
@@ -101,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--output-dir",
         type=Path,
-        help="where the report goes (default: loadtests/results, or beside --render's file)",
+        help="where the report goes (default: bench/locust/results, or beside --render's file)",
     )
     parser.add_argument(
         "--render",
@@ -191,13 +192,13 @@ def run_once(
         "big-bytes": configs.BIG_SIZE,
     }
     frontend = target.frontends[scenario.frontend]
-    command = locust_run.locust_command(
+    command = locust_driver.locust_command(
         scenario, frontend.url, args.duration, args.processes, prefix, checks
     )
     where = f"{target.label:<8} {scenario.name:<10} round {round_no}/{args.rounds}"
     connections_before = fastlb_connections(frontend.stats)
     started = time.monotonic()
-    outcome = locust_run.run(
+    outcome = locust_driver.run(
         command,
         prefix,
         {"lb": [frontend.lb_pid], "backends": frontend.backend_pids},
@@ -212,15 +213,7 @@ def run_once(
     if connections_before is not None and connections_after is not None:
         record.fastlb_connections = connections_after - connections_before
     if outcome.stats is not None:
-        stats = outcome.stats
-        record.requests, record.failures = stats.requests, stats.failures
-        record.duration_s = stats.duration_s
-        record.requests_per_s, record.bytes_per_s = stats.requests_per_s, stats.bytes_per_s
-        record.p50_ms, record.p95_ms, record.p99_ms = (
-            stats.percentile_ms(0.50),
-            stats.percentile_ms(0.95),
-            stats.percentile_ms(0.99),
-        )
+        record.record(outcome.stats.as_load_result())
     if outcome.cpu is not None:
         cpu = outcome.cpu
         record.lb_cores = cpu.cores["lb"]
@@ -251,15 +244,14 @@ def describe(r: RunRecord, scenario: Scenario) -> str:
 def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]:
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     return {
-        "command": f"python -m loadtests {shown}".strip(),
+        "command": f"python -m bench.locust {shown}".strip(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {cpu_model()}, {memory()} RAM,"
         f" Linux {platform.release()}",
         "commit": git_commit(),
         "rounds x duration": f"{args.rounds} x {args.duration} s per target and scenario,"
         " A B A B alternated, medians",
-        # `locust --version` also names its install path: keep "locust 2.x.y".
-        "Locust": f"{first_line([locust_run.locust_executable(), '--version']).split(' from ')[0]},"
+        "Locust": f"{locust_version()},"
         f" headless, `--processes {args.processes}` (a master + {args.processes} workers),"
         " FastHttpUser, no think time, users spawned in 1 s then stats reset",
         "Python": platform.python_version(),
@@ -278,14 +270,9 @@ def metadata(args: argparse.Namespace, argv: list[str] | None) -> dict[str, str]
     }
 
 
-def memory() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 2**20:.0f} GiB"
-    except (OSError, ValueError):
-        pass
-    return "unknown"
+def locust_version() -> str:
+    """`locust 2.x.y`: `locust --version` also names its install path."""
+    return first_line([locust_driver.locust_executable(), "--version"]).split(" from ")[0]
 
 
 def busy_note(records: list[RunRecord], load_before: str, load_after: str) -> str:
@@ -385,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = [
             (scenario, round_no, target)
             for scenario in scenarios
-            for round_no in range(1, args.rounds + 1)
-            for target in targets
+            for round_no, target in alternate(args.rounds, targets)
         ]
         print(
             f"loadtest: {len(plan)} runs of {args.duration} s ({len(scenarios)} scenarios x"

@@ -1,5 +1,5 @@
 """BENCHMARKS-microbench.md from pytest-benchmark's JSON (`make microbench`):
-`python -m loadtests.micro.report BENCH.json BENCHMARKS-microbench.md`.
+`python -m bench.micro.report BENCH.json BENCHMARKS-microbench.md`.
 
 The smooth-WRR picks get a table of their own: the binding beside the Cython builds and the
 pure-Python reference, with the difference between the binding and the Cython extension type
@@ -46,7 +46,7 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         "# Micro-benchmarks of the native core from Python",
         "",
-        "`make microbench` wrote this (pytest-benchmark, loadtests/micro/; medians). "
+        "`make microbench` wrote this (pytest-benchmark, bench/micro/; medians). "
         f"{cpu}, {machine.get('python_implementation', '')} "
         f"{machine.get('python_version', '')}, a shared 2-core machine: compare rows, "
         "not runs. Each row is timed once, so a row can land in a moment when other work "
@@ -54,7 +54,7 @@ def render(data: dict[str, Any]) -> str:
         "",
         "## Smooth weighted round-robin: one pick",
         "",
-        "Cython is built only for this benchmark (loadtests/micro/cython_build.py, into "
+        "Cython is built only for this benchmark (bench/micro/cython_build.py, into "
         "target/cython-microbench/), never for the package.",
         "",
     ]
@@ -95,7 +95,7 @@ def render(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m loadtests.micro.report BENCH.json OUTPUT.md", file=sys.stderr)
+        print("usage: python -m bench.micro.report BENCH.json OUTPUT.md", file=sys.stderr)
         return 2
     source, output = Path(args[0]), Path(args[1])
     output.write_text(render(json.loads(source.read_text())))

@@ -1,5 +1,8 @@
 """CPU use read from /proc: of process trees (Locust, a load balancer, nginx) and of the machine.
 
+The A/B runners take each load balancer's CPU per request from here (`process_cpu_seconds`
+before and after a wrk run; a `CpuSampler` once a second through a Locust run).
+
 A load test on a 2-core machine has to say who used the CPU: if Locust's workers sat at a full
 core each, the generator set the pace and the load balancers' throughput is not what was
 measured. Sampling /proc once a second costs nothing measurable and needs no privileges for our
@@ -14,19 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastlb.harness.process import cpu_seconds
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of one process (all its threads), or None once it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return cpu_seconds(pid)
     except (FileNotFoundError, ProcessLookupError):
         return None
-    # After "pid (comm)" the state is field 3, utime 14 and stime 15 (proc(5)); comm may hold
-    # spaces and parentheses, so split after the last ')'.
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def parent_pids() -> dict[int, int]:

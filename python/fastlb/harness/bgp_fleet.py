@@ -15,28 +15,20 @@ withdrawn node keeps its established flows (see the README, "Scaling out").
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.failover.netns import Lab, ip
-from bench.scaleout.router import FRR, Router, bird_router_config, frr_configs
-from fastlb.harness.process import fastlb_command
+from fastlb.harness.bgp_router import FRR, Router, bird_router_config, frr_configs
+from fastlb.harness.netns import Lab, ip
+from fastlb.harness.netns_fastlb import API, NamespacedFastlb
+from fastlb.harness.vip_prober import VipProber
 from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.78.0"
@@ -47,11 +39,10 @@ CLIENT_NET = "10.79.0"
 CLIENT = f"{CLIENT_NET}.100"
 VIP = "10.78.9.100"
 PORT = 8080
-API = "http://127.0.0.1:9100"
 NODES = {"lb1": 11, "lb2": 12, "lb3": 13}
 START_TIMEOUT = 40.0
 
-__all__ = ["VIP", "BgpNode", "Fleet", "Prober"]
+__all__ = ["VIP", "BgpNode", "Fleet"]
 
 
 def _handler(name: bytes) -> type[BaseHTTPRequestHandler]:
@@ -231,8 +222,10 @@ class Fleet:
 
         return self.lab.run_in("client", run)
 
-    def prober(self) -> Prober:
-        return Prober(self.lab)
+    def prober(self) -> VipProber:
+        """A new connection to the VIP every 20 ms from the client, 200 ms timeout, the
+        serving node's name kept with each answer (not started: use `with`)."""
+        return VipProber(self.lab, VIP, _get_once)
 
     def logs(self) -> str:
         parts = [node.log() for node in self.nodes.values()]
@@ -303,11 +296,13 @@ class KeptConnections:
             conn.close()
 
 
-class BgpNode:
+class BgpNode(NamespacedFastlb):
     """`fastlb serve` in a node's namespace with a `bgp:` section peering with the router."""
 
+    log_tail = 6000
+    close_gracefully = True  # a drain withdraws the route: the fleet's next test starts clean
+
     def __init__(self, fleet: Fleet, name: str, bgp: dict[str, Any]) -> None:
-        self.fleet = fleet
         self.name = name
         self.address = f"{SUBNET}.{NODES[name]}"
         check = bgp.pop("health_check", None) or {
@@ -317,7 +312,7 @@ class BgpNode:
             "rise": 1,
             "fall": 1,
         }
-        self.config: dict[str, Any] = {
+        config: dict[str, Any] = {
             "workers": 1,
             "drain_timeout": bgp.pop("drain_timeout", "5s"),
             "api": {"listen": API.removeprefix("http://")},
@@ -338,23 +333,14 @@ class BgpNode:
                 **bgp,
             },
         }
-        self.config_path = fleet.workdir / f"{name}-fastlb.yaml"
-        self.log_path = fleet.workdir / f"{name}-fastlb.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> BgpNode:
-        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-        argv = [*fastlb_command(), "serve", "-c", str(self.config_path)]
-        self.proc = self.fleet.lab.spawn(self.name, argv, self.log_path)
-        return self
+        super().__init__(fleet.lab, fleet.workdir, name, config)
+        self.fleet = fleet
 
     def wait_established(self) -> BgpNode:
         """Until the API answers and the session with the router is up."""
 
         def ready() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"fastlb on {self.name} exited:\n{self.log()}")
+            self.require_running()
             try:
                 return bool(self.bgp()["peers"][0]["state"] == "established")
             except (OSError, ValueError, KeyError):
@@ -363,90 +349,9 @@ class BgpNode:
         wait_for(ready, START_TIMEOUT, f"fastlb on {self.name} peers with the router")
         return self
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
-        data = None if body is None else json.dumps(body).encode()
-
-        def call() -> tuple[int, str]:
-            request = urllib.request.Request(API + path, data=data, method=method)
-            try:
-                with urllib.request.urlopen(request, timeout=3) as response:
-                    return response.status, response.read().decode()
-            except urllib.error.HTTPError as error:
-                with error:
-                    return error.code, error.read().decode()
-
-        return self.fleet.lab.run_in(self.name, call)
-
     def bgp(self) -> dict[str, Any]:
-        status, body = self.api("GET", "/api/stats")
-        if status != 200:
-            raise ValueError(f"/api/stats answered {status}")
-        bgp: dict[str, Any] = json.loads(body)["bgp"]
+        bgp: dict[str, Any] = self.stats()["bgp"]
         return bgp
-
-    def kill(self) -> None:
-        """SIGKILL to fastlb (its speaker dies with it: PR_SET_PDEATHSIG)."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def log(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            text = "(no log)"
-        return f"--- fastlb on {self.name} ---\n{text[-6000:]}"
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-class Prober:
-    """From the client: a new connection to the VIP every 20 ms (200 ms timeout); the
-    answers' times and nodes are kept, the longest gap between answers is the outage."""
-
-    INTERVAL = 0.02
-
-    def __init__(self, lab: Lab) -> None:
-        self._lab = lab
-        self._stop = threading.Event()
-        self.answers: list[tuple[float, str]] = []
-        self.failures: list[float] = []
-        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
-
-    def __enter__(self) -> Prober:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        self._lab.enter("client")
-        while not self._stop.is_set():
-            started = time.monotonic()
-            node = _get_once(0.2)
-            if node is None:
-                self.failures.append(started)
-            else:
-                self.answers.append((time.monotonic(), node))
-            self._stop.wait(max(0.0, self.INTERVAL - (time.monotonic() - started)))
-
-    def wait_answers(self, count: int, timeout: float) -> None:
-        target = len(self.answers) + count
-        wait_for(lambda: len(self.answers) >= target, timeout, f"{count} answers via {VIP}")
-
-    def outage(self) -> float:
-        times = [t for t, _ in self.answers]
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def frr_available() -> list[str]:

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.failover.netns import Lab
+from fastlb.harness.netns import Lab
 from fastlb.harness.waiting import wait_for
 
 FRR = Path("/usr/lib/frr")

@@ -1,11 +1,11 @@
 """What `make loadtest` measures: one Locust user class per scenario, against one frontend.
 
-A scenario names a user class of `loadtests/locustfile.py`, how many users run it, and which
+A scenario names a user class of `bench/locust/locustfile.py`, how many users run it, and which
 of the topology's frontends they hit. The same scenario runs against every target (fastlb,
 HAProxy), so adding a scenario here is all a new workload needs, provided the topology serves
 its frontend on both targets (see `Target.frontends` in runner.py): `web` is the nginx
 topology, `mysql` a replicated MariaDB pair behind fastlb's `mode: mysql` and behind HAProxy's
-writer port + reader port (loadtests/mysql_topology.py).
+writer port + reader port (bench/locust/mysql_topology.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 class Scenario:
     name: str
     title: str
-    user_class: str  # a class in loadtests/locustfile.py
+    user_class: str  # a class in bench/locust/locustfile.py
     users: int  # concurrent Locust users (all spawned within the first second)
     metric: str  # the throughput that matters: "requests_per_s" or "bytes_per_s"
     frontend: str = "web"  # the topology frontend the users hit

@@ -7,7 +7,7 @@ them side by side shows what each boundary costs (Cython's method call against P
 a new str from UTF-8 bytes on every pick, as the binding does (its `pick` returns a Rust
 `String`, which PyO3 turns into a new Python str).
 
-Built only by loadtests/micro/cython_build.py for `make microbench`, never for the package.
+Built only by bench/micro/cython_build.py for `make microbench`, never for the package.
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8

@@ -4,11 +4,12 @@ who the bottleneck was. Pure data and arithmetic (report.py renders it, charts.p
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loadtests.scenarios import Scenario
+from bench.ab import median, ratio
+from bench.locust.scenarios import Scenario
+from bench.result import LoadResult
 
 CANDIDATE = "fastlb"
 BASELINE = "haproxy"
@@ -48,6 +49,17 @@ class RunRecord:
     failure_lines: list[str] = field(default_factory=list)
     problem: str | None = None  # set when the run produced no usable stats
 
+    def record(self, result: LoadResult) -> None:
+        """Take the client's figures of the run (Locust's, through the driver)."""
+        self.requests, self.failures = result.requests, result.errors
+        self.duration_s = result.duration_s
+        self.requests_per_s, self.bytes_per_s = result.requests_per_s, result.bytes_per_s
+        # Locust's response times are whole milliseconds: rounding undoes the float error of
+        # the seconds in between, so report.json shows 12.0, not 12.000000000000002.
+        self.p50_ms, self.p95_ms, self.p99_ms = (
+            round(result.latency_percentiles_s[p] * 1e3, 6) for p in (50, 95, 99)
+        )
+
     def rate(self, metric: str) -> float:
         return float(getattr(self, metric))
 
@@ -78,17 +90,6 @@ def format_cost(value: float | None, metric: str) -> str:
     if metric == "bytes_per_s":
         return f"{value * 1e3:,.0f} ms/GiB"
     return f"{value * 1e6:,.0f} us/req"
-
-
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def ratio(candidate: float | None, baseline: float | None) -> float | None:
-    if candidate is None or baseline is None or baseline == 0:
-        return None
-    return candidate / baseline
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from bench import configs
+from bench.locust.mysql_workload import mysql_url, setup_sql
 from fastlb.harness import haproxy
 from fastlb.harness.mariadb import Template as MariaDBTemplate
 from fastlb.harness.mariadb import find_binaries, install_template
@@ -27,7 +28,6 @@ from fastlb.harness.ports import free_ports
 from fastlb.harness.process import fastlb_command, find_tool, spawn, stop
 from fastlb.harness.replication import ReplicationPair
 from fastlb.harness.waiting import wait_listening
-from loadtests.mysql_workload import mysql_url, setup_sql
 
 FRONTEND = "sql"  # fastlb's frontend name (its stats in /api/stats)
 

@@ -1,10 +1,10 @@
 """Locust user classes for fastlb's load tests: the traffic a web tier behind a load balancer sees.
 
-Run by `make loadtest` (loadtests/runner.py picks one class per scenario), or on its own
+Run by `make loadtest` (bench/locust/runner.py picks one class per scenario), or on its own
 against any HTTP load balancer (from the repo root):
 
-    PYTHONPATH=. locust -f loadtests/locustfile.py --headless -u 64 -r 64 -t 30s --processes -1 \\
-        --host http://127.0.0.1:8080 KeepAliveBrowser
+    PYTHONPATH=. locust -f bench/locust/locustfile.py --headless -u 64 -r 64 -t 30s \\
+        --processes -1 --host http://127.0.0.1:8080 KeepAliveBrowser
 
 Every user loops without think time (`constant(0)`): the test asks how much traffic each
 load balancer carries and how fast, not how it behaves at a fixed arrival rate. Responses
@@ -12,7 +12,7 @@ are checked (status, and body size when `--small-bytes` / `--big-bytes` say what
 so a truncated or wrong answer counts as a failure in Locust's stats.
 
 `MySQLUser` mixes reads and writes on MariaDB (its `--host` is a `mysql://` URL, see
-loadtests/mysql_workload.py). It uses PyMySQL, not aiomysql: Locust runs each user as a
+bench/locust/mysql_workload.py). It uses PyMySQL, not aiomysql: Locust runs each user as a
 gevent greenlet and monkey-patches the socket module, so pure-Python blocking PyMySQL yields
 to the other users on every network wait, while aiomysql would need an asyncio event loop
 inside each greenlet, blocking gevent's hub whenever it runs.
@@ -35,7 +35,7 @@ from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
 from locust.runners import Runner, WorkerRunner
 
-from loadtests.mysql_workload import EVENTS, ITEMS, ROWS, Endpoint, parse_url
+from bench.locust.mysql_workload import EVENTS, ITEMS, ROWS, Endpoint, parse_url
 
 
 @events.init_command_line_parser.add_listener

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.procstat import CpuSampler, CpuUse, Sample, cpu_between
-from loadtests.scenarios import Scenario
+from bench.locust.scenarios import Scenario
+from bench.procstat import CpuSampler, CpuUse, Sample, cpu_between
+from bench.result import LoadResult
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-REPO = LOCUSTFILE.parent.parent
+REPO = Path(__file__).resolve().parents[2]
+LOCUSTFILE = REPO / "bench" / "locust" / "locustfile.py"
+# The response-time percentiles a run reports (LoadResult's keys).
+PERCENTILES = (50, 95, 99)
 # Samples dropped at the start of the window in which Locust's workers exist: connecting to the
 # master and spawning the users (all in the first second) is not the steady state.
 SETTLING_SAMPLES = 2
@@ -67,6 +70,22 @@ class LocustStats:
             if seen >= needed:
                 return value
         return max(self.response_times_ms)
+
+    def as_load_result(self) -> LoadResult:
+        """The run in the shape every driver returns (seconds, not Locust's milliseconds)."""
+        total = sum(self.response_times_ms.values())
+        mean_ms = sum(v * n for v, n in self.response_times_ms.items()) / total if total else 0.0
+        return LoadResult(
+            requests=self.requests,
+            duration_s=self.duration_s,
+            bytes_read=self.content_bytes,
+            requests_per_s=self.requests_per_s,
+            latency_avg_s=mean_ms / 1e3,
+            latency_percentiles_s={p: self.percentile_ms(p / 100) / 1e3 for p in PERCENTILES},
+            socket_errors={},
+            non_2xx=0,
+            failed_requests=self.failures,
+        )
 
 
 def parse_stats(entries: list[dict[str, Any]]) -> LocustStats:
@@ -205,7 +224,7 @@ def steady_window(samples: list[Sample]) -> tuple[Sample, Sample] | None:
 
 def locust_environment() -> dict[str, str]:
     """Ours, with the repo root importable: Locust puts only the locustfile's own directory on
-    sys.path, and the locustfile imports `loadtests.mysql_workload`."""
+    sys.path, and the locustfile imports `bench.locust.mysql_workload`."""
     path = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 

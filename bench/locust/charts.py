@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display needed (CI, ssh)
 
 import matplotlib.pyplot as plt
 
-from loadtests.results_model import DISPLAY_NAMES, PERCENTILES, ScenarioSummary
+from bench.locust.results_model import DISPLAY_NAMES, PERCENTILES, ScenarioSummary
 
 COLORS = {"fastlb": "#2a7ab0", "haproxy": "#9a9a9a"}
 
