@@ -104,6 +104,11 @@ impl BackendExtension for BackendTopology {
 
     fn reconfigure(&self, config: &BackendConfig) {
         let settings = config.mysql.as_ref().map(MysqlSettings::new);
+        let pool = settings
+            .as_ref()
+            .map(|settings| settings.config.pool.clone())
+            .unwrap_or_default();
+        crate::mysql::pool::reconfigure(&config.name, &pool);
         self.settings.store(settings.map(Arc::new));
     }
 

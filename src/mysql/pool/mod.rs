@@ -32,7 +32,8 @@ struct Entry {
 
 static POOLS: LazyLock<Mutex<HashMap<u64, Entry>>> = LazyLock::new(Mutex::default);
 
-/// `server`'s pool in `backend` with the settings of the current load.
+/// `server`'s pool in `backend`; `config` (the backend's current settings, not a
+/// session's: those may be older than the last reload) applies to it from now on.
 pub fn for_server(
     backend: &str,
     server: &Arc<Server>,
@@ -65,6 +66,18 @@ pub fn for_server(
         }
     });
     pool
+}
+
+/// A reload's pool settings for every pool of `backend`, at once: sessions that started
+/// before it keep the settings they started with, so the pools must not wait for the next
+/// session to learn them (nor take an older session's back). Idle connections beyond a
+/// lower limit, or all of them when the pool was turned off, close at the next sweep.
+pub fn reconfigure(backend: &str, config: &PoolConfig) {
+    let pools = POOLS.lock().unwrap();
+    pools
+        .values()
+        .filter(|entry| entry.backend == backend)
+        .for_each(|entry| entry.pool.set_config(config));
 }
 
 /// Idle and open (idle + in use) pooled connections over `backend`'s servers.

@@ -190,10 +190,12 @@ impl<C: Pooled> ServerPool<C> {
     }
 
     /// Keeps `conn` for the next session with `key` (closed instead when the pool is off
-    /// now or the connection is past its lifetime).
+    /// now, the server holds more than a reload's lower `max_per_server`, or the
+    /// connection is past its lifetime).
     pub fn give_back(&self, key: PoolKey, conn: C) {
         let config = self.config();
-        if !config.enabled || conn.born().elapsed() >= config.max_lifetime() {
+        let over_limit = self.slots.open() > config.max_per_server;
+        if !config.enabled || over_limit || conn.born().elapsed() >= config.max_lifetime() {
             return conn.retire();
         }
         self.idle.lock().unwrap().push(Idle {
@@ -205,7 +207,8 @@ impl<C: Pooled> ServerPool<C> {
     }
 
     /// Closes idle connections that are dead, past the idle timeout (keeping `min_idle`)
-    /// or past their lifetime; all of them when the pool was turned off.
+    /// or past their lifetime; all of them when the pool was turned off, and the oldest
+    /// ones while the server holds more than `max_per_server` (a reload lowered it).
     pub fn evict(&self) {
         let config = self.config();
         let retired: Vec<C> = {
@@ -213,12 +216,16 @@ impl<C: Pooled> ServerPool<C> {
             let mut keep = Vec::with_capacity(idle.len());
             let mut retired = Vec::new();
             let total = idle.len();
+            let mut excess = self.slots.open().saturating_sub(config.max_per_server);
             for (index, entry) in idle.drain(..).enumerate() {
                 // Entries are oldest first: the newest `min_idle` stay past the idle timeout.
                 let protected = total - index <= config.min_idle;
                 let stale = entry.since.elapsed() >= config.idle_timeout() && !protected;
                 let expired = entry.conn.born().elapsed() >= config.max_lifetime();
-                if !config.enabled || stale || expired || entry.conn.is_dead() {
+                let over_limit = excess > 0;
+                if !config.enabled || over_limit || stale || expired || entry.conn.is_dead() {
+                    // The slot is freed when the retired connection drops, below.
+                    excess = excess.saturating_sub(1);
                     retired.push(entry.conn);
                 } else {
                     keep.push(entry);
@@ -364,6 +371,56 @@ mod tests {
             .await;
         assert!(matches!(taken, Ok(Taken::Open(_))));
         assert_eq!(pool.idle(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lower_limit_closes_the_connections_beyond_it() {
+        let pool = pool(4);
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(open(&pool, &key("a")).await);
+        }
+        let in_use = conns.pop().unwrap();
+        conns
+            .into_iter()
+            .for_each(|conn| pool.give_back(key("a"), conn));
+        assert_eq!((pool.idle(), pool.open()), (3, 4));
+        pool.set_config(&PoolConfig {
+            enabled: true,
+            max_per_server: 2,
+            ..PoolConfig::default()
+        });
+        // The sweep closes idle connections until the server holds the new limit...
+        pool.evict();
+        assert_eq!((pool.idle(), pool.open()), (1, 2));
+        // ... and one that comes back while the server holds more is closed, not kept.
+        let second = open_when_free(&pool).await;
+        assert_eq!((pool.idle(), pool.open()), (0, 2));
+        pool.set_config(&PoolConfig {
+            enabled: true,
+            max_per_server: 1,
+            ..PoolConfig::default()
+        });
+        pool.give_back(key("a"), in_use);
+        assert_eq!((pool.idle(), pool.open()), (0, 1));
+        pool.give_back(key("b"), second);
+        assert_eq!((pool.idle(), pool.open()), (1, 1));
+    }
+
+    /// A connection of another key: the idle one of key "a" makes room for it.
+    async fn open_when_free(pool: &ServerPool<Fake>) -> Fake {
+        let mut waited = false;
+        match pool
+            .take(&key("b"), Duration::from_millis(50), &mut waited)
+            .await
+        {
+            Ok(Taken::Open(lease)) => Fake {
+                dead: Arc::default(),
+                born: Instant::now(),
+                _lease: lease,
+            },
+            _ => panic!("expected a slot"),
+        }
     }
 
     #[tokio::test]

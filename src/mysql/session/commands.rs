@@ -69,6 +69,7 @@ impl Session {
         let Some(&code) = packet.payload().first() else {
             return self.malformed(seq).await;
         };
+        self.state.command_started();
         match code {
             command::QUIT => Flow::Close,
             command::PING => self.send_ok(seq).await,

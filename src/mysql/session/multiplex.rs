@@ -50,7 +50,8 @@ impl Session {
         if !self.multiplexing() {
             return;
         }
-        let tracked_only = class.is_none_or(leaves_tracked_state_only);
+        let recorded = self.state.recorded_by_command();
+        let tracked_only = class.is_none_or(|class| leaves_tracked_state_only(class, recorded));
         if outcome.last_insert_id != 0 {
             self.last_insert_id = outcome.last_insert_id;
         }
@@ -204,25 +205,30 @@ async fn any_of(futures: Vec<tokio::sync::futures::Notified<'_>>) {
 
 /// Whether a statement of `class` leaves nothing on its connection but what fastlb tracks:
 /// the state log's entries, LAST_INSERT_ID, a transaction that ends before the connection
-/// goes back. Everything else (pins, autocommit=0, unknown statements, multi-statements)
-/// makes the connection dirty: reset before another session gets it.
-fn leaves_tracked_state_only(class: Classification) -> bool {
+/// goes back, autocommit back on (the status flags of every reply show it). Everything else
+/// (pins, autocommit=0, unknown statements, multi-statements) makes the connection dirty:
+/// reset before another session gets it.
+///
+/// `recorded_in_log`: whether the command's state change went into the session's state log.
+/// A `SET`/`USE` is tracked only then, whatever path ran it: a SET run as a prepared
+/// statement (or by any command that doesn't record) stays on its connection alone.
+fn leaves_tracked_state_only(class: Classification, recorded_in_log: bool) -> bool {
     // A read the classifier binds to the primary may change the connection (LAST_INSERT_ID(n),
     // NEXTVAL/LASTVAL, variables it reads back...): dirty, reset before another session.
     let read_on_primary = class.kind == Kind::Read && class.route == Role::Primary;
     !class.pins_primary
         && !class.multi_statement
         && !read_on_primary
-        && matches!(
-            class.kind,
+        && match class.kind {
             Kind::Read
-                | Kind::Write
-                | Kind::Begin
-                | Kind::BeginReadOnly
-                | Kind::End
-                | Kind::SessionState
-                | Kind::SetAutocommit(true)
-        )
+            | Kind::Write
+            | Kind::Begin
+            | Kind::BeginReadOnly
+            | Kind::End
+            | Kind::SetAutocommit(true) => true,
+            Kind::SessionState => recorded_in_log,
+            _ => false,
+        }
 }
 
 #[cfg(test)]
@@ -251,7 +257,21 @@ mod tests {
             "USE app",
             "SET autocommit = 1",
         ] {
-            assert!(leaves_tracked_state_only(classify(sql.as_bytes())), "{sql}");
+            assert!(
+                leaves_tracked_state_only(classify(sql.as_bytes()), true),
+                "{sql}"
+            );
+        }
+        // A SET or USE whose change isn't in the state log (run as a prepared statement).
+        for sql in [
+            "SET NAMES utf8mb4",
+            "SET SESSION sql_mode = 'ANSI'",
+            "USE app",
+        ] {
+            assert!(
+                !leaves_tracked_state_only(classify(sql.as_bytes()), false),
+                "{sql}"
+            );
         }
         for sql in [
             "SET @a = 1",
@@ -267,7 +287,7 @@ mod tests {
             "SELECT * FROM t FOR UPDATE",
         ] {
             assert!(
-                !leaves_tracked_state_only(classify(sql.as_bytes())),
+                !leaves_tracked_state_only(classify(sql.as_bytes()), true),
                 "{sql}"
             );
         }

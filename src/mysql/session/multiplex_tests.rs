@@ -67,3 +67,46 @@ fn two_sessions_share_one_connection_each_with_its_own_state() {
     ];
     assert_eq!(seen, expected);
 }
+
+/// A SET run as a prepared statement changes the connection without going into the
+/// session's state log: the connection must be reset before another session borrows it
+/// (else that session would run with this one's sql_mode). The mechanism decides it
+/// (`multiplex::after_command` asks the state log), whatever command ran the SET.
+#[test]
+fn a_set_run_as_a_prepared_statement_is_reset_before_another_session() {
+    let harness = Harness::start_with(POOL_OF_ONE);
+    let address = harness.address;
+    harness.runtime.block_on(async move {
+        let (mut first, ok) = Client::log_in(address, PASSWORD, "app").await;
+        assert_eq!(ok[0], 0x00);
+        let mut prepare = vec![command::STMT_PREPARE];
+        prepare.extend_from_slice(b"SET SESSION sql_mode = ''");
+        let prepared = first.command(&prepare).await;
+        assert_eq!(prepared[0], 0x00, "{prepared:?}");
+        let mut execute = vec![command::STMT_EXECUTE];
+        execute.extend_from_slice(&prepared[1..5]);
+        execute.extend_from_slice(&[0, 1, 0, 0, 0]);
+        assert_eq!(first.command(&execute).await[0], 0x00);
+        // The second login waits for the only connection; the first session gives it back.
+        let (mut second, ok) = Client::log_in(address, PASSWORD, "app").await;
+        assert_eq!(ok[0], 0x00, "{ok:?}");
+        second.query("INSERT INTO t VALUES (1)").await;
+    });
+    let seen: Vec<String> = commands(&harness.primary_log)
+        .iter()
+        .map(|(_, payload)| match payload[0] {
+            command::STMT_PREPARE => "PREPARE".to_owned(),
+            command::STMT_EXECUTE => "EXECUTE".to_owned(),
+            _ => text(payload),
+        })
+        .collect();
+    let expected = [
+        "PREPARE",
+        "EXECUTE",
+        // Given back with the prepared SET's sql_mode on it: reset first.
+        "RESET",
+        "INIT_DB",
+        "INSERT INTO t VALUES (1)",
+    ];
+    assert_eq!(seen, expected);
+}

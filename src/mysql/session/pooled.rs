@@ -12,6 +12,7 @@ use crate::balancer::Server;
 use crate::mysql::pool::{self, Lease, PoolKey, Pooled, ServerPool, Taken};
 use crate::mysql::protocol::handshake::PASSED_ON;
 use crate::mysql::protocol::packet::{command, err_payload};
+use crate::mysql::topology::MysqlBackend;
 use crate::stats::bump;
 
 /// ER_CON_COUNT_ERROR: what a server answers when it has too many connections.
@@ -58,7 +59,13 @@ impl Session {
         server: Arc<Server>,
         login: &Login<'_>,
     ) -> Result<Upstream, UpstreamError> {
-        let config = &self.settings.config.pool;
+        // The backend's settings now: a reload since this session started (a new limit,
+        // the pool turned off) applies to it too. Its multiplexing stays as it started.
+        let current = self.backend.mysql_settings();
+        let config = match &current {
+            Some(settings) => &settings.config.pool,
+            None => &self.settings.config.pool,
+        };
         if !config.enabled {
             return Upstream::open(server, &self.backend, login, self.connect_timeout).await;
         }

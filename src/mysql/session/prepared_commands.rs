@@ -5,7 +5,7 @@ use super::prepared::{statement_id, with_statement_id, OnServer, Prepared};
 use super::response::{Failure, Rewrite, Shape};
 use super::route::decide;
 use super::{Flow, Session};
-use crate::mysql::classify::{classify, Kind};
+use crate::mysql::classify::classify;
 use crate::mysql::digest::Sample;
 use crate::mysql::protocol::packet::{command, error_code};
 use crate::mysql::protocol::stream::Packet;
@@ -148,11 +148,6 @@ impl Session {
                 let sql = (self.multiplexing() && class.route == Role::Primary)
                     .then(|| self.statements.get_mut(id).map(|s| s.sql.clone()))
                     .flatten();
-                // A SET or autocommit change run as a prepared statement isn't in the state
-                // log (only text statements are recorded): the connection stays dirty.
-                let untracked_state =
-                    matches!(class.kind, Kind::SessionState | Kind::SetAutocommit(_));
-                let was_dirty = was_dirty || untracked_state;
                 self.after_command(which, was_dirty, Some(class), sql.as_deref(), &outcome);
                 // Executions count in the digests under their statement's text.
                 if let Some(statement) = self.statements.get_mut(id) {

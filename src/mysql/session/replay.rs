@@ -24,6 +24,9 @@ pub struct StateLog {
     entries: Vec<Arc<[u8]>>,
     /// More changes than MAX_STATE_ENTRIES: no new connection can replay them.
     overflowed: bool,
+    /// The client's current command recorded its change here (multiplexing asks: a change
+    /// that isn't here, whatever ran it, stays on its connection only).
+    recorded_by_command: bool,
 }
 
 impl StateLog {
@@ -37,7 +40,19 @@ impl StateLog {
             }
             self.entries.push(payload.into());
         }
+        self.recorded_by_command = true;
         true
+    }
+
+    /// A client command starts: nothing of it is recorded yet.
+    pub fn command_started(&mut self) {
+        self.recorded_by_command = false;
+    }
+
+    /// Whether the current client command's state change is in the log (a text SET, USE,
+    /// COM_INIT_DB that succeeded); false for one run another way (a prepared SET).
+    pub fn recorded_by_command(&self) -> bool {
+        self.recorded_by_command
     }
 
     /// Whether a new connection can no longer be brought to the session's state.

@@ -221,7 +221,7 @@ impl Client {
         (Client { stream }, answer)
     }
 
-    async fn command(&mut self, payload: &[u8]) -> Vec<u8> {
+    pub(super) async fn command(&mut self, payload: &[u8]) -> Vec<u8> {
         send(&mut self.stream, payload, 0).await;
         read_packet(&mut self.stream).await.unwrap().0
     }
