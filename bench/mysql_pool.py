@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.drivers import sysbench
 from bench.mysql import WORKERS, start_haproxy, tls_files
 from fastlb.harness.mariadb import (
     PASSWORD,
@@ -154,23 +155,19 @@ class Runs:
 def run(script: str, port: int, seconds: float, tls_dir: Path | None = None) -> Run:
     """One sysbench run; with `tls_dir`, over TLS (sysbench reads its CA and client
     certificate from there)."""
-    argv = sysbench_command(
-        script,
-        port,
-        "run",
+    options = [
         "--tables=1",
         f"--table-size={TABLE_SIZE}",
         f"--threads={THREADS}",
-        f"--time={max(1, round(seconds))}",
         "--skip_trx=on",
         *(["--mysql-ssl=on"] if tls_dir else []),
-    )
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, cwd=tls_dir)
-    events = re.search(r"total number of events:\s+(\d+)", proc.stdout)
-    took = re.search(r"total time:\s+([\d.]+)s", proc.stdout)
-    errors = re.search(r"ignored errors:\s+(\d+)", proc.stdout)
-    if proc.returncode != 0 or not events or not took or (errors and int(errors.group(1))):
-        raise SystemExit(f"sysbench {script} failed:\n{proc.stdout}\n{proc.stderr}")
+    ]
+    output = sysbench.run(script, port, "run", seconds, options, cwd=tls_dir)
+    events = re.search(r"total number of events:\s+(\d+)", output)
+    took = re.search(r"total time:\s+([\d.]+)s", output)
+    errors = re.search(r"ignored errors:\s+(\d+)", output)
+    if not events or not took or (errors and int(errors.group(1))):
+        raise SystemExit(f"sysbench {script}: no events or errors in its output:\n{output}")
     return Run(int(events.group(1)), float(took.group(1)))
 
 
