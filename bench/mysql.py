@@ -128,9 +128,14 @@ def tls_files(workdir: Path) -> tuple[TestCA, Path]:
 
 
 def start_fastlb(
-    server: MariaDB, workdir: Path, ca: TestCA | None = None
+    server: MariaDB,
+    workdir: Path,
+    ca: TestCA | None = None,
+    pool: dict[str, Any] | None = None,
+    name: str = "fastlb",
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """fastlb in front of `server`; with `ca`, TLS to its clients and to the server."""
+    """fastlb in front of `server`; with `ca`, TLS to its clients and to the server; with
+    `pool`, that `mysql.pool` section."""
     port = free_port()
     frontend: dict[str, Any] = {
         "name": "sql",
@@ -152,12 +157,15 @@ def start_fastlb(
                     {"name": "primary", "address": server.address, "role": "primary"},
                     {"name": "replica", "address": server.address, "role": "replica"},
                 ],
-                "mysql": {"users": [{"user": USER, "password": PASSWORD}]},
+                "mysql": {
+                    "users": [{"user": USER, "password": PASSWORD}],
+                    **({"pool": pool} if pool else {}),
+                },
                 **backend_tls,
             }
         ],
     }
-    name = "fastlb" if ca is None else "fastlb-tls"
+    name = name if ca is None else f"{name}-tls"
     return FastlbProcess(config, workdir, name=name).start().popen, port
 
 

@@ -31,21 +31,18 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from bench import mysql as bench_mysql
 from bench.drivers import sysbench
 from bench.mysql import WORKERS, start_haproxy, tls_files
 from fastlb.harness.mariadb import (
-    PASSWORD,
-    USER,
     MariaDB,
     find_binaries,
     install_template,
     sysbench_command,
 )
 from fastlb.harness.pki import TestCA
-from fastlb.harness.ports import free_port
-from fastlb.harness.process import FastlbProcess, cpu_seconds
+from fastlb.harness.process import cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -84,41 +81,10 @@ def start_fastlb(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """fastlb as `side`: unpooled, pooled or multiplexed (the pool with multiplexing); with
     `ca`, TLS to its clients and to the server."""
-    port = free_port()
-    frontend: dict[str, Any] = {
-        "name": "sql",
-        "listen": f"127.0.0.1:{port}",
-        "mode": "mysql",
-        "backend": "db",
-    }
-    backend_tls: dict[str, Any] = {}
-    if ca is not None:
-        frontend["tls"] = ca.issue("fastlb", ["fastlb.test"], ips=("127.0.0.1",)).files
-        backend_tls = {"tls": {"verify": True, "ca": str(ca.cert_path)}}
-    mysql: dict[str, Any] = {"users": [{"user": USER, "password": PASSWORD}]}
+    pool = None
     if side != "unpooled":
-        mysql["pool"] = {
-            "enabled": True,
-            "max_per_server": 32,
-            "multiplexing": side == "multiplexed",
-        }
-    config = {
-        "workers": WORKERS,
-        "frontends": [frontend],
-        "backends": [
-            {
-                "name": "db",
-                "servers": [
-                    {"name": "primary", "address": server.address, "role": "primary"},
-                    {"name": "replica", "address": server.address, "role": "replica"},
-                ],
-                "mysql": mysql,
-                **backend_tls,
-            }
-        ],
-    }
-    name = f"fastlb-{side}" if ca is None else f"fastlb-{side}-tls"
-    return FastlbProcess(config, workdir, name=name).start().popen, port
+        pool = {"enabled": True, "max_per_server": 32, "multiplexing": side == "multiplexed"}
+    return bench_mysql.start_fastlb(server, workdir, ca, pool, name=f"fastlb-{side}")
 
 
 @dataclass
