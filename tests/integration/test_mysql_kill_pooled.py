@@ -158,12 +158,6 @@ def test_kill_query_and_kill_reach_the_victim_only(pair: Pair, pool_of_1: Fastlb
     assert bystander.interrupted == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, issue 15 (stop 23): in about 1 run in 5 the bystander's statement gets"
-    " no answer for 30 s (its read timeout) during the KILL QUERY storm on a multiplexed pool"
-    " of one connection; not yet diagnosed",
-)
 def test_a_kill_storm_never_interrupts_the_sessions_sharing_the_connection(
     pool_of_1: FastlbProcess,
 ) -> None:
@@ -202,4 +196,7 @@ def test_a_kill_storm_never_interrupts_the_sessions_sharing_the_connection(
         victim.close()
     assert bystander.interrupted == []
     assert kills > 50 and victim_statements > 20, (kills, victim_statements)
-    assert bystander.statements > 10
+    # The two take turns on the connection (about 40 statements each in 8 s here): the
+    # victim, whose interrupted statements keep it for the next one, doesn't starve the
+    # bystander, and a session that borrows again queues behind the one waiting already.
+    assert bystander.statements > 20, (bystander.statements, victim_statements)

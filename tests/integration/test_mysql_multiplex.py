@@ -240,6 +240,42 @@ def test_last_insert_id_row_count_found_rows_and_warnings(pool_of_2: FastlbProce
         assert len(warnings) == 1 and "12abc" in warnings[0][2]
 
 
+def test_back_to_back_writers_share_one_connection_and_keep_their_row_counts(
+    pool_of_1: FastlbProcess,
+) -> None:
+    """A write keeps its connection for the session's next statement (ROW_COUNT() may ask
+    about it), but not against a session waiting for it. On ONE primary connection: a
+    client that only inserts, back to back, and two that check ROW_COUNT() after each
+    multi-row insert all make progress, none gets a 1040 (the connect timeout is 1 s), and
+    each ROW_COUNT() is that client's own."""
+    port = sql_port(pool_of_1)
+    inserts = [0, 0, 0]
+    wrong: list[Any] = []
+    errors: list[Any] = []
+    deadline = time.monotonic() + 4
+
+    def writer(index: int) -> None:
+        rows = index + 1
+        values = ", ".join([f"('w{index}')"] * rows)
+        try:
+            with connect(port) as session:
+                while time.monotonic() < deadline:
+                    one(session, f"INSERT INTO items (v) VALUES {values}")
+                    inserts[index] += 1
+                    if index == 0:
+                        continue  # never a statement that lets the connection go by itself
+                    count = one(session, "SELECT ROW_COUNT()")
+                    if count != rows:
+                        wrong.append((index, count))
+        except pymysql.err.MySQLError as error:
+            errors.append((index, error.args))
+
+    with ThreadPoolExecutor(3) as executor:
+        list(executor.map(writer, range(3)))
+    assert errors == [] and wrong == []
+    assert min(inserts) >= 10, inserts
+
+
 def connector_session(port: int) -> Any:
     return mysql.connector.connect(
         host="127.0.0.1", port=port, user=USER, password=PASSWORD, database="app", autocommit=True

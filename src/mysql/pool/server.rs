@@ -2,7 +2,8 @@
 //! connections (idle and in use) the server holds. Generic over the connection so the
 //! limits and the waiting are tested without a server.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -54,13 +55,13 @@ impl Slots {
 }
 
 /// One open server connection counted against `max_per_server`; dropping it (with the
-/// connection) frees the slot and wakes one waiting session.
+/// connection) frees the slot and wakes the waiting sessions (the first of them takes it).
 pub struct Lease(Arc<Slots>);
 
 impl Drop for Lease {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
-        self.0.freed.notify_one();
+        self.0.freed.notify_waiters();
     }
 }
 
@@ -89,18 +90,32 @@ pub struct ServerPool<C> {
     idle: Mutex<Vec<Idle<C>>>,
     /// The settings of the last (re)load that used this pool.
     config: Mutex<PoolConfig>,
-    /// Sessions waiting for a connection now, and the signal to sessions that hold one
-    /// idle between statements (multiplexing) that someone wants it.
-    waiting: AtomicUsize,
+    /// The sessions waiting for a connection now, by ticket in arrival order. Only the
+    /// first may take what comes free: a session that arrives (or a multiplexed one that
+    /// borrows again) while others wait queues behind them, so a busy session can't take
+    /// every connection back before a woken waiter runs.
+    queue: Mutex<VecDeque<u64>>,
+    next_ticket: AtomicU64,
+    /// The signal to sessions that hold a connection between statements (multiplexing)
+    /// that someone wants it.
     wanted: Notify,
 }
 
-/// Counts a waiting session for as long as it waits.
-struct Waiting<'a>(&'a AtomicUsize);
+/// A session's place in the queue, left when it drops (the connection taken, or the wait
+/// over); the next session in line is woken then, as something may be free for it.
+struct Place<'a, C: Pooled> {
+    pool: &'a ServerPool<C>,
+    ticket: u64,
+}
 
-impl Drop for Waiting<'_> {
+impl<C: Pooled> Drop for Place<'_, C> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.pool
+            .queue
+            .lock()
+            .unwrap()
+            .retain(|&t| t != self.ticket);
+        self.pool.slots.freed.notify_waiters();
     }
 }
 
@@ -110,7 +125,8 @@ impl<C: Pooled> ServerPool<C> {
             slots: Arc::default(),
             idle: Mutex::new(Vec::new()),
             config: Mutex::new(config),
-            waiting: AtomicUsize::new(0),
+            queue: Mutex::new(VecDeque::new()),
+            next_ticket: AtomicU64::new(0),
             wanted: Notify::new(),
         }
     }
@@ -129,8 +145,8 @@ impl<C: Pooled> ServerPool<C> {
     }
 
     /// An idle connection for `key`, or a slot for a new one; waits up to `timeout` for a
-    /// connection to come back when the server holds `max_per_server`. `waited` says
-    /// whether it had to.
+    /// connection to come back when the server holds `max_per_server`, in turn behind the
+    /// sessions that were waiting already. `waited` says whether it had to.
     pub async fn take(
         &self,
         key: &PoolKey,
@@ -138,22 +154,23 @@ impl<C: Pooled> ServerPool<C> {
         waited: &mut bool,
     ) -> Result<Taken<C>, Full> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut counted = None;
+        let mut place: Option<Place<'_, C>> = None;
         loop {
             let config = self.config();
             // Registered before looking, so that a connection given back in between wakes
             // this session.
             let freed = self.slots.freed.notified();
-            if let Some(conn) = self.take_idle(key, &config) {
-                return Ok(Taken::Reused(conn));
-            }
-            if let Some(lease) = self.slots.reserve(config.max_per_server) {
-                return Ok(Taken::Open(lease));
+            if self.my_turn(place.as_ref()) {
+                if let Some(conn) = self.take_idle(key, &config) {
+                    return Ok(Taken::Reused(conn));
+                }
+                if let Some(lease) = self.slots.reserve(config.max_per_server) {
+                    return Ok(Taken::Open(lease));
+                }
             }
             *waited = true;
-            if counted.is_none() {
-                self.waiting.fetch_add(1, Ordering::AcqRel);
-                counted = Some(Waiting(&self.waiting));
+            if place.is_none() {
+                place = Some(self.enqueue());
             }
             // Sessions holding a connection between statements give it back now.
             self.wanted.notify_waiters();
@@ -161,6 +178,22 @@ impl<C: Pooled> ServerPool<C> {
                 return Err(Full);
             }
         }
+    }
+
+    /// Whether a session may take a connection now: it is first in the queue, or (not
+    /// queued yet) nobody waits.
+    fn my_turn(&self, place: Option<&Place<'_, C>>) -> bool {
+        let queue = self.queue.lock().unwrap();
+        match place {
+            Some(place) => queue.front() == Some(&place.ticket),
+            None => queue.is_empty(),
+        }
+    }
+
+    fn enqueue(&self) -> Place<'_, C> {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        self.queue.lock().unwrap().push_back(ticket);
+        Place { pool: self, ticket }
     }
 
     /// The newest live idle connection with `key`; when none fits and the server is at
@@ -203,7 +236,7 @@ impl<C: Pooled> ServerPool<C> {
             conn,
             since: Instant::now(),
         });
-        self.slots.freed.notify_one();
+        self.slots.freed.notify_waiters();
     }
 
     /// Closes idle connections that are dead, past the idle timeout (keeping `min_idle`)
@@ -239,7 +272,7 @@ impl<C: Pooled> ServerPool<C> {
 
     /// Sessions waiting for a connection of this server now.
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
+        self.queue.lock().unwrap().len()
     }
 
     /// Resolves when a session starts waiting for a connection of this server (a future
@@ -345,6 +378,31 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         pool.give_back(key("a"), conn);
         assert!(waiter.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_connection_given_back_goes_to_the_first_waiter_not_to_a_later_arrival() {
+        let pool = Arc::new(pool(1));
+        let conn = open(&pool, &key("a")).await;
+        let waiter = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut waited = false;
+                // Kept (in the task's output) until the test is done with the pool.
+                pool.take(&key("a"), Duration::from_secs(5), &mut waited)
+                    .await
+            })
+        };
+        while pool.waiting() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        pool.give_back(key("a"), conn);
+        // Before the woken waiter runs, a session that arrives now must queue behind it.
+        let mut waited = false;
+        let barging = pool.take(&key("a"), Duration::ZERO, &mut waited).await;
+        assert!(matches!(barging, Err(Full)));
+        assert!(matches!(waiter.await.unwrap(), Ok(Taken::Reused(_))));
+        assert_eq!(pool.waiting(), 0);
     }
 
     #[tokio::test]

@@ -143,6 +143,9 @@ impl Session {
         } else {
             None
         };
+        if is_query {
+            self.release_kept_if_wanted(text).await;
+        }
         let target = decide(self.view(), class, rule);
         if class.pins_primary {
             self.pin(super::pin_reason::pin_reason(text));

@@ -341,10 +341,17 @@ impl Session {
         self.drop_upstream(Role::Replica).await;
         let mut refused = None;
         let mut replay_refused = None;
+        // Up to three picks, each server tried once: one that just failed or refused (a
+        // full pool waited its connect timeout already) isn't asked again.
+        let mut tried: Vec<Arc<Server>> = Vec::new();
         for _ in 0..3 {
             let Some(server) = self.backend.pick_replica() else {
                 break;
             };
+            if tried.iter().any(|t| Arc::ptr_eq(t, &server)) {
+                continue;
+            }
+            tried.push(server.clone());
             match self.connect(server).await {
                 Ok(upstream) => {
                     self.connections.set(Role::Replica, upstream);

@@ -164,6 +164,29 @@ impl Session {
         }
     }
 
+    /// Before a statement: a connection kept for it (the previous statement left warnings,
+    /// an error or a row count) goes back now if another session waits for its server and
+    /// `sql` doesn't ask about them — the statement would clear them anyway. Without this a
+    /// session whose statements keep failing (or writing) back to back would hold the
+    /// connection for as long as it runs them.
+    pub(super) async fn release_kept_if_wanted(&mut self, sql: &[u8]) {
+        let Some(role) = self.kept_for_next else {
+            return;
+        };
+        let wanted = self
+            .connections
+            .get(role)
+            .and_then(super::pooled::pool_of)
+            .is_some_and(|pool| pool.waiting() > 0);
+        if !wanted || asks_about_previous_statement(sql) {
+            return;
+        }
+        self.kept_for_next = None;
+        if self.releasable(role).is_some() {
+            self.give_back(role).await;
+        }
+    }
+
     /// Before borrowing a connection on the other side: `role`'s goes back if it may.
     pub(super) async fn give_back_for_other_side(&mut self, role: Role) {
         if self.kept_for_next == Some(role) {
@@ -187,6 +210,22 @@ impl Session {
 fn mentions(sql: &[u8], word: &[u8]) -> bool {
     sql.windows(word.len())
         .any(|window| window.eq_ignore_ascii_case(word))
+}
+
+/// Whether `sql` may read what the previous statement left on its connection: its
+/// warnings or error (SHOW WARNINGS/ERRORS, GET DIAGNOSTICS, @@warning_count,
+/// @@error_count), ROW_COUNT() or FOUND_ROWS(). A word match: a false positive only keeps
+/// a connection a statement longer.
+fn asks_about_previous_statement(sql: &[u8]) -> bool {
+    const WORDS: [&[u8]; 6] = [
+        b"WARNING",
+        b"ERROR",
+        b"DIAGNOSTICS",
+        b"ROW_COUNT",
+        b"FOUND_ROWS",
+        b"SHOW",
+    ];
+    WORDS.iter().any(|word| mentions(sql, word))
 }
 
 /// Resolves when any of `futures` does.
@@ -243,6 +282,25 @@ mod tests {
             b"SQL_CALC_FOUND_ROWS"
         ));
         assert!(!mentions(b"SELECT * FROM t", b"SQL_CALC_FOUND_ROWS"));
+    }
+
+    #[test]
+    fn what_asks_about_the_previous_statement() {
+        for sql in [
+            "SHOW WARNINGS",
+            "show errors limit 1",
+            "SHOW COUNT(*) WARNINGS",
+            "SELECT @@warning_count",
+            "SELECT @@session.error_count",
+            "GET DIAGNOSTICS @n = NUMBER",
+            "SELECT ROW_COUNT()",
+            "SELECT FOUND_ROWS()",
+        ] {
+            assert!(asks_about_previous_statement(sql.as_bytes()), "{sql}");
+        }
+        for sql in ["SELECT SLEEP(0.01)", "INSERT INTO t VALUES (1)", "SELECT 1"] {
+            assert!(!asks_about_previous_statement(sql.as_bytes()), "{sql}");
+        }
     }
 
     #[test]
