@@ -177,3 +177,42 @@ def test_primary_killed_and_restarted_under_multiplexed_clients(
     for server in (pair.primary, pair.replica):
         # fastlb's connections, and the status query's own.
         assert threads_connected(server) <= MAX_PER_SERVER + 1
+
+
+def test_idle_pooled_connections_of_a_restarted_server_are_never_handed_out(
+    pair: Pair, multiplexed: FastlbProcess
+) -> None:
+    """The primary restarts while every pooled connection to it is idle: each of them is
+    dead, and each is found so (when handed out, or by the background sweep) and replaced by
+    a new login — the next writes all succeed, none fails on a dead connection."""
+    port = sql_port(multiplexed)
+    sessions = [connect(port) for _ in range(MAX_PER_SERVER)]
+    try:
+        # Three transactions at once hold three connections to the primary; once they end
+        # the connections go back to the pool, idle.
+        for session in sessions:
+            with session.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("INSERT INTO app.items (v) VALUES ('before')")
+        for session in sessions:
+            session.commit()
+        wait_for(
+            lambda: mysql_stats(multiplexed)["pool_idle"] >= MAX_PER_SERVER, 10, "idle pool"
+        )
+        opened_before = mysql_stats(multiplexed)["pool_opened"]
+        pair.primary.kill()
+        pair.primary.start()
+        for round_ in range(3):
+            for number, session in enumerate(sessions):
+                with session.cursor() as cursor:
+                    cursor.execute("INSERT INTO app.items (v) VALUES (%s)", (f"after {number}",))
+                    cursor.execute(
+                        "SELECT v, @@server_id FROM app.items WHERE id = %s FOR UPDATE",
+                        (cursor.lastrowid,),
+                    )
+                    assert cursor.fetchone() == (f"after {number}", PRIMARY_ID), round_
+    finally:
+        for session in sessions:
+            session.close()
+    assert mysql_stats(multiplexed)["pool_opened"] > opened_before
+    assert threads_connected(pair.primary) <= MAX_PER_SERVER + 1

@@ -8,7 +8,8 @@
 //!   connection that has another value (`DO LAST_INSERT_ID(n)`): right at any distance;
 //! - a statement that left warnings or an error, changed rows, or may have left anything
 //!   else (unknown statements, multi-statements, reads bound to the primary such as
-//!   SQL_CALC_FOUND_ROWS) keeps its connection until the session's next statement has run;
+//!   SQL_CALC_FOUND_ROWS) keeps its connection until the session's next statement has run
+//!   (given back before it when another session waits and it doesn't ask about them);
 //! - every other statement's connection is held `HOLD` idle before it goes back (sooner if
 //!   another session waits for that server's pool), so back-to-back statements skip the
 //!   borrow, and FOUND_ROWS() right after a plain SELECT sees its count.
