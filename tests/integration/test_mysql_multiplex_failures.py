@@ -196,9 +196,7 @@ def test_idle_pooled_connections_of_a_restarted_server_are_never_handed_out(
                 cursor.execute("INSERT INTO app.items (v) VALUES ('before')")
         for session in sessions:
             session.commit()
-        wait_for(
-            lambda: mysql_stats(multiplexed)["pool_idle"] >= MAX_PER_SERVER, 10, "idle pool"
-        )
+        wait_for(lambda: mysql_stats(multiplexed)["pool_idle"] >= MAX_PER_SERVER, 10, "idle pool")
         opened_before = mysql_stats(multiplexed)["pool_opened"]
         pair.primary.kill()
         pair.primary.start()
