@@ -139,6 +139,8 @@ pub struct MysqlSnapshot {
     /// Gauges over the backend's servers: pooled connections idle, and open (idle + in use).
     pub pool_idle: u64,
     pub pool_open: u64,
+    /// The same gauges for each server that has a pool, by server name.
+    pub pool_by_server: BTreeMap<String, crate::mysql::pool::Figures>,
     pub pool_borrows: u64,
     pub pool_returns: u64,
     /// Pins by `PinReason::name`, every reason present (zeros included).
@@ -149,7 +151,9 @@ impl MysqlCounters {
     /// The counters of a frontend whose backend is `backend` (the pool's gauges are the
     /// backend's).
     pub fn snapshot(&self, backend: &str) -> MysqlSnapshot {
-        let (pool_idle, pool_open) = crate::mysql::pool::figures(backend);
+        let pool_by_server = crate::mysql::pool::figures(backend);
+        let pool_idle = pool_by_server.values().map(|figures| figures.idle).sum();
+        let pool_open = pool_by_server.values().map(|figures| figures.open).sum();
         MysqlSnapshot {
             queries_primary: read(&self.queries_primary),
             queries_replica: read(&self.queries_replica),
@@ -170,6 +174,7 @@ impl MysqlCounters {
             pool_full_errors: read(&self.pool_full_errors),
             pool_idle,
             pool_open,
+            pool_by_server,
             pool_borrows: read(&self.pool_borrows),
             pool_returns: read(&self.pool_returns),
             pins_by_reason: PinReason::ALL

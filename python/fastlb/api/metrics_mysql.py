@@ -136,6 +136,16 @@ def mysql_metrics(stats: StatsSnapshot) -> Iterator[Metric]:
         for proxy, mysql in frontends.items():
             gauge.add_metric([proxy], getattr(mysql, key))
         yield gauge
+    by_server = GaugeMetricFamily(
+        "fastlb_mysql_pool_server_connections",
+        "Pooled server connections of each server, idle or open (idle and in use)",
+        labels=["proxy", "server", "state"],
+    )
+    for proxy, mysql in frontends.items():
+        for server, figures in sorted(mysql.pool_by_server.items()):
+            by_server.add_metric([proxy, server, "idle"], figures.idle)
+            by_server.add_metric([proxy, server, "open"], figures.open)
+    yield by_server
     yield from _server_metrics(stats.backends)
     yield from _failover_metrics(stats.mysql_topology or {})
 

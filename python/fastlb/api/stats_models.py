@@ -96,6 +96,13 @@ class BackendStats(_Open):
     )
 
 
+class MysqlPoolFigures(_Open):
+    """One server's pooled connections now (gauges)."""
+
+    idle: int
+    open: int = Field(description="idle and in use")
+
+
 class MysqlFrontendStats(_Open):
     """A `mode: mysql` frontend's read/write splitting (docs/mysql.md)."""
 
@@ -123,6 +130,9 @@ class MysqlFrontendStats(_Open):
     )
     pool_idle: int = Field(description="gauge: idle pooled connections over the backend's servers")
     pool_open: int = Field(description="gauge: pooled connections open (idle + in use)")
+    pool_by_server: dict[str, MysqlPoolFigures] = Field(
+        description="the pool gauges of each server that has a pool, by server name"
+    )
     pool_borrows: int = Field(
         description="server connections sessions took from mysql.pool (with multiplexing: "
         "once per borrow between statements)"

@@ -12,7 +12,7 @@
 pub mod config;
 pub mod server;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -80,16 +80,27 @@ pub fn reconfigure(backend: &str, config: &PoolConfig) {
         .for_each(|entry| entry.pool.set_config(config));
 }
 
-/// Idle and open (idle + in use) pooled connections over `backend`'s servers.
-pub fn figures(backend: &str) -> (u64, u64) {
+/// A server's pooled connections now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Figures {
+    pub idle: u64,
+    /// Idle and in use.
+    pub open: u64,
+}
+
+/// The pooled connections of each of `backend`'s servers, by server name.
+pub fn figures(backend: &str) -> BTreeMap<String, Figures> {
     let pools = POOLS.lock().unwrap();
     pools
         .values()
-        .filter(|entry| entry.backend == backend && entry.server.strong_count() > 0)
-        .fold((0, 0), |(idle, open), entry| {
-            (
-                idle + entry.pool.idle() as u64,
-                open + entry.pool.open() as u64,
-            )
+        .filter(|entry| entry.backend == backend)
+        .filter_map(|entry| {
+            let server = entry.server.upgrade()?;
+            let figures = Figures {
+                idle: entry.pool.idle() as u64,
+                open: entry.pool.open() as u64,
+            };
+            Some((server.name.clone(), figures))
         })
+        .collect()
 }
