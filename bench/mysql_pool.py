@@ -29,12 +29,15 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import mysql as bench_mysql
+from bench import mysql_idle_clients
 from bench.drivers import sysbench
 from bench.mysql import WORKERS, start_haproxy, tls_files
+from bench.mysql_idle_clients import CLIENTS as CLIENTS_IDLE
 from fastlb.harness.mariadb import (
     MariaDB,
     find_binaries,
@@ -76,6 +79,15 @@ WORKLOADS: list[tuple[str, str, tuple[str, ...], dict[str, float]]] = [
 ]
 
 
+# The pool's limit in every fastlb side; fastlb lists the one server twice (primary and
+# replica), so it may hold twice this.
+MAX_PER_SERVER = 32
+SERVER_ENTRIES = 2
+# The sides whose idle clients are counted (pooled without multiplexing: each idle session
+# keeps its connection, and the 33rd waits for one).
+IDLE_SIDES = ("multiplexed", "direct", "haproxy", "unpooled")
+
+
 def start_fastlb(
     server: MariaDB, workdir: Path, side: str, ca: TestCA | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -83,7 +95,8 @@ def start_fastlb(
     `ca`, TLS to its clients and to the server."""
     pool = None
     if side != "unpooled":
-        pool = {"enabled": True, "max_per_server": 32, "multiplexing": side == "multiplexed"}
+        multiplexing = side == "multiplexed"
+        pool = {"enabled": True, "max_per_server": MAX_PER_SERVER, "multiplexing": multiplexing}
     return bench_mysql.start_fastlb(server, workdir, ca, pool, name=f"fastlb-{side}")
 
 
@@ -143,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per sysbench run")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS-mysql-pool.md")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--workloads",
+        nargs="*",
+        default=[name for name, _, _, _ in WORKLOADS],
+        help="the sysbench workloads to run (all by default; none: only the idle clients)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="fastlb-bench-mysql-pool-"))
     binaries = find_binaries()
@@ -150,13 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "server").mkdir()
     ca, client_files = tls_files(workdir)
     certificate = ca.issue("mariadb", ["mariadb.test"], ips=("127.0.0.1",))
-    # Enough connections for connect-per-request runs (closed sessions linger briefly).
+    # Enough connections for connect-per-request runs (closed sessions linger briefly) and
+    # for 1,000 idle clients through fastlb unpooled (a primary and a replica connection each).
     server = MariaDB(
         binaries,
         workdir / "template",
         workdir / "server",
         options=(
-            "--max-connections=1000",
+            "--max-connections=2200",
             f"--ssl-cert={certificate.cert_path}",
             f"--ssl-key={certificate.key_path}",
             f"--ssl-ca={ca.cert_path}",
@@ -164,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     proxies: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, dict[str, Runs]] = {}
+    held: dict[str, mysql_idle_clients.Held] = {}
     try:
         server.start()
         server.sql("CREATE DATABASE sbtest")
@@ -182,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         # HAProxy relays TLS untouched and the server speaks both: one instance serves both.
         proxies["haproxy"], ports["haproxy"] = start_haproxy(server, workdir)
         for name, script, sides, _ in WORKLOADS:
+            if name not in args.workloads:
+                continue
             runs = results[name] = {side: Runs() for side in sides}
             tls = name.endswith("_tls")
             for round_no in range(1, args.rounds + 1):
@@ -203,18 +226,41 @@ def main(argv: list[str] | None = None) -> int:
                         f"  MariaDB {server_us:6.1f} us CPU per event",
                         flush=True,
                     )
+        # The idle clients meet fresh proxies one at a time: no pooled connection left from
+        # the runs above counts against a side.
+        stop(proxies)
+        for side in IDLE_SIDES:
+            if side == "direct":
+                held[side] = mysql_idle_clients.hold(server, server.port, None)
+            else:
+                starter = start_haproxy if side == "haproxy" else start_fastlb_side(side)
+                proxies[side], port = starter(server, workdir)
+                held[side] = mysql_idle_clients.hold(server, port, proxies[side].pid)
+                stop(proxies)
+            print(f"  {CLIENTS_IDLE:,} idle clients {side:<11} {held[side]}", flush=True)
     finally:
-        for proc in proxies.values():
-            proc.terminate()
-            proc.wait(30)
+        stop(proxies)
         server.close()
         shutil.rmtree(workdir, ignore_errors=True)
     lines = summary(results, args)
+    lines += mysql_idle_clients.report(held, MAX_PER_SERVER, SERVER_ENTRIES)
     print("\n".join(lines))
     if not args.no_write:
         args.output.write_text("\n".join(lines) + "\n")
         print(f"\nwrote {args.output}")
     return 0
+
+
+def stop(proxies: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Stops every proxy in `proxies` (by pid) and forgets them."""
+    for proc in proxies.values():
+        proc.terminate()
+        proc.wait(30)
+    proxies.clear()
+
+
+def start_fastlb_side(side: str) -> Callable[[MariaDB, Path], tuple[subprocess.Popen[bytes], int]]:
+    return lambda server, workdir: start_fastlb(server, workdir, side)
 
 
 def summary(results: dict[str, dict[str, Runs]], args: argparse.Namespace) -> list[str]:

@@ -40,11 +40,14 @@ def proxy(trio: ReplicationTrio, tmp_path: Path) -> Iterator[FastlbProcess]:
 
 
 async def written_on(router: Router) -> int:
-    """Writes one row through the Router and says which server took it."""
-    await router.execute("INSERT INTO items (v) VALUES (@@server_id)")
-    row = await router.fetchone("SELECT v FROM items ORDER BY id DESC LIMIT 1")
-    assert row is not None
-    value: int = row[0]
+    """Writes one row through the Router and says which server took it. The row is read
+    back in the same transaction, on the primary: a plain read goes to a replica, which may
+    not have it yet (no causal reads here) — the cause of an earlier flaky failure."""
+    async with router.transaction() as session:
+        await session.execute("INSERT INTO items (v) VALUES (@@server_id)")
+        rows = await session.fetchall("SELECT v FROM items ORDER BY id DESC LIMIT 1")
+    assert len(rows) == 1, rows
+    value: int = rows[0][0]
     return value
 
 
