@@ -88,19 +88,18 @@ pub struct Figures {
     pub open: u64,
 }
 
-/// The pooled connections of each of `backend`'s servers, by server name.
+/// The pooled connections of each of `backend`'s servers, by server name (a server a
+/// reload replaced under the same name adds its pool's figures until its last session ends).
 pub fn figures(backend: &str) -> BTreeMap<String, Figures> {
     let pools = POOLS.lock().unwrap();
-    pools
-        .values()
-        .filter(|entry| entry.backend == backend)
-        .filter_map(|entry| {
-            let server = entry.server.upgrade()?;
-            let figures = Figures {
-                idle: entry.pool.idle() as u64,
-                open: entry.pool.open() as u64,
-            };
-            Some((server.name.clone(), figures))
-        })
-        .collect()
+    let mut by_name: BTreeMap<String, Figures> = BTreeMap::new();
+    for entry in pools.values().filter(|entry| entry.backend == backend) {
+        let Some(server) = entry.server.upgrade() else {
+            continue;
+        };
+        let figures = by_name.entry(server.name.clone()).or_default();
+        figures.idle += entry.pool.idle() as u64;
+        figures.open += entry.pool.open() as u64;
+    }
+    by_name
 }

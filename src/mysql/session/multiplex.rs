@@ -215,8 +215,9 @@ fn mentions(sql: &[u8], word: &[u8]) -> bool {
 
 /// Whether `sql` may read what the previous statement left on its connection: its
 /// warnings or error (SHOW WARNINGS/ERRORS, GET DIAGNOSTICS, @@warning_count,
-/// @@error_count), ROW_COUNT() or FOUND_ROWS(). A word match: a false positive only keeps
-/// a connection a statement longer.
+/// @@error_count), ROW_COUNT(), FOUND_ROWS(), or anything SHOW reports of the session
+/// (SHOW SESSION STATUS: Last_query_cost, Handler_* counts). A word match: a false
+/// positive only keeps a connection a statement longer.
 fn asks_about_previous_statement(sql: &[u8]) -> bool {
     const WORDS: [&[u8]; 6] = [
         b"WARNING",
