@@ -98,12 +98,7 @@ impl PacketStream {
         let Some(socket) = self.io.socket() else {
             return true;
         };
-        let peeked = socket.try_io(tokio::io::Interest::READABLE, || {
-            let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
-            // `try_io` clears the cached readiness when this says WouldBlock.
-            socket2::SockRef::from(socket).peek(&mut byte)
-        });
-        !matches!(peeked, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+        !peek_would_block(socket)
     }
 
     /// Gives back the memory a large packet made the buffer grow to, once nothing is
@@ -116,9 +111,39 @@ impl PacketStream {
         }
     }
 
+    /// Frees the read buffer of an idle plaintext connection (nothing buffered): a client
+    /// of a multiplexed session that went idle holds no server connection, and without
+    /// this its 16 KiB buffer would be most of what it costs. The next read allocates it
+    /// again once bytes are there. Over TLS rustls keeps buffers of its own, and may hold
+    /// decrypted bytes the socket no longer shows: the buffer stays.
+    pub fn free_buffer_while_idle(&mut self) {
+        if self.start == self.end && matches!(self.io, Transport::Plain(_)) {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// The read buffer, allocated again after `free_buffer_while_idle` once the socket has
+    /// something to read (an idle client costs no buffer while it waits).
+    async fn ensure_buffer(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            if let Transport::Plain(socket) = &self.io {
+                // Readiness may be stale (or spurious): a peek says whether bytes (or the
+                // peer's close) are really there, and clears it when not.
+                while peek_would_block(socket) {
+                    socket.readable().await?;
+                }
+            }
+            self.buf = vec![0; BUFFER];
+        }
+        Ok(())
+    }
+
     /// Reads more bytes into the buffer (at least one); EOF is an error, since every
     /// caller is waiting for the rest of a packet.
     pub async fn fill(&mut self) -> io::Result<usize> {
+        self.ensure_buffer().await?;
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -138,6 +163,7 @@ impl PacketStream {
 
     /// Waits until at least `n` unconsumed bytes are buffered.
     pub async fn need(&mut self, n: usize) -> io::Result<()> {
+        self.ensure_buffer().await?;
         if self.start + n > self.buf.len() {
             // Make room once: compact, then grow to fit.
             self.buf.copy_within(self.start..self.end, 0);
@@ -269,9 +295,21 @@ impl PacketStream {
     }
 }
 
+/// Whether `socket` has nothing to read now (neither bytes nor the peer's close), by a
+/// non-blocking one-byte `MSG_PEEK`. Cheap: tokio's cached readiness answers without a
+/// syscall while nothing arrived, and `try_io` clears it when the peek says WouldBlock.
+fn peek_would_block(socket: &TcpStream) -> bool {
+    let peeked = socket.try_io(tokio::io::Interest::READABLE, || {
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        socket2::SockRef::from(socket).peek(&mut byte)
+    });
+    matches!(peeked, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_large_packet_grows_the_buffer_until_the_command_is_done() {
@@ -293,6 +331,30 @@ mod tests {
         super::super::packet::frame(&mut small, b"\x03SELECT 1", 0);
         peer.write_all(&small).await.unwrap();
         assert_eq!(stream.read_packet(1 << 20).await.unwrap().payload()[0], 3);
+        assert_eq!(stream.buf.len(), BUFFER);
+    }
+
+    #[tokio::test]
+    async fn an_idle_client_holds_no_buffer_until_its_next_command_arrives() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut stream = PacketStream::new(listener.accept().await.unwrap().0);
+        stream.free_buffer_while_idle();
+        assert_eq!(stream.buf.capacity(), 0);
+        // Waiting for the command allocates nothing...
+        let waiting = tokio::time::timeout(Duration::from_millis(50), stream.need(1)).await;
+        assert!(waiting.is_err());
+        assert_eq!(stream.buf.capacity(), 0);
+        // ... its bytes bring the buffer back, whole.
+        let mut command = Vec::new();
+        super::super::packet::frame(&mut command, b"\x03SELECT 1", 0);
+        peer.write_all(&command).await.unwrap();
+        assert_eq!(
+            stream.read_packet(1024).await.unwrap().payload(),
+            b"\x03SELECT 1"
+        );
         assert_eq!(stream.buf.len(), BUFFER);
     }
 

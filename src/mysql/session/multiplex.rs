@@ -143,24 +143,28 @@ impl Session {
             if pools.is_empty() || !self.client.buffered().is_empty() {
                 return;
             }
-            let release_now = {
+            // Whether the client stayed idle for the whole hold (rather than another
+            // session wanting the connections sooner).
+            let idle_for_hold = {
                 let wanted: Vec<_> = pools.iter().map(|(_, pool)| pool.wanted()).collect();
                 if pools.iter().any(|(_, pool)| pool.waiting() > 0) {
-                    true
+                    false
                 } else {
                     tokio::select! {
                         biased;
                         () = handle.killed() => return,
                         _ = self.client.need(1) => return,
                         () = tokio::time::sleep(HOLD) => true,
-                        () = any_of(wanted) => true,
+                        () = any_of(wanted) => false,
                     }
                 }
             };
-            if release_now {
-                for (role, _) in pools {
-                    self.give_back(role).await;
-                }
+            for (role, _) in pools {
+                self.give_back(role).await;
+            }
+            if idle_for_hold {
+                // An idle client: it holds no server connection now, nor a read buffer.
+                self.client.free_buffer_while_idle();
             }
         }
     }
