@@ -398,10 +398,20 @@ impl Upstream {
     }
 }
 
+/// One greeting probe at a time: clients that arrive together before the version is known
+/// (a pool's first burst) wait for the first one's answer instead of each opening a
+/// connection to the server. Learning is rare (until it first succeeds), so one lock for
+/// every backend is enough.
+static LEARNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Reads a server's greeting only, to learn the version fastlb announces to clients (they
 /// pick features and collations by it). Once per backend, before the first client is
 /// greeted; the server sees one connection close before login.
 pub async fn learn_server_version(backend: &Backend, timeout: Duration) {
+    let _one_probe_at_a_time = LEARNING.lock().await;
+    if backend.server_version().is_some() {
+        return;
+    }
     let servers = backend.servers();
     let primary_first = servers
         .iter()
@@ -434,4 +444,60 @@ fn refused_if_err(packet: &Packet) -> Result<(), UpstreamError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BackendConfig;
+    use crate::mysql::topology::BackendTopology;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// A server that greets each connection 100 ms after accepting it, counting them.
+    async fn slow_greeter(accepted: Arc<AtomicU64>) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let greeting = handshake::build_greeting(b"10.11.0-test", 0, 1, &[7; 20]);
+                    let mut framed = Vec::new();
+                    crate::mysql::protocol::packet::frame(&mut framed, &greeting, 0);
+                    let _ = socket.write_all(&framed).await;
+                });
+            }
+        });
+        address
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_arriving_together_probe_the_server_once() {
+        let accepted = Arc::new(AtomicU64::new(0));
+        let address = slow_greeter(accepted.clone()).await;
+        let config: BackendConfig = serde_json::from_value(serde_json::json!({
+            "name": "db",
+            "servers": [{"name": "p", "address": address.to_string(), "role": "primary"}],
+            "mysql": {"users": []},
+        }))
+        .unwrap();
+        let extension = BackendTopology::for_backend(&config);
+        let backend = Arc::new(Backend::new(&config, extension));
+        let learners: Vec<_> = (0..8)
+            .map(|_| {
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    learn_server_version(&backend, Duration::from_secs(5)).await;
+                })
+            })
+            .collect();
+        for learner in learners {
+            learner.await.unwrap();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        let version = backend.server_version().unwrap();
+        assert_eq!(version.as_slice(), b"10.11.0-test");
+    }
 }
