@@ -73,14 +73,28 @@ def check_demo(argv: list[str], env: dict[str, str] | None = None) -> None:
         assert not [pid for pid in mariadbds if is_mariadbd(pid)], "mariadbd left running"
         assert not workdir.exists()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        for pid in mariadbds:  # only if the demo failed to stop them
-            if is_mariadbd(pid):
-                os.kill(pid, signal.SIGKILL)
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        stop_demo(process, mariadbds, workdir)
+
+
+def stop_demo(
+    process: subprocess.Popen[str], mariadbds: dict[int, str], workdir: Path | None = None
+) -> None:
+    """The end of every demo test, passed or failed: kills the demo if it still runs,
+    SIGKILLs the mariadbd it started (`mariadbd_children`) if it failed to stop them, and
+    removes its MariaDB directory (`workdir`, else the one holding their datadirs), which the
+    demo removes itself when it stops cleanly."""
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+    for pid in mariadbds:
+        if is_mariadbd(pid):
+            os.kill(pid, signal.SIGKILL)
+    # Each datadir is <workdir>/<role>/data.
+    leftovers = {Path(datadir).parent.parent for datadir in mariadbds.values()}
+    if workdir is not None:
+        leftovers.add(workdir)
+    for directory in leftovers:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def check_demo_https(banner: str, frontend: str) -> None:

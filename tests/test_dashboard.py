@@ -8,6 +8,7 @@ otherwise the tests fail and say how to install it. They are never skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from http_stats import responses, with_http
 
 from fastlb import LoadBalancer
 from fastlb.api.dashboard import page
+from fastlb.harness.background import BackgroundLoop
 from support import LOOPBACK, NamedHTTPBackend, http_get
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -299,28 +301,37 @@ def send_traffic(balancer: LoadBalancer, requests: int) -> None:
         assert http_get(f"http://{balancer.addresses['web']}/").startswith("hello from web-0")
 
 
-class Traffic:
+class Traffic(BackgroundLoop):
     """Requests through the balancer from a thread until stopped (so that rates move)."""
 
     def __init__(self, balancer: LoadBalancer) -> None:
+        super().__init__("dashboard-traffic", join_timeout=10)
         self._url = f"http://{balancer.addresses['web']}/"
-        self._stop = threading.Event()
         self.sent = 0
         self.errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, name="dashboard-traffic", daemon=True)
-        self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
+    def run(self, worker: int) -> None:
+        while not self.pause(0.01):
             try:
                 http_get(self._url)
                 self.sent += 1
             except OSError as exc:  # recorded; the test asserts there were none
                 self.errors.append(exc)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` (a stand-in for the API) served from a thread on a free loopback port: its
+    URL. (`serve_forever` has its own stop, `shutdown()`: no BackgroundLoop.)"""
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def wait_servers_up(balancer: LoadBalancer) -> None:
@@ -381,10 +392,9 @@ def test_dashboard_renders_live_data(
 def test_screenshot_shows_the_data(balancer: LoadBalancer, chromium: Path, tmp_path: Path) -> None:
     wait_servers_up(balancer)
     send_traffic(balancer, 6)
-    traffic = Traffic(balancer)
-    try:
-        shot = tmp_path / "dash.png"
-        assert balancer.api_url is not None
+    shot = tmp_path / "dash.png"
+    assert balancer.api_url is not None
+    with Traffic(balancer) as traffic:
         run_chromium(
             chromium,
             tmp_path / "profile-shot",
@@ -393,8 +403,6 @@ def test_screenshot_shows_the_data(balancer: LoadBalancer, chromium: Path, tmp_p
             f"--window-size={WIDTH},{HEIGHT}",
             budget_ms=15000,
         )
-    finally:
-        traffic.stop()
     assert not traffic.errors, traffic.errors[:3]
     keep = os.environ.get("FASTLB_DASHBOARD_SCREENSHOT")
     if keep:  # e.g. for the README
@@ -454,15 +462,8 @@ def test_api_failure_keeps_the_last_data(
     handler: type[_FlakyApi] = type(
         "FlakyApi", (_FlakyApi,), {"upstream": balancer.api_url, "polls": 0}
     )
-    proxy = ThreadingHTTPServer((LOOPBACK, 0), handler)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    try:
-        dom = dump_dom(chromium, tmp_path, f"http://{LOOPBACK}:{proxy.server_address[1]}/")
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(5)
+    with serving(handler) as url:
+        dom = dump_dom(chromium, tmp_path, url)
     assert handler.polls > handler.good_polls  # the page went on polling after the failures
     assert dom.ids["status"] == "API unreachable", dom.ids
     assert "HTTP 503" in dom.ids["banner"] and "last data received" in dom.ids["banner"]
@@ -529,15 +530,8 @@ def test_dashboard_shows_http_requests_responses_and_pool(
     with LoadBalancer(config) as lb:
         snapshot = lb.stats()
     handler: type[_StatsApi] = type("StatsApi", (_StatsApi,), {"snapshot": snapshot, "polls": 0})
-    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        dom = dump_dom(chromium, tmp_path, f"http://{LOOPBACK}:{server.server_address[1]}/")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(handler) as url:
+        dom = dump_dom(chromium, tmp_path, url)
     assert handler.polls >= 3, handler.polls
     assert dom.ids["status"] == "Live", dom.ids
 

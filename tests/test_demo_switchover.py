@@ -7,13 +7,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
-from pathlib import Path
 
 import pymysql
-from demo_checks import STOP_TIMEOUT, is_mariadbd, mariadbd_children
+from demo_checks import STOP_TIMEOUT, is_mariadbd, mariadbd_children, stop_demo
 
 from support import fastlb_command
 
@@ -80,11 +78,4 @@ def test_demo_switches_over_and_the_printed_command_switches_back() -> None:
         assert "mysql db: promoted: db-replica promoted by switchover" in stderr, stderr
         assert not [pid for pid in mariadbds if is_mariadbd(pid)], "mariadbd left running"
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        for pid in mariadbds:  # only if the demo failed to stop them
-            if is_mariadbd(pid):
-                os.kill(pid, signal.SIGKILL)
-        for datadir in mariadbds.values():
-            shutil.rmtree(Path(datadir).parent.parent, ignore_errors=True)
+        stop_demo(process, mariadbds)

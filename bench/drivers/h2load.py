@@ -17,8 +17,8 @@ empty and the report shows the mean.
 from __future__ import annotations
 
 import re
-import subprocess
 
+from bench.drivers.command import run_load_generator
 from bench.result import LoadParseError, LoadResult
 
 _TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -106,10 +106,7 @@ def run(
     for header in headers:
         argv += ["-H", header]
     argv.append(url)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise H2loadParseError(f"{' '.join(argv)} exited with {proc.returncode}:\n{output}")
+    output = run_load_generator(argv, duration_s, H2loadParseError)
     return require_h2(parse(output), url), output
 
 

@@ -9,9 +9,9 @@ the report rounds bytes to three digits. The hook defines neither `request()` no
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
+from bench.drivers.command import run_load_generator
 from bench.result import LoadParseError, LoadResult
 
 DONE_SCRIPT = """\
@@ -95,8 +95,5 @@ def run(
     for header in headers:
         argv += ["-H", header]
     argv.append(url)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise WrkParseError(f"{' '.join(argv)} exited with {proc.returncode}:\n{output}")
+    output = run_load_generator(argv, duration_s, WrkParseError)
     return parse(output), output

@@ -30,6 +30,7 @@ import pymysql
 from bench.locust.mysql_workload import EVENTS, ITEMS, ROWS
 from bench.soak.model import ClientError
 from bench.soak.topology import Endpoints
+from fastlb.harness.background import BackgroundLoop
 from fastlb.harness.sockets import recv_exact
 
 TIMEOUT_S = 10.0
@@ -61,39 +62,30 @@ def error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class Traffic:
-    """Starts every client thread on `start()`; `stop()` ends and joins them."""
+class Traffic(BackgroundLoop):
+    """Every client thread (`THREADS` of each kind of traffic), from `start()` until `stop()`."""
 
     def __init__(self, endpoints: Endpoints, started_at: float) -> None:
+        # The kind of traffic of each thread, by worker number.
+        self._kinds = [traffic for traffic, threads in THREADS.items() for _ in range(threads)]
+        # A client in the middle of a request ends it first: at most its timeout.
+        super().__init__("soak-traffic", threads=len(self._kinds), join_timeout=TIMEOUT_S + 5)
         self.endpoints = endpoints
         self.started_at = started_at
         self.served: Counter[str] = Counter()
         self.keepalive_retries = 0
         self.errors: list[ClientError] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> Traffic:
+    def run(self, worker: int) -> None:
+        traffic = self._kinds[worker]
         loops: dict[str, Callable[[str], None]] = {
             "http-keepalive": self._http_keepalive,
             "http-new": self._http_new,
             "tcp-bulk": self._tcp_bulk,
             "mysql": self._mysql,
         }
-        for traffic, loop in loops.items():
-            for i in range(THREADS[traffic]):
-                thread = threading.Thread(
-                    target=loop, args=(traffic,), name=f"{traffic}-{i}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=TIMEOUT_S + 5)
+        loops[traffic](traffic)
 
     def _now(self) -> float:
         return time.monotonic() - self.started_at
@@ -108,7 +100,7 @@ class Traffic:
 
     def _pace(self, traffic: str) -> bool:
         """Sleeps between requests; False once the soak is over."""
-        return not self._stop.wait(PACE_S[traffic])
+        return not self.pause(PACE_S[traffic])
 
     # --- HTTP ------------------------------------------------------------------------------
 

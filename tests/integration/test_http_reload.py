@@ -13,13 +13,14 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from fastlb.harness.background import BackgroundLoop
 
 from .clients import wait_until
 from .http_backends import NAMED, http_config, nginx_servers, read_response
@@ -31,26 +32,25 @@ Start = Callable[[dict[str, Any]], FastlbProcess]
 pytestmark = pytest.mark.timeout(90)
 
 
-class Load:
+class Load(BackgroundLoop):
     """`clients` threads, each one keep-alive connection sending GETs (alternating between
-    `paths`) until stopped or `limit` seconds; every answer is recorded with the time its
-    request was sent, anything but a 200 (or a broken connection) is an error."""
+    `paths`) until the `with` block ends or `limit` seconds; every answer is recorded with
+    the time its request was sent, anything but a 200 (or a broken connection) is an error."""
 
     def __init__(self, port: int, paths: list[str], clients: int = 3, limit: float = 30.0):
+        super().__init__("load", threads=clients, join_timeout=10)
         self.port, self.paths, self.limit = port, paths, limit
-        self.stop = threading.Event()
         self.lock = threading.Lock()
         self.answers: list[tuple[float, str, str]] = []  # (sent at, path, body)
         self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
 
-    def _run(self) -> None:
+    def run(self, worker: int) -> None:
         deadline = time.monotonic() + self.limit
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
                 buffer = bytearray()
                 sent = 0
-                while not self.stop.is_set() and time.monotonic() < deadline:
+                while not self.stopping and time.monotonic() < deadline:
                     path = self.paths[sent % len(self.paths)]
                     sent += 1
                     at = time.monotonic()
@@ -78,19 +78,6 @@ class Load:
 
 def share(answers: Counter[str], name: str) -> float:
     return answers[name] / sum(answers.values())
-
-
-@contextmanager
-def load(port: int, paths: list[str], clients: int = 3) -> Iterator[Load]:
-    running = Load(port, paths, clients)
-    for thread in running.threads:
-        thread.start()
-    try:
-        yield running
-    finally:
-        running.stop.set()
-        for thread in running.threads:
-            thread.join(timeout=10)
 
 
 def sequence(port: int, path: str, n: int) -> Counter[str]:
@@ -129,7 +116,7 @@ def test_sighup_and_api_weight_changes_under_keep_alive_load(tmp_path: Path, fas
         config = two_backend_config(servers)
         lb = fastlb(config)
         port = frontend_port(config)
-        with load(port, ["/", "/r/x"]) as traffic:
+        with Load(port, ["/", "/r/x"]) as traffic:
             before = traffic.wait_answers(0.0, 100)
             assert set(before) == {"a", "b"}, before
 
@@ -178,7 +165,7 @@ def test_drained_server_share_drops_to_zero_under_load(
         )
         lb = fastlb(config)
         port = frontend_port(config)
-        with load(port, ["/"], clients=4) as traffic:
+        with Load(port, ["/"], clients=4) as traffic:
             assert set(traffic.wait_answers(0.0, 100)) == {"a", "b"}
             view = api_ok(lb, "PUT", "/api/backends/web/servers/b", {"state": state})
             assert view["state"] == state, view

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from fastlb.harness.background import BackgroundLoop
+
 from . import mariadb as mariadb_helpers
 from .mariadb import MariaDB, read_greeting
 from .proc import FastlbProcess, frontend_port, make_config
@@ -163,23 +165,18 @@ def test_stopped_mariadb_goes_down_and_comes_back_up_when_restarted(
     assert query_through(db, frontend_port(config), "SELECT 'back'") == "back"
 
 
-class ConnectionHog:
+class ConnectionHog(BackgroundLoop):
     """Takes every free connection slot of a MariaDB server with raw TCP connections that
     read the greeting and never answer it (the server keeps them until `connect_timeout`).
     A background thread keeps grabbing slots freed by anyone else (e.g. a health check that
-    got in first), so once full the server stays full until `release()`."""
+    got in first), so once full the server stays full until the `with` block ends."""
 
     def __init__(self, host: str, port: int) -> None:
+        super().__init__("hog")
         self.host, self.port = host, port
         self.held: list[socket.socket] = []
         self.refusals: list[bytes] = []
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="hog", daemon=True)
-
-    def start(self) -> ConnectionHog:
-        self._thread.start()
-        return self
 
     def _grab(self) -> None:
         sock = socket.create_connection((self.host, self.port), timeout=2)
@@ -197,20 +194,20 @@ class ConnectionHog:
             self.refusals.append(payload)
         sock.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def run(self, worker: int) -> None:
+        while not self.stopping:
             with contextlib.suppress(OSError):
                 self._grab()
-            self._stop.wait(0.01)
+            self.pause(0.01)
 
     def full(self) -> bool:
         """The server has refused this hog at least once since it last took a slot."""
         with self._lock:
             return bool(self.refusals)
 
-    def release(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def stop(self) -> None:
+        """Stops grabbing, then frees every slot held."""
+        super().stop()
         with self._lock:
             for sock in self.held:
                 sock.close()
@@ -228,8 +225,7 @@ def test_mariadb_answering_with_an_error_packet_goes_down_with_its_error_text(
     lb, config = start_lb(fastlb, {"db": db.address})
     wait_server(lb, "db", checked_ok, RISE * INTERVAL + SLACK, what="UP, checked ok")
 
-    hog = ConnectionHog(db.host, db.port).start()
-    try:
+    with ConnectionHog(db.host, db.port) as hog:
         deadline = time.monotonic() + 5
         while not hog.full() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -244,8 +240,6 @@ def test_mariadb_answering_with_an_error_packet_goes_down_with_its_error_text(
         print(f"DOWN with last_error={error!r}")
         assert "Too many connections" in error, down.stats
         assert down.stats["check"]["consecutive_failures"] >= FALL, down.stats
-    finally:
-        hog.release()
 
     up = wait_server(lb, "db", checked_ok, RISE * INTERVAL + SLACK, what="UP once slots free")
     assert up.stats["down_transitions"] == 1, up.stats

@@ -16,6 +16,7 @@ from typing import Any
 import pymysql
 import pytest
 
+from fastlb.harness.background import BackgroundLoop
 from fastlb.mysql import Router, ServerSpec
 
 from . import mariadb as mariadb_helpers
@@ -72,30 +73,27 @@ def proxy(replication: ReplicationPair, tmp_path: Path) -> Iterator[FastlbProces
         yield process
 
 
-class Writers:
+class Writers(BackgroundLoop):
     """WRITERS threads inserting through the proxy until stopped: each its own session,
     plus a new session per write in one of them (new sessions need the primary too)."""
 
     def __init__(self, port: int, options: dict[str, Any]) -> None:
+        # Longer than a write's read_timeout (60 s): a thread ends once its write in progress does.
+        super().__init__("writers", threads=WRITERS, join_timeout=90)
         self.port, self.options = port, options
-        self.done = threading.Event()
         self.writes = 0
         self.failures: list[str] = []
         self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, args=(i == 0,), daemon=True) for i in range(WRITERS)
-        ]
-        for thread in self._threads:
-            thread.start()
 
     def _write(self, connection: pymysql.Connection[Any]) -> None:
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO ticks VALUES ()")
 
-    def _run(self, fresh_sessions: bool) -> None:
+    def run(self, worker: int) -> None:
         options = {**self.options, "read_timeout": 60}
+        fresh_sessions = worker == 0
         kept = None if fresh_sessions else connect(self.port, **options)
-        while not self.done.is_set():
+        while not self.stopping:
             try:
                 if kept is None:
                     with connect(self.port, **options) as session:
@@ -109,11 +107,6 @@ class Writers:
                     self.failures.append(repr(error))
                 time.sleep(0.05)
 
-    def stop(self) -> None:
-        self.done.set()
-        for thread in self._threads:
-            thread.join(90)
-
 
 def test_a_primary_paused_for_fewer_than_failcount_probes_loses_no_write(
     replication: ReplicationPair, proxy: FastlbProcess
@@ -126,8 +119,7 @@ def test_a_primary_paused_for_fewer_than_failcount_probes_loses_no_write(
     }
     with connect(port, **options):
         pass  # the proxy serves
-    writers = Writers(port, options)
-    try:
+    with Writers(port, options) as writers:
         time.sleep(1.0)
         before = writers.writes
         assert before > 0, writers.failures
@@ -137,8 +129,6 @@ def test_a_primary_paused_for_fewer_than_failcount_probes_loses_no_write(
         finally:
             os.kill(replication.primary.pid, signal.SIGCONT)
         time.sleep(3 * INTERVAL + 1.0)
-    finally:
-        writers.stop()
     assert writers.failures == []
     assert writers.writes > before
     stats = proxy.stats()

@@ -22,19 +22,21 @@ import pytest
 from fastlb.harness.waiting import wait_for
 
 from . import mariadb as mariadb_helpers
-from .mariadb import PASSWORD, USER, MariaDB, Template
+from .mariadb import PASSWORD, USER, Template
 from .mysql_proxy import (
     PRIMARY_ID,
     REPLICA_ID,
     Pair,
     connect,
+    global_status,
     mysql_stats,
     one,
-    proxy_config,
+    pooled_config,
+    pooled_proxy,
     running_proxy,
+    seeded_pair,
     server_id,
     sql_port,
-    standalone_pair,
 )
 from .proc import FastlbProcess
 
@@ -47,32 +49,20 @@ ON_PRIMARY = " FROM app.items LIMIT 1 FOR UPDATE"
 
 @pytest.fixture(scope="module")
 def pair(mariadb_template: Template) -> Iterator[Pair]:
-    with standalone_pair(mariadb_template) as started:
-        for server in (started.primary, started.replica):
-            server.sql("INSERT INTO app.items (v) VALUES ('seed'), ('seed'), ('seed')")
+    with seeded_pair(mariadb_template, rows=3) as started:
         yield started
-
-
-def multiplexed(pair: Pair, max_per_server: int) -> dict[str, Any]:
-    pool = {"enabled": True, "max_per_server": max_per_server, "multiplexing": True}
-    return proxy_config(pair, pool=pool)
 
 
 @pytest.fixture
 def pool_of_1(pair: Pair, tmp_path: Path) -> Iterator[FastlbProcess]:
-    with running_proxy(multiplexed(pair, 1), tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 1, multiplexing=True) as process:
         yield process
 
 
 @pytest.fixture
 def pool_of_2(pair: Pair, tmp_path: Path) -> Iterator[FastlbProcess]:
-    with running_proxy(multiplexed(pair, 2), tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 2, multiplexing=True) as process:
         yield process
-
-
-def status(server: MariaDB, name: str) -> int:
-    rows = server.sql_rows(f"SHOW GLOBAL STATUS LIKE '{name}'")
-    return int(rows[0]["Value"])
 
 
 def test_clients_interleaved_on_one_connection_see_only_their_own_state(
@@ -115,7 +105,7 @@ def test_clients_interleaved_on_one_connection_see_only_their_own_state(
     assert stats["pool_borrows"] > 20  # borrowed again and again, statement by statement
     assert stats["pins_by_reason"]["user_variable"] == 1
     for server in (pair.primary, pair.replica):
-        assert status(server, "Threads_connected") <= 1 + 1  # fastlb's + this query's
+        assert global_status(server, "Threads_connected") <= 1 + 1  # fastlb's + this query's
 
 
 def test_many_clients_share_few_server_connections(pair: Pair, pool_of_2: FastlbProcess) -> None:
@@ -123,11 +113,13 @@ def test_many_clients_share_few_server_connections(pair: Pair, pool_of_2: Fastlb
     # The previous test's fastlb was stopped without a goodbye on its server connections:
     # their server threads may not have noticed yet, and would count in the peak below.
     wait_for(
-        lambda: all(status(s, "Threads_connected") <= 1 for s in (pair.primary, pair.replica)),
+        lambda: all(
+            global_status(s, "Threads_connected") <= 1 for s in (pair.primary, pair.replica)
+        ),
         10,
         "the previous test's server connections closed",
     )
-    before = {s: status(s, "Connections") for s in (pair.primary, pair.replica)}
+    before = {s: global_status(s, "Connections") for s in (pair.primary, pair.replica)}
     errors: list[BaseException] = []
     peak = {s: 0 for s in (pair.primary, pair.replica)}
 
@@ -157,13 +149,13 @@ def test_many_clients_share_few_server_connections(pair: Pair, pool_of_2: Fastlb
         thread.start()
     while any(thread.is_alive() for thread in threads):
         for server in peak:
-            peak[server] = max(peak[server], status(server, "Threads_connected"))
+            peak[server] = max(peak[server], global_status(server, "Threads_connected"))
         time.sleep(0.05)
     assert not errors, errors[:3]
     for server in (pair.primary, pair.replica):
         # 112 clients, 12 of them at once all along, on 2 connections per server (plus the
         # status queries' own connection).
-        assert status(server, "Connections") - before[server] <= 2 + 200, server.address
+        assert global_status(server, "Connections") - before[server] <= 2 + 200, server.address
         assert peak[server] <= 2 + 1, (server.address, peak[server])
     stats = mysql_stats(pool_of_2)
     assert stats["sessions"] == 112
@@ -295,7 +287,7 @@ def test_prepared_statements_from_many_clients_on_few_connections(
     pair: Pair, pool_of_1: FastlbProcess
 ) -> None:
     port = sql_port(pool_of_1)
-    before = status(pair.primary, "Connections")
+    before = global_status(pair.primary, "Connections")
     sessions = [connector_session(port) for _ in range(6)]
     try:
         cursors = [session.cursor(prepared=True) for session in sessions]
@@ -316,7 +308,7 @@ def test_prepared_statements_from_many_clients_on_few_connections(
             session.close()
     # Six clients, each statement on the one primary connection (plus the status query's
     # and fastlb's greeting-only probe of the server version, at the first client).
-    assert status(pair.primary, "Connections") - before <= 1 + 2
+    assert global_status(pair.primary, "Connections") - before <= 1 + 2
     stats = mysql_stats(pool_of_1)
     assert stats["pool_opened"] == 2
     assert stats["pool_full_errors"] == 0
@@ -338,7 +330,7 @@ def test_prepared_statements_from_many_clients_on_few_connections(
 
 
 def test_a_thousand_idle_clients_hold_at_most_max_per_server(pair: Pair, tmp_path: Path) -> None:
-    config = multiplexed(pair, 2)
+    config = pooled_config(pair, 2, multiplexing=True)
     config["frontends"][0]["idle_timeout"] = "10m"  # logging in 1,000 clients takes a while
     with running_proxy(config, tmp_path) as process:
         port = sql_port(process)
@@ -351,13 +343,13 @@ def test_a_thousand_idle_clients_hold_at_most_max_per_server(pair: Pair, tmp_pat
             assert stats["sessions"] >= 1000
             assert stats["pool_open"] <= 2  # the replica's pool was never needed
             assert stats["pool_full_errors"] == 0
-            assert status(pair.primary, "Threads_connected") <= 2 + 1
+            assert global_status(pair.primary, "Threads_connected") <= 2 + 1
             # ... and each still answers, on those connections.
             for session in idle[::50]:
                 assert server_id(session) == REPLICA_ID
                 assert server_id(session, f"SELECT @@server_id{ON_PRIMARY}") == PRIMARY_ID
             assert mysql_stats(process)["pool_open"] <= 2 * 2
-            assert status(pair.replica, "Threads_connected") <= 2 + 1
+            assert global_status(pair.replica, "Threads_connected") <= 2 + 1
         finally:
             for session in idle:
                 session.close()
@@ -366,8 +358,7 @@ def test_a_thousand_idle_clients_hold_at_most_max_per_server(pair: Pair, tmp_pat
 def test_sessions_hold_their_connections_without_multiplexing(pair: Pair, tmp_path: Path) -> None:
     # The control for the tests above: the same two clients on a pool of one connection
     # per server, multiplexing off, get 1040 for the second.
-    config = proxy_config(pair, pool={"enabled": True, "max_per_server": 1})
-    with running_proxy(config, tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 1) as process:
         port = sql_port(process)
         with connect(port):
             with pytest.raises(pymysql.err.OperationalError) as refused:

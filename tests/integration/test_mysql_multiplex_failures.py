@@ -22,17 +22,17 @@ import pytest
 from fastlb.harness.waiting import wait_for
 
 from . import mariadb as mariadb_helpers
-from .mariadb import MariaDB, Template
+from .mariadb import Template
 from .mysql_proxy import (
     PRIMARY_ID,
     REPLICA_ID,
     Pair,
     connect,
+    global_status,
     mysql_stats,
-    proxy_config,
-    running_proxy,
+    pooled_proxy,
+    seeded_pair,
     sql_port,
-    standalone_pair,
 )
 from .proc import FastlbProcess
 
@@ -53,25 +53,17 @@ BOUNDED = 10.0
 
 @pytest.fixture(scope="module")
 def pair(mariadb_template: Template) -> Iterator[Pair]:
-    with standalone_pair(mariadb_template) as started:
-        for server in (started.primary, started.replica):
-            server.sql("INSERT INTO app.items (v) VALUES ('seed')")
+    with seeded_pair(mariadb_template) as started:
         yield started
 
 
 @pytest.fixture
 def multiplexed(pair: Pair, tmp_path: Path) -> Iterator[FastlbProcess]:
-    pool = {"enabled": True, "max_per_server": MAX_PER_SERVER, "multiplexing": True}
-    config = proxy_config(pair, pool=pool)
     # Eight clients on three connections: a borrow may wait behind a few statements.
-    config["backends"][0]["connect_timeout"] = "3s"
-    with running_proxy(config, tmp_path) as process:
+    with pooled_proxy(
+        pair, tmp_path, MAX_PER_SERVER, multiplexing=True, connect_timeout="3s"
+    ) as process:
         yield process
-
-
-def threads_connected(server: MariaDB) -> int:
-    rows = server.sql_rows("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
-    return int(rows[0]["Value"])
 
 
 class Client:
@@ -176,7 +168,7 @@ def test_primary_killed_and_restarted_under_multiplexed_clients(
     assert stats["pool_open"] <= 2 * MAX_PER_SERVER
     for server in (pair.primary, pair.replica):
         # fastlb's connections, and the status query's own.
-        assert threads_connected(server) <= MAX_PER_SERVER + 1
+        assert global_status(server, "Threads_connected") <= MAX_PER_SERVER + 1
 
 
 def test_idle_pooled_connections_of_a_restarted_server_are_never_handed_out(
@@ -213,4 +205,4 @@ def test_idle_pooled_connections_of_a_restarted_server_are_never_handed_out(
         for session in sessions:
             session.close()
     assert mysql_stats(multiplexed)["pool_opened"] > opened_before
-    assert threads_connected(pair.primary) <= MAX_PER_SERVER + 1
+    assert global_status(pair.primary, "Threads_connected") <= MAX_PER_SERVER + 1

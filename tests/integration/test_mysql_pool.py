@@ -20,19 +20,20 @@ import yaml
 
 from . import mariadb as mariadb_helpers
 from .clients import wait_until
-from .mariadb import PASSWORD, USER, MariaDB, Template
+from .mariadb import PASSWORD, USER, Template
 from .mysql_proxy import (
     PRIMARY_ID,
     REPLICA_ID,
     Pair,
     connect,
+    global_status,
     mysql_stats,
     one,
-    proxy_config,
-    running_proxy,
+    pooled_config,
+    pooled_proxy,
+    seeded_pair,
     server_id,
     sql_port,
-    standalone_pair,
 )
 from .proc import FastlbProcess
 
@@ -46,31 +47,20 @@ TOO_MANY_CONNECTIONS = 1040
 
 @pytest.fixture(scope="module")
 def pair(mariadb_template: Template) -> Iterator[Pair]:
-    with standalone_pair(mariadb_template) as started:
-        for server in (started.primary, started.replica):
-            server.sql("INSERT INTO app.items (v) VALUES ('seed')")
+    with seeded_pair(mariadb_template) as started:
         yield started
-
-
-def pooled(pair: Pair, max_per_server: int, **pool: Any) -> dict[str, Any]:
-    return proxy_config(pair, pool={"enabled": True, "max_per_server": max_per_server, **pool})
 
 
 @pytest.fixture
 def pool_of_8(pair: Pair, tmp_path: Path) -> Iterator[FastlbProcess]:
-    with running_proxy(pooled(pair, 8), tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 8) as process:
         yield process
 
 
 @pytest.fixture
 def pool_of_1(pair: Pair, tmp_path: Path) -> Iterator[FastlbProcess]:
-    with running_proxy(pooled(pair, 1), tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 1) as process:
         yield process
-
-
-def status(server: MariaDB, name: str) -> int:
-    rows = server.sql_rows(f"SHOW GLOBAL STATUS LIKE '{name}'")
-    return int(rows[0]["Value"])
 
 
 def short_session(port: int) -> int:
@@ -81,7 +71,7 @@ def short_session(port: int) -> int:
 
 def test_short_lived_clients_reuse_a_pool_of_8(pair: Pair, pool_of_8: FastlbProcess) -> None:
     port = sql_port(pool_of_8)
-    before = {s: status(s, "Connections") for s in (pair.primary, pair.replica)}
+    before = {s: global_status(s, "Connections") for s in (pair.primary, pair.replica)}
     errors: list[BaseException] = []
 
     def client(count: int) -> None:
@@ -101,9 +91,9 @@ def test_short_lived_clients_reuse_a_pool_of_8(pair: Pair, pool_of_8: FastlbProc
     for server in (pair.primary, pair.replica):
         # 200 client sessions, at most 8 pooled logins each (and the status queries' own
         # connections); without the pool each session logs in on both servers.
-        opened = status(server, "Connections") - before[server]
+        opened = global_status(server, "Connections") - before[server]
         assert opened <= 8 + 3, (server.address, opened)
-        assert status(server, "Threads_connected") <= 8 + 1
+        assert global_status(server, "Threads_connected") <= 8 + 1
     stats = mysql_stats(pool_of_8)
     assert stats["sessions"] == 200
     assert stats["pool_reused"] >= 200 * 2 - 16
@@ -269,13 +259,13 @@ def test_pooled_connections_of_a_restarted_server_are_not_reused(
 
 
 def test_reload_changes_the_pool_limits(pair: Pair, tmp_path: Path) -> None:
-    with running_proxy(pooled(pair, 1), tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 1) as process:
         port = sql_port(process)
         with connect(port) as holder:
             assert server_id(holder) == REPLICA_ID
             with pytest.raises(pymysql.err.OperationalError):
                 connect(port)
-            process.config = pooled(pair, 3)
+            process.config = pooled_config(pair, 3)
             process.config["frontends"] = yaml.safe_load(process.config_path.read_text())[
                 "frontends"
             ]

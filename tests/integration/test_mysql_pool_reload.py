@@ -21,16 +21,16 @@ import yaml
 from fastlb.harness.waiting import wait_for
 
 from . import mariadb as mariadb_helpers
-from .mariadb import MariaDB, Template
+from .mariadb import Template
 from .mysql_proxy import (
     Pair,
     connect,
+    global_status,
     mysql_stats,
     one,
-    proxy_config,
-    running_proxy,
+    pooled_proxy,
+    seeded_pair,
     sql_port,
-    standalone_pair,
 )
 from .proc import FastlbProcess
 
@@ -46,15 +46,13 @@ SETTLE = 15.0
 
 @pytest.fixture(scope="module")
 def pair(mariadb_template: Template) -> Iterator[Pair]:
-    with standalone_pair(mariadb_template) as started:
-        for server in (started.primary, started.replica):
-            server.sql("INSERT INTO app.items (v) VALUES ('seed')")
+    with seeded_pair(mariadb_template) as started:
         yield started
 
 
-def threads_connected(server: MariaDB) -> int:
-    rows = server.sql_rows("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
-    return int(rows[0]["Value"])
+def threads_connected(pair: Pair) -> list[int]:
+    """Each server's own count of its client connections (fastlb's, and the asking one)."""
+    return [global_status(server, "Threads_connected") for server in (pair.primary, pair.replica)]
 
 
 def reload_pool(process: FastlbProcess, **pool: Any) -> None:
@@ -150,15 +148,13 @@ class Traffic:
 
 
 def test_reload_toggles_multiplexing_and_limits_under_traffic(pair: Pair, tmp_path: Path) -> None:
-    config = proxy_config(pair, pool={"enabled": True, "max_per_server": 4, "multiplexing": False})
     # A borrow may wait behind the long-lived sessions' statements on a loaded machine.
-    config["backends"][0]["connect_timeout"] = "5s"
-    with running_proxy(config, tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 4, connect_timeout="5s") as process:
         port = sql_port(process)
 
         def limits_hold(max_per_server: int) -> bool:
             # fastlb's connections, and the status query's own.
-            servers = [threads_connected(s) for s in (pair.primary, pair.replica)]
+            servers = threads_connected(pair)
             pool_open = mysql_stats(process)["pool_open"]
             return max(servers) <= max_per_server + 1 and pool_open <= 2 * max_per_server
 
@@ -168,7 +164,7 @@ def test_reload_toggles_multiplexing_and_limits_under_traffic(pair: Pair, tmp_pa
             # sessions and a long-lived one fit in 4.
             traffic.add_long_lived()
             traffic.wait_for_sessions(30)
-            assert max(threads_connected(s) for s in (pair.primary, pair.replica)) >= 3
+            assert max(threads_connected(pair)) >= 3
             before = mysql_stats(process)
 
             # Multiplexing on, and half the connections: the new sessions share 2, the

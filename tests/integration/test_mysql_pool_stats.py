@@ -18,15 +18,7 @@ from fastlb.harness.waiting import wait_for
 
 from . import mariadb as mariadb_helpers
 from .mariadb import Template
-from .mysql_proxy import (
-    connect,
-    mysql_stats,
-    one,
-    proxy_config,
-    running_proxy,
-    sql_port,
-    standalone_pair,
-)
+from .mysql_proxy import connect, mysql_stats, one, pooled_proxy, sql_port, standalone_pair
 from .proc import FastlbProcess
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
@@ -45,9 +37,8 @@ def proxy(
     """Six sessions that read (replica), write (primary) and pin one session with a user
     variable, on two connections per server; they all quit, so every connection is idle."""
     with standalone_pair(mariadb_template) as pair:
-        pool = {"enabled": True, "max_per_server": MAX_PER_SERVER, "multiplexing": True}
-        config = proxy_config(pair, pool=pool)
-        with running_proxy(config, tmp_path_factory.mktemp("fastlb")) as process:
+        workdir = tmp_path_factory.mktemp("fastlb")
+        with pooled_proxy(pair, workdir, MAX_PER_SERVER, multiplexing=True) as process:
             port = sql_port(process)
             for number in range(SESSIONS):
                 with connect(port) as session:

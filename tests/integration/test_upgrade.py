@@ -19,6 +19,8 @@ import pymysql
 import pytest
 import yaml
 
+from fastlb.harness.background import BackgroundLoop
+
 from . import mariadb as mariadb_helpers
 from .clients import wait_until
 from .http_backends import NAMED, nginx_servers
@@ -77,44 +79,39 @@ def start_wrk(port: int, *headers: str, seconds: int = LOAD_SECONDS) -> subproce
     return subprocess.Popen([*argv, f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, text=True)
 
 
-class MysqlClients:
-    """One long session that queries without pause, and one client that opens a new
-    connection for every query; both count successes and errors."""
+class MysqlClients(BackgroundLoop):
+    """One long session that queries without pause (thread 0), and one client that opens a
+    new connection for every query (thread 1); both count successes and errors."""
 
     def __init__(self, port: int) -> None:
+        super().__init__("mysql-clients", threads=2, join_timeout=30)
         self.port = port
         self.ok = {"session": 0, "new_connections": 0}
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._session, daemon=True),
-            threading.Thread(target=self._new_connections, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+
+    def run(self, worker: int) -> None:
+        if worker == 0:
+            self._session()
+        else:
+            self._new_connections()
 
     def _session(self) -> None:
         try:
             with connect(self.port) as connection:
-                while not self._stop.is_set():
+                while not self.stopping:
                     server_id(connection)
                     self.ok["session"] += 1
         except pymysql.MySQLError as exc:
             self.errors.append(f"session: {exc!r}")
 
     def _new_connections(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping:
             try:
                 with connect(self.port) as connection:
                     server_id(connection)
                 self.ok["new_connections"] += 1
             except pymysql.MySQLError as exc:
                 self.errors.append(f"new connection: {exc!r}")
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
 
 @pytest.fixture
@@ -151,6 +148,7 @@ def test_an_upgrade_under_load_refuses_and_loses_nothing(tmp_path: Path, pair: P
             keepalive = start_wrk(web_port)
             fresh = start_wrk(web_port, "Connection: close")
             mysql = MysqlClients(sql_port)
+            mysql.start()  # stopped below, when the wrk runs have ended
             time.sleep(UPGRADE_AFTER)
 
             upgraded, new = start_upgrade(old, tmp_path)

@@ -59,6 +59,17 @@ def standalone_pair(template: Template, options: tuple[str, ...] = ()) -> Iterat
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def seeded_pair(template: Template, rows: int = 1) -> Iterator[Pair]:
+    """`standalone_pair` with `rows` rows ('seed') in app.items on each server, so that a
+    point select or a `FOR UPDATE` read has a row to find."""
+    values = ", ".join(["('seed')"] * rows)
+    with standalone_pair(template) as pair:
+        for server in (pair.primary, pair.replica):
+            server.sql(f"INSERT INTO app.items (v) VALUES {values}")
+        yield pair
+
+
 def proxy_config(pair: Pair, **mysql: Any) -> dict[str, Any]:
     """fastlb in front of `pair`: frontend `sql` (mode mysql) -> backend `db`."""
     return {
@@ -87,6 +98,25 @@ def proxy_config(pair: Pair, **mysql: Any) -> dict[str, Any]:
     }
 
 
+def pooled_config(
+    pair: Pair,
+    max_per_server: int,
+    *,
+    multiplexing: bool = False,
+    connect_timeout: str | None = None,
+) -> dict[str, Any]:
+    """`proxy_config` with the server-connection pool on: at most `max_per_server`
+    connections to each server, given back between statements when `multiplexing`.
+    `connect_timeout` (e.g. "3s") replaces the backend's 1s; it is also how long a session
+    waits for a pooled connection before it is answered 1040, which the tests that put many
+    clients on few connections lengthen."""
+    pool = {"enabled": True, "max_per_server": max_per_server, "multiplexing": multiplexing}
+    config = proxy_config(pair, pool=pool)
+    if connect_timeout is not None:
+        config["backends"][0]["connect_timeout"] = connect_timeout
+    return config
+
+
 @contextlib.contextmanager
 def running_proxy(config: dict[str, Any], workdir: Path) -> Iterator[FastlbProcess]:
     """`fastlb serve` with `config`, stopped (by pid) at the end, its log printed (shown when
@@ -97,6 +127,23 @@ def running_proxy(config: dict[str, Any], workdir: Path) -> Iterator[FastlbProce
     finally:
         process.close()
         print(f"--- fastlb serve log ---\n{process.log()}")
+
+
+@contextlib.contextmanager
+def pooled_proxy(
+    pair: Pair,
+    workdir: Path,
+    max_per_server: int,
+    *,
+    multiplexing: bool = False,
+    connect_timeout: str | None = None,
+) -> Iterator[FastlbProcess]:
+    """`running_proxy` of `pooled_config(...)`."""
+    config = pooled_config(
+        pair, max_per_server, multiplexing=multiplexing, connect_timeout=connect_timeout
+    )
+    with running_proxy(config, workdir) as process:
+        yield process
 
 
 def sql_port(process: FastlbProcess) -> int:
@@ -134,3 +181,10 @@ def server_id(connection: pymysql.Connection[Any], sql: str = "SELECT @@server_i
 def mysql_stats(process: FastlbProcess) -> dict[str, Any]:
     stats: dict[str, Any] = process.stats()["frontends"]["sql"]["mysql"]
     return stats
+
+
+def global_status(server: MariaDB, name: str) -> int:
+    """A counter of the server's own (`SHOW GLOBAL STATUS`), e.g. Threads_connected: what
+    the pool really holds open, seen from the server's side."""
+    rows = server.sql_rows(f"SHOW GLOBAL STATUS LIKE '{name}'")
+    return int(rows[0]["Value"])
