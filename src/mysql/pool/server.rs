@@ -96,6 +96,9 @@ pub struct ServerPool<C> {
     /// every connection back before a woken waiter runs.
     queue: Mutex<VecDeque<u64>>,
     next_ticket: AtomicU64,
+    /// The queue's length, read without its lock: multiplexed sessions ask after every
+    /// statement whether anyone waits.
+    waiting: AtomicUsize,
     /// The signal to sessions that hold a connection between statements (multiplexing)
     /// that someone wants it.
     wanted: Notify,
@@ -110,11 +113,10 @@ struct Place<'a, C: Pooled> {
 
 impl<C: Pooled> Drop for Place<'_, C> {
     fn drop(&mut self) {
-        self.pool
-            .queue
-            .lock()
-            .unwrap()
-            .retain(|&t| t != self.ticket);
+        let mut queue = self.pool.queue.lock().unwrap();
+        queue.retain(|&t| t != self.ticket);
+        self.pool.waiting.store(queue.len(), Ordering::Release);
+        drop(queue);
         self.pool.slots.freed.notify_waiters();
     }
 }
@@ -127,6 +129,7 @@ impl<C: Pooled> ServerPool<C> {
             config: Mutex::new(config),
             queue: Mutex::new(VecDeque::new()),
             next_ticket: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
             wanted: Notify::new(),
         }
     }
@@ -192,7 +195,9 @@ impl<C: Pooled> ServerPool<C> {
 
     fn enqueue(&self) -> Place<'_, C> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        self.queue.lock().unwrap().push_back(ticket);
+        let mut queue = self.queue.lock().unwrap();
+        queue.push_back(ticket);
+        self.waiting.store(queue.len(), Ordering::Release);
         Place { pool: self, ticket }
     }
 
@@ -272,7 +277,7 @@ impl<C: Pooled> ServerPool<C> {
 
     /// Sessions waiting for a connection of this server now.
     pub fn waiting(&self) -> usize {
-        self.queue.lock().unwrap().len()
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// Resolves when a session starts waiting for a connection of this server (a future
