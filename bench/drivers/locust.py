@@ -110,21 +110,18 @@ def parse_stats(entries: list[dict[str, Any]]) -> LocustStats:
 def read_failures(prefix: Path) -> list[str]:
     """Locust's failures CSV (failed requests) and exceptions CSV (errors in the user code) as
     "N x what" lines."""
+    describe: dict[str, Callable[[dict[str, str]], str]] = {
+        "failures": lambda row: (
+            f"{row['Occurrences']} x {row['Error']} ({row['Method']} {row['Name']})"
+        ),
+        "exceptions": lambda row: f"{row['Count']} x exception in the user code: {row['Message']}",
+    }
     lines = []
-    failures = prefix.parent / f"{prefix.name}_failures.csv"
-    if failures.exists():
-        with failures.open(newline="") as handle:
-            lines += [
-                f"{row['Occurrences']} x {row['Error']} ({row['Method']} {row['Name']})"
-                for row in csv.DictReader(handle)
-            ]
-    exceptions = prefix.parent / f"{prefix.name}_exceptions.csv"
-    if exceptions.exists():
-        with exceptions.open(newline="") as handle:
-            lines += [
-                f"{row['Count']} x exception in the user code: {row['Message']}"
-                for row in csv.DictReader(handle)
-            ]
+    for kind, line in describe.items():
+        path = prefix.parent / f"{prefix.name}_{kind}.csv"
+        if path.exists():
+            with path.open(newline="") as handle:
+                lines += [line(row) for row in csv.DictReader(handle)]
     return lines
 
 

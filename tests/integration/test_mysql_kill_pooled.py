@@ -19,7 +19,7 @@ from fastlb.harness.waiting import wait_for
 
 from . import mariadb as mariadb_helpers
 from .mariadb import Template
-from .mysql_proxy import Pair, connect, one, proxy_config, running_proxy, sql_port, standalone_pair
+from .mysql_proxy import Pair, connect, one, pooled_proxy, sql_port, standalone_pair
 from .proc import FastlbProcess
 
 mariadb_template_fixture = mariadb_helpers.mariadb_template_fixture
@@ -47,10 +47,8 @@ def pair(mariadb_template: Template) -> Iterator[Pair]:
 def pool_of_1(pair: Pair, tmp_path: Path) -> Iterator[FastlbProcess]:
     """One server connection per server, multiplexed: every session's statements run on the
     same two connections, lent from session to session."""
-    config = proxy_config(pair, pool={"enabled": True, "max_per_server": 1, "multiplexing": True})
     # Sessions wait for the one connection while another's SLEEP runs on it.
-    config["backends"][0]["connect_timeout"] = "10s"
-    with running_proxy(config, tmp_path) as process:
+    with pooled_proxy(pair, tmp_path, 1, multiplexing=True, connect_timeout="10s") as process:
         yield process
 
 

@@ -29,7 +29,6 @@ from fastlb.harness.bgp_router import FRR, Router, bird_router_config, frr_confi
 from fastlb.harness.netns import Lab, ip
 from fastlb.harness.netns_fastlb import API, NamespacedFastlb
 from fastlb.harness.vip_prober import VipProber
-from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.78.0"
 ROUTER = f"{SUBNET}.1"
@@ -40,7 +39,6 @@ CLIENT = f"{CLIENT_NET}.100"
 VIP = "10.78.9.100"
 PORT = 8080
 NODES = {"lb1": 11, "lb2": 12, "lb3": 13}
-START_TIMEOUT = 40.0
 
 __all__ = ["VIP", "BgpNode", "Fleet"]
 
@@ -338,15 +336,10 @@ class BgpNode(NamespacedFastlb):
 
     def wait_established(self) -> BgpNode:
         """Until the API answers and the session with the router is up."""
-
-        def ready() -> bool:
-            self.require_running()
-            try:
-                return bool(self.bgp()["peers"][0]["state"] == "established")
-            except (OSError, ValueError, KeyError):
-                return False
-
-        wait_for(ready, START_TIMEOUT, f"fastlb on {self.name} peers with the router")
+        self.wait_answering(
+            lambda: bool(self.bgp()["peers"][0]["state"] == "established"),
+            "peers with the router",
+        )
         return self
 
     def bgp(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -19,9 +20,13 @@ import yaml
 
 from fastlb.harness.netns import Lab
 from fastlb.harness.process import fastlb_command
+from fastlb.harness.waiting import wait_for
 
 # Every node listens on the same loopback address in its own namespace.
 API = "http://127.0.0.1:9100"
+# Starting inside a namespace lab, beside the other nodes and daemons, is slower than a
+# plain process's start (process.START_TIMEOUT).
+START_TIMEOUT = 40.0
 
 
 class NamespacedFastlb:
@@ -52,6 +57,20 @@ class NamespacedFastlb:
         assert self.proc is not None, "not started"
         if self.proc.poll() is not None:
             raise AssertionError(f"fastlb on {self.host} exited:\n{self.log()}")
+
+    def wait_answering(self, ready: Callable[[], bool], what: str) -> None:
+        """Until `ready()` (an API question) is true: AssertionError with the log if the
+        process exits first; an API that doesn't answer yet (or answers without the
+        section asked for) counts as not ready."""
+
+        def answered() -> bool:
+            self.require_running()
+            try:
+                return ready()
+            except (OSError, ValueError, KeyError):
+                return False
+
+        wait_for(answered, START_TIMEOUT, f"fastlb on {self.host} {what}")
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
         """(status, body) of one API call made from inside the node's namespace."""

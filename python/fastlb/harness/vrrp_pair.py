@@ -20,7 +20,6 @@ from fastlb.harness.keepalived import KeepalivedNode, VirtualRouter
 from fastlb.harness.netns import Lab
 from fastlb.harness.netns_fastlb import API, NamespacedFastlb
 from fastlb.harness.vip_prober import VipProber
-from fastlb.harness.waiting import wait_for
 
 SUBNET = "10.77.0"
 VIP = f"{SUBNET}.50"
@@ -30,7 +29,6 @@ BACKEND_PORT = 8000
 FRONTEND_PORT = 8080
 VRID = 51
 BODY = b"hello from the backend\n"
-START_TIMEOUT = 40.0
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -157,15 +155,7 @@ class FastlbNode(NamespacedFastlb):
 
     def wait_ready(self) -> FastlbNode:
         """Until the API answers inside the namespace (the speaker then runs)."""
-
-        def ready() -> bool:
-            self.require_running()
-            try:
-                return "failover" in self.stats()
-            except (OSError, ValueError):
-                return False
-
-        wait_for(ready, START_TIMEOUT, f"fastlb on {self.host} answers")
+        self.wait_answering(lambda: "failover" in self.stats(), "answers")
         return self
 
     def failover(self) -> dict[str, Any]:
